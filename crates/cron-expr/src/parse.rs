@@ -1,0 +1,599 @@
+//! The parser: text to [`Fields`], without allocating unless it fails.
+
+use crate::error::{Field, ParseError, ParseErrorKind};
+use crate::schedule::{
+    ALL_MONTH_DAYS, ALL_WEEK_DAYS, DayRules, FIRST_YEAR, Fields, LAST_YEAR, YearSet,
+};
+
+/// Parses a whole expression: a macro, or 5, 6 or 7 whitespace-separated fields.
+pub(crate) fn parse(expr: &str) -> Result<Fields, ParseError> {
+    let mut tokens: [(usize, &str); 7] = [(0, ""); 7];
+    let mut count = 0;
+    for (offset, token) in split_fields(expr) {
+        if count == 7 {
+            return Err(error_at(
+                expr,
+                None,
+                offset,
+                token,
+                ParseErrorKind::FieldCount(split_fields(expr).count()),
+            ));
+        }
+        tokens[count] = (offset, token);
+        count += 1;
+    }
+    if count == 0 {
+        return Err(ParseError::new(None, 1, expr, ParseErrorKind::Empty));
+    }
+    if tokens[0].1.starts_with('@') {
+        let (offset, token) = tokens[0];
+        if count > 1 {
+            let kind = ParseErrorKind::InvalidSpecial("a macro must be the whole expression");
+            return Err(error_at(expr, None, offset, token, kind));
+        }
+        return match expand_macro(token) {
+            Some(expansion) => parse(expansion),
+            None => Err(error_at(
+                expr,
+                None,
+                offset,
+                token,
+                ParseErrorKind::UnknownMacro,
+            )),
+        };
+    }
+    if count < 5 {
+        let kind = ParseErrorKind::FieldCount(count);
+        return Err(ParseError::new(None, 1, expr.trim(), kind));
+    }
+    let fields = &tokens[..count];
+    // With five fields the seconds field is implied: fire at second 0.
+    let (seconds, rest) = if count == 5 {
+        (1, fields)
+    } else {
+        (parse_field(expr, fields[0], &SECOND)?.values, &fields[1..])
+    };
+    let minutes = parse_field(expr, rest[0], &MINUTE)?.values;
+    let hours = parse_field(expr, rest[1], &HOUR)?.values as u32;
+    let month_day = parse_field(expr, rest[2], &DAY_OF_MONTH)?;
+    let months = parse_field(expr, rest[3], &MONTH)?.values as u16;
+    let week_day = parse_field(expr, rest[4], &DAY_OF_WEEK)?;
+    let years = match rest.get(5) {
+        Some(&token) => Some(parse_years(expr, token)?),
+        None => None,
+    };
+    let days = DayRules {
+        month_days: if month_day.restricted {
+            month_day.values as u32
+        } else {
+            ALL_MONTH_DAYS
+        },
+        before_last_day: month_day.before_last,
+        nearest_weekday: month_day.nearest_weekday,
+        last_weekday_of_month: month_day.last_weekday,
+        week_days: if week_day.restricted {
+            week_day.values as u8
+        } else {
+            ALL_WEEK_DAYS
+        },
+        last_of_week_day: week_day.last_of_week_day,
+        nth_week_day: week_day.nth,
+        month_day_restricted: month_day.restricted,
+        week_day_restricted: week_day.restricted,
+    };
+    let fields_value = Fields {
+        seconds,
+        minutes,
+        hours,
+        days,
+        months,
+        years,
+    };
+    if !can_fire(&fields_value) {
+        let (offset, token) = if month_day.restricted {
+            rest[2]
+        } else {
+            rest[4]
+        };
+        let field = if month_day.restricted {
+            Field::DayOfMonth
+        } else {
+            Field::DayOfWeek
+        };
+        return Err(error_at(
+            expr,
+            Some(field),
+            offset,
+            token,
+            ParseErrorKind::NeverFires,
+        ));
+    }
+    Ok(fields_value)
+}
+
+/// The expansion of a `@macro`, matched case-insensitively.
+fn expand_macro(token: &str) -> Option<&'static str> {
+    const MACROS: [(&str, &str); 7] = [
+        ("@yearly", "0 0 0 1 1 *"),
+        ("@annually", "0 0 0 1 1 *"),
+        ("@monthly", "0 0 0 1 * *"),
+        ("@weekly", "0 0 0 * * 0"),
+        ("@daily", "0 0 0 * * *"),
+        ("@midnight", "0 0 0 * * *"),
+        ("@hourly", "0 0 * * * *"),
+    ];
+    MACROS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(token))
+        .map(|&(_, expansion)| expansion)
+}
+
+/// Splits on ASCII whitespace, yielding each token with its byte offset. Bytes of multi-byte
+/// UTF-8 characters are never ASCII, so slicing at these offsets is always valid.
+fn split_fields(expr: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
+    let bytes = expr.as_bytes();
+    let mut position = 0;
+    std::iter::from_fn(move || {
+        while position < bytes.len() && bytes[position].is_ascii_whitespace() {
+            position += 1;
+        }
+        if position == bytes.len() {
+            return None;
+        }
+        let start = position;
+        while position < bytes.len() && !bytes[position].is_ascii_whitespace() {
+            position += 1;
+        }
+        Some((start, &expr[start..position]))
+    })
+}
+
+/// Builds an error, turning a byte offset into a 1-based character column. Only error paths
+/// pay for counting characters.
+fn error_at(
+    expr: &str,
+    field: Option<Field>,
+    offset: usize,
+    token: &str,
+    kind: ParseErrorKind,
+) -> ParseError {
+    let column = expr[..offset].chars().count() + 1;
+    ParseError::new(field, column, token, kind)
+}
+
+/// How one field is written: its range and its names.
+struct FieldSpec {
+    field: Field,
+    min: u32,
+    max: u32,
+    /// Names for values `min..`, three letters each, matched case-insensitively.
+    names: &'static [&'static str],
+}
+
+const SECOND: FieldSpec = FieldSpec {
+    field: Field::Second,
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const MINUTE: FieldSpec = FieldSpec {
+    field: Field::Minute,
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: FieldSpec = FieldSpec {
+    field: Field::Hour,
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAY_OF_MONTH: FieldSpec = FieldSpec {
+    field: Field::DayOfMonth,
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTH: FieldSpec = FieldSpec {
+    field: Field::Month,
+    min: 1,
+    max: 12,
+    names: &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ],
+};
+/// Day-of-week values run 0-7; both 0 and 7 are Sunday and are stored as 0.
+const DAY_OF_WEEK: FieldSpec = FieldSpec {
+    field: Field::DayOfWeek,
+    min: 0,
+    max: 7,
+    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+};
+
+/// What a field parsed to. The special forms are only ever set for the day fields.
+#[derive(Default)]
+struct ParsedField {
+    /// Plain values as a bit set in the field's own numbering.
+    values: u64,
+    /// False when the field was exactly `*` or `?`.
+    restricted: bool,
+    before_last: u32,
+    nearest_weekday: u32,
+    last_weekday: bool,
+    last_of_week_day: u8,
+    nth: u64,
+}
+
+/// The pieces of one list item, with their positions for error messages.
+struct Item<'a> {
+    expr: &'a str,
+    offset: usize,
+    text: &'a str,
+    spec: &'a FieldSpec,
+}
+
+impl Item<'_> {
+    fn error(&self, offset: usize, token: &str, kind: ParseErrorKind) -> ParseError {
+        error_at(self.expr, Some(self.spec.field), offset, token, kind)
+    }
+
+    fn whole_error(&self, kind: ParseErrorKind) -> ParseError {
+        self.error(self.offset, self.text, kind)
+    }
+}
+
+fn parse_field(
+    expr: &str,
+    (offset, token): (usize, &str),
+    spec: &FieldSpec,
+) -> Result<ParsedField, ParseError> {
+    let mut parsed = ParsedField {
+        restricted: true,
+        ..ParsedField::default()
+    };
+    let is_day_field = matches!(spec.field, Field::DayOfMonth | Field::DayOfWeek);
+    if token == "?" || token == "*" {
+        if token == "?" && !is_day_field {
+            return Err(error_at(
+                expr,
+                Some(spec.field),
+                offset,
+                token,
+                ParseErrorKind::QuestionMarkNotAllowed,
+            ));
+        }
+        parsed.restricted = !is_day_field;
+        parsed.values = range_bits(
+            spec.min,
+            if spec.field == Field::DayOfWeek {
+                6
+            } else {
+                spec.max
+            },
+            1,
+        );
+        return Ok(parsed);
+    }
+    let mut item_offset = offset;
+    for text in token.split(',') {
+        let item = Item {
+            expr,
+            offset: item_offset,
+            text,
+            spec,
+        };
+        item_offset += text.len() + 1;
+        if text.is_empty() {
+            return Err(error_at(
+                expr,
+                Some(spec.field),
+                item.offset,
+                token,
+                ParseErrorKind::EmptyItem,
+            ));
+        }
+        if text == "?" {
+            let kind = if is_day_field {
+                ParseErrorKind::InvalidSpecial("\"?\" must be the whole field")
+            } else {
+                ParseErrorKind::QuestionMarkNotAllowed
+            };
+            return Err(item.whole_error(kind));
+        }
+        match spec.field {
+            Field::DayOfMonth if parse_month_day_special(&item, &mut parsed)? => continue,
+            Field::DayOfWeek if parse_week_day_special(&item, &mut parsed)? => continue,
+            _ => {}
+        }
+        parsed.values |= parse_plain_item(&item)?;
+    }
+    Ok(parsed)
+}
+
+/// Parses `*`, `a`, `a-b`, with an optional `/step`, into a bit set.
+fn parse_plain_item(item: &Item<'_>) -> Result<u64, ParseError> {
+    let spec = item.spec;
+    let (base, step) = match item.text.split_once('/') {
+        Some((base, step)) => (base, Some(step)),
+        None => (item.text, None),
+    };
+    let highest = if spec.field == Field::DayOfWeek {
+        6
+    } else {
+        spec.max
+    };
+    let (start, end) = if base == "*" {
+        (spec.min, highest)
+    } else if let Some((first, last)) = split_range(base) {
+        let start = parse_value(item, item.offset, first)?;
+        let last_offset = item.offset + first.len() + 1;
+        let mut end = parse_value(item, last_offset, last)?;
+        // A day-of-week range may end on Sunday written as 0 or SUN: `FRI-SUN` means 5-7.
+        if spec.field == Field::DayOfWeek && end == 0 && start > 0 {
+            end = 7;
+        }
+        if start > end {
+            return Err(item.error(item.offset, base, ParseErrorKind::WrappingRange));
+        }
+        (start, end)
+    } else {
+        let value = parse_value(item, item.offset, base)?;
+        // `a/n` runs from `a` to the end of the field.
+        (
+            value,
+            if step.is_some() {
+                highest.max(value)
+            } else {
+                value
+            },
+        )
+    };
+    let step = match step {
+        None => 1,
+        Some(text) => {
+            let step_offset = item.offset + base.len() + 1;
+            let span = highest - spec.min;
+            match parse_number(text) {
+                Some(step) if (1..=span.max(1)).contains(&step) => step,
+                _ => return Err(item.error(step_offset, text, ParseErrorKind::InvalidStep)),
+            }
+        }
+    };
+    let mut bits = range_bits(start, end, step);
+    if spec.field == Field::DayOfWeek && bits & (1 << 7) != 0 {
+        bits = (bits & !(1 << 7)) | 1;
+    }
+    Ok(bits)
+}
+
+/// Splits `a-b`, but not a leading minus sign (which is simply invalid).
+fn split_range(text: &str) -> Option<(&str, &str)> {
+    let dash = text.get(1..)?.find('-')? + 1;
+    Some((&text[..dash], &text[dash + 1..]))
+}
+
+/// Parses one value: a number or (for months and weekdays) a three-letter name.
+fn parse_value(item: &Item<'_>, offset: usize, text: &str) -> Result<u32, ParseError> {
+    let spec = item.spec;
+    if text.is_empty() {
+        return Err(item.error(offset, item.text, ParseErrorKind::EmptyItem));
+    }
+    if let Some(value) = parse_number(text) {
+        if value < spec.min || value > spec.max {
+            return Err(item.error(offset, text, ParseErrorKind::OutOfRange));
+        }
+        return Ok(value);
+    }
+    if text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(item.error(offset, text, ParseErrorKind::OutOfRange));
+    }
+    match spec
+        .names
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(text))
+    {
+        Some(index) => Ok(spec.min + index as u32),
+        None => Err(item.error(offset, text, ParseErrorKind::InvalidValue)),
+    }
+}
+
+/// A decimal number of at most four digits (anything longer is out of every range).
+fn parse_number(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 4 {
+        return None;
+    }
+    text.bytes().try_fold(0u32, |value, byte| {
+        byte.is_ascii_digit()
+            .then(|| value * 10 + u32::from(byte - b'0'))
+    })
+}
+
+/// The bit set of `start, start + step, ...` up to `end`.
+fn range_bits(start: u32, end: u32, step: u32) -> u64 {
+    if step == 1 {
+        return (u64::MAX >> (63 - end)) & (u64::MAX << start);
+    }
+    let mut bits = 0;
+    let mut value = start;
+    while value <= end {
+        bits |= 1 << value;
+        value += step;
+    }
+    bits
+}
+
+/// `L`, `L-n`, `LW` and `nW`; returns whether the item was one of them.
+fn parse_month_day_special(item: &Item<'_>, parsed: &mut ParsedField) -> Result<bool, ParseError> {
+    let text = item.text;
+    let upper_last = text.as_bytes().last().map(u8::to_ascii_uppercase);
+    if text.eq_ignore_ascii_case("L") {
+        parsed.before_last |= 1;
+    } else if text.eq_ignore_ascii_case("LW") {
+        parsed.last_weekday = true;
+    } else if text.len() > 1 && text.as_bytes()[0].eq_ignore_ascii_case(&b'L') {
+        let offset_text = text[1..].strip_prefix('-').ok_or_else(|| {
+            item.whole_error(ParseErrorKind::InvalidSpecial(
+                "expected L, L-n with n from 0 to 30, or LW",
+            ))
+        })?;
+        match parse_number(offset_text) {
+            Some(days) if days <= 30 => parsed.before_last |= 1 << days,
+            _ => {
+                let kind = ParseErrorKind::InvalidSpecial("expected L-n with n from 0 to 30");
+                return Err(item.error(item.offset + 2, offset_text, kind));
+            }
+        }
+    } else if upper_last == Some(b'W') {
+        let day_text = &text[..text.len() - 1];
+        match parse_number(day_text) {
+            Some(day) if (1..=31).contains(&day) => parsed.nearest_weekday |= 1 << day,
+            _ => {
+                let kind =
+                    ParseErrorKind::InvalidSpecial("expected nW with a day n from 1 to 31, or LW");
+                return Err(item.whole_error(kind));
+            }
+        }
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `xL` and `x#n`; returns whether the item was one of them.
+fn parse_week_day_special(item: &Item<'_>, parsed: &mut ParsedField) -> Result<bool, ParseError> {
+    let text = item.text;
+    if let Some((day_text, nth_text)) = text.split_once('#') {
+        let week_day = parse_value(item, item.offset, day_text)? % 7;
+        let nth_offset = item.offset + day_text.len() + 1;
+        match parse_number(nth_text) {
+            Some(nth) if (1..=5).contains(&nth) => parsed.nth |= 1 << ((nth - 1) * 7 + week_day),
+            _ => {
+                let kind = ParseErrorKind::InvalidSpecial("expected x#n with n from 1 to 5");
+                return Err(item.error(nth_offset, nth_text, kind));
+            }
+        }
+        return Ok(true);
+    }
+    if text.len() > 1 && text.as_bytes()[text.len() - 1].eq_ignore_ascii_case(&b'L') {
+        let day_text = &text[..text.len() - 1];
+        let week_day = parse_value(item, item.offset, day_text)? % 7;
+        parsed.last_of_week_day |= 1 << week_day;
+        return Ok(true);
+    }
+    if text.eq_ignore_ascii_case("L") {
+        let kind = ParseErrorKind::InvalidSpecial(
+            "write xL for the last weekday x of the month, e.g. 5L or FRIL",
+        );
+        return Err(item.whole_error(kind));
+    }
+    Ok(false)
+}
+
+/// The optional year field: `*`, values, ranges and steps over 1970-2099.
+fn parse_years(expr: &str, (offset, token): (usize, &str)) -> Result<YearSet, ParseError> {
+    const YEAR: FieldSpec = FieldSpec {
+        field: Field::Year,
+        min: FIRST_YEAR as u32,
+        max: LAST_YEAR as u32,
+        names: &[],
+    };
+    let mut years = YearSet::EMPTY;
+    if token == "?" {
+        return Err(error_at(
+            expr,
+            Some(Field::Year),
+            offset,
+            token,
+            ParseErrorKind::QuestionMarkNotAllowed,
+        ));
+    }
+    let mut item_offset = offset;
+    for text in token.split(',') {
+        let item = Item {
+            expr,
+            offset: item_offset,
+            text,
+            spec: &YEAR,
+        };
+        item_offset += text.len() + 1;
+        if text.is_empty() {
+            return Err(error_at(
+                expr,
+                Some(Field::Year),
+                item.offset,
+                token,
+                ParseErrorKind::EmptyItem,
+            ));
+        }
+        // Years do not fit a 64-bit set, so expand the item by hand.
+        let (base, step) = match text.split_once('/') {
+            Some((base, step)) => (base, Some(step)),
+            None => (text, None),
+        };
+        let (start, end) = if base == "*" {
+            (YEAR.min, YEAR.max)
+        } else if let Some((first, last)) = split_range(base) {
+            let start = parse_value(&item, item.offset, first)?;
+            let end = parse_value(&item, item.offset + first.len() + 1, last)?;
+            if start > end {
+                return Err(item.error(item.offset, base, ParseErrorKind::WrappingRange));
+            }
+            (start, end)
+        } else {
+            let value = parse_value(&item, item.offset, base)?;
+            (value, if step.is_some() { YEAR.max } else { value })
+        };
+        let step = match step {
+            None => 1,
+            Some(text) => match parse_number(text) {
+                Some(step) if (1..=YEAR.max - YEAR.min).contains(&step) => step,
+                _ => {
+                    return Err(item.error(
+                        item.offset + base.len() + 1,
+                        text,
+                        ParseErrorKind::InvalidStep,
+                    ));
+                }
+            },
+        };
+        let mut year = start;
+        while year <= end {
+            years.insert(year as i32);
+            year += step;
+        }
+    }
+    Ok(years)
+}
+
+/// Whether the schedule fires at least once. Seconds, minutes, hours, months and years always
+/// hold a value after parsing, so only the day rules can make a schedule empty (`30 2`, i.e.
+/// February 30). Most expressions contain a day rule that selects a day in every month, which is
+/// checked first; the rest are checked month by month over a whole 400-year cycle (or the
+/// years of the year field).
+fn can_fire(fields: &Fields) -> bool {
+    let rules = &fields.days;
+    let month_side_always = !rules.month_day_restricted
+        || rules.month_days & 0x1fff_fffe != 0
+        || rules.before_last_day & 0x0fff_ffff != 0
+        || rules.nearest_weekday & 0x1fff_fffe != 0
+        || rules.last_weekday_of_month;
+    let week_side_always = !rules.week_day_restricted
+        || rules.week_days != 0
+        || rules.last_of_week_day != 0
+        || rules.nth_week_day & ((1 << 28) - 1) != 0;
+    let always = if rules.month_day_restricted && rules.week_day_restricted {
+        month_side_always || week_side_always
+    } else {
+        month_side_always && week_side_always
+    };
+    if always {
+        return true;
+    }
+    let has_day = |year: i32| {
+        (1..=12).any(|month| fields.months & (1 << month) != 0 && fields.day_mask(year, month) != 0)
+    };
+    match &fields.years {
+        Some(years) => years.iter().any(has_day),
+        None => (2000..2400).any(has_day),
+    }
+}
