@@ -1,0 +1,55 @@
+//! The scheduler's HTTP transport: one attempt of one execution is one HTTP request.
+//!
+//! [`HttpTransport`] is a pooled hyper client (hyper-util's legacy `Client`) that speaks
+//! HTTP/1.1 and HTTP/2, over TCP or TLS (rustls with the ring provider, the web PKI roots of
+//! webpki-roots plus any extra roots from the configuration). For each request it:
+//!
+//! - sends the job's method, headers and body, a `Content-Type` (the request's own, else
+//!   `application/json`) and a `User-Agent` naming the product and version;
+//! - bounds the whole exchange (connect, TLS handshake, response head and body) by the
+//!   request's timeout;
+//! - reads the response body up to a size cap; a longer body is not an error: reading stops,
+//!   the status is kept and [`HttpResponse::body_truncated`] says so;
+//! - reads `Retry-After` (delta-seconds or HTTP-date) on 429 and 503 answers;
+//! - classifies failures ([`Error`]): timeout, DNS, refused, reset, closed early, TLS,
+//!   protocol, invalid request.
+//!
+//! It is not a retry loop, a rate limiter or a scheduler: one call is one attempt, and whether
+//! to try again is the engine's decision ([`Error::is_retryable`] is a hint for it).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), executor::Error> {
+//! use std::time::Duration;
+//!
+//! use executor::{HttpRequest, HttpTransport, HttpTransportConfig, Method};
+//!
+//! let transport = HttpTransport::new(HttpTransportConfig::default())?;
+//! let response = transport
+//!     .send(HttpRequest {
+//!         method: Method::POST,
+//!         url: "https://example.com/hook".to_owned(),
+//!         headers: vec![("X-Token".to_owned(), "abc".to_owned())],
+//!         body: "{}".into(),
+//!         timeout: Duration::from_secs(10),
+//!     })
+//!     .await?;
+//! println!("{} in {:?}", response.status, response.duration);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod classify;
+mod client;
+mod config;
+mod error;
+mod retry_after;
+
+pub use http::{Method, Version};
+
+pub use crate::client::{HttpRequest, HttpResponse, HttpTransport};
+pub use crate::config::{
+    DEFAULT_CONTENT_TYPE, DEFAULT_USER_AGENT, HttpTransportConfig, HttpVersionPolicy,
+};
+pub use crate::error::Error;
+pub use crate::retry_after::parse_retry_after;
