@@ -69,9 +69,13 @@ impl ManualClock {
         }
     }
 
-    /// How many sleeps are waiting (abandoned ones may be counted until swept).
-    pub fn sleepers(&self) -> usize {
-        lock(&self.state).sleepers.len()
+    /// Whether some live sleep waits for exactly `deadline`: lets a test know that a task
+    /// has reached the point where it waits for that instant, before moving the clock.
+    pub fn has_sleeper_at(&self, deadline: Timestamp) -> bool {
+        lock(&self.state)
+            .sleepers
+            .iter()
+            .any(|(at, wake)| *at == deadline && !wake.is_closed())
     }
 
     fn move_to(state: &mut ClockState, to: Timestamp) {
