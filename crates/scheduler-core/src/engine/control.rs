@@ -1,0 +1,300 @@
+//! The control task: claims due ticks and applies hot changes, in one sequence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::domain::{Execution, ExecutionId, ExecutionTrigger, Job, JobId, JobSpec};
+use crate::engine::dispatch::DispatchMsg;
+use crate::engine::{EngineConfig, VersionCheck};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::store::{ClaimRequest, ClaimedTick, NextFire, Store};
+use crate::time;
+
+/// A request to the control task, with where to send the answer.
+pub(crate) enum Command {
+    Create {
+        spec: JobSpec,
+        reply: oneshot::Sender<Result<Job>>,
+    },
+    Update {
+        id: JobId,
+        spec: JobSpec,
+        check: VersionCheck,
+        reply: oneshot::Sender<Result<Job>>,
+    },
+    SetPaused {
+        id: JobId,
+        paused: bool,
+        reply: oneshot::Sender<Result<Job>>,
+    },
+    Delete {
+        id: JobId,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    Trigger {
+        id: JobId,
+        reply: oneshot::Sender<Result<ExecutionId>>,
+    },
+    Stop,
+}
+
+pub(crate) struct Control {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    config: EngineConfig,
+    commands: mpsc::Receiver<Command>,
+    dispatch: mpsc::UnboundedSender<DispatchMsg>,
+}
+
+/// How many later milliseconds a manual trigger tries when its instant is taken.
+const TRIGGER_SLOTS: u32 = 1_000;
+
+impl Control {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        config: EngineConfig,
+        commands: mpsc::Receiver<Command>,
+        dispatch: mpsc::UnboundedSender<DispatchMsg>,
+    ) -> Control {
+        Control {
+            store,
+            clock,
+            metrics,
+            config,
+            commands,
+            dispatch,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut next_claim = self.clock.now();
+        let mut next_prune = time::add(next_claim, self.config.prune_interval);
+        loop {
+            let wake = match self.config.retention {
+                Some(_) => next_claim.min(next_prune),
+                None => next_claim,
+            };
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop) => return,
+                    Some(command) => self.handle(command).await,
+                },
+                () = self.clock.sleep_until(wake) => {
+                    let now = self.clock.now();
+                    if now >= next_claim {
+                        self.claim_pass().await;
+                        next_claim = time::add(now, self.config.claim_interval);
+                    }
+                    if let (Some(policy), true) = (self.config.retention, now >= next_prune) {
+                        match self.store.prune(policy, now).await {
+                            Ok(0) => {}
+                            Ok(n) => log::info!("retention pruned {n} executions"),
+                            Err(error) => {
+                                Metrics::add(&self.metrics.store_errors, 1);
+                                log::error!("retention pruning failed: {error}");
+                            }
+                        }
+                        next_prune = time::add(now, self.config.prune_interval);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Create { spec, reply } => {
+                let _ = reply.send(self.create(spec).await);
+            }
+            Command::Update {
+                id,
+                spec,
+                check,
+                reply,
+            } => {
+                let _ = reply.send(self.update(id, |_| Ok(spec), check).await);
+            }
+            Command::SetPaused { id, paused, reply } => {
+                let result = self
+                    .update(
+                        id,
+                        |current| {
+                            Ok(JobSpec {
+                                paused,
+                                ..current.spec.clone()
+                            })
+                        },
+                        VersionCheck::Any,
+                    )
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Delete { id, reply } => {
+                let result = self.store.delete_job(id).await;
+                if let Ok(true) = result {
+                    self.metrics.forget_job(id);
+                    let _ = self.dispatch.send(DispatchMsg::JobDeleted(id));
+                    log::info!("job {id} deleted");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Trigger { id, reply } => {
+                let _ = reply.send(self.trigger(id).await);
+            }
+            Command::Stop => {}
+        }
+    }
+
+    fn within_look_ahead(
+        &self,
+        now: cron_expr::Timestamp,
+        next: Option<cron_expr::Timestamp>,
+    ) -> bool {
+        next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
+    }
+
+    async fn create(&mut self, spec: JobSpec) -> Result<Job> {
+        spec.validate()?;
+        let now = self.clock.now();
+        let next_fire_at = spec.next_fire_after(now);
+        if next_fire_at.is_none() {
+            return Err(Error::invalid(
+                "schedule",
+                "the schedule has no fire time after now",
+            ));
+        }
+        let job = Job {
+            id: JobId::new_random(),
+            spec,
+            created_at: now,
+            updated_at: now,
+            next_fire_at,
+            version: 1,
+        };
+        self.store.insert_job(job.clone()).await?;
+        log::info!("job {} created, first tick {next_fire_at:?}", job.id);
+        if !job.spec.paused && self.within_look_ahead(now, next_fire_at) {
+            self.claim_pass().await;
+        }
+        Ok(job)
+    }
+
+    async fn update(
+        &mut self,
+        id: JobId,
+        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
+        check: VersionCheck,
+    ) -> Result<Job> {
+        let current = self
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(Error::JobNotFound(id))?;
+        let spec = new_spec(&current)?;
+        spec.validate()?;
+        let expected = match check {
+            VersionCheck::Any => current.version,
+            VersionCheck::Exactly(version) => version,
+        };
+        let now = self.clock.now();
+        let resumed = current.spec.paused && !spec.paused;
+        let reschedule = resumed || !current.spec.same_ticks_as(&spec);
+        let next_fire = if reschedule {
+            NextFire::Set(spec.next_fire_after(now))
+        } else {
+            NextFire::Keep
+        };
+        let job = Job {
+            spec,
+            updated_at: now,
+            ..current
+        };
+        let stored = self.store.update_job(job, expected, next_fire).await?;
+        log::info!("job {id} updated to version {}", stored.version);
+        // Claimed ticks are checked against the new spec when they come due.
+        let _ = self
+            .dispatch
+            .send(DispatchMsg::JobChanged(Arc::new(stored.clone())));
+        if reschedule && !stored.spec.paused && self.within_look_ahead(now, stored.next_fire_at) {
+            self.claim_pass().await;
+        }
+        Ok(stored)
+    }
+
+    async fn trigger(&mut self, id: JobId) -> Result<ExecutionId> {
+        let job = Arc::new(
+            self.store
+                .get_job(id)
+                .await?
+                .ok_or(Error::JobNotFound(id))?,
+        );
+        let mut at = self.clock.now();
+        for _ in 0..TRIGGER_SLOTS {
+            let execution =
+                Execution::pending(id, at, ExecutionTrigger::Manual, &self.config.node_id);
+            match self.store.insert_execution(execution.clone()).await {
+                Ok(()) => {
+                    let execution_id = execution.id;
+                    log::info!("job {id} triggered: execution {execution_id}");
+                    let tick = ClaimedTick { execution, job };
+                    let _ = self.dispatch.send(DispatchMsg::Ticks(vec![tick]));
+                    return Ok(execution_id);
+                }
+                // One execution per (job, instant): take the next free millisecond.
+                Err(Error::DuplicateExecution { .. }) => {
+                    at = time::add(at, Duration::from_millis(1))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::DuplicateExecution {
+            job_id: id,
+            scheduled_at: at,
+        })
+    }
+
+    /// Claims every tick due within the look-ahead window, batch after batch.
+    async fn claim_pass(&mut self) {
+        let now = self.clock.now();
+        let request = ClaimRequest {
+            now,
+            due_before: time::add(now, self.config.look_ahead),
+            limit: self.config.claim_batch_size,
+            owner: self.config.node_id.clone(),
+            misfire_threshold: self.config.misfire_threshold,
+        };
+        loop {
+            match self.store.claim_due(request.clone()).await {
+                Ok(batch) => {
+                    let claimed = batch.ticks.len();
+                    if batch.misfired > 0 {
+                        Metrics::add(&self.metrics.misfired, batch.misfired);
+                        log::warn!(
+                            "{} missed ticks dropped by misfire policies",
+                            batch.misfired
+                        );
+                    }
+                    if claimed > 0 {
+                        let _ = self.dispatch.send(DispatchMsg::Ticks(batch.ticks));
+                    }
+                    if claimed < request.limit {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    Metrics::add(&self.metrics.store_errors, 1);
+                    log::error!("claiming due ticks failed: {error}");
+                    return;
+                }
+            }
+        }
+    }
+}

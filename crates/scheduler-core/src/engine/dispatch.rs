@@ -1,0 +1,581 @@
+//! The dispatcher task: the timer, the per-job state and the attempts in flight.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic;
+use std::time::Duration;
+
+use cron_expr::Timestamp;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{Id as TaskId, JoinError, JoinSet};
+
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::domain::{
+    DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
+};
+use crate::engine::retry::{Verdict, backoff, classify};
+use crate::engine::writer::WriteOp;
+use crate::engine::{EngineConfig, ShutdownReport};
+use crate::metrics::Metrics;
+use crate::store::ClaimedTick;
+use crate::time;
+use crate::transport::{AttemptError, AttemptOutcome, AttemptRequest, Transport};
+
+/// What the control task and the handle tell the dispatcher.
+pub(crate) enum DispatchMsg {
+    /// Newly claimed (or triggered) pending executions.
+    Ticks(Vec<ClaimedTick>),
+    /// Unfinished executions found at start-up.
+    Recovered(Vec<ClaimedTick>),
+    /// A job's spec changed (stored version given).
+    JobChanged(Arc<Job>),
+    /// A job and its executions were deleted.
+    JobDeleted(JobId),
+    /// Drain and stop.
+    Shutdown {
+        deadline: Timestamp,
+        done: oneshot::Sender<ShutdownReport>,
+    },
+}
+
+/// Whether a timer entry is a tick's first dispatch (checked against the job's current spec
+/// and overlap policy) or an execution already under way (a retry or a recovered send).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Tick,
+    Continue,
+}
+
+struct TimerEntry {
+    at: Timestamp,
+    seq: u64,
+    stage: Stage,
+    execution: Execution,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for TimerEntry {}
+
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TimerEntry {
+    /// Reversed, so that the max-heap pops the earliest entry (ties in insertion order).
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The dispatcher's view of a job with executions under way.
+struct JobEntry {
+    job: Arc<Job>,
+    /// Executions of this job anywhere in the dispatcher (timer, ready queue, in flight).
+    refs: usize,
+    /// Executions dispatched and unfinished (in flight, ready, or waiting for a retry).
+    running: usize,
+    deleted: bool,
+}
+
+enum AttemptResult {
+    /// The attempt was never sent: the store did not record its start (at-most-once).
+    NotSent,
+    Sent {
+        result: Result<AttemptOutcome, AttemptError>,
+        elapsed: Duration,
+    },
+}
+
+struct AttemptDone {
+    execution: Execution,
+    result: AttemptResult,
+}
+
+pub(crate) struct Dispatcher {
+    clock: Arc<dyn Clock>,
+    transport: Arc<dyn Transport>,
+    metrics: Arc<Metrics>,
+    config: EngineConfig,
+    inbox: mpsc::UnboundedReceiver<DispatchMsg>,
+    writer: mpsc::UnboundedSender<WriteOp>,
+    alerts: mpsc::Sender<Alert>,
+    timer: BinaryHeap<TimerEntry>,
+    seq: u64,
+    /// Executions due and admitted, waiting for an in-flight slot.
+    ready: VecDeque<Execution>,
+    jobs: HashMap<JobId, JobEntry>,
+    attempts: JoinSet<AttemptDone>,
+    attempt_jobs: HashMap<TaskId, JobId>,
+    /// Jobs whose last execution failed for good, for the recovery alert.
+    failing: HashSet<JobId>,
+    rng: fastrand::Rng,
+    draining: bool,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn Transport>,
+        metrics: Arc<Metrics>,
+        config: EngineConfig,
+        inbox: mpsc::UnboundedReceiver<DispatchMsg>,
+        writer: mpsc::UnboundedSender<WriteOp>,
+        alerts: mpsc::Sender<Alert>,
+    ) -> Dispatcher {
+        let rng = match config.jitter_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        Dispatcher {
+            clock,
+            transport,
+            metrics,
+            config,
+            inbox,
+            writer,
+            alerts,
+            timer: BinaryHeap::new(),
+            seq: 0,
+            ready: VecDeque::new(),
+            jobs: HashMap::new(),
+            attempts: JoinSet::new(),
+            attempt_jobs: HashMap::new(),
+            failing: HashSet::new(),
+            rng,
+            draining: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let next_due = self.timer.peek().map(|entry| entry.at);
+            let clock = Arc::clone(&self.clock);
+            let timer = async move {
+                match next_due {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                message = self.inbox.recv() => match message {
+                    // Every handle is gone without a shutdown: stop; attempts are dropped.
+                    None => return,
+                    Some(DispatchMsg::Shutdown { deadline, done }) => {
+                        let report = self.drain(deadline).await;
+                        let _ = done.send(report);
+                        return;
+                    }
+                    Some(message) => self.handle(message),
+                },
+                Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
+                    self.attempt_finished(done);
+                }
+                () = timer => self.fire_due(),
+            }
+        }
+    }
+
+    fn handle(&mut self, message: DispatchMsg) {
+        match message {
+            DispatchMsg::Ticks(ticks) => {
+                Metrics::add(&self.metrics.claimed, ticks.len() as u64);
+                for tick in ticks {
+                    self.hold(tick.job);
+                    self.schedule(tick.execution.scheduled_at, Stage::Tick, tick.execution);
+                }
+            }
+            DispatchMsg::Recovered(ticks) => self.recover(ticks),
+            DispatchMsg::JobChanged(job) => {
+                if let Some(entry) = self.jobs.get_mut(&job.id) {
+                    if job.version >= entry.job.version {
+                        entry.job = job;
+                    }
+                }
+            }
+            DispatchMsg::JobDeleted(job_id) => {
+                if let Some(entry) = self.jobs.get_mut(&job_id) {
+                    entry.deleted = true;
+                }
+                self.failing.remove(&job_id);
+            }
+            DispatchMsg::Shutdown { .. } => unreachable!("handled by run"),
+        }
+    }
+
+    fn recover(&mut self, ticks: Vec<ClaimedTick>) {
+        let now = self.clock.now();
+        Metrics::add(&self.metrics.claimed, ticks.len() as u64);
+        for ClaimedTick { mut execution, job } in ticks {
+            match (execution.status, job.spec.delivery) {
+                (ExecutionStatus::Running, DeliveryType::AtMostOnce) => {
+                    log::warn!(
+                        "job {} execution {} was in flight when the node stopped; at-most-once: abandoned",
+                        job.id,
+                        execution.id
+                    );
+                    execution.status = ExecutionStatus::Abandoned;
+                    execution.finished_at = Some(now);
+                    execution.error = Some(
+                        "in flight when the node stopped; at-most-once, not re-sent".to_owned(),
+                    );
+                    Metrics::add(&self.metrics.abandoned, 1);
+                    self.write(&execution);
+                }
+                (ExecutionStatus::Running, DeliveryType::AtLeastOnce) => {
+                    log::info!(
+                        "job {} execution {}: re-sending after restart",
+                        job.id,
+                        execution.id
+                    );
+                    self.hold(job).running += 1;
+                    self.schedule(now, Stage::Continue, execution);
+                }
+                _ => {
+                    self.hold(job);
+                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
+                }
+            }
+        }
+    }
+
+    /// Takes a reference on the job's entry, creating it or refreshing its spec.
+    fn hold(&mut self, job: Arc<Job>) -> &mut JobEntry {
+        let entry = self.jobs.entry(job.id).or_insert_with(|| JobEntry {
+            job: Arc::clone(&job),
+            refs: 0,
+            running: 0,
+            deleted: false,
+        });
+        if job.version > entry.job.version {
+            entry.job = job;
+        }
+        entry.refs += 1;
+        entry
+    }
+
+    /// Drops a reference taken by [`Dispatcher::hold`]; `was_running` also ends the execution's
+    /// share of the overlap count.
+    fn release(&mut self, job_id: JobId, was_running: bool) {
+        if let Some(entry) = self.jobs.get_mut(&job_id) {
+            entry.refs -= 1;
+            if was_running {
+                entry.running -= 1;
+            }
+            if entry.refs == 0 {
+                self.jobs.remove(&job_id);
+            }
+        }
+    }
+
+    fn schedule(&mut self, at: Timestamp, stage: Stage, execution: Execution) {
+        self.seq += 1;
+        self.timer.push(TimerEntry {
+            at,
+            seq: self.seq,
+            stage,
+            execution,
+        });
+    }
+
+    fn write(&self, execution: &Execution) {
+        let _ = self.writer.send(WriteOp {
+            update: execution.to_update(),
+            stored: None,
+        });
+    }
+
+    fn alert(&self, alert: Alert) {
+        if self.alerts.try_send(alert).is_err() {
+            Metrics::add(&self.metrics.alerts_dropped, 1);
+            log::warn!("alert queue full: alert dropped");
+        }
+    }
+
+    /// Pops every entry that is due and starts what the in-flight limit allows.
+    fn fire_due(&mut self) {
+        let now = self.clock.now();
+        while self.timer.peek().is_some_and(|entry| entry.at <= now) {
+            let Some(entry) = self.timer.pop() else { break };
+            match entry.stage {
+                Stage::Tick => self.admit(entry.execution, now),
+                Stage::Continue => self.ready.push_back(entry.execution),
+            }
+        }
+        self.start_ready();
+    }
+
+    /// Decides whether a due tick is sent: its job must still exist, still have this tick
+    /// (it may have been paused or rescheduled since the claim), and allow the overlap.
+    fn admit(&mut self, mut execution: Execution, now: Timestamp) {
+        let job_id = execution.job_id;
+        let entry = &self.jobs[&job_id];
+        if entry.deleted {
+            self.release(job_id, false);
+            return;
+        }
+        let spec = &entry.job.spec;
+        let scheduled = execution.trigger == ExecutionTrigger::Schedule;
+        let skip_reason = if scheduled && spec.paused {
+            Some("job paused")
+        } else if scheduled && !spec.fires_at(execution.scheduled_at) {
+            Some("job rescheduled: the new schedule has no such tick")
+        } else if spec.overlap == OverlapPolicy::SkipWhileRunning && entry.running > 0 {
+            Some("previous execution still running")
+        } else {
+            None
+        };
+        match skip_reason {
+            Some(reason) => {
+                log::info!("job {job_id} execution {} skipped: {reason}", execution.id);
+                execution.status = ExecutionStatus::Skipped;
+                execution.finished_at = Some(now);
+                execution.error = Some(reason.to_owned());
+                Metrics::add(&self.metrics.skipped, 1);
+                self.write(&execution);
+                self.release(job_id, false);
+            }
+            None => {
+                if let Some(entry) = self.jobs.get_mut(&job_id) {
+                    entry.running += 1;
+                }
+                self.ready.push_back(execution);
+            }
+        }
+    }
+
+    fn start_ready(&mut self) {
+        while self.attempts.len() < self.config.max_in_flight {
+            let Some(execution) = self.ready.pop_front() else {
+                break;
+            };
+            self.start_attempt(execution);
+        }
+        self.metrics
+            .in_flight
+            .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
+    }
+
+    fn start_attempt(&mut self, mut execution: Execution) {
+        let job_id = execution.job_id;
+        let entry = &self.jobs[&job_id];
+        if entry.deleted {
+            self.release(job_id, true);
+            return;
+        }
+        let job = Arc::clone(&entry.job);
+        let now = self.clock.now();
+        execution.attempts += 1;
+        execution.status = ExecutionStatus::Running;
+        if execution.executed_at.is_none() {
+            execution.executed_at = Some(now);
+            Metrics::add(&self.metrics.fired, 1);
+            self.metrics
+                .drift
+                .record(time::since(now, execution.scheduled_at));
+        }
+        // At-most-once: the start must be durable before the request leaves, or a crash could
+        // make recovery send it a second time. At-least-once rides the next batch.
+        let (stored, stored_rx) = match job.spec.delivery {
+            DeliveryType::AtMostOnce => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            DeliveryType::AtLeastOnce => (None, None),
+        };
+        let _ = self.writer.send(WriteOp {
+            update: execution.to_update(),
+            stored,
+        });
+        let request = AttemptRequest {
+            job,
+            execution_id: execution.id,
+            scheduled_at: execution.scheduled_at,
+            attempt: execution.attempts,
+        };
+        let transport = Arc::clone(&self.transport);
+        let clock = Arc::clone(&self.clock);
+        let handle = self.attempts.spawn(async move {
+            if let Some(stored) = stored_rx {
+                if stored.await != Ok(true) {
+                    return AttemptDone {
+                        execution,
+                        result: AttemptResult::NotSent,
+                    };
+                }
+            }
+            let started = clock.now();
+            let deadline = time::add(started, request.timeout());
+            let result = tokio::select! {
+                result = transport.send(request) => result,
+                () = clock.sleep_until(deadline) => Err(AttemptError::Timeout),
+            };
+            let elapsed = time::since(clock.now(), started);
+            AttemptDone {
+                execution,
+                result: AttemptResult::Sent { result, elapsed },
+            }
+        });
+        self.attempt_jobs.insert(handle.id(), job_id);
+    }
+
+    fn attempt_finished(&mut self, done: Result<(TaskId, AttemptDone), JoinError>) {
+        let (task_id, done) = match done {
+            Ok(done) => done,
+            Err(error) => {
+                // A panicking transport: the execution stays unfinished in the store, and the
+                // next start recovers it.
+                log::error!("an attempt task failed: {error}");
+                if let Some(job_id) = self.attempt_jobs.remove(&error.id()) {
+                    self.release(job_id, true);
+                }
+                self.start_ready();
+                return;
+            }
+        };
+        self.attempt_jobs.remove(&task_id);
+        self.conclude(done);
+        self.start_ready();
+    }
+
+    fn conclude(
+        &mut self,
+        AttemptDone {
+            mut execution,
+            result,
+        }: AttemptDone,
+    ) {
+        let job_id = execution.job_id;
+        let now = self.clock.now();
+        let Some(entry) = self.jobs.get(&job_id) else {
+            return;
+        };
+        if entry.deleted {
+            self.release(job_id, true);
+            return;
+        }
+        let job = Arc::clone(&entry.job);
+        let (result, elapsed) = match result {
+            AttemptResult::Sent { result, elapsed } => (result, elapsed),
+            AttemptResult::NotSent => {
+                let error = "not sent: the store did not record the start of the attempt";
+                log::error!("job {job_id} execution {}: {error}", execution.id);
+                (
+                    Err(AttemptError::InvalidRequest(error.to_owned())),
+                    Duration::ZERO,
+                )
+            }
+        };
+        let duration = result.as_ref().map_or(elapsed, |outcome| outcome.duration);
+        execution.duration = Some(duration);
+        match classify(&result) {
+            Verdict::Success { http_status } => {
+                execution.status = ExecutionStatus::Succeeded;
+                execution.http_status = Some(http_status);
+                execution.error = None;
+                execution.finished_at = Some(now);
+                Metrics::add(&self.metrics.succeeded, 1);
+                self.metrics.record_finish(job_id, true, duration);
+                self.write(&execution);
+                if self.failing.remove(&job_id) {
+                    self.alert(Alert::Recovered {
+                        job_id,
+                        execution_id: execution.id,
+                    });
+                }
+                self.release(job_id, true);
+            }
+            Verdict::Failure {
+                retryable,
+                http_status,
+                error,
+                retry_after,
+            } => {
+                execution.http_status = http_status;
+                let may_retry = retryable
+                    && job.spec.delivery == DeliveryType::AtLeastOnce
+                    && execution.attempts < job.spec.retry.max_attempts;
+                if may_retry && !self.draining {
+                    let mut delay = backoff(&job.spec.retry, execution.attempts, &mut self.rng);
+                    if let Some(asked) = retry_after {
+                        delay = delay.max(asked.min(self.config.max_retry_after));
+                    }
+                    log::info!(
+                        "job {job_id} execution {} attempt {} failed ({error}); retry in {delay:?}",
+                        execution.id,
+                        execution.attempts
+                    );
+                    execution.error = Some(error);
+                    Metrics::add(&self.metrics.retried, 1);
+                    self.write(&execution);
+                    self.schedule(time::add(now, delay), Stage::Continue, execution);
+                } else if may_retry {
+                    // Shutting down: the retry is left to the next start.
+                    execution.error = Some(error);
+                    self.write(&execution);
+                    self.release(job_id, true);
+                } else {
+                    log::warn!(
+                        "job {job_id} execution {} failed for good after {} attempts: {error}",
+                        execution.id,
+                        execution.attempts
+                    );
+                    execution.status = ExecutionStatus::Failed;
+                    execution.finished_at = Some(now);
+                    execution.error = Some(error.clone());
+                    Metrics::add(&self.metrics.failed, 1);
+                    self.metrics.record_finish(job_id, false, duration);
+                    self.write(&execution);
+                    self.failing.insert(job_id);
+                    self.alert(Alert::FinalFailure {
+                        job_id,
+                        execution_id: execution.id,
+                        scheduled_at: execution.scheduled_at,
+                        attempts: execution.attempts,
+                        http_status,
+                        error,
+                    });
+                    self.release(job_id, true);
+                }
+            }
+        }
+    }
+
+    /// Stops dispatching and waits for the attempts in flight until `deadline`.
+    async fn drain(&mut self, deadline: Timestamp) -> ShutdownReport {
+        self.draining = true;
+        // Claimed ticks and waiting retries are unfinished in the store: the next start has them.
+        let mut report = ShutdownReport {
+            left_for_recovery: self.timer.len() + self.ready.len(),
+            ..ShutdownReport::default()
+        };
+        self.timer.clear();
+        self.ready.clear();
+        while !self.attempts.is_empty() {
+            tokio::select! {
+                biased;
+                Some(done) = self.attempts.join_next_with_id() => {
+                    report.drained += 1;
+                    self.attempt_finished(done);
+                }
+                () = self.clock.sleep_until(deadline) => {
+                    report.interrupted = self.attempts.len();
+                    self.attempts.abort_all();
+                    while self.attempts.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        self.metrics.in_flight.store(0, atomic::Ordering::Relaxed);
+        report
+    }
+}

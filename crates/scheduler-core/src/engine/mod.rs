@@ -1,0 +1,454 @@
+//! The engine: claiming, timing, dispatch, retries, result writing, and its public handle.
+//!
+//! Four tasks, connected by channels:
+//! - the *control* task claims due ticks from the store every `claim_interval` and applies hot
+//!   changes (create, update, pause, resume, delete, trigger); because both go through one
+//!   task, the dispatcher sees claims and changes in the order the store committed them;
+//! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
+//!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
+//!   an execution is made there, so there are no races between them;
+//! - the *writer* groups result updates into batches (group commit);
+//! - the *alert* task feeds the alert sink.
+
+mod control;
+mod dispatch;
+mod retry;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::alert::{AlertSink, LogAlertSink};
+use crate::clock::{Clock, SystemClock};
+use crate::domain::{Execution, ExecutionId, Job, JobId, JobSpec};
+use crate::error::{Error, Result};
+use crate::metrics::{JobStats, Metrics, MetricsSnapshot};
+use crate::store::{RetentionPolicy, Store};
+use crate::time;
+use crate::transport::Transport;
+
+use control::{Command, Control};
+use dispatch::{DispatchMsg, Dispatcher};
+
+/// The engine's settings. Start from `EngineConfig::default()` and change fields.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This node's name: the lease owner written into claimed executions. A restarted node
+    /// recovers the unfinished executions claimed under its name, so keep it stable.
+    pub node_id: String,
+    /// How far ahead ticks are claimed.
+    pub look_ahead: Duration,
+    /// How often the store is asked for due ticks; must be shorter than `look_ahead`, so that
+    /// every tick is claimed before its instant.
+    pub claim_interval: Duration,
+    /// The most ticks one claim takes; a claim pass repeats until fewer come back.
+    pub claim_batch_size: usize,
+    /// The most attempts in flight at once, across all jobs.
+    pub max_in_flight: usize,
+    /// Ticks later than this are misfires and follow the job's misfire policy.
+    pub misfire_threshold: Duration,
+    /// The most result updates written in one store call.
+    pub result_batch_size: usize,
+    /// The longest `Retry-After` honoured; longer requests are cut to this.
+    pub max_retry_after: Duration,
+    /// Alerts waiting for the sink beyond this many are dropped (and counted).
+    pub alert_queue_capacity: usize,
+    /// History retention, applied every `prune_interval`; `None` keeps everything.
+    pub retention: Option<RetentionPolicy>,
+    /// How often retention is applied.
+    pub prune_interval: Duration,
+    /// Seed of the retry jitter; `None` seeds from entropy.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: "local".to_owned(),
+            look_ahead: Duration::from_secs(2),
+            claim_interval: Duration::from_secs(1),
+            claim_batch_size: 10_000,
+            max_in_flight: 1_024,
+            misfire_threshold: Duration::from_secs(10),
+            result_batch_size: 1_024,
+            max_retry_after: Duration::from_secs(3_600),
+            alert_queue_capacity: 1_024,
+            retention: None,
+            prune_interval: Duration::from_secs(60),
+            jitter_seed: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    fn validate(&self) -> Result<()> {
+        if self.claim_interval.is_zero() || self.claim_interval >= self.look_ahead {
+            return Err(Error::invalid(
+                "claim_interval",
+                "must be greater than zero and shorter than look_ahead",
+            ));
+        }
+        let positive = [
+            ("claim_batch_size", self.claim_batch_size),
+            ("max_in_flight", self.max_in_flight),
+            ("result_batch_size", self.result_batch_size),
+            ("alert_queue_capacity", self.alert_queue_capacity),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which version of a job an update applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// Whatever version is stored (last writer wins).
+    Any,
+    /// Only this version; otherwise [`Error::VersionConflict`].
+    Exactly(u64),
+}
+
+/// What a graceful shutdown did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Attempts in flight at shutdown that finished before the deadline.
+    pub drained: usize,
+    /// Attempts still in flight at the deadline, cut off; they stay unfinished in the store
+    /// and are recovered by the next start.
+    pub interrupted: usize,
+    /// Claimed ticks and waiting retries not yet due, left for the next start.
+    pub left_for_recovery: usize,
+}
+
+/// Assembles an engine; see [`Engine::builder`].
+pub struct EngineBuilder {
+    store: Arc<dyn Store>,
+    transport: Arc<dyn Transport>,
+    alert_sink: Arc<dyn AlertSink>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// Where alerts go; the default logs them ([`LogAlertSink`]).
+    pub fn alert_sink(mut self, alert_sink: Arc<dyn AlertSink>) -> Self {
+        self.alert_sink = alert_sink;
+        self
+    }
+
+    /// The clock; the default is the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The settings; the default is [`EngineConfig::default`].
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Recovers what a previous run of this node left unfinished, then starts the engine's
+    /// tasks on the current tokio runtime.
+    ///
+    /// Recovery: pending executions (claimed, never sent) fire as scheduled (at once if late);
+    /// running at-least-once executions are sent again at once; running at-most-once
+    /// executions are marked abandoned.
+    pub async fn start(self) -> Result<Engine> {
+        self.config.validate()?;
+        let recovered = self
+            .store
+            .unfinished_executions(&self.config.node_id)
+            .await?;
+        if !recovered.is_empty() {
+            log::info!(
+                "node {}: recovering {} unfinished executions",
+                self.config.node_id,
+                recovered.len()
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        let (write_tx, write_rx) = mpsc::unbounded_channel();
+        let (alert_tx, alert_rx) = mpsc::channel(self.config.alert_queue_capacity);
+        let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
+        let (command_tx, command_rx) = mpsc::channel(1_024);
+
+        let writer = tokio::spawn(writer::run(
+            Arc::clone(&self.store),
+            write_rx,
+            self.config.result_batch_size,
+            Arc::clone(&metrics),
+        ));
+        let alerts = tokio::spawn(run_alerts(self.alert_sink, alert_rx));
+        // The recovered executions are the dispatcher's first message.
+        let _ = dispatch_tx.send(DispatchMsg::Recovered(recovered));
+        let dispatcher = tokio::spawn(
+            Dispatcher::new(
+                Arc::clone(&self.clock),
+                self.transport,
+                Arc::clone(&metrics),
+                self.config.clone(),
+                dispatch_rx,
+                write_tx,
+                alert_tx,
+            )
+            .run(),
+        );
+        let control = tokio::spawn(
+            Control::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                Arc::clone(&metrics),
+                self.config.clone(),
+                command_rx,
+                dispatch_tx.clone(),
+            )
+            .run(),
+        );
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                metrics,
+                commands: command_tx,
+                dispatch: dispatch_tx,
+                tasks: Mutex::new(Some(Tasks {
+                    control,
+                    dispatcher,
+                    writer,
+                    alerts,
+                })),
+            }),
+        })
+    }
+}
+
+/// A running engine. Cheap to clone; every clone is the same engine.
+///
+/// Stop it with [`Engine::shutdown`]. When the last clone is dropped without a shutdown, the
+/// engine's tasks are aborted as by [`Engine::abort`]: nothing is lost, the next start on the
+/// same store recovers.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    commands: mpsc::Sender<Command>,
+    dispatch: mpsc::UnboundedSender<DispatchMsg>,
+    tasks: Mutex<Option<Tasks>>,
+}
+
+struct Tasks {
+    control: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    alerts: JoinHandle<()>,
+}
+
+impl Tasks {
+    fn abort(&self) {
+        self.control.abort();
+        self.dispatcher.abort();
+        self.writer.abort();
+        self.alerts.abort();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(tasks) = self.take_tasks() {
+            tasks.abort();
+        }
+    }
+}
+
+impl Inner {
+    fn take_tasks(&self) -> Option<Tasks> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts assembling an engine over a store and a transport.
+    pub fn builder(store: Arc<dyn Store>, transport: Arc<dyn Transport>) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            transport,
+            alert_sink: Arc::new(LogAlertSink),
+            clock: Arc::new(SystemClock),
+            config: EngineConfig::default(),
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::ShutDown)?;
+        answer.await.map_err(|_| Error::ShutDown)?
+    }
+
+    /// Registers a job; its first tick is the first after now. Returns the stored job.
+    pub async fn create_job(&self, spec: JobSpec) -> Result<Job> {
+        self.call(|reply| Command::Create { spec, reply }).await
+    }
+
+    /// Replaces a job's spec. A schedule change takes effect at once, also for ticks already
+    /// claimed: those that the new schedule does not have are skipped.
+    pub async fn update_job(&self, id: JobId, spec: JobSpec, check: VersionCheck) -> Result<Job> {
+        self.call(|reply| Command::Update {
+            id,
+            spec,
+            check,
+            reply,
+        })
+        .await
+    }
+
+    /// Pauses a job: its claimed ticks are skipped and no new ones are claimed.
+    pub async fn pause_job(&self, id: JobId) -> Result<Job> {
+        self.call(|reply| Command::SetPaused {
+            id,
+            paused: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Resumes a paused job from its next tick after now (ticks during the pause are not owed).
+    pub async fn resume_job(&self, id: JobId) -> Result<Job> {
+        self.call(|reply| Command::SetPaused {
+            id,
+            paused: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes a job and its history; `false` if there was no such job. Attempts in flight
+    /// finish, but nothing is retried or recorded.
+    pub async fn delete_job(&self, id: JobId) -> Result<bool> {
+        self.call(|reply| Command::Delete { id, reply }).await
+    }
+
+    /// Fires the job now, outside its schedule (also when paused). Returns the execution.
+    pub async fn trigger_now(&self, id: JobId) -> Result<ExecutionId> {
+        self.call(|reply| Command::Trigger { id, reply }).await
+    }
+
+    /// A job by id.
+    pub async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
+        self.inner.store.get_job(id).await
+    }
+
+    /// Up to `limit` jobs in id order after `after`.
+    pub async fn list_jobs(&self, after: Option<JobId>, limit: usize) -> Result<Vec<Job>> {
+        self.inner.store.list_jobs(after, limit).await
+    }
+
+    /// An execution by id (results reach the store in batches, so the newest state can lag
+    /// by one batch).
+    pub async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>> {
+        self.inner.store.get_execution(id).await
+    }
+
+    /// A job's executions, newest first.
+    pub async fn job_executions(&self, id: JobId, limit: usize) -> Result<Vec<Execution>> {
+        self.inner.store.job_executions(id, limit).await
+    }
+
+    /// Recent executions across jobs, newest first.
+    pub async fn recent_executions(&self, limit: usize) -> Result<Vec<Execution>> {
+        self.inner.store.recent_executions(limit).await
+    }
+
+    /// The engine's counters, gauge and drift summary.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// A job's success rate and mean duration since the engine started.
+    pub fn job_stats(&self, id: JobId) -> Option<JobStats> {
+        self.inner.metrics.job_stats(id)
+    }
+
+    /// Stops gracefully: stops claiming, lets attempts in flight finish until `grace` has
+    /// passed on the engine's clock, writes every result, and leaves claimed ticks, waiting
+    /// retries and cut-off attempts in the store for the next start to recover. Calling it
+    /// again does nothing.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let Some(mut tasks) = self.inner.take_tasks() else {
+            return ShutdownReport::default();
+        };
+        let deadline = time::add(self.inner.clock.now(), grace);
+        let _ = self.inner.commands.send(Command::Stop).await;
+        let _ = (&mut tasks.control).await;
+        let (done, report) = oneshot::channel();
+        let _ = self
+            .inner
+            .dispatch
+            .send(DispatchMsg::Shutdown { deadline, done });
+        let report = report.await.unwrap_or_default();
+        let _ = (&mut tasks.dispatcher).await;
+        // The dispatcher held the only sender of results and alerts: both queues now end.
+        let _ = (&mut tasks.writer).await;
+        tokio::select! {
+            _ = &mut tasks.alerts => {}
+            () = self.inner.clock.sleep_until(deadline) => tasks.alerts.abort(),
+        }
+        log::info!(
+            "engine stopped: {} attempts drained, {} interrupted, {} left for recovery",
+            report.drained,
+            report.interrupted,
+            report.left_for_recovery
+        );
+        report
+    }
+
+    /// Stops at once, as a crash would: attempts in flight are dropped and results not yet
+    /// written are lost. The store stays consistent and the next start recovers.
+    pub fn abort(&self) {
+        if let Some(tasks) = self.inner.take_tasks() {
+            tasks.abort();
+        }
+    }
+}
+
+async fn run_alerts(sink: Arc<dyn AlertSink>, mut alerts: mpsc::Receiver<crate::alert::Alert>) {
+    while let Some(alert) = alerts.recv().await {
+        sink.deliver(alert).await;
+    }
+}

@@ -1,0 +1,334 @@
+//! [`MemoryStore`]: a complete store in process memory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cron_expr::Timestamp;
+
+use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
+use crate::error::{Error, Result};
+use crate::store::{
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionStore, JobStore, NextFire,
+    RetentionPolicy, plan_claim,
+};
+use crate::time;
+
+/// A store that keeps everything in memory, behind one mutex.
+///
+/// It is the reference implementation of the store contract (it passes the conformance suite
+/// in `testing::conformance`) and the store of the engine's own tests. Programs that need no
+/// durability can embed it; nothing survives the process. Every operation is atomic because it
+/// runs under the one lock, and no lock is held across an `.await`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<JobId, Arc<Job>>,
+    /// Unpaused jobs with a watermark, by watermark: the claim index.
+    due: BTreeSet<(Timestamp, JobId)>,
+    executions: HashMap<ExecutionId, Execution>,
+    /// Per job, its executions by tick: enforces one execution per (job, tick).
+    by_job: HashMap<JobId, BTreeMap<Timestamp, ExecutionId>>,
+    /// All executions by tick, for the recent list and age-based pruning.
+    by_tick: BTreeSet<(Timestamp, ExecutionId)>,
+    unfinished: BTreeSet<(Timestamp, ExecutionId)>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// How many executions the store holds (for tests and diagnostics).
+    pub fn execution_count(&self) -> usize {
+        self.lock().executions.len()
+    }
+
+    /// Every execution, in tick order (for tests; copies everything).
+    pub fn all_executions(&self) -> Vec<Execution> {
+        let state = self.lock();
+        state
+            .by_tick
+            .iter()
+            .map(|(_, id)| state.executions[id].clone())
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (each operation mutates after
+        // its checks), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn index_job(&mut self, job: &Job) {
+        if let (false, Some(at)) = (job.spec.paused, job.next_fire_at) {
+            self.due.insert((at, job.id));
+        }
+    }
+
+    fn unindex_job(&mut self, job: &Job) {
+        if let Some(at) = job.next_fire_at {
+            self.due.remove(&(at, job.id));
+        }
+    }
+
+    fn insert_execution(&mut self, execution: Execution) -> Result<()> {
+        let ticks = self.by_job.entry(execution.job_id).or_default();
+        if ticks.contains_key(&execution.scheduled_at) {
+            return Err(Error::DuplicateExecution {
+                job_id: execution.job_id,
+                scheduled_at: execution.scheduled_at,
+            });
+        }
+        ticks.insert(execution.scheduled_at, execution.id);
+        let key = (execution.scheduled_at, execution.id);
+        self.by_tick.insert(key);
+        if !execution.status.is_finished() {
+            self.unfinished.insert(key);
+        }
+        self.executions.insert(execution.id, execution);
+        Ok(())
+    }
+
+    fn remove_execution(&mut self, id: ExecutionId) {
+        if let Some(execution) = self.executions.remove(&id) {
+            let key = (execution.scheduled_at, id);
+            self.by_tick.remove(&key);
+            self.unfinished.remove(&key);
+            if let Some(ticks) = self.by_job.get_mut(&execution.job_id) {
+                ticks.remove(&execution.scheduled_at);
+            }
+        }
+    }
+
+    fn newest(&self, ids: impl Iterator<Item = ExecutionId>, limit: usize) -> Vec<Execution> {
+        ids.take(limit)
+            .map(|id| self.executions[&id].clone())
+            .collect()
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl JobStore for MemoryStore {
+    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        let mut state = self.lock();
+        let result = if state.jobs.contains_key(&job.id) {
+            Err(Error::JobExists(job.id))
+        } else {
+            state.index_job(&job);
+            state.jobs.insert(job.id, Arc::new(job));
+            Ok(())
+        };
+        ready(result)
+    }
+
+    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
+        ready(Ok(self.lock().jobs.get(&id).map(|job| Job::clone(job))))
+    }
+
+    fn update_job(
+        &self,
+        mut job: Job,
+        expected_version: u64,
+        next_fire: NextFire,
+    ) -> BoxFuture<'_, Result<Job>> {
+        let mut state = self.lock();
+        let result = match state.jobs.get(&job.id).cloned() {
+            None => Err(Error::JobNotFound(job.id)),
+            Some(stored) if stored.version != expected_version => Err(Error::VersionConflict {
+                job_id: job.id,
+                expected: expected_version,
+                actual: stored.version,
+            }),
+            Some(stored) => {
+                state.unindex_job(&stored);
+                job.version = expected_version + 1;
+                job.created_at = stored.created_at;
+                job.next_fire_at = match next_fire {
+                    NextFire::Keep => stored.next_fire_at,
+                    NextFire::Set(at) => at,
+                };
+                state.index_job(&job);
+                state.jobs.insert(job.id, Arc::new(job.clone()));
+                Ok(job)
+            }
+        };
+        ready(result)
+    }
+
+    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
+        let mut state = self.lock();
+        let found = match state.jobs.remove(&id) {
+            None => false,
+            Some(job) => {
+                state.unindex_job(&job);
+                let ids: Vec<ExecutionId> = state
+                    .by_job
+                    .remove(&id)
+                    .map(|ticks| ticks.into_values().collect())
+                    .unwrap_or_default();
+                for execution_id in ids {
+                    state.remove_execution(execution_id);
+                }
+                true
+            }
+        };
+        ready(Ok(found))
+    }
+
+    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
+        let state = self.lock();
+        let mut jobs: Vec<&Arc<Job>> = state
+            .jobs
+            .values()
+            .filter(|job| after.is_none_or(|after| job.id > after))
+            .collect();
+        jobs.sort_unstable_by_key(|job| job.id);
+        ready(Ok(jobs
+            .into_iter()
+            .take(limit)
+            .map(|job| Job::clone(job))
+            .collect()))
+    }
+}
+
+impl ExecutionStore for MemoryStore {
+    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
+        let mut state = self.lock();
+        let mut batch = ClaimBatch::default();
+        while batch.ticks.len() < request.limit {
+            let Some(&(at, job_id)) = state.due.first() else {
+                break;
+            };
+            if at > request.due_before {
+                break;
+            }
+            state.due.pop_first();
+            let job = Arc::clone(&state.jobs[&job_id]);
+            let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
+            batch.misfired += plan.misfired;
+            for tick in plan.ticks {
+                let execution =
+                    Execution::pending(job_id, tick, ExecutionTrigger::Schedule, &request.owner);
+                // A tick with an execution already is claimed already: skip it.
+                if state.insert_execution(execution.clone()).is_ok() {
+                    batch.ticks.push(ClaimedTick {
+                        execution,
+                        job: Arc::clone(&job),
+                    });
+                }
+            }
+            let mut advanced = Job::clone(&job);
+            advanced.next_fire_at = plan.next_fire_at;
+            state.index_job(&advanced);
+            state.jobs.insert(job_id, Arc::new(advanced));
+        }
+        ready(Ok(batch))
+    }
+
+    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
+        let mut state = self.lock();
+        let result = if state.jobs.contains_key(&execution.job_id) {
+            state.insert_execution(execution)
+        } else {
+            Err(Error::JobNotFound(execution.job_id))
+        };
+        ready(result)
+    }
+
+    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
+        let mut state = self.lock();
+        for update in &updates {
+            let Some(execution) = state.executions.get_mut(&update.id) else {
+                continue;
+            };
+            execution.apply(update);
+            let key = (execution.scheduled_at, execution.id);
+            if update.status.is_finished() {
+                state.unfinished.remove(&key);
+            } else {
+                state.unfinished.insert(key);
+            }
+        }
+        ready(Ok(()))
+    }
+
+    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
+        ready(Ok(self.lock().executions.get(&id).cloned()))
+    }
+
+    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        let state = self.lock();
+        let found = match state.by_job.get(&job_id) {
+            None => Vec::new(),
+            Some(ticks) => state.newest(ticks.values().rev().copied(), limit),
+        };
+        ready(Ok(found))
+    }
+
+    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        let state = self.lock();
+        ready(Ok(
+            state.newest(state.by_tick.iter().rev().map(|(_, id)| *id), limit)
+        ))
+    }
+
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        let state = self.lock();
+        let found = state
+            .unfinished
+            .iter()
+            .map(|(_, id)| &state.executions[id])
+            .filter(|execution| execution.claimed_by == owner)
+            .map(|execution| ClaimedTick {
+                execution: execution.clone(),
+                job: Arc::clone(&state.jobs[&execution.job_id]),
+            })
+            .collect();
+        ready(Ok(found))
+    }
+
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        let mut state = self.lock();
+        let mut doomed: Vec<ExecutionId> = Vec::new();
+        if let Some(max_age) = policy.max_age {
+            let cutoff = time::sub(now, max_age);
+            doomed.extend(
+                state
+                    .by_tick
+                    .iter()
+                    .take_while(|(at, _)| *at < cutoff)
+                    .map(|(_, id)| *id)
+                    .filter(|id| state.executions[id].status.is_finished()),
+            );
+        }
+        if let Some(max_per_job) = policy.max_per_job {
+            for ticks in state.by_job.values() {
+                doomed.extend(
+                    ticks
+                        .values()
+                        .rev()
+                        .filter(|id| state.executions[id].status.is_finished())
+                        .skip(max_per_job),
+                );
+            }
+        }
+        doomed.sort_unstable();
+        doomed.dedup();
+        for id in &doomed {
+            state.remove_execution(*id);
+        }
+        ready(Ok(doomed.len() as u64))
+    }
+}

@@ -1,0 +1,333 @@
+//! Counters, the in-flight gauge, the drift histogram and per-job statistics.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::domain::JobId;
+
+/// The engine's live metrics. Every field is cheap to update from any task.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) fired: AtomicU64,
+    pub(crate) succeeded: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
+    pub(crate) misfired: AtomicU64,
+    pub(crate) claimed: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) alerts_dropped: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) drift: DriftHistogram,
+    jobs: Mutex<HashMap<JobId, JobCounters>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct JobCounters {
+    succeeded: u64,
+    failed: u64,
+    total_duration: Duration,
+}
+
+/// A copy of the metrics at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Executions sent for the first time.
+    pub fired: u64,
+    /// Executions that succeeded.
+    pub succeeded: u64,
+    /// Executions that failed for good.
+    pub failed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Executions skipped (overlap, paused, rescheduled).
+    pub skipped: u64,
+    /// At-most-once executions abandoned after a crash.
+    pub abandoned: u64,
+    /// Missed ticks dropped by misfire policies.
+    pub misfired: u64,
+    /// Ticks claimed from the store (including recovered ones).
+    pub claimed: u64,
+    /// Attempts in flight now.
+    pub in_flight: u64,
+    /// Alerts dropped because the alert queue was full.
+    pub alerts_dropped: u64,
+    /// Store calls that failed.
+    pub store_errors: u64,
+    /// Drift of first sends: actual send time minus scheduled time.
+    pub drift: DriftSnapshot,
+}
+
+/// Per-job results since the engine started.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobStats {
+    /// Executions that succeeded.
+    pub succeeded: u64,
+    /// Executions that failed for good.
+    pub failed: u64,
+    /// `succeeded / (succeeded + failed)`.
+    pub success_rate: f64,
+    /// The mean duration of the last attempt of finished executions.
+    pub mean_duration: Duration,
+}
+
+impl Metrics {
+    /// A copy of every counter and the histogram summary.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            fired: get(&self.fired),
+            succeeded: get(&self.succeeded),
+            failed: get(&self.failed),
+            retried: get(&self.retried),
+            skipped: get(&self.skipped),
+            abandoned: get(&self.abandoned),
+            misfired: get(&self.misfired),
+            claimed: get(&self.claimed),
+            in_flight: get(&self.in_flight),
+            alerts_dropped: get(&self.alerts_dropped),
+            store_errors: get(&self.store_errors),
+            drift: self.drift.snapshot(),
+        }
+    }
+
+    /// The job's results since the engine started, if it finished any execution.
+    pub fn job_stats(&self, job_id: JobId) -> Option<JobStats> {
+        let jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counters = jobs.get(&job_id)?;
+        let total = counters.succeeded + counters.failed;
+        Some(JobStats {
+            succeeded: counters.succeeded,
+            failed: counters.failed,
+            success_rate: if total == 0 {
+                0.0
+            } else {
+                counters.succeeded as f64 / total as f64
+            },
+            mean_duration: if total == 0 {
+                Duration::ZERO
+            } else {
+                counters.total_duration / u32::try_from(total).unwrap_or(u32::MAX)
+            },
+        })
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_finish(&self, job_id: JobId, succeeded: bool, duration: Duration) {
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counters = jobs.entry(job_id).or_default();
+        if succeeded {
+            counters.succeeded += 1;
+        } else {
+            counters.failed += 1;
+        }
+        counters.total_duration += duration;
+    }
+
+    pub(crate) fn forget_job(&self, job_id: JobId) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&job_id);
+    }
+}
+
+/// Sub-buckets per power of two: 16 gives a relative error below 1/16 (6.25 %).
+const SUB_BITS: u32 = 4;
+const SUB_COUNT: usize = 1 << SUB_BITS;
+/// Values below this are counted exactly, one bucket each.
+const LINEAR_LIMIT: u64 = 2 * SUB_COUNT as u64;
+const BUCKETS: usize = LINEAR_LIMIT as usize + (64 - (SUB_BITS as usize + 1)) * SUB_COUNT;
+
+/// A log-linear histogram of durations in microseconds, in the spirit of HdrHistogram: exact
+/// below 32 µs, then 16 buckets per power of two, so any value is known within 6.25 %. Recording
+/// is a few relaxed atomic additions, so many tasks can record at once without a lock.
+#[derive(Debug)]
+pub struct DriftHistogram {
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+    max_micros: AtomicU64,
+}
+
+/// A summary of a [`DriftHistogram`]. Percentiles are bucket upper bounds (never above `max`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriftSnapshot {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Largest value.
+    pub max: Duration,
+    /// Arithmetic mean.
+    pub mean: Duration,
+}
+
+impl Default for DriftHistogram {
+    fn default() -> Self {
+        DriftHistogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+            max_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+fn bucket_of(micros: u64) -> usize {
+    if micros < LINEAR_LIMIT {
+        return micros as usize;
+    }
+    let exponent = 63 - micros.leading_zeros(); // >= SUB_BITS + 1
+    let sub = (micros >> (exponent - SUB_BITS)) as usize & (SUB_COUNT - 1);
+    LINEAR_LIMIT as usize + (exponent - SUB_BITS - 1) as usize * SUB_COUNT + sub
+}
+
+/// The largest value that falls in `bucket`.
+fn bucket_upper_bound(bucket: usize) -> u64 {
+    if bucket < LINEAR_LIMIT as usize {
+        return bucket as u64;
+    }
+    let offset = bucket - LINEAR_LIMIT as usize;
+    let exponent = (offset / SUB_COUNT) as u32 + SUB_BITS + 1;
+    let sub = (offset % SUB_COUNT) as u64;
+    let width = 1u64 << (exponent - SUB_BITS);
+    let lower = (1u64 << exponent) + sub * width;
+    lower.saturating_add(width - 1)
+}
+
+impl DriftHistogram {
+    /// Records one value.
+    pub fn record(&self, value: Duration) {
+        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+        self.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.max_micros.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// The current summary.
+    pub fn snapshot(&self) -> DriftSnapshot {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
+        let max = self.max_micros.load(Ordering::Relaxed);
+        if count == 0 {
+            return DriftSnapshot::default();
+        }
+        let percentile = |p: f64| {
+            let rank = ((p * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (bucket, n) in counts.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return Duration::from_micros(bucket_upper_bound(bucket).min(max));
+                }
+            }
+            Duration::from_micros(max)
+        };
+        DriftSnapshot {
+            count,
+            p50: percentile(0.50),
+            p90: percentile(0.90),
+            p99: percentile(0.99),
+            max: Duration::from_micros(max),
+            mean: Duration::from_micros(self.sum_micros.load(Ordering::Relaxed) / count),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous_and_bound_their_values() {
+        let mut previous_upper = None;
+        for bucket in 0..BUCKETS {
+            let upper = bucket_upper_bound(bucket);
+            assert_eq!(bucket_of(upper), bucket, "upper bound of bucket {bucket}");
+            if let Some(previous) = previous_upper {
+                assert_eq!(
+                    bucket_of(previous + 1),
+                    bucket,
+                    "first value of bucket {bucket}"
+                );
+            }
+            previous_upper = Some(upper);
+        }
+        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn relative_error_is_below_one_sixteenth() {
+        for value in [33u64, 100, 999, 12_345, 1_000_000, 987_654_321] {
+            let upper = bucket_upper_bound(bucket_of(value));
+            assert!(upper >= value);
+            assert!(
+                (upper - value) as f64 <= value as f64 / 16.0,
+                "{value} -> {upper}"
+            );
+        }
+    }
+
+    #[test]
+    fn percentiles_of_a_uniform_spread() {
+        let histogram = DriftHistogram::default();
+        for ms in 1..=100 {
+            histogram.record(Duration::from_millis(ms));
+        }
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.count, 100);
+        assert_eq!(snapshot.max, Duration::from_millis(100));
+        let close = |actual: Duration, expected_ms: u64| {
+            let expected = Duration::from_millis(expected_ms);
+            assert!(
+                actual >= expected && actual <= expected + expected / 16,
+                "{actual:?} vs {expected:?}"
+            );
+        };
+        close(snapshot.p50, 50);
+        close(snapshot.p90, 90);
+        close(snapshot.p99, 99);
+        assert_eq!(snapshot.mean, Duration::from_micros(50_500));
+    }
+
+    #[test]
+    fn empty_histogram_is_all_zero() {
+        assert_eq!(
+            DriftHistogram::default().snapshot(),
+            DriftSnapshot::default()
+        );
+    }
+
+    #[test]
+    fn zero_drift_is_exact() {
+        let histogram = DriftHistogram::default();
+        histogram.record(Duration::ZERO);
+        let snapshot = histogram.snapshot();
+        assert_eq!(
+            (snapshot.p50, snapshot.p99, snapshot.max),
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The store boundary: where jobs and executions live.
+//!
+//! The engine talks to storage through [`Store`], the union of two capability traits:
+//! [`JobStore`] (the definitions) and [`ExecutionStore`] (claiming ticks, recording results,
+//! history). The methods are async and return boxed futures so that `Arc<dyn Store>` works:
+//! a blocking store (SQLite behind a pool) runs its work on its own threads and completes the
+//! future from there.
+//!
+//! The schedule arithmetic of a claim (which ticks are due, the misfire policy, the new
+//! watermark) is not the store's business: every implementation calls [`plan_claim`] inside
+//! its transaction, so all stores agree on it, and only the atomicity is theirs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cron_expr::Timestamp;
+
+use crate::domain::{Execution, ExecutionId, ExecutionUpdate, Job, JobId, MisfirePolicy};
+use crate::error::Result;
+use crate::time;
+
+/// A boxed, sendable future: what the boundary traits return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Job definitions: create, read, update, delete, list.
+pub trait JobStore: Send + Sync + 'static {
+    /// Stores a new job as given. Fails with [`Error::JobExists`](crate::Error::JobExists) if
+    /// the id is taken.
+    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>>;
+
+    /// The job with this id, if any.
+    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>>;
+
+    /// Replaces the job's spec and `updated_at` if its stored version is `expected_version`,
+    /// sets its version to `expected_version + 1`, applies `next_fire`, and returns the job as
+    /// stored. Fails with [`Error::JobNotFound`](crate::Error::JobNotFound) or
+    /// [`Error::VersionConflict`](crate::Error::VersionConflict). Executions are not touched.
+    fn update_job(
+        &self,
+        job: Job,
+        expected_version: u64,
+        next_fire: NextFire,
+    ) -> BoxFuture<'_, Result<Job>>;
+
+    /// Deletes the job and all its executions; `false` if there was no such job.
+    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>>;
+
+    /// Up to `limit` jobs in id order, starting after `after`.
+    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>>;
+}
+
+/// Ticks and their executions: claiming, results, history, recovery, retention.
+pub trait ExecutionStore: Send + Sync + 'static {
+    /// In one transaction: for the unpaused jobs whose `next_fire_at` is at or before
+    /// `request.due_before`, in `next_fire_at` order, apply [`plan_claim`], insert one
+    /// pending execution per planned tick (skipping a tick that already has an execution:
+    /// it is claimed already), advance `next_fire_at`, and return the inserted executions,
+    /// at most `request.limit` of them.
+    ///
+    /// A store shared by several nodes must make this exclusive (PostgreSQL: `SELECT ... FOR
+    /// UPDATE SKIP LOCKED` on the due jobs), so that two nodes never claim one tick.
+    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>>;
+
+    /// Inserts one execution (a manual trigger). Fails with
+    /// [`Error::DuplicateExecution`](crate::Error::DuplicateExecution) if the job already has
+    /// one at that instant, and [`Error::JobNotFound`](crate::Error::JobNotFound) without job.
+    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>>;
+
+    /// Applies a batch of updates, in order, in one transaction (group commit). Updates of
+    /// executions that no longer exist (their job was deleted, or they were pruned) are ignored.
+    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>>;
+
+    /// One execution.
+    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>>;
+
+    /// The job's executions, newest tick first, at most `limit`.
+    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>>;
+
+    /// The most recent executions across jobs, newest tick first, at most `limit`.
+    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>>;
+
+    /// The pending and running executions claimed by `owner`, each with its job, oldest tick
+    /// first: what a node restarting under the same name must finish.
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
+
+    /// Deletes finished executions beyond the policy: older than `max_age` before `now`, or
+    /// beyond the newest `max_per_job` of their job. Returns how many were deleted. Pending
+    /// and running executions are never pruned.
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>>;
+}
+
+/// A complete store: jobs and executions. Implemented for every type that has both.
+pub trait Store: JobStore + ExecutionStore {}
+
+impl<T: JobStore + ExecutionStore> Store for T {}
+
+/// What [`JobStore::update_job`] does with the job's `next_fire_at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextFire {
+    /// Leave the stored watermark alone (the change does not move ticks).
+    Keep,
+    /// Set it (the schedule changed, or the job was resumed).
+    Set(Option<Timestamp>),
+}
+
+/// The arguments of [`ExecutionStore::claim_due`].
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// The claiming node's clock.
+    pub now: Timestamp,
+    /// Claim ticks at or before this instant (`now` plus the look-ahead window).
+    pub due_before: Timestamp,
+    /// The most executions to return.
+    pub limit: usize,
+    /// The claiming node (lease owner), written into each execution.
+    pub owner: String,
+    /// Ticks older than `now - misfire_threshold` count as missed and follow the job's
+    /// misfire policy; younger late ticks simply fire late.
+    pub misfire_threshold: Duration,
+}
+
+/// What one claim returned.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimBatch {
+    /// The new pending executions, each with the job as it was when claimed.
+    pub ticks: Vec<ClaimedTick>,
+    /// Missed ticks that the misfire policies dropped.
+    pub misfired: u64,
+}
+
+/// An execution together with its job.
+#[derive(Clone, Debug)]
+pub struct ClaimedTick {
+    /// The execution.
+    pub execution: Execution,
+    /// Its job, as stored when the execution was read.
+    pub job: Arc<Job>,
+}
+
+/// How much history to keep. `None` means no limit of that kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Keep at most this many finished executions per job (the newest).
+    pub max_per_job: Option<usize>,
+    /// Delete finished executions whose tick is older than this.
+    pub max_age: Option<Duration>,
+}
+
+/// The ticks one claim takes for one job, from [`plan_claim`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimPlan {
+    /// The ticks to insert, in order.
+    pub ticks: Vec<Timestamp>,
+    /// The job's new watermark.
+    pub next_fire_at: Option<Timestamp>,
+    /// Missed ticks the misfire policy dropped (counted up to a bound; see [`plan_claim`]).
+    pub misfired: u64,
+}
+
+/// The most missed ticks [`plan_claim`] walks to count what a misfire policy dropped.
+const MISFIRE_COUNT_LIMIT: u64 = 10_000;
+
+/// Plans the claim of one due job: which ticks to insert and the new `next_fire_at`.
+///
+/// Starting from `job.next_fire_at`, ticks older than `now - misfire_threshold` are missed:
+/// [`MisfirePolicy::FireOnceNow`] keeps the most recent one, [`MisfirePolicy::CatchUp`] the
+/// most recent `max`, [`MisfirePolicy::SkipToNext`] none. Then every tick up to `due_before`
+/// is taken, until `budget` ticks are planned; the rest wait for the next claim. The dropped
+/// count is exact up to 10,000 and saturates there, so a long outage costs bounded work.
+pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan {
+    let spec = &job.spec;
+    let mut ticks = Vec::new();
+    let mut misfired = 0;
+    let Some(mut next) = job.next_fire_at else {
+        return ClaimPlan {
+            ticks,
+            next_fire_at: None,
+            misfired,
+        };
+    };
+    let cutoff = time::sub(request.now, request.misfire_threshold);
+    if next < cutoff {
+        // Missed ticks: [next, first tick at or after the cutoff).
+        let resume = spec.next_fire_at_or_after(cutoff);
+        let keep = match spec.misfire {
+            MisfirePolicy::FireOnceNow => 1,
+            MisfirePolicy::SkipToNext => 0,
+            MisfirePolicy::CatchUp { max } => max as usize,
+        };
+        let mut kept = Vec::with_capacity(keep.min(budget));
+        let mut cursor = cutoff;
+        while kept.len() < keep.min(budget) {
+            match spec.prev_fire_before(cursor) {
+                Some(t) if t >= next => {
+                    kept.push(t);
+                    cursor = t;
+                }
+                _ => break,
+            }
+        }
+        kept.reverse();
+        // Count what was dropped, walking forward from the oldest missed tick.
+        let first_kept = kept.first().copied().unwrap_or(cutoff);
+        let mut t = next;
+        while t < first_kept && misfired < MISFIRE_COUNT_LIMIT {
+            misfired += 1;
+            match spec.next_fire_after(t) {
+                Some(n) => t = n,
+                None => break,
+            }
+        }
+        ticks = kept;
+        match resume {
+            Some(t) => next = t,
+            None => {
+                return ClaimPlan {
+                    ticks,
+                    next_fire_at: None,
+                    misfired,
+                };
+            }
+        }
+    }
+    while next <= request.due_before && ticks.len() < budget {
+        ticks.push(next);
+        match spec.next_fire_after(next) {
+            Some(n) => next = n,
+            None => {
+                return ClaimPlan {
+                    ticks,
+                    next_fire_at: None,
+                    misfired,
+                };
+            }
+        }
+    }
+    ClaimPlan {
+        ticks,
+        next_fire_at: Some(next),
+        misfired,
+    }
+}

@@ -1,0 +1,7 @@
+//! The engine's integration tests: one binary, one module per area. Every test runs on the
+//! manual clock, the fake transport and the in-memory store.
+
+mod support;
+
+mod conformance;
+mod schedule;
