@@ -51,7 +51,7 @@ fn loopback(c: &mut Criterion) {
                 for _ in 0..IN_FLIGHT {
                     let transport = transport.clone();
                     let request = request.clone();
-                    tasks.spawn(async move { transport.send(request).await });
+                    tasks.spawn(async move { transport.send_request(request).await });
                 }
                 while let Some(result) = tasks.join_next().await {
                     let response = result.expect("the task ran").expect("a response");
@@ -65,7 +65,7 @@ fn loopback(c: &mut Criterion) {
 
 fn send(runtime: &Runtime, transport: &HttpTransport, request: HttpRequest) -> u16 {
     let response = runtime
-        .block_on(transport.send(request))
+        .block_on(transport.send_request(request))
         .expect("a response");
     black_box(response.status)
 }

@@ -124,7 +124,7 @@ impl HttpTransport {
     /// [`Error::Dns`], [`Error::ConnectionRefused`], [`Error::Connect`],
     /// [`Error::ConnectionReset`], [`Error::ConnectionClosed`], [`Error::Tls`] or
     /// [`Error::Protocol`]. A status of 4xx or 5xx is a response, not an error.
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
+    pub async fn send_request(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
         let started = Instant::now();
         let timeout = request.timeout;
         let request = self.build(request)?;

@@ -1,6 +1,11 @@
 //! The scheduler's HTTP transport: one attempt of one execution is one HTTP request.
 //!
-//! [`HttpTransport`] is a pooled hyper client (hyper-util's legacy `Client`) that speaks
+//! [`HttpTransport`] implements [`scheduler_core::Transport`]: the engine hands it an
+//! [`AttemptRequest`](scheduler_core::AttemptRequest), it sends the job's request with the
+//! idempotency headers (job id, execution id, scheduled time, attempt number; the same on every
+//! retry of a tick but the attempt number) and answers with an
+//! [`AttemptOutcome`](scheduler_core::AttemptOutcome) or an
+//! [`AttemptError`](scheduler_core::AttemptError). Underneath, it is a pooled hyper client (hyper-util's legacy `Client`) that speaks
 //! HTTP/1.1 and HTTP/2, over TCP or TLS (rustls with the ring provider, the web PKI roots of
 //! webpki-roots plus any extra roots from the configuration). For each request it:
 //!
@@ -14,6 +19,9 @@
 //! - classifies failures ([`Error`]): timeout, DNS, refused, reset, closed early, TLS,
 //!   protocol, invalid request.
 //!
+//! The request-level API ([`HttpTransport::send_request`]) is public too, for callers that are
+//! not the engine.
+//!
 //! It is not a retry loop, a rate limiter or a scheduler: one call is one attempt, and whether
 //! to try again is the engine's decision ([`Error::is_retryable`] is a hint for it).
 //!
@@ -25,7 +33,7 @@
 //!
 //! let transport = HttpTransport::new(HttpTransportConfig::default())?;
 //! let response = transport
-//!     .send(HttpRequest {
+//!     .send_request(HttpRequest {
 //!         method: Method::POST,
 //!         url: "https://example.com/hook".to_owned(),
 //!         headers: vec![("X-Token".to_owned(), "abc".to_owned())],
@@ -39,6 +47,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod attempt;
 mod classify;
 mod client;
 mod config;

@@ -30,7 +30,7 @@ async fn an_oversized_body_is_truncated_and_the_status_kept() {
     }))
     .await;
     let response = capped_transport(1000)
-        .send(post(server.url("/")))
+        .send_request(post(server.url("/")))
         .await
         .unwrap();
     assert_eq!(response.status, 502);
@@ -43,7 +43,7 @@ async fn an_oversized_body_is_truncated_and_the_status_kept() {
 async fn a_body_at_the_cap_is_not_truncated() {
     let server = fixed_server(200, &[], b"0123456789").await;
     let response = capped_transport(10)
-        .send(post(server.url("/")))
+        .send_request(post(server.url("/")))
         .await
         .unwrap();
     assert_eq!(
@@ -51,7 +51,7 @@ async fn a_body_at_the_cap_is_not_truncated() {
         (&b"0123456789"[..], false)
     );
     let response = capped_transport(9)
-        .send(post(server.url("/")))
+        .send_request(post(server.url("/")))
         .await
         .unwrap();
     assert_eq!(
@@ -66,7 +66,11 @@ async fn a_complete_body_keeps_the_connection_and_a_truncated_one_closes_it() {
     let transport = capped_transport(1024);
     for _ in 0..3 {
         assert_eq!(
-            transport.send(post(server.url("/"))).await.unwrap().status,
+            transport
+                .send_request(post(server.url("/")))
+                .await
+                .unwrap()
+                .status,
             200
         );
     }
@@ -83,7 +87,7 @@ async fn a_complete_body_keeps_the_connection_and_a_truncated_one_closes_it() {
     for _ in 0..2 {
         assert!(
             transport
-                .send(post(server.url("/")))
+                .send_request(post(server.url("/")))
                 .await
                 .unwrap()
                 .body_truncated

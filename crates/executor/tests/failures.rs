@@ -28,7 +28,7 @@ async fn a_server_that_never_answers_times_out() {
     });
     let mut request = post(format!("http://{addr}/"));
     request.timeout = SHORT;
-    let error = transport().send(request).await.unwrap_err();
+    let error = transport().send_request(request).await.unwrap_err();
     assert_eq!(error, Error::Timeout { timeout: SHORT });
     assert!(error.is_retryable());
     let head = request_seen.recv().await.unwrap();
@@ -61,7 +61,7 @@ async fn a_slow_body_counts_against_the_timeout() {
     });
     let mut request = post(format!("http://{addr}/"));
     request.timeout = SHORT;
-    let error = transport().send(request).await.unwrap_err();
+    let error = transport().send_request(request).await.unwrap_err();
     assert_eq!(error, Error::Timeout { timeout: SHORT });
     let _ = release.send(());
 }
@@ -77,7 +77,7 @@ async fn a_reset_connection_is_classified_as_reset() {
         drop(stream);
     });
     let error = transport()
-        .send(post(format!("http://{addr}/")))
+        .send_request(post(format!("http://{addr}/")))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::ConnectionReset(_)), "{error:?}");
@@ -93,7 +93,7 @@ async fn a_connection_closed_before_the_answer_is_classified_as_closed() {
         let _ = stream.shutdown().await;
     });
     let error = transport()
-        .send(post(format!("http://{addr}/")))
+        .send_request(post(format!("http://{addr}/")))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::ConnectionClosed(_)), "{error:?}");
@@ -105,7 +105,7 @@ async fn a_closed_port_is_refused() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let error = transport()
-        .send(post(format!("http://{addr}/")))
+        .send_request(post(format!("http://{addr}/")))
         .await
         .unwrap_err();
     assert!(matches!(error, Error::ConnectionRefused(_)), "{error:?}");
@@ -122,7 +122,7 @@ async fn an_unknown_host_is_a_dns_error() {
     // turning this into a timeout.
     let mut request = post("http://no-such-host.invalid/".to_owned());
     request.timeout = Duration::from_secs(30);
-    let error = transport().send(request).await.unwrap_err();
+    let error = transport().send_request(request).await.unwrap_err();
     assert!(matches!(error, Error::Dns(_)), "{error:?}");
 }
 
@@ -131,7 +131,7 @@ async fn invalid_requests_are_rejected_before_sending() {
     let check = |url: &str, headers: Vec<(String, String)>| {
         let mut request = post(url.to_owned());
         request.headers = headers;
-        async move { transport().send(request).await.unwrap_err() }
+        async move { transport().send_request(request).await.unwrap_err() }
     };
     for (url, headers) in [
         ("ftp://127.0.0.1/", vec![]),

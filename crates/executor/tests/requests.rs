@@ -14,7 +14,7 @@ async fn headers_body_and_defaults_arrive() {
         ("X-Multi".to_owned(), "a".to_owned()),
         ("X-Multi".to_owned(), "b".to_owned()),
     ];
-    transport().send(request).await.unwrap();
+    transport().send_request(request).await.unwrap();
     let received = server.next_request().await;
     assert_eq!(received.method, Method::POST);
     assert_eq!(&received.body[..], b"{\"hello\":1}");
@@ -39,7 +39,7 @@ async fn a_request_may_name_its_own_content_type_and_user_agent() {
     request.method = Method::PUT;
     request.headers = vec![("content-type".to_owned(), "text/plain".to_owned())];
     request.body = Bytes::from_static(b"plain");
-    transport.send(request.clone()).await.unwrap();
+    transport.send_request(request.clone()).await.unwrap();
     let received = server.next_request().await;
     assert_eq!(received.method, Method::PUT);
     assert_eq!(received.headers.get_all("content-type").iter().count(), 1);
@@ -47,7 +47,7 @@ async fn a_request_may_name_its_own_content_type_and_user_agent() {
     assert_eq!(received.headers["user-agent"], "acme-cron/2");
 
     request.headers = vec![("User-Agent".to_owned(), "mine".to_owned())];
-    transport.send(request).await.unwrap();
+    transport.send_request(request).await.unwrap();
     assert_eq!(server.next_request().await.headers["user-agent"], "mine");
 }
 
@@ -57,7 +57,7 @@ async fn a_get_without_body_still_carries_the_content_type() {
     let mut request = post(server.url("/"));
     request.method = Method::GET;
     request.body = Bytes::new();
-    transport().send(request).await.unwrap();
+    transport().send_request(request).await.unwrap();
     let received = server.next_request().await;
     assert_eq!(received.method, Method::GET);
     assert!(received.body.is_empty());

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod attempts;
 mod body;
 mod failures;
 mod requests;

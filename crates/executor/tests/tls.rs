@@ -15,7 +15,7 @@ async fn https_works_with_the_test_ca_as_an_extra_root() {
     .unwrap();
     for host in ["localhost", "127.0.0.1"] {
         let url = format!("https://{host}:{}/", server.addr.port());
-        let response = transport.send(post(url)).await.unwrap();
+        let response = transport.send_request(post(url)).await.unwrap();
         assert_eq!(response.status, 200);
         // The server offers h2 by ALPN and the default policy takes it.
         assert_eq!(response.version, Version::HTTP_2);
@@ -28,7 +28,7 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     let pki = test_pki();
     let server = https_server(&pki).await;
     let url = format!("https://localhost:{}/", server.addr.port());
-    let error = transport().send(post(url)).await.unwrap_err();
+    let error = transport().send_request(post(url)).await.unwrap_err();
     assert!(matches!(error, Error::Tls(_)), "{error:?}");
     assert!(!error.is_retryable());
 }
@@ -43,7 +43,7 @@ async fn a_certificate_for_another_name_is_a_tls_error() {
     })
     .unwrap();
     let url = format!("https://localhost:{}/", server.addr.port());
-    let error = transport.send(post(url)).await.unwrap_err();
+    let error = transport.send_request(post(url)).await.unwrap_err();
     assert!(matches!(error, Error::Tls(_)), "{error:?}");
     assert!(error.to_string().contains("certificate"), "{error}");
 }

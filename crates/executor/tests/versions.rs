@@ -22,7 +22,7 @@ async fn cleartext_uses_http1_unless_http2_is_known() {
         (HttpVersionPolicy::Http2Only, Version::HTTP_2),
     ] {
         let response = transport(policy, vec![])
-            .send(post(server.url("/")))
+            .send_request(post(server.url("/")))
             .await
             .unwrap();
         assert_eq!(
@@ -45,7 +45,7 @@ async fn tls_negotiates_by_alpn() {
     ] {
         let url = format!("https://localhost:{}/", server.addr.port());
         let response = transport(policy, vec![pki.ca_pem.clone()])
-            .send(post(url))
+            .send_request(post(url))
             .await
             .unwrap();
         assert_eq!(
