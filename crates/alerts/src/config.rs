@@ -1,0 +1,56 @@
+//! The webhook sink's configuration.
+
+use std::time::Duration;
+
+/// How a [`WebhookAlertSink`](crate::WebhookAlertSink) delivers. Every field is public; start
+/// from [`WebhookConfig::new`] and override what differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Where every batch is POSTed (`http://` or `https://`).
+    pub url: String,
+    /// Extra request headers, for example `Authorization`. Never logged.
+    pub headers: Vec<(String, String)>,
+    /// How many alerts may wait for delivery. When the queue is full, new alerts are dropped
+    /// and counted.
+    pub queue_capacity: usize,
+    /// How long a batch stays open after its first alert, collecting the alerts that follow.
+    pub batch_window: Duration,
+    /// The most alerts in one POST; a full batch is sent without waiting for the window.
+    pub max_batch_size: usize,
+    /// POSTs of one batch in total, the first one included (at least 1).
+    pub max_attempts: u32,
+    /// The delay before the first retry; it doubles after each failed POST.
+    pub initial_backoff: Duration,
+    /// The longest delay between two POSTs of one batch.
+    pub max_backoff: Duration,
+    /// How long one POST may take: connect, TLS, and the whole response.
+    pub request_timeout: Duration,
+    /// The shortest time between two log lines about dropped alerts.
+    pub drop_log_interval: Duration,
+    /// The `User-Agent` of the POSTs.
+    pub user_agent: String,
+    /// Root certificates trusted besides the web PKI roots, as PEM text.
+    pub extra_root_certificates_pem: Vec<String>,
+}
+
+impl WebhookConfig {
+    /// The defaults for `url`: a queue of 10,000 alerts, batches of up to 100 alerts collected
+    /// over 1 s, 5 attempts with backoff from 1 s to 30 s, 10 s per POST, at most one drop
+    /// report every 10 s.
+    pub fn new(url: impl Into<String>) -> WebhookConfig {
+        WebhookConfig {
+            url: url.into(),
+            headers: Vec::new(),
+            queue_capacity: 10_000,
+            batch_window: Duration::from_secs(1),
+            max_batch_size: 100,
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            drop_log_interval: Duration::from_secs(10),
+            user_agent: concat!("scheduler/", env!("CARGO_PKG_VERSION")).to_owned(),
+            extra_root_certificates_pem: Vec::new(),
+        }
+    }
+}
