@@ -22,6 +22,9 @@
 //! The request-level API ([`HttpTransport::send_request`]) is public too, for callers that are
 //! not the engine.
 //!
+//! Host names are resolved by the system resolver (`getaddrinfo`) on Tokio's blocking pool;
+//! when a timeout ends an attempt during resolution, the lookup itself runs on to its end.
+//!
 //! It is not a retry loop, a rate limiter or a scheduler: one call is one attempt, and whether
 //! to try again is the engine's decision ([`Error::is_retryable`] is a hint for it).
 //!
