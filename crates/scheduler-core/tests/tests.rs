@@ -4,4 +4,5 @@
 mod support;
 
 mod conformance;
+mod delivery;
 mod schedule;
