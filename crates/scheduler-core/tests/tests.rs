@@ -5,4 +5,7 @@ mod support;
 
 mod conformance;
 mod delivery;
+mod hot_changes;
+mod misfire_overlap;
 mod schedule;
+mod shutdown;
