@@ -328,3 +328,122 @@ async fn a_target_that_never_answers_does_not_delay_other_jobs() {
     assert_eq!(timed_out[0].error.as_deref(), Some("timed out"));
     assert_eq!(timed_out[0].duration, Some(Duration::from_secs(30)));
 }
+
+#[tokio::test]
+async fn the_in_flight_limit_queues_ticks_without_losing_them() {
+    let config = scheduler_core::EngineConfig {
+        max_in_flight: 2,
+        ..crate::support::config()
+    };
+    let harness = Harness::start_with(
+        config,
+        std::sync::Arc::new(scheduler_core::MemoryStore::new()),
+    )
+    .await;
+    let slow = "http://target.test/slow";
+    harness
+        .transport
+        .script(slow, vec![FakeReply::Delayed(200, Duration::from_secs(5))]);
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(
+            harness
+                .create(spec("0 0 * * * *", slow, DeliveryType::AtLeastOnce))
+                .await,
+        );
+    }
+    harness.advance_to_and_expect_sent(at(3_600), 2).await;
+    harness
+        .metrics_until("two in flight, one waiting", |m| {
+            m.in_flight == 2 && m.fired == 2
+        })
+        .await;
+    // When the first two answer, the third goes out.
+    harness.advance_to_and_expect_sent(at(3_605), 3).await;
+    harness.advance_to_and_expect_sent(at(3_610), 3).await;
+    harness
+        .metrics_until("all succeeded", |m| m.succeeded == 3 && m.in_flight == 0)
+        .await;
+    let mut sent_at: Vec<_> = harness.transport.sent().iter().map(|s| s.sent_at).collect();
+    sent_at.sort();
+    assert_eq!(sent_at, [at(3_600), at(3_600), at(3_605)]);
+    let drift = harness.engine.metrics().drift;
+    assert_eq!((drift.count, drift.max), (3, Duration::from_secs(5)));
+}
+
+/// An alert sink that never finishes delivering.
+struct StuckAlertSink;
+
+impl scheduler_core::AlertSink for StuckAlertSink {
+    fn deliver(&self, _alert: Alert) -> scheduler_core::BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_stuck_alert_sink_never_blocks_the_engine() {
+    use std::sync::Arc;
+
+    use scheduler_core::testing::{FakeTransport, ManualClock};
+    use scheduler_core::{Engine, EngineConfig, MemoryStore};
+
+    let clock = Arc::new(ManualClock::new(crate::support::t0()));
+    let transport = Arc::new(FakeTransport::new(clock.clone()));
+    transport.script("http://target.test/gone", vec![FakeReply::Status(410)]);
+    let engine = Engine::builder(Arc::new(MemoryStore::new()), transport.clone())
+        .clock(clock.clone())
+        .alert_sink(Arc::new(StuckAlertSink))
+        .config(EngineConfig {
+            alert_queue_capacity: 1,
+            ..EngineConfig::default()
+        })
+        .start()
+        .await
+        .expect("start");
+    for _ in 0..4 {
+        engine
+            .create_job(spec(
+                "0 * * * * *",
+                "http://target.test/gone",
+                DeliveryType::AtLeastOnce,
+            ))
+            .await
+            .expect("create");
+    }
+    let healthy = engine
+        .create_job(spec(
+            "0 * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await
+        .expect("create");
+    for minute in 1..=3 {
+        clock.advance_to(at(60 * minute));
+        crate::support::within("sends", transport.wait_for_sent(5 * minute as usize)).await;
+    }
+    crate::support::eventually("failures recorded", || engine.metrics().failed == 12).await;
+    // One alert is stuck in the sink, one waits in the queue of one: the rest are dropped.
+    assert_eq!(engine.metrics().alerts_dropped, 10);
+    let healthy_sends = transport
+        .sent()
+        .iter()
+        .filter(|s| s.job_id == healthy.id && s.sent_at == s.scheduled_at)
+        .count();
+    assert_eq!(healthy_sends, 3);
+    // Shutdown does not wait for the stuck sink beyond its grace period.
+    let shutdown = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.shutdown(Duration::from_millis(1_500)).await }
+    });
+    // Half seconds: no other sleeper waits for that instant.
+    let deadline = crate::support::at_millis(181_500);
+    crate::support::eventually("shutdown waits for its deadline", || {
+        clock.has_sleeper_at(deadline)
+    })
+    .await;
+    clock.advance_to(deadline);
+    crate::support::within("shutdown", shutdown)
+        .await
+        .expect("the shutdown task");
+}
