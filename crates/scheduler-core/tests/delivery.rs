@@ -423,8 +423,10 @@ async fn a_stuck_alert_sink_never_blocks_the_engine() {
         crate::support::within("sends", transport.wait_for_sent(5 * minute as usize)).await;
     }
     crate::support::eventually("failures recorded", || engine.metrics().failed == 12).await;
-    // One alert is stuck in the sink, one waits in the queue of one: the rest are dropped.
-    assert_eq!(engine.metrics().alerts_dropped, 10);
+    // One alert is stuck in the sink and at most one waits in the queue of one (the sink task
+    // may not have taken the first yet): the rest are dropped, and nothing waited for them.
+    let dropped = engine.metrics().alerts_dropped;
+    assert!((10..=11).contains(&dropped), "{dropped} alerts dropped");
     let healthy_sends = transport
         .sent()
         .iter()
