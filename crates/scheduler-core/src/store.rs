@@ -57,7 +57,8 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// `request.due_before`, in `next_fire_at` order, apply [`plan_claim`], insert one
     /// pending execution per planned tick (skipping a tick that already has an execution:
     /// it is claimed already), advance `next_fire_at`, and return the inserted executions,
-    /// at most `request.limit` of them.
+    /// at most `request.limit` of them. It returns fewer than `limit` only when no due tick is
+    /// left, so the engine repeats the claim while batches come back full.
     ///
     /// A store shared by several nodes must make this exclusive (PostgreSQL: `SELECT ... FOR
     /// UPDATE SKIP LOCKED` on the due jobs), so that two nodes never claim one tick.

@@ -13,7 +13,7 @@ use scheduler_core::{
 
 /// How long (real time) a test waits for a condition before failing: a safety net, not a
 /// synchronisation; every wait ends as soon as its condition holds.
-const PATIENCE: Duration = Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// 2026-03-01T00:00:00Z.
 pub(crate) fn t0() -> Timestamp {

@@ -4,4 +4,8 @@
 mod support;
 
 mod conformance;
+mod delivery;
+mod hot_changes;
+mod misfire_overlap;
 mod schedule;
+mod shutdown;

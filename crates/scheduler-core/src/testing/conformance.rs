@@ -1,6 +1,6 @@
 //! The store contract as executable checks. Every [`Store`] implementation runs them:
 //!
-//! ```ignore
+//! ```text
 //! async fn make_store() -> Arc<dyn Store> { Arc::new(SqliteStore::open_in_memory().unwrap()) }
 //! scheduler_core::store_conformance_tests!(make_store);
 //! ```

@@ -1,0 +1,169 @@
+//! Create, update, pause, resume, delete and trigger while the engine runs, including for ticks
+//! already claimed inside the look-ahead window.
+
+use std::time::Duration;
+
+use scheduler_core::{DeliveryType, ExecutionStatus, ExecutionTrigger, VersionCheck};
+
+use crate::support::{Harness, at, at_millis, spec};
+
+#[tokio::test]
+async fn a_job_created_inside_the_window_fires_on_time() {
+    let harness = Harness::start().await;
+    harness.clock.advance_to(at_millis(59_500));
+    let job = harness
+        .create(spec(
+            "0 * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    assert_eq!(job.next_fire_at, Some(at(60)));
+    harness.advance_to_and_expect_sent(at(60), 1).await;
+    assert_eq!(harness.sent_for(&job)[0].sent_at, at(60));
+}
+
+#[tokio::test]
+async fn an_update_inside_the_window_applies_to_the_claimed_tick() {
+    let harness = Harness::start().await;
+    let moved = harness
+        .create(spec(
+            "0 * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    let retargeted = harness
+        .create(spec(
+            "0 * * * * *",
+            "http://target.test/old",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    // At 58.5 s both 60 s ticks are claimed.
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("ticks claimed", |m| m.claimed == 2)
+        .await;
+
+    let mut new_schedule = moved.spec.clone();
+    new_schedule.schedule = "30 * * * * *".parse().expect("a schedule");
+    let updated = harness
+        .engine
+        .update_job(moved.id, new_schedule, VersionCheck::Exactly(1))
+        .await
+        .expect("update");
+    assert_eq!((updated.version, updated.next_fire_at), (2, Some(at(90))));
+    let mut new_target = retargeted.spec.clone();
+    new_target.target_url = "http://target.test/new".to_owned();
+    harness
+        .engine
+        .update_job(retargeted.id, new_target, VersionCheck::Any)
+        .await
+        .expect("update");
+    let stale = harness
+        .engine
+        .update_job(moved.id, moved.spec.clone(), VersionCheck::Exactly(1))
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(scheduler_core::Error::VersionConflict { actual: 2, .. })
+        ),
+        "{stale:?}"
+    );
+
+    harness.advance_to_and_expect_sent(at(60), 1).await;
+    harness
+        .metrics_until("the old tick skipped", |m| m.skipped == 1)
+        .await;
+    assert_eq!(
+        harness.sent_for(&retargeted)[0].url,
+        "http://target.test/new"
+    );
+    assert!(harness.sent_for(&moved).is_empty());
+    harness.advance_to_and_expect_sent(at(90), 2).await;
+    assert_eq!(harness.sent_for(&moved)[0].scheduled_at, at(90));
+    harness.engine.shutdown(Duration::ZERO).await;
+    let first = &harness.executions_of(&moved)[0];
+    assert_eq!(
+        (first.scheduled_at, first.status),
+        (at(60), ExecutionStatus::Skipped)
+    );
+}
+
+#[tokio::test]
+async fn pause_resume_trigger_and_delete_take_effect_at_once() {
+    let harness = Harness::start().await;
+    let job = harness
+        .create(spec(
+            "0 * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    let doomed = harness
+        .create(spec(
+            "0 * * * * *",
+            "http://target.test/doomed",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("ticks claimed", |m| m.claimed == 2)
+        .await;
+
+    let paused = harness.engine.pause_job(job.id).await.expect("pause");
+    assert!(paused.spec.paused);
+    assert!(harness.engine.delete_job(doomed.id).await.expect("delete"));
+    assert!(!harness.engine.delete_job(doomed.id).await.expect("delete"));
+    harness.clock.advance_to(at(60));
+    harness
+        .metrics_until("paused tick skipped", |m| m.skipped == 1)
+        .await;
+
+    // Triggering works while paused, at once.
+    harness.clock.advance_to(at(75));
+    let triggered = harness.engine.trigger_now(job.id).await.expect("trigger");
+    harness.advance_to_and_expect_sent(at(75), 1).await;
+    // Paused: nothing at 120 s. Resumed at 150 s: the 180 s tick fires.
+    harness.clock.advance_to(at(120));
+    harness.engine.resume_job(job.id).await.expect("resume");
+    harness.clock.advance_to(at(150));
+    let resumed = harness.engine.resume_job(job.id).await.expect("resume");
+    assert!(!resumed.spec.paused);
+    harness.advance_to_and_expect_sent(at(180), 2).await;
+    harness.engine.shutdown(Duration::ZERO).await;
+
+    let sent: Vec<_> = harness
+        .transport
+        .sent()
+        .iter()
+        .map(|s| (s.job_id, s.scheduled_at, s.sent_at))
+        .collect();
+    assert_eq!(sent, [(job.id, at(75), at(75)), (job.id, at(180), at(180))]);
+    let executions = harness.executions_of(&job);
+    let summary: Vec<_> = executions
+        .iter()
+        .map(|e| (e.scheduled_at, e.trigger, e.status))
+        .collect();
+    assert_eq!(
+        summary[..3],
+        [
+            (at(60), ExecutionTrigger::Schedule, ExecutionStatus::Skipped),
+            (at(75), ExecutionTrigger::Manual, ExecutionStatus::Succeeded),
+            (
+                at(180),
+                ExecutionTrigger::Schedule,
+                ExecutionStatus::Succeeded
+            ),
+        ]
+    );
+    assert_eq!(executions[1].id, triggered);
+    assert!(harness.executions_of(&doomed).is_empty());
+    assert_eq!(
+        harness.engine.get_job(doomed.id).await.expect("get_job"),
+        None
+    );
+}

@@ -1,0 +1,145 @@
+//! Misfire policies after downtime, and the overlap policy under retries.
+
+use std::time::Duration;
+
+use scheduler_core::testing::FakeReply;
+use scheduler_core::{DeliveryType, ExecutionStatus, MisfirePolicy, OverlapPolicy, RetryPolicy};
+
+use crate::support::{Harness, at, spec};
+
+#[tokio::test]
+async fn missed_ticks_follow_each_jobs_misfire_policy() {
+    let mut harness = Harness::start().await;
+    let mut jobs = Vec::new();
+    for policy in [
+        MisfirePolicy::FireOnceNow,
+        MisfirePolicy::SkipToNext,
+        MisfirePolicy::CatchUp { max: 3 },
+    ] {
+        let mut every_minute = spec(
+            "0 * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        );
+        every_minute.misfire = policy;
+        jobs.push(harness.create(every_minute).await);
+    }
+    harness.engine.shutdown(Duration::ZERO).await;
+    // Down for an hour: restart at 01:00:30.
+    harness.clock.advance_to(at(3_630));
+    harness.restart().await;
+    harness.advance_to_and_expect_sent(at(3_630), 4).await;
+    let ticks = |index: usize| {
+        harness
+            .sent_for(&jobs[index])
+            .iter()
+            .map(|s| s.scheduled_at)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ticks(0), [at(3_600)]);
+    assert!(ticks(1).is_empty());
+    assert_eq!(ticks(2), [at(3_480), at(3_540), at(3_600)]);
+    assert!(
+        harness
+            .transport
+            .sent()
+            .iter()
+            .all(|s| s.sent_at == at(3_630))
+    );
+    // 60 missed ticks each (00:01:00 to 01:00:00): 59, 60 and 57 dropped.
+    harness
+        .metrics_until("misfires counted", |m| m.misfired == 59 + 60 + 57)
+        .await;
+    // Then on schedule again.
+    harness.advance_to_and_expect_sent(at(3_660), 7).await;
+    for job in &jobs {
+        let last = harness.sent_for(job).last().cloned().expect("a send");
+        assert_eq!((last.scheduled_at, last.sent_at), (at(3_660), at(3_660)));
+    }
+}
+
+#[tokio::test]
+async fn skip_while_running_holds_while_a_retry_waits() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/struggling";
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::Status(503),
+            FakeReply::Status(503),
+            FakeReply::Status(200),
+        ],
+    );
+    let mut every_ten = spec("*/10 * * * * *", url, DeliveryType::AtLeastOnce);
+    every_ten.overlap = OverlapPolicy::SkipWhileRunning;
+    every_ten.retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_secs(15),
+        max_backoff: Duration::from_secs(15),
+        multiplier: 1.0,
+        jitter: 0.0,
+    };
+    let job = harness.create(every_ten).await;
+    harness.advance_to_and_expect_sent(at(10), 1).await;
+    harness
+        .metrics_until("first retry", |m| m.retried == 1)
+        .await;
+    harness.clock.advance_to(at(20));
+    harness
+        .metrics_until("tick at 20 s skipped", |m| m.skipped == 1)
+        .await;
+    harness.advance_to_and_expect_sent(at(25), 2).await;
+    harness
+        .metrics_until("second retry", |m| m.retried == 2)
+        .await;
+    harness.clock.advance_to(at(30));
+    harness
+        .metrics_until("tick at 30 s skipped", |m| m.skipped == 2)
+        .await;
+    // At 40 s the last retry and the 40 s tick are due together: the retry goes, the tick skips.
+    harness.advance_to_and_expect_sent(at(40), 3).await;
+    harness
+        .metrics_until("retry succeeded, tick skipped", |m| {
+            m.succeeded == 1 && m.skipped == 3
+        })
+        .await;
+    harness.advance_to_and_expect_sent(at(50), 4).await;
+    harness
+        .metrics_until("tick at 50 s succeeded", |m| m.succeeded == 2)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+
+    let sent: Vec<_> = harness
+        .sent_for(&job)
+        .iter()
+        .map(|s| (s.scheduled_at, s.attempt, s.sent_at))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (at(10), 1, at(10)),
+            (at(10), 2, at(25)),
+            (at(10), 3, at(40)),
+            (at(50), 1, at(50))
+        ]
+    );
+    let executions: Vec<_> = harness
+        .executions_of(&job)
+        .iter()
+        .map(|e| (e.scheduled_at, e.status))
+        .collect();
+    assert_eq!(
+        executions[..5],
+        [
+            (at(10), ExecutionStatus::Succeeded),
+            (at(20), ExecutionStatus::Skipped),
+            (at(30), ExecutionStatus::Skipped),
+            (at(40), ExecutionStatus::Skipped),
+            (at(50), ExecutionStatus::Succeeded),
+        ]
+    );
+    assert_eq!(
+        harness.executions_of(&job)[1].error.as_deref(),
+        Some("previous execution still running")
+    );
+}
