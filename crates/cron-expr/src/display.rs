@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write};
 
-use crate::schedule::{ALL_HOURS, ALL_MONTHS, ALL_SECONDS, FIRST_YEAR, Fields, LAST_YEAR};
+use crate::schedule::{ALL_MONTHS, ALL_SECONDS, FIRST_YEAR, Fields, LAST_YEAR};
 
 const MONTH_NAMES: [&str; 13] = [
     "", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
@@ -35,7 +35,7 @@ pub(crate) fn write(fields: &Fields, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         bits_of(u64::from(fields.hours)),
         0,
         23,
-        fields.hours == ALL_HOURS,
+        fields.hour_is_wildcard,
         &plain,
     )?;
     f.write_char(' ')?;
@@ -101,7 +101,9 @@ fn write_week_days(fields: &Fields, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let mut items = Vec::new();
     let days = bits_of(u64::from(rules.week_days));
     if !days.is_empty() {
-        items.push(set_text(&days, 0, 6, false, &|value| {
+        // Steps are written as if the field ran to 7 (Sunday again): `MON/2` is 1,3,5 here but
+        // 1,3,5,7 in crons whose `a/n` runs to 7, so that set is written `MON-FRI/2`.
+        items.push(set_text(&days, 0, 7, false, &|value| {
             WEEK_DAY_NAMES[value as usize].to_owned()
         }));
     }

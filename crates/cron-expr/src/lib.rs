@@ -79,10 +79,11 @@
 //!   03:00) fire once together;
 //! - a matching local time that occurs twice in a fall-back hour fires once, at its first
 //!   occurrence;
-//! - except that a schedule that fires every hour (its hour field covers all 24 hours, as `*`
-//!   does) fires at every real instant whose wall-clock time matches: both occurrences in a
-//!   fall-back hour, and nothing extra for a gap, as ISC cron treats wildcard jobs. `@hourly`
-//!   thus fires 25 times on the day clocks fall back and 23 on the day they spring forward.
+//! - except that a schedule whose hour field is exactly `*` fires at every real instant whose
+//!   wall-clock time matches: both occurrences in a fall-back hour, and nothing extra for a gap,
+//!   as ISC cron treats wildcard jobs. `@hourly` thus fires 25 times on the day clocks fall
+//!   back and 23 on the day they spring forward. An hour field that merely selects every hour
+//!   (`0-23`, `*/1`) follows the two rules above instead.
 //!
 //! Fire times are strictly increasing across every transition.
 //!
@@ -217,10 +218,10 @@ impl Schedule {
         explain::explain(&self.fields)
     }
 
-    /// Whether the schedule fires in every hour of the day, which changes how it treats
-    /// daylight-saving transitions (see the crate documentation).
-    pub fn fires_every_hour(&self) -> bool {
-        self.fields.fires_every_hour()
+    /// Whether the hour field is `*`, which changes how the schedule treats daylight-saving
+    /// transitions (see the crate documentation).
+    pub fn hour_is_wildcard(&self) -> bool {
+        self.fields.hour_is_wildcard()
     }
 
     fn next_after_with_offset(&self, after: i64, offset: i64) -> Option<Timestamp> {

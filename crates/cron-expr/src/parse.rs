@@ -88,6 +88,7 @@ pub(crate) fn parse(expr: &str) -> Result<Fields, ParseError> {
         days,
         months,
         years,
+        hour_is_wildcard: rest[1].1 == "*",
     };
     if !can_fire(&fields_value) {
         let (offset, token) = if month_day.restricted {

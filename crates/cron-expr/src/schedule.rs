@@ -111,6 +111,9 @@ pub(crate) struct Fields {
     pub(crate) months: u16,
     /// `None` when the expression has no year field: every year matches.
     pub(crate) years: Option<YearSet>,
+    /// The hour field was exactly `*`, which changes how the schedule treats daylight-saving
+    /// transitions (see the crate documentation). `0-23` selects the same hours but is not `*`.
+    pub(crate) hour_is_wildcard: bool,
 }
 
 pub(crate) const ALL_SECONDS: u64 = (1 << 60) - 1;
@@ -121,10 +124,10 @@ pub(crate) const ALL_MONTH_DAYS: u32 = !1;
 pub(crate) const ALL_WEEK_DAYS: u8 = 0x7f;
 
 impl Fields {
-    /// Whether the schedule fires every hour of the day, which changes how it treats
-    /// daylight-saving transitions (see the crate documentation).
-    pub(crate) fn fires_every_hour(&self) -> bool {
-        self.hours == ALL_HOURS
+    /// Whether the hour field is `*`, which changes how the schedule treats daylight-saving
+    /// transitions (see the crate documentation).
+    pub(crate) fn hour_is_wildcard(&self) -> bool {
+        self.hour_is_wildcard
     }
 
     /// Whether a civil time matches every field.

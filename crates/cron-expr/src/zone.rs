@@ -7,7 +7,7 @@
 //!   instant (the first instant after the gap); several gap times collapse into that instant.
 //! - A local time in a fall-back fold exists twice. It fires at its first occurrence only.
 //!
-//! A schedule that fires every hour (hour field `*`) instead fires at every real instant whose
+//! A schedule whose hour field is exactly `*` instead fires at every real instant whose
 //! wall-clock time matches: both occurrences in a fold and nothing for gap times, as ISC cron
 //! treats wildcard jobs. Without the exception an hourly job would skip an hour in the fold.
 //!
@@ -29,10 +29,10 @@ const MAX_PASSES: usize = 1_000;
 
 /// The smallest fire time after the whole second `after` (seconds since the epoch).
 pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i64> {
-    let every_hour = fields.fires_every_hour();
+    let hour_is_wildcard = fields.hour_is_wildcard();
     // Local times are searched strictly after this one.
     let mut after_local = local_seconds(after, tz);
-    if every_hour {
+    if hour_is_wildcard {
         if let Some(fold) = Fold::around(after, tz).filter(|fold| !fold.in_second_occurrence) {
             // `after` is in the first occurrence of a fold: the fold's later first occurrences
             // come next, then the second occurrences of all its local times, from its start.
@@ -73,7 +73,7 @@ pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i
                 // The transition lies in (local - after, local - before].
                 let transition =
                     transition_before(local_seconds - i64::from(before.seconds()) + 1, tz)?;
-                if !every_hour && transition > after {
+                if !hour_is_wildcard && transition > after {
                     return Some(transition);
                 }
                 // Skip the rest of the gap: continue from the last local time before it ends.
@@ -88,7 +88,7 @@ pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i
                 if first > after {
                     return Some(first);
                 }
-                if every_hour {
+                if hour_is_wildcard {
                     if second > after {
                         return Some(second);
                     }
@@ -107,12 +107,12 @@ pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i
 
 /// The largest fire time at or before the whole second `at_most`.
 pub(crate) fn prev_at_or_before(fields: &Fields, at_most: i64, tz: &TimeZone) -> Option<i64> {
-    let every_hour = fields.fires_every_hour();
+    let hour_is_wildcard = fields.hour_is_wildcard();
     let mut at_most_local = local_seconds(at_most, tz);
     if let Some(fold) = Fold::around(at_most, tz).filter(|fold| fold.in_second_occurrence) {
         // `at_most` is in the second occurrence of a fold. Every first occurrence in the fold
         // came before it, also those later in local time than `at_most`.
-        if every_hour {
+        if hour_is_wildcard {
             // Second occurrences up to `at_most` come first, then the fold's first occurrences.
             if let Some(local) = fields.prev_at_or_before(Civil::from_epoch_seconds(at_most_local))
             {
@@ -138,7 +138,7 @@ pub(crate) fn prev_at_or_before(fields: &Fields, at_most: i64, tz: &TimeZone) ->
             AmbiguousOffset::Gap { before, .. } => {
                 let transition =
                     transition_before(local_seconds - i64::from(before.seconds()) + 1, tz)?;
-                if !every_hour && transition <= at_most {
+                if !hour_is_wildcard && transition <= at_most {
                     return Some(transition);
                 }
                 // Skip the rest of the gap: continue from the last local time before it starts.
@@ -147,7 +147,7 @@ pub(crate) fn prev_at_or_before(fields: &Fields, at_most: i64, tz: &TimeZone) ->
             AmbiguousOffset::Fold { before, after } => {
                 let first = local_seconds - i64::from(before.seconds());
                 let second = local_seconds - i64::from(after.seconds());
-                if every_hour && second <= at_most {
+                if hour_is_wildcard && second <= at_most {
                     return Some(second);
                 }
                 if first <= at_most {
