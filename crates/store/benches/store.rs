@@ -1,0 +1,130 @@
+//! Store throughput: claims, group-committed results, job inserts, on a temporary SQLite file.
+//!
+//! Run with `cargo bench -p store --bench store`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scheduler_core::{
+    ClaimRequest, DeliveryType, ExecutionStatus, ExecutionStore, Job, JobId, JobSpec, JobStore,
+    Schedule, Timestamp,
+};
+use store::SqliteStore;
+
+const JOBS: usize = 1_000;
+
+fn job(now: Timestamp) -> Job {
+    let schedule: Schedule = "* * * * * *".parse().expect("a valid schedule");
+    Job {
+        id: JobId::new_random(),
+        spec: JobSpec::new(
+            schedule,
+            "http://127.0.0.1:9/hook",
+            DeliveryType::AtLeastOnce,
+        ),
+        created_at: now,
+        updated_at: now,
+        next_fire_at: Some(now),
+        version: 1,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Claims one tick of each of 1,000 every-second jobs per iteration (one transaction).
+fn claims(c: &mut Criterion) {
+    let runtime = runtime();
+    let store = SqliteStore::open_temporary().expect("a store");
+    let start = Timestamp::from_second(1_767_225_600).expect("a timestamp");
+    runtime.block_on(async {
+        for _ in 0..JOBS {
+            store.insert_job(job(start)).await.expect("insert");
+        }
+    });
+    let mut group = c.benchmark_group("sqlite");
+    group.throughput(Throughput::Elements(JOBS as u64));
+    let mut second = 0;
+    group.bench_function("claim 1,000 due ticks", |b| {
+        b.iter_custom(|iterations| {
+            let begin = Instant::now();
+            for _ in 0..iterations {
+                let now = Timestamp::from_second(start.as_second() + second).expect("a timestamp");
+                second += 1;
+                let request = ClaimRequest {
+                    now,
+                    due_before: now,
+                    limit: 10_000,
+                    owner: "bench".to_owned(),
+                    misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+                };
+                let claimed = runtime.block_on(store.claim_due(request)).expect("claim");
+                assert_eq!(claimed.ticks.len(), JOBS);
+            }
+            begin.elapsed()
+        });
+    });
+
+    // Results recorded one execution per call by 1,000 concurrent tasks: group commit.
+    let pending = runtime
+        .block_on(store.unfinished_executions("bench"))
+        .expect("unfinished executions");
+    let pending = Arc::new(pending);
+    let store = Arc::new(store);
+    group.bench_function("record 1,000 results, one call each, concurrently", |b| {
+        b.iter_custom(|iterations| {
+            let begin = Instant::now();
+            for _ in 0..iterations {
+                runtime.block_on(async {
+                    let mut tasks = Vec::with_capacity(JOBS);
+                    for tick in pending.iter().take(JOBS) {
+                        let store = Arc::clone(&store);
+                        let mut execution = tick.execution.clone();
+                        execution.status = ExecutionStatus::Succeeded;
+                        tasks.push(tokio::spawn(async move {
+                            store.record_results(vec![execution.to_update()]).await
+                        }));
+                    }
+                    for task in tasks {
+                        task.await.expect("join").expect("record");
+                    }
+                });
+            }
+            begin.elapsed()
+        });
+    });
+
+    group.bench_function("insert 1,000 jobs concurrently", |b| {
+        b.iter_custom(|iterations| {
+            let begin = Instant::now();
+            for _ in 0..iterations {
+                runtime.block_on(async {
+                    let tasks: Vec<_> = (0..JOBS)
+                        .map(|_| {
+                            let store = Arc::clone(&store);
+                            tokio::spawn(async move { store.insert_job(job(start)).await })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("join").expect("insert");
+                    }
+                });
+            }
+            begin.elapsed()
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
+    targets = claims
+}
+criterion_main!(benches);

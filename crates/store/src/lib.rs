@@ -1,0 +1,59 @@
+//! Durable stores for the scheduler: [`SqliteStore`], the embedded default.
+//!
+//! **What it is:** implementations of `scheduler-core`'s [`Store`](scheduler_core::Store)
+//! traits on SQL databases. It is the only crate that knows SQL. Every store here passes the
+//! core's conformance suite, the same contract the in-memory store meets.
+//!
+//! **What it is not:** it makes no scheduling decisions. Which ticks a claim takes, and what a
+//! misfire policy does, is [`scheduler_core::plan_claim`]; the store supplies atomicity.
+//!
+//! # SQLite
+//!
+//! ```no_run
+//! use store::{SqliteConfig, SqliteStore};
+//!
+//! let store = SqliteStore::open(&SqliteConfig::new("./scheduler.db"))?;
+//! # Ok::<(), store::StoreError>(())
+//! ```
+//!
+//! **Schema.** The original system's `jobs` and `job_executions` tables and indexes, extended
+//! with what the engine needs (the full job spec, the watermark `next_fire_at`, a version for
+//! optimistic updates, execution ownership and attempts). Migrations are versioned in SQLite's
+//! `user_version` and applied on open, each in one transaction, so a database from the
+//! original system (or an older version of this one) upgrades in place. When upgrading the
+//! original schema, rows recording the same (job, tick) twice are moved to the table
+//! `job_executions_duplicates` (nothing is deleted) so that (job, tick) can be unique, and each
+//! job's watermark starts at its next tick. Timestamps and durations are integer milliseconds.
+//!
+//! **Writes and durability.** One writer thread owns the write connection. It takes every
+//! write queued at that moment (up to [`SqliteConfig::max_batch`]), runs each in its own
+//! savepoint inside one transaction, commits once, and only then completes the callers'
+//! futures: thousands of executions a second cost one commit per batch, not one each. A write
+//! that fails rolls back alone. When a write's future completes it has committed: with
+//! [`Durability::Normal`] (the default) it survives a crash of the process; after a power
+//! loss the last batches may be lost, whole. With [`Durability::Full`] every commit is synced
+//! before it is acknowledged. The database is in WAL mode, so reads, which run on a pool of
+//! read-only connections ([`SqliteConfig::read_connections`]) on tokio's blocking threads,
+//! never wait for the writer.
+//!
+//! **Claims.** One write task: read the due active jobs by `next_fire_at` through a partial
+//! index (`idx_jobs_due`), plan each with `plan_claim`, insert the executions (unique on job
+//! and tick; an existing one is skipped), advance `next_fire_at`. SQLite has one writer per
+//! file, so a claim is exclusive; several processes may share the file (they wait on SQLite's
+//! lock), but several nodes should share a PostgreSQL database instead.
+//!
+//! **Retention.** [`prune`](scheduler_core::ExecutionStore::prune) deletes finished executions
+//! older than an age and/or beyond the newest N per job, [`SqliteConfig::prune_batch`] rows
+//! per transaction, each its own write, so claims and results interleave with a long prune.
+//! Pending and running executions are never pruned.
+
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod schema;
+mod sqlite;
+mod writer;
+
+pub use error::StoreError;
+pub use sqlite::{Durability, SqliteConfig, SqliteStore};

@@ -1,0 +1,164 @@
+//! The schema and its versioned migrations, applied on open.
+//!
+//! The version lives in SQLite's `user_version`. Version 1 is the original (Node.js) schema,
+//! so a database written by the original system opens and upgrades in place. Each migration
+//! runs in one transaction with the version bump: a failed migration leaves the previous
+//! version intact.
+
+use rusqlite::{Connection, Transaction, params};
+use scheduler_core::Timestamp;
+
+/// The original system's schema, kept exactly: a database it wrote is at version 1 (or at
+/// version 0 with these tables, which the first migration recognises).
+const V1_ORIGINAL: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  schedule TEXT NOT NULL,
+  api TEXT NOT NULL,
+  type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  active INTEGER DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS job_executions (
+  id TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL,
+  scheduled_time INTEGER NOT NULL,
+  executed_time INTEGER,
+  status TEXT NOT NULL,
+  http_status INTEGER,
+  duration INTEGER,
+  error_message TEXT,
+  retry_count INTEGER DEFAULT 0,
+  FOREIGN KEY (job_id) REFERENCES jobs(id)
+);
+CREATE INDEX IF NOT EXISTS idx_job_executions_job_id ON job_executions(job_id);
+CREATE INDEX IF NOT EXISTS idx_job_executions_scheduled_time ON job_executions(scheduled_time);
+CREATE INDEX IF NOT EXISTS idx_jobs_active ON jobs(active);
+";
+
+/// What the engine needs beyond the original schema: the full job spec, the watermark, the
+/// version, execution ownership, and the indexes of the claim and of recovery.
+const V2_ENGINE: &str = "
+ALTER TABLE jobs ADD COLUMN time_zone TEXT;
+ALTER TABLE jobs ADD COLUMN method TEXT NOT NULL DEFAULT 'POST';
+ALTER TABLE jobs ADD COLUMN headers TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN body BLOB;
+ALTER TABLE jobs ADD COLUMN attempt_timeout_ms INTEGER NOT NULL DEFAULT 30000;
+ALTER TABLE jobs ADD COLUMN retry_max_attempts INTEGER NOT NULL DEFAULT 3;
+ALTER TABLE jobs ADD COLUMN retry_initial_backoff_ms INTEGER NOT NULL DEFAULT 1000;
+ALTER TABLE jobs ADD COLUMN retry_max_backoff_ms INTEGER NOT NULL DEFAULT 60000;
+ALTER TABLE jobs ADD COLUMN retry_multiplier REAL NOT NULL DEFAULT 2.0;
+ALTER TABLE jobs ADD COLUMN retry_jitter REAL NOT NULL DEFAULT 0.1;
+ALTER TABLE jobs ADD COLUMN misfire_policy TEXT NOT NULL DEFAULT 'FIRE_ONCE_NOW';
+ALTER TABLE jobs ADD COLUMN misfire_max INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN overlap_policy TEXT NOT NULL DEFAULT 'ALLOW';
+ALTER TABLE jobs ADD COLUMN next_fire_at INTEGER;
+ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE job_executions ADD COLUMN finished_time INTEGER;
+ALTER TABLE job_executions ADD COLUMN trigger TEXT NOT NULL DEFAULT 'SCHEDULE';
+ALTER TABLE job_executions ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE job_executions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+
+-- The original system could record one tick twice. Keep every row, but move the extra ones
+-- aside so that (job, tick) can be unique.
+CREATE TABLE job_executions_duplicates AS SELECT * FROM job_executions WHERE 0;
+INSERT INTO job_executions_duplicates
+  SELECT * FROM job_executions AS e
+  WHERE e.rowid NOT IN (SELECT MIN(rowid) FROM job_executions GROUP BY job_id, scheduled_time);
+DELETE FROM job_executions
+  WHERE rowid NOT IN (SELECT MIN(rowid) FROM job_executions GROUP BY job_id, scheduled_time);
+CREATE UNIQUE INDEX idx_job_executions_job_tick ON job_executions(job_id, scheduled_time);
+DROP INDEX IF EXISTS idx_job_executions_job_id;
+
+-- Normalise the original statuses and attempt counts.
+UPDATE job_executions SET status = 'SUCCEEDED' WHERE upper(status) IN ('SUCCESS', 'SUCCEEDED', 'COMPLETED');
+UPDATE job_executions SET status = 'FAILED' WHERE upper(status) IN ('FAILED', 'FAILURE', 'ERROR');
+UPDATE job_executions SET status = upper(status) WHERE upper(status) IN ('PENDING', 'RUNNING');
+UPDATE job_executions SET attempts = COALESCE(retry_count, 0) + 1 WHERE executed_time IS NOT NULL;
+
+-- The claim reads due, active jobs in watermark order.
+CREATE INDEX idx_jobs_due ON jobs(next_fire_at) WHERE active = 1 AND next_fire_at IS NOT NULL;
+-- Recovery reads a node's unfinished executions.
+CREATE INDEX idx_job_executions_unfinished ON job_executions(claimed_by, scheduled_time)
+  WHERE status IN ('PENDING', 'RUNNING');
+";
+
+/// The newest schema version.
+pub(crate) const LATEST_VERSION: i64 = 2;
+
+/// Brings the schema to [`LATEST_VERSION`]. Returns the version found before.
+pub(crate) fn migrate(
+    connection: &mut Connection,
+    now: Timestamp,
+) -> Result<i64, (i64, rusqlite::Error)> {
+    let found: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|error| (0, error))?;
+    let mut version = found;
+    while version < LATEST_VERSION {
+        let next = version + 1;
+        let transaction = connection.transaction().map_err(|error| (next, error))?;
+        apply(&transaction, next, now).map_err(|error| (next, error))?;
+        transaction
+            .pragma_update(None, "user_version", next)
+            .map_err(|error| (next, error))?;
+        transaction.commit().map_err(|error| (next, error))?;
+        version = next;
+    }
+    Ok(found)
+}
+
+fn apply(transaction: &Transaction<'_>, version: i64, now: Timestamp) -> rusqlite::Result<()> {
+    match version {
+        1 => transaction.execute_batch(V1_ORIGINAL),
+        2 => {
+            transaction.execute_batch(V2_ENGINE)?;
+            set_initial_watermarks(transaction, now)
+        }
+        _ => unreachable!("migration {version} is not defined"),
+    }
+}
+
+/// Jobs written by the original system have no watermark: start each at its first tick after
+/// `now`. A job whose schedule this program cannot parse is moved, with its executions, to the
+/// tables `jobs_unreadable` and `job_executions_unreadable` (with a log line) rather than
+/// failing the upgrade or every later listing; nothing is deleted.
+fn set_initial_watermarks(transaction: &Transaction<'_>, now: Timestamp) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE jobs_unreadable AS SELECT * FROM jobs WHERE 0;
+         CREATE TABLE job_executions_unreadable AS SELECT * FROM job_executions WHERE 0;",
+    )?;
+    let jobs: Vec<(String, String)> = {
+        let mut statement = transaction.prepare("SELECT id, schedule FROM jobs")?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (id, schedule) in jobs {
+        match cron_expr::Schedule::parse(&schedule) {
+            Ok(schedule) => {
+                let next = schedule.next_after(now).map(|t| t.as_millisecond());
+                transaction.execute(
+                    "UPDATE jobs SET next_fire_at = ?1 WHERE id = ?2",
+                    params![next, id],
+                )?;
+            }
+            Err(error) => {
+                log::warn!(
+                    "job {id}: schedule {schedule:?} does not parse ({error}); moved with its executions to \
+                     jobs_unreadable and job_executions_unreadable"
+                );
+                for statement in [
+                    "INSERT INTO job_executions_unreadable SELECT * FROM job_executions WHERE job_id = ?1",
+                    "DELETE FROM job_executions WHERE job_id = ?1",
+                    "INSERT INTO jobs_unreadable SELECT * FROM jobs WHERE id = ?1",
+                    "DELETE FROM jobs WHERE id = ?1",
+                ] {
+                    transaction.execute(statement, [&id])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

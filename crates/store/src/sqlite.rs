@@ -1,0 +1,621 @@
+//! [`SqliteStore`]: the store on one SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use scheduler_core::{
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
+    ExecutionStore, ExecutionUpdate, Job, JobId, JobStore, NextFire, Result, RetentionPolicy,
+    Timestamp, plan_claim,
+};
+
+use crate::codec::{
+    EXECUTION_COLUMNS, JOB_COLUMNS, JobRow, duration_millis, execution_from_row, job_columns_of,
+    job_from_row, millis,
+};
+use crate::error::StoreError;
+use crate::schema;
+use crate::writer::Writer;
+
+/// How a [`SqliteStore`] opens its database.
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    /// The database file; created if missing (its directory must exist).
+    pub path: PathBuf,
+    /// Read connections in the pool. Reads never wait for the writer (WAL mode).
+    pub read_connections: u32,
+    /// How much a commit waits for the disk; see [`Durability`].
+    pub durability: Durability,
+    /// The most writes committed together in one transaction.
+    pub max_batch: usize,
+    /// How long a connection waits for a lock held by another process before failing.
+    pub busy_timeout: Duration,
+    /// Rows deleted per transaction when pruning, so pruning never holds the writer long.
+    pub prune_batch: usize,
+}
+
+impl SqliteConfig {
+    /// The defaults for a database at `path`: 4 read connections, [`Durability::Normal`],
+    /// batches of up to 1,024 writes, a 5 s busy timeout, pruning 1,000 rows at a time.
+    pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
+        SqliteConfig {
+            path: path.into(),
+            read_connections: 4,
+            durability: Durability::Normal,
+            max_batch: 1024,
+            busy_timeout: Duration::from_secs(5),
+            prune_batch: 1000,
+        }
+    }
+}
+
+/// What a completed write survives. Both modes run SQLite in WAL mode, and a write is
+/// acknowledged only after its batch commits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a committed write survives a crash of the process; after a
+    /// power loss or OS crash the last few batches may be rolled back (never half-applied).
+    /// The WAL is synced at checkpoints, not at every commit.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is synced to disk before it is acknowledged, so it
+    /// also survives a power loss; each batch costs one fsync.
+    Full,
+}
+
+/// The scheduler's store on a SQLite database file.
+///
+/// Writes go through one writer thread that groups whatever has queued up into one transaction
+/// (group commit); reads use a pool of connections and run on tokio's blocking threads. The
+/// claim of due ticks is one transaction driven by an index on the jobs' next fire time. See the
+/// crate documentation for the schema, durability and retention.
+#[derive(Debug)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    writer: Writer,
+    readers: Pool<SqliteConnectionManager>,
+    prune_batch: usize,
+    /// Keeps the directory of [`SqliteStore::open_temporary`] alive as long as the store.
+    _temporary_directory: Option<tempfile::TempDir>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database described by `config`.
+    ///
+    /// # Errors
+    ///
+    /// A clear [`StoreError`] for a missing directory, a file that cannot be opened or written,
+    /// a file that is not a SQLite database, one written by a newer version, or a failed
+    /// migration. Nothing panics.
+    pub fn open(config: &SqliteConfig) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(config, None)
+    }
+
+    /// A store on a fresh database in a temporary directory, deleted when the store is dropped.
+    /// For tests, benchmarks and throwaway runs.
+    pub fn open_temporary() -> Result<SqliteStore, StoreError> {
+        let directory = tempfile::Builder::new()
+            .prefix("scheduler-store-")
+            .tempdir()
+            .map_err(StoreError::TempDir)?;
+        let config = SqliteConfig::new(directory.path().join("scheduler.db"));
+        SqliteStore::open_with(&config, Some(directory))
+    }
+
+    fn open_with(
+        config: &SqliteConfig,
+        temporary: Option<tempfile::TempDir>,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = config.path.clone();
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            if !parent.is_dir() {
+                return Err(StoreError::MissingDirectory { path });
+            }
+        }
+        let mut writer = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        configure(&writer, config).map_err(|source| classify_open_error(&path, source))?;
+        let found =
+            schema::migrate(&mut writer, Timestamp::now()).map_err(|(version, source)| {
+                match classify_open_error(&path, source) {
+                    StoreError::Open { source, .. } => StoreError::Migration {
+                        path: path.clone(),
+                        version,
+                        source,
+                    },
+                    other => other,
+                }
+            })?;
+        if found > schema::LATEST_VERSION {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported: schema::LATEST_VERSION,
+            });
+        }
+        if found < schema::LATEST_VERSION {
+            log::info!(
+                "database {}: migrated schema from version {found} to {}",
+                path.display(),
+                schema::LATEST_VERSION
+            );
+        }
+        let reader_config = config.clone();
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(move |connection| {
+                connection.busy_timeout(reader_config.busy_timeout)?;
+                connection.set_prepared_statement_cache_capacity(64);
+                Ok(())
+            });
+        let readers = Pool::builder()
+            .max_size(config.read_connections.max(1))
+            .min_idle(Some(1))
+            .build(manager)
+            .map_err(|source| StoreError::Pool {
+                path: path.clone(),
+                source,
+            })?;
+        let writer = Writer::start(writer, config.max_batch).map_err(StoreError::Thread)?;
+        let shared = Shared {
+            writer,
+            readers,
+            prune_batch: config.prune_batch.max(1),
+            _temporary_directory: temporary,
+        };
+        Ok(SqliteStore {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> Option<PathBuf> {
+        let connection = self.shared.readers.get().ok()?;
+        connection.path().map(Path::new).map(Path::to_path_buf)
+    }
+
+    /// Runs a read on a pooled connection, on tokio's blocking threads.
+    fn read<T, F>(&self, what: &'static str, work: F) -> BoxFuture<'_, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let task = tokio::task::spawn_blocking(move || {
+                let connection = shared
+                    .readers
+                    .get()
+                    .map_err(|error| Error::store(format!("{what}: no read connection"), error))?;
+                work(&connection).map_err(|error| Error::store(what, error))
+            });
+            task.await
+                .map_err(|error| Error::store(format!("{what}: the read task failed"), error))?
+        })
+    }
+
+    fn write<T, F>(&self, work: F) -> BoxFuture<'_, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        Box::pin(self.shared.writer.write(work))
+    }
+}
+
+/// Pragmas of the write connection; WAL mode is a property of the file and sticks.
+fn configure(connection: &Connection, config: &SqliteConfig) -> rusqlite::Result<()> {
+    connection.busy_timeout(config.busy_timeout)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        log::warn!(
+            "database {}: journal mode is {mode}, not WAL",
+            config.path.display()
+        );
+    }
+    let synchronous = match config.durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    connection.pragma_update(None, "synchronous", synchronous)?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    // Reading the schema fails here, not later, for a file that is not a database.
+    connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    })?;
+    Ok(())
+}
+
+fn classify_open_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+fn store_error(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |error| Error::store(what, error)
+}
+
+const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
+     headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+
+const UPDATE_JOB: &str = "UPDATE jobs SET schedule = ?2, api = ?3, type = ?4, created_at = ?5, updated_at = ?6, \
+     active = ?7, time_zone = ?8, method = ?9, headers = ?10, body = ?11, attempt_timeout_ms = ?12, \
+     retry_max_attempts = ?13, retry_initial_backoff_ms = ?14, retry_max_backoff_ms = ?15, retry_multiplier = ?16, \
+     retry_jitter = ?17, misfire_policy = ?18, misfire_max = ?19, overlap_policy = ?20, next_fire_at = ?21, \
+     version = ?22 WHERE id = ?1";
+
+const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
+     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, retry_count) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
+
+const UPDATE_EXECUTION: &str = "UPDATE job_executions SET status = ?2, executed_time = ?3, finished_time = ?4, \
+     http_status = ?5, duration = ?6, error_message = ?7, attempts = ?8, retry_count = ?9 WHERE id = ?1";
+
+/// Inserts an execution unless its job already has one at that tick; `false` if it had.
+fn insert_execution_row(connection: &Connection, execution: &Execution) -> rusqlite::Result<bool> {
+    let inserted = connection
+        .prepare_cached(INSERT_EXECUTION)?
+        .execute(params![
+            execution.id.0.to_string(),
+            execution.job_id.0.to_string(),
+            millis(execution.scheduled_at),
+            execution.executed_at.map(millis),
+            execution.status.as_str(),
+            execution.http_status,
+            execution.duration.map(duration_millis),
+            execution.error,
+            execution.finished_at.map(millis),
+            execution.trigger.as_str(),
+            execution.claimed_by,
+            execution.attempts,
+            execution.attempts.saturating_sub(1),
+        ])?;
+    Ok(inserted == 1)
+}
+
+fn job_row(job: &Job) -> Result<JobRow> {
+    JobRow::new(job).map_err(|reason| Error::invalid("timezone", reason))
+}
+
+impl JobStore for SqliteStore {
+    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        self.write(move |connection| {
+            let row = job_row(&job)?;
+            match connection
+                .prepare_cached(INSERT_JOB)
+                .and_then(|mut statement| statement.execute(&row.params()[..]))
+            {
+                Ok(_) => Ok(()),
+                Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                    Err(Error::JobExists(job.id))
+                }
+                Err(error) => Err(Error::store("inserting a job", error)),
+            }
+        })
+    }
+
+    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
+        self.read("reading a job", move |connection| {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+            connection
+                .prepare_cached(&sql)?
+                .query_row([id.0.to_string()], |row| job_from_row(row, 0))
+                .optional()
+        })
+    }
+
+    fn update_job(
+        &self,
+        mut job: Job,
+        expected_version: u64,
+        next_fire: NextFire,
+    ) -> BoxFuture<'_, Result<Job>> {
+        self.write(move |connection| {
+            let stored: Option<(i64, i64, Option<i64>)> = connection
+                .prepare_cached("SELECT version, created_at, next_fire_at FROM jobs WHERE id = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([job.id.0.to_string()], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })
+                        .optional()
+                })
+                .map_err(store_error("reading a job to update"))?;
+            let Some((version, created_at, stored_next)) = stored else {
+                return Err(Error::JobNotFound(job.id));
+            };
+            if version as u64 != expected_version {
+                return Err(Error::VersionConflict {
+                    job_id: job.id,
+                    expected: expected_version,
+                    actual: version as u64,
+                });
+            }
+            job.version = expected_version + 1;
+            job.created_at = Timestamp::from_millisecond(created_at).unwrap_or(job.created_at);
+            job.next_fire_at = match next_fire {
+                NextFire::Keep => stored_next.and_then(|at| Timestamp::from_millisecond(at).ok()),
+                NextFire::Set(at) => at,
+            };
+            let row = job_row(&job)?;
+            connection
+                .prepare_cached(UPDATE_JOB)
+                .and_then(|mut statement| statement.execute(&row.params()[..]))
+                .map_err(store_error("updating a job"))?;
+            Ok(job)
+        })
+    }
+
+    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
+        self.write(move |connection| {
+            let id = id.0.to_string();
+            connection
+                .prepare_cached("DELETE FROM job_executions WHERE job_id = ?1")
+                .and_then(|mut statement| statement.execute([&id]))
+                .map_err(store_error("deleting a job's executions"))?;
+            let deleted = connection
+                .prepare_cached("DELETE FROM jobs WHERE id = ?1")
+                .and_then(|mut statement| statement.execute([&id]))
+                .map_err(store_error("deleting a job"))?;
+            Ok(deleted == 1)
+        })
+    }
+
+    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
+        self.read("listing jobs", move |connection| {
+            let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2");
+            let after = after.map(|id| id.0.to_string()).unwrap_or_default();
+            let mut statement = connection.prepare_cached(&sql)?;
+            let jobs =
+                statement.query_map(params![after, limit as i64], |row| job_from_row(row, 0))?;
+            jobs.collect()
+        })
+    }
+}
+
+impl ExecutionStore for SqliteStore {
+    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
+        self.write(move |connection| claim(connection, &request))
+    }
+
+    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
+        self.write(move |connection| {
+            let exists = connection
+                .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")
+                .and_then(|mut statement| statement.exists([execution.job_id.0.to_string()]))
+                .map_err(store_error("checking an execution's job"))?;
+            if !exists {
+                return Err(Error::JobNotFound(execution.job_id));
+            }
+            match insert_execution_row(connection, &execution)
+                .map_err(store_error("inserting an execution"))?
+            {
+                true => Ok(()),
+                false => Err(Error::DuplicateExecution {
+                    job_id: execution.job_id,
+                    scheduled_at: execution.scheduled_at,
+                }),
+            }
+        })
+    }
+
+    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
+        self.write(move |connection| {
+            let mut statement = connection
+                .prepare_cached(UPDATE_EXECUTION)
+                .map_err(store_error("recording results"))?;
+            for update in &updates {
+                statement
+                    .execute(params![
+                        update.id.0.to_string(),
+                        update.status.as_str(),
+                        update.executed_at.map(millis),
+                        update.finished_at.map(millis),
+                        update.http_status,
+                        update.duration.map(duration_millis),
+                        update.error,
+                        update.attempts,
+                        update.attempts.saturating_sub(1),
+                    ])
+                    .map_err(store_error("recording a result"))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
+        self.read("reading an execution", move |connection| {
+            let sql = format!("SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE id = ?1");
+            connection
+                .prepare_cached(&sql)?
+                .query_row([id.0.to_string()], execution_from_row)
+                .optional()
+        })
+    }
+
+    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        self.read("reading a job's executions", move |connection| {
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE job_id = ?1 ORDER BY scheduled_time DESC LIMIT ?2"
+            );
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(params![job_id.0.to_string(), limit as i64], execution_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        self.read("reading recent executions", move |connection| {
+            let sql =
+                format!("SELECT {EXECUTION_COLUMNS} FROM job_executions ORDER BY scheduled_time DESC, id DESC LIMIT ?1");
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map([limit as i64], execution_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        let owner = owner.to_owned();
+        self.read("reading unfinished executions", move |connection| {
+            let execution_columns =
+                EXECUTION_COLUMNS.split(", ").map(|column| format!("e.{column}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
+                 WHERE e.status IN ('PENDING', 'RUNNING') AND e.claimed_by = ?1 ORDER BY e.scheduled_time, e.id",
+                job_columns_of("j")
+            );
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map([owner], |row| {
+                Ok(ClaimedTick { execution: execution_from_row(row)?, job: Arc::new(job_from_row(row, 12)?) })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let batch = shared.prune_batch as i64;
+            let mut deleted = 0u64;
+            // Each round is its own small write, so claims and results interleave with pruning.
+            if let Some(max_age) = policy.max_age {
+                let cutoff = millis(now) - duration_millis(max_age);
+                loop {
+                    let round = shared
+                        .writer
+                        .write(move |connection| {
+                            connection
+                                .prepare_cached(
+                                    "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM job_executions \
+                                     WHERE scheduled_time < ?1 AND status NOT IN ('PENDING', 'RUNNING') LIMIT ?2)",
+                                )
+                                .and_then(|mut statement| statement.execute(params![cutoff, batch]))
+                                .map_err(store_error("pruning old executions"))
+                        })
+                        .await?;
+                    deleted += round as u64;
+                    if (round as i64) < batch {
+                        break;
+                    }
+                }
+            }
+            if let Some(max_per_job) = policy.max_per_job {
+                let keep = i64::try_from(max_per_job).unwrap_or(i64::MAX);
+                loop {
+                    let round = shared
+                        .writer
+                        .write(move |connection| {
+                            connection
+                                .prepare_cached(
+                                    "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM (SELECT rowid, \
+                                     row_number() OVER (PARTITION BY job_id ORDER BY scheduled_time DESC) AS newer \
+                                     FROM job_executions WHERE status NOT IN ('PENDING', 'RUNNING')) \
+                                     WHERE newer > ?1 LIMIT ?2)",
+                                )
+                                .and_then(|mut statement| statement.execute(params![keep, batch]))
+                                .map_err(store_error("pruning executions beyond the per-job limit"))
+                        })
+                        .await?;
+                    deleted += round as u64;
+                    if (round as i64) < batch {
+                        break;
+                    }
+                }
+            }
+            Ok(deleted)
+        })
+    }
+}
+
+/// The claim transaction's work: due jobs in watermark order, a chunk at a time, each planned
+/// with [`plan_claim`], its new executions inserted and its watermark advanced.
+fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> {
+    const CHUNK: usize = 256;
+    let due_before = millis(request.due_before);
+    let mut batch = ClaimBatch::default();
+    let select = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 \
+         ORDER BY next_fire_at LIMIT ?2"
+    );
+    while batch.ticks.len() < request.limit {
+        let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
+        let jobs: Vec<Job> = connection
+            .prepare_cached(&select)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![due_before, chunk as i64], |row| {
+                        job_from_row(row, 0)
+                    })?
+                    .collect()
+            })
+            .map_err(store_error("reading due jobs"))?;
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            let budget = request.limit - batch.ticks.len();
+            if budget == 0 {
+                break;
+            }
+            let plan = plan_claim(&job, request, budget);
+            batch.misfired += plan.misfired;
+            let job = Arc::new(Job {
+                next_fire_at: plan.next_fire_at,
+                ..job
+            });
+            for tick in plan.ticks {
+                let execution = Execution::pending(
+                    job.id,
+                    tick,
+                    scheduler_core::ExecutionTrigger::Schedule,
+                    &request.owner,
+                );
+                if insert_execution_row(connection, &execution)
+                    .map_err(store_error("inserting a claimed execution"))?
+                {
+                    batch.ticks.push(ClaimedTick {
+                        execution,
+                        job: Arc::clone(&job),
+                    });
+                }
+            }
+            connection
+                .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE id = ?2")
+                .and_then(|mut statement| {
+                    statement.execute(params![plan.next_fire_at.map(millis), job.id.0.to_string()])
+                })
+                .map_err(store_error("advancing a job's next fire time"))?;
+        }
+    }
+    Ok(batch)
+}

@@ -1,0 +1,149 @@
+//! A database written by the original system opens, upgrades in place, loses nothing, and its
+//! jobs fire.
+
+use rusqlite::{Connection, params};
+use scheduler_core::{ExecutionStatus, ExecutionStore, JobId, JobStore};
+use store::{SqliteConfig, SqliteStore};
+use uuid::Uuid;
+
+use crate::support::block_on;
+
+/// The original system's schema, as its architecture document gives it.
+const ORIGINAL_SCHEMA: &str = "
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY, schedule TEXT NOT NULL, api TEXT NOT NULL, type TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, active INTEGER DEFAULT 1
+);
+CREATE TABLE job_executions (
+  id TEXT PRIMARY KEY, job_id TEXT NOT NULL, scheduled_time INTEGER NOT NULL, executed_time INTEGER,
+  status TEXT NOT NULL, http_status INTEGER, duration INTEGER, error_message TEXT,
+  retry_count INTEGER DEFAULT 0, FOREIGN KEY (job_id) REFERENCES jobs(id)
+);
+CREATE INDEX idx_job_executions_job_id ON job_executions(job_id);
+CREATE INDEX idx_job_executions_scheduled_time ON job_executions(scheduled_time);
+CREATE INDEX idx_jobs_active ON jobs(active);
+";
+
+#[test]
+fn an_original_database_upgrades_in_place() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job_id = Uuid::new_v4();
+    let broken_job_id = Uuid::new_v4();
+    let (first, second, duplicate) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    {
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch(ORIGINAL_SCHEMA).unwrap();
+        let insert_job = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
+        connection
+            .execute(
+                insert_job,
+                params![
+                    job_id.to_string(),
+                    "31 10-15 1 * * MON-FRI",
+                    "http://127.0.0.1:9/a",
+                    "ATLEAST_ONCE",
+                    1_700_000_000_000_i64
+                ],
+            )
+            .unwrap();
+        connection
+            .execute(
+                insert_job,
+                params![
+                    broken_job_id.to_string(),
+                    "not a schedule",
+                    "http://127.0.0.1:9/b",
+                    "ATMOST_ONCE",
+                    1_700_000_000_000_i64
+                ],
+            )
+            .unwrap();
+        let insert_execution = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, http_status, duration, retry_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        for (id, tick, status) in [
+            (first, 1_700_000_031_000_i64, "SUCCESS"),
+            (second, 1_700_000_091_000, "FAILED"),
+            (duplicate, 1_700_000_091_000, "FAILED"),
+        ] {
+            connection
+                .execute(
+                    insert_execution,
+                    params![
+                        id.to_string(),
+                        job_id.to_string(),
+                        tick,
+                        tick + 12,
+                        status,
+                        500,
+                        40,
+                        2
+                    ],
+                )
+                .unwrap();
+        }
+    }
+
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("the original database opens");
+    block_on(async {
+        let job = store
+            .get_job(JobId(job_id))
+            .await
+            .unwrap()
+            .expect("the job survived");
+        assert_eq!(job.spec.schedule.to_string(), "31 10-15 1 * * MON-FRI");
+        assert_eq!(job.spec.target_url, "http://127.0.0.1:9/a");
+        assert_eq!(job.version, 1);
+        assert!(!job.spec.paused);
+        let next = job
+            .next_fire_at
+            .expect("the upgrade gave the job a watermark");
+        assert!(job.spec.fires_at(next));
+
+        // A job whose schedule this version cannot read is moved aside, not lost, and does not
+        // break listing.
+        assert_eq!(store.get_job(JobId(broken_job_id)).await.unwrap(), None);
+        assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+
+        let history = store.job_executions(JobId(job_id), 10).await.unwrap();
+        assert_eq!(
+            history.len(),
+            2,
+            "one row per tick; the duplicate moved aside"
+        );
+        assert_eq!(history[0].status, ExecutionStatus::Failed);
+        assert_eq!(history[0].attempts, 3, "retry_count 2 means three attempts");
+        assert_eq!(history[1].id.0, first);
+        assert_eq!(history[1].status, ExecutionStatus::Succeeded);
+        assert_eq!(history[1].http_status, Some(500));
+    });
+    drop(store);
+
+    let connection = Connection::open(&path).unwrap();
+    let moved: String = connection
+        .query_row("SELECT id FROM job_executions_duplicates", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(moved == duplicate.to_string() || moved == second.to_string());
+    let unreadable: String = connection
+        .query_row("SELECT schedule FROM jobs_unreadable", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(unreadable, "not a schedule");
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn a_migrated_database_reopens_without_migrating_again() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+    assert_eq!(block_on(store.get_job(job.id)).unwrap(), Some(job));
+}

@@ -1,0 +1,9 @@
+//! The SQLite store's tests: the core conformance suite, plus what only a real file has
+//! (migrations, reopening, crashes, bad paths).
+
+mod conformance;
+mod durability;
+mod migration;
+mod open_errors;
+mod retention;
+mod support;
