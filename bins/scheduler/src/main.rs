@@ -1,8 +1,11 @@
-//! The `scheduler` binary: the server (later) and command-line tools.
+//! The `scheduler` binary: the server and its command-line tools.
 //!
-//! `main` only parses arguments and reports errors; each subcommand lives in its own module.
+//! `main` only parses arguments, starts a runtime and reports errors; each subcommand lives in
+//! its own module.
 
+mod client_command;
 mod cron_command;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -21,12 +24,32 @@ enum Command {
     /// Work with cron expressions: list fire times, explain them.
     #[command(subcommand)]
     Cron(cron_command::CronCommand),
+    /// Manage jobs on a running server.
+    Jobs {
+        #[command(flatten)]
+        server: client_command::ServerArgs,
+        #[command(subcommand)]
+        command: client_command::JobsCommand,
+    },
+    /// Show a job's executions on a running server, newest first.
+    Executions {
+        #[command(flatten)]
+        server: client_command::ServerArgs,
+        #[command(flatten)]
+        args: client_command::ExecutionsArgs,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cron(command) => cron_command::run(command),
+        Command::Jobs { server, command } => {
+            runtime().and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command)))
+        }
+        Command::Executions { server, args } => {
+            runtime().and_then(|runtime| runtime.block_on(client_command::run_executions(&server, args)))
+        }
     };
     match result {
         Ok(code) => code,
@@ -35,4 +58,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A small runtime for the client commands.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }

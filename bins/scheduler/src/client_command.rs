@@ -1,0 +1,219 @@
+//! `scheduler jobs ...` and `scheduler executions ...`: a small client for the REST API.
+//!
+//! Each command sends one request with the `executor` crate's HTTP client and prints the
+//! server's JSON answer, pretty-printed. An error answer is printed to standard error and the
+//! command exits non-zero.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use executor::{HttpRequest, HttpTransport, HttpTransportConfig, Method};
+use serde_json::{Map, Value, json};
+
+/// Where the server is; shared by the client commands.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The scheduler's base URL.
+    #[arg(long, env = "SCHEDULER_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    server: String,
+}
+
+/// `scheduler jobs ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Register a job.
+    Create(CreateArgs),
+    /// List jobs, a page at a time.
+    List(ListArgs),
+    /// Show a job and its next fire times.
+    Get(JobIdArg),
+    /// Delete a job and its history.
+    Delete(JobIdArg),
+    /// Stop firing a job (its definition stays).
+    Pause(JobIdArg),
+    /// Fire a paused job again.
+    Resume(JobIdArg),
+    /// Fire a job once, now.
+    Trigger(JobIdArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The cron schedule, e.g. "*/10 * * * * *".
+    #[arg(long)]
+    schedule: String,
+    /// The URL each tick is sent to.
+    #[arg(long)]
+    api: String,
+    /// ATLEAST_ONCE or ATMOST_ONCE.
+    #[arg(long = "type", default_value = "ATLEAST_ONCE")]
+    delivery: String,
+    /// Evaluate the schedule in this IANA time zone.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Create the job paused.
+    #[arg(long)]
+    paused: bool,
+    /// More job settings as a JSON object, merged into the request (e.g. '{"timeoutMs":5000}').
+    #[arg(long, value_name = "JSON")]
+    settings: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The most jobs to show.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// The cursor from the previous page (`nextCursor`).
+    #[arg(long)]
+    after: Option<String>,
+    /// Only paused (true) or only active (false) jobs.
+    #[arg(long)]
+    paused: Option<bool>,
+    /// Only jobs of this delivery type.
+    #[arg(long = "type")]
+    delivery: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobIdArg {
+    /// The job's id.
+    job_id: String,
+}
+
+/// `scheduler executions JOB_ID`.
+#[derive(Debug, Args)]
+pub(crate) struct ExecutionsArgs {
+    /// The job's id.
+    job_id: String,
+    /// The most executions to show, newest first.
+    #[arg(long, default_value_t = 5)]
+    limit: usize,
+    /// Only executions in this state (PENDING, RUNNING, SUCCEEDED, FAILED, ABANDONED, SKIPPED).
+    #[arg(long)]
+    status: Option<String>,
+}
+
+/// Runs one `jobs` command.
+pub(crate) async fn run_jobs(server: &ServerArgs, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&server.server)?;
+    match command {
+        JobsCommand::Create(args) => {
+            let mut body = Map::new();
+            if let Some(settings) = &args.settings {
+                match serde_json::from_str::<Value>(settings).context("--settings is not valid JSON")? {
+                    Value::Object(settings) => body.extend(settings),
+                    _ => bail!("--settings must be a JSON object"),
+                }
+            }
+            body.insert("schedule".to_owned(), json!(args.schedule));
+            body.insert("api".to_owned(), json!(args.api));
+            body.insert("type".to_owned(), json!(args.delivery));
+            if let Some(zone) = args.timezone {
+                body.insert("timezone".to_owned(), json!(zone));
+            }
+            if args.paused {
+                body.insert("paused".to_owned(), json!(true));
+            }
+            client.send(Method::POST, "/api/jobs", Some(Value::Object(body))).await
+        }
+        JobsCommand::List(args) => {
+            let mut query = vec![format!("limit={}", args.limit)];
+            query.extend(args.after.map(|after| format!("after={}", encode(&after))));
+            query.extend(args.paused.map(|paused| format!("paused={paused}")));
+            query.extend(args.delivery.map(|delivery| format!("type={}", encode(&delivery))));
+            client.send(Method::GET, &format!("/api/jobs?{}", query.join("&")), None).await
+        }
+        JobsCommand::Get(JobIdArg { job_id }) => client.send(Method::GET, &job_path(&job_id, ""), None).await,
+        JobsCommand::Delete(JobIdArg { job_id }) => client.send(Method::DELETE, &job_path(&job_id, ""), None).await,
+        JobsCommand::Pause(JobIdArg { job_id }) => client.send(Method::POST, &job_path(&job_id, "/pause"), None).await,
+        JobsCommand::Resume(JobIdArg { job_id }) => {
+            client.send(Method::POST, &job_path(&job_id, "/resume"), None).await
+        }
+        JobsCommand::Trigger(JobIdArg { job_id }) => {
+            client.send(Method::POST, &job_path(&job_id, "/trigger"), None).await
+        }
+    }
+}
+
+/// Runs `executions JOB_ID`.
+pub(crate) async fn run_executions(server: &ServerArgs, args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&server.server)?;
+    let mut path = format!("{}?limit={}", job_path(&args.job_id, "/executions"), args.limit);
+    if let Some(status) = &args.status {
+        path.push_str(&format!("&status={}", encode(status)));
+    }
+    client.send(Method::GET, &path, None).await
+}
+
+fn job_path(job_id: &str, suffix: &str) -> String {
+    format!("/api/jobs/{}{suffix}", encode(job_id))
+}
+
+/// Percent-encodes everything but unreserved characters, for path segments and query values.
+fn encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+struct Client {
+    base: String,
+    transport: HttpTransport,
+}
+
+impl Client {
+    fn new(base: &str) -> anyhow::Result<Client> {
+        let transport = HttpTransport::new(HttpTransportConfig::default()).context("building the HTTP client")?;
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), transport })
+    }
+
+    /// Sends a request, prints the answer, and says whether it was a success.
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<ExitCode> {
+        let url = format!("{}{path}", self.base);
+        let request = HttpRequest {
+            method: method.clone(),
+            url: url.clone(),
+            headers: vec![("Accept".to_owned(), "application/json".to_owned())],
+            body: body.map(|body| body.to_string().into()).unwrap_or_default(),
+            timeout: Duration::from_secs(30),
+        };
+        let response = self.transport.send_request(request).await.with_context(|| format!("{method} {url}"))?;
+        let text = String::from_utf8_lossy(&response.body);
+        let pretty = match serde_json::from_str::<Value>(&text) {
+            Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.clone().into_owned()),
+            Err(_) => text.clone().into_owned(),
+        };
+        if (200..300).contains(&response.status) {
+            if !pretty.is_empty() {
+                println!("{pretty}");
+            }
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("{method} {url}: HTTP {}", response.status);
+            if !pretty.is_empty() {
+                eprintln!("{pretty}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn encodes_reserved_characters() {
+        assert_eq!(encode("abc-1._~"), "abc-1._~");
+        assert_eq!(encode("a b/c?d&e"), "a%20b%2Fc%3Fd%26e");
+    }
+}
