@@ -32,27 +32,26 @@ pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i
     let hour_is_wildcard = fields.hour_is_wildcard();
     // Local times are searched strictly after this one.
     let mut after_local = local_seconds(after, tz);
-    if hour_is_wildcard {
-        if let Some(fold) = Fold::around(after, tz).filter(|fold| !fold.in_second_occurrence) {
-            // `after` is in the first occurrence of a fold: the fold's later first occurrences
-            // come next, then the second occurrences of all its local times, from its start.
-            if let Some(local) = fields.next_at_or_after(Civil::from_epoch_seconds(after_local + 1))
-            {
-                let local = local.to_epoch_seconds();
-                if local < fold.local_end {
-                    return Some(local - fold.before);
-                }
-            }
-            if let Some(local) =
-                fields.next_at_or_after(Civil::from_epoch_seconds(fold.local_start))
-            {
-                let local = local.to_epoch_seconds();
-                if local < fold.local_end {
-                    return Some(local - fold.after);
-                }
-            }
-            after_local = fold.local_end - 1;
+    if hour_is_wildcard
+        && let Some(fold) = Fold::around(after, tz).filter(|fold| !fold.in_second_occurrence)
+    {
+        // `after` is in the first occurrence of a fold: the fold's later first occurrences
+        // come next, then the second occurrences of all its local times, from its start.
+        let first = fields.next_at_or_after(Civil::from_epoch_seconds(after_local + 1));
+        if let Some(local) = first
+            .map(Civil::to_epoch_seconds)
+            .filter(|&local| local < fold.local_end)
+        {
+            return Some(local - fold.before);
         }
+        let second = fields.next_at_or_after(Civil::from_epoch_seconds(fold.local_start));
+        if let Some(local) = second
+            .map(Civil::to_epoch_seconds)
+            .filter(|&local| local < fold.local_end)
+        {
+            return Some(local - fold.after);
+        }
+        after_local = fold.local_end - 1;
     }
     for _ in 0..MAX_PASSES {
         let local =

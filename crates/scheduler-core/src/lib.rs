@@ -128,8 +128,8 @@ pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use metrics::{DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot};
 pub use store::{
-    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionStore, JobStore,
-    NextFire, RetentionPolicy, Store, plan_claim,
+    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
+    JobQuery, JobStore, NextFire, RetentionPolicy, Store, plan_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

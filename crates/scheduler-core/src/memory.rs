@@ -8,8 +8,8 @@ use cron_expr::Timestamp;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionStore, JobStore, NextFire,
-    RetentionPolicy, plan_claim,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobQuery,
+    JobStore, NextFire, RetentionPolicy, plan_claim,
 };
 use crate::time;
 
@@ -108,12 +108,6 @@ impl State {
             }
         }
     }
-
-    fn newest(&self, ids: impl Iterator<Item = ExecutionId>, limit: usize) -> Vec<Execution> {
-        ids.take(limit)
-            .map(|id| self.executions[&id].clone())
-            .collect()
-    }
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
@@ -187,17 +181,23 @@ impl JobStore for MemoryStore {
         ready(Ok(found))
     }
 
-    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
+    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
         let state = self.lock();
         let mut jobs: Vec<&Arc<Job>> = state
             .jobs
             .values()
-            .filter(|job| after.is_none_or(|after| job.id > after))
+            .filter(|job| query.after.is_none_or(|after| job.id > after))
+            .filter(|job| query.paused.is_none_or(|paused| job.spec.paused == paused))
+            .filter(|job| {
+                query
+                    .delivery
+                    .is_none_or(|delivery| job.spec.delivery == delivery)
+            })
             .collect();
         jobs.sort_unstable_by_key(|job| job.id);
         ready(Ok(jobs
             .into_iter()
-            .take(limit)
+            .take(query.limit)
             .map(|job| Job::clone(job))
             .collect()))
     }
@@ -268,20 +268,38 @@ impl ExecutionStore for MemoryStore {
         ready(Ok(self.lock().executions.get(&id).cloned()))
     }
 
-    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
         let state = self.lock();
-        let found = match state.by_job.get(&job_id) {
-            None => Vec::new(),
-            Some(ticks) => state.newest(ticks.values().rev().copied(), limit),
+        let matches = |id: &ExecutionId| {
+            query
+                .status
+                .is_none_or(|status| state.executions[id].status == status)
         };
-        ready(Ok(found))
-    }
-
-    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
-        let state = self.lock();
-        ready(Ok(
-            state.newest(state.by_tick.iter().rev().map(|(_, id)| *id), limit)
-        ))
+        let ids: Vec<ExecutionId> = match query.job_id {
+            Some(job_id) => match state.by_job.get(&job_id) {
+                None => Vec::new(),
+                Some(ticks) => ticks
+                    .values()
+                    .rev()
+                    .filter(|id| matches(id))
+                    .take(query.limit)
+                    .copied()
+                    .collect(),
+            },
+            None => state
+                .by_tick
+                .iter()
+                .rev()
+                .map(|(_, id)| id)
+                .filter(|id| matches(id))
+                .take(query.limit)
+                .copied()
+                .collect(),
+        };
+        ready(Ok(ids
+            .iter()
+            .map(|id| state.executions[id].clone())
+            .collect()))
     }
 
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use cron_expr::Timestamp;
 
-use crate::domain::{Execution, ExecutionId, ExecutionUpdate, Job, JobId, MisfirePolicy};
+use crate::domain::{
+    DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionUpdate, Job, JobId,
+    MisfirePolicy,
+};
 use crate::error::Result;
 use crate::time;
 
@@ -47,8 +50,43 @@ pub trait JobStore: Send + Sync + 'static {
     /// Deletes the job and all its executions; `false` if there was no such job.
     fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>>;
 
+    /// The jobs that match `query`, in id order, starting after `query.after`, at most
+    /// `query.limit`.
+    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>>;
+
     /// Up to `limit` jobs in id order, starting after `after`.
-    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>>;
+    fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
+        self.find_jobs(JobQuery {
+            after,
+            limit,
+            ..JobQuery::default()
+        })
+    }
+}
+
+/// Which jobs [`JobStore::find_jobs`] returns. `None` filters match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobQuery {
+    /// Start after this id (the cursor of the previous page).
+    pub after: Option<JobId>,
+    /// The most jobs to return.
+    pub limit: usize,
+    /// Only paused (`Some(true)`) or only active (`Some(false)`) jobs.
+    pub paused: Option<bool>,
+    /// Only jobs with this delivery type.
+    pub delivery: Option<DeliveryType>,
+}
+
+/// Which executions [`ExecutionStore::find_executions`] returns, newest tick first. `None`
+/// filters match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionQuery {
+    /// Only this job's executions.
+    pub job_id: Option<JobId>,
+    /// Only executions in this state.
+    pub status: Option<ExecutionStatus>,
+    /// The most executions to return.
+    pub limit: usize,
 }
 
 /// Ticks and their executions: claiming, results, history, recovery, retention.
@@ -77,10 +115,26 @@ pub trait ExecutionStore: Send + Sync + 'static {
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>>;
 
     /// The job's executions, newest tick first, at most `limit`.
-    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>>;
+    fn job_executions(&self, job_id: JobId, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        self.find_executions(ExecutionQuery {
+            job_id: Some(job_id),
+            status: None,
+            limit,
+        })
+    }
 
     /// The most recent executions across jobs, newest tick first, at most `limit`.
-    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>>;
+    fn recent_executions(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        self.find_executions(ExecutionQuery {
+            job_id: None,
+            status: None,
+            limit,
+        })
+    }
+
+    /// The executions that match `query`, newest tick first (ties by id, newest first), at
+    /// most `query.limit`.
+    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>>;
 
     /// The pending and running executions claimed by `owner`, each with its job, oldest tick
     /// first: what a node restarting under the same name must finish.

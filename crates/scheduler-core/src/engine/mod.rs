@@ -26,7 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::{Execution, ExecutionId, Job, JobId, JobSpec};
 use crate::error::{Error, Result};
 use crate::metrics::{JobStats, Metrics, MetricsSnapshot};
-use crate::store::{RetentionPolicy, Store};
+use crate::store::{ExecutionQuery, JobQuery, RetentionPolicy, Store};
 use crate::time;
 use crate::transport::Transport;
 
@@ -383,6 +383,17 @@ impl Engine {
     /// by one batch).
     pub async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>> {
         self.inner.store.get_execution(id).await
+    }
+
+    /// The jobs that match `query`, in id order (filters and a cursor).
+    pub async fn find_jobs(&self, query: JobQuery) -> Result<Vec<Job>> {
+        self.inner.store.find_jobs(query).await
+    }
+
+    /// The executions that match `query`, newest first (results reach the store in batches, so
+    /// the newest states can lag by one batch).
+    pub async fn find_executions(&self, query: ExecutionQuery) -> Result<Vec<Execution>> {
+        self.inner.store.find_executions(query).await
     }
 
     /// A job's executions, newest first.

@@ -17,7 +17,7 @@ use crate::domain::{
     DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, JobSpec, MisfirePolicy,
 };
 use crate::error::Error;
-use crate::store::{ClaimRequest, NextFire, RetentionPolicy, Store};
+use crate::store::{ClaimRequest, ExecutionQuery, JobQuery, NextFire, RetentionPolicy, Store};
 use crate::time;
 
 /// Expands to one test per conformance check, each on a fresh store from `$make_store`, an
@@ -38,6 +38,8 @@ macro_rules! store_conformance_tests {
             insert_execution_is_unique_per_tick,
             record_results_applies_in_order,
             histories_are_newest_first,
+            find_jobs_filters_and_pages,
+            find_executions_filters_by_job_and_status,
             unfinished_executions_belong_to_their_owner,
             prune_keeps_unfinished_executions,
         );
@@ -546,6 +548,135 @@ pub async fn histories_are_newest_first(store: &dyn Store) {
             .expect("recent_executions")
             .len(),
         6 + 3
+    );
+}
+
+/// Job queries filter by paused state and delivery type and page by id.
+pub async fn find_jobs_filters_and_pages(store: &dyn Store) {
+    let mut jobs: Vec<Job> = (0..6).map(|_| job("0 * * * * *", Some(at(0)))).collect();
+    jobs[0].spec.paused = true;
+    jobs[1].spec.paused = true;
+    jobs[2].spec.delivery = DeliveryType::AtMostOnce;
+    jobs[3].spec.delivery = DeliveryType::AtMostOnce;
+    jobs[3].spec.paused = true;
+    for job in &jobs {
+        insert(store, job).await;
+    }
+    let ids = |found: Vec<Job>| {
+        let mut ids: Vec<JobId> = found.iter().map(|job| job.id).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut wanted: Vec<JobId>| {
+        wanted.sort();
+        wanted
+    };
+    let query = |paused, delivery| JobQuery {
+        after: None,
+        limit: 100,
+        paused,
+        delivery,
+    };
+    let paused = store
+        .find_jobs(query(Some(true), None))
+        .await
+        .expect("find_jobs");
+    assert_eq!(
+        ids(paused),
+        sorted(vec![jobs[0].id, jobs[1].id, jobs[3].id])
+    );
+    let active_at_most_once = store
+        .find_jobs(query(Some(false), Some(DeliveryType::AtMostOnce)))
+        .await
+        .expect("find_jobs");
+    assert_eq!(ids(active_at_most_once), vec![jobs[2].id]);
+    let at_least_once = store
+        .find_jobs(query(None, Some(DeliveryType::AtLeastOnce)))
+        .await
+        .expect("find_jobs");
+    assert_eq!(
+        ids(at_least_once),
+        sorted(vec![jobs[0].id, jobs[1].id, jobs[4].id, jobs[5].id])
+    );
+    // Pages of two with a filter: every match once, in id order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .find_jobs(JobQuery {
+                after,
+                limit: 2,
+                paused: Some(false),
+                delivery: None,
+            })
+            .await
+            .expect("find_jobs");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|job| job.id);
+        seen.extend(page.iter().map(|job| job.id));
+    }
+    assert!(seen.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!(seen, sorted(vec![jobs[2].id, jobs[4].id, jobs[5].id]));
+}
+
+/// Execution queries filter by job and by status, newest first.
+pub async fn find_executions_filters_by_job_and_status(store: &dyn Store) {
+    let a = job("* * * * * *", Some(at(0)));
+    let b = job("* * * * * *", Some(at(0)));
+    insert(store, &a).await;
+    insert(store, &b).await;
+    let claimed = store
+        .claim_due(claim(at(0), 3, 100, "node"))
+        .await
+        .expect("claim_due");
+    // Every other execution of each job fails; the rest stay pending.
+    let updates: Vec<_> = claimed
+        .ticks
+        .iter()
+        .filter(|tick| tick.execution.scheduled_at.as_second() % 2 == 0)
+        .map(|tick| {
+            let mut execution = tick.execution.clone();
+            execution.status = ExecutionStatus::Failed;
+            execution.to_update()
+        })
+        .collect();
+    store.record_results(updates).await.expect("record_results");
+    let query = |job_id, status, limit| ExecutionQuery {
+        job_id,
+        status,
+        limit,
+    };
+    let failed_of_a = store
+        .find_executions(query(Some(a.id), Some(ExecutionStatus::Failed), 100))
+        .await
+        .expect("find_executions");
+    assert_eq!(ticks(&failed_of_a), [at(2), at(0)]);
+    assert!(failed_of_a.iter().all(|execution| execution.job_id == a.id));
+    let pending = store
+        .find_executions(query(None, Some(ExecutionStatus::Pending), 100))
+        .await
+        .expect("find_executions");
+    assert_eq!(pending.len(), 4);
+    assert!(
+        pending
+            .iter()
+            .all(|execution| execution.status == ExecutionStatus::Pending)
+    );
+    assert_eq!(ticks(&pending)[..2], [at(3), at(3)]);
+    let newest_failed = store
+        .find_executions(query(None, Some(ExecutionStatus::Failed), 1))
+        .await
+        .expect("find_executions");
+    assert_eq!(ticks(&newest_failed), [at(2)]);
+    assert!(
+        store
+            .find_executions(query(Some(b.id), Some(ExecutionStatus::Succeeded), 100))
+            .await
+            .expect("find_executions")
+            .is_empty()
     );
 }
 
