@@ -103,7 +103,6 @@ mod error;
 mod health;
 mod metrics;
 mod openapi;
-mod queries;
 mod routes;
 
 use std::net::TcpListener;

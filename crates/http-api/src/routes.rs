@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use scheduler_core::{ExecutionId, JobId, VersionCheck};
+use scheduler_core::{ExecutionId, ExecutionQuery, JobId, JobQuery, VersionCheck};
 use serde_json::Value;
 
 use crate::dto::{
@@ -16,7 +16,6 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport};
-use crate::queries::{self, ExecutionFilter, JobFilter};
 use crate::{ApiConfig, ApiState};
 
 /// Default and largest page sizes.
@@ -294,7 +293,7 @@ async fn list_jobs(
 ) -> Result<HttpResponse> {
     let query = Query::new(query.into_inner(), &["limit", "after", "paused", "type"])?;
     let limit = query.limit(DEFAULT_JOBS, MAX_JOBS)?;
-    let filter = JobFilter {
+    let filter = JobQuery {
         after: query.job_id("after")?,
         // One more than asked tells whether another page follows.
         limit: limit + 1,
@@ -305,7 +304,7 @@ async fn list_jobs(
             .transpose()?,
     };
     let mut jobs = state
-        .timed("find_jobs", queries::find_jobs(state.engine(), filter))
+        .timed("find_jobs", state.engine().find_jobs(filter))
         .await?;
     let next_cursor = if jobs.len() > limit {
         jobs.truncate(limit);
@@ -330,7 +329,7 @@ async fn job_executions(
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
     let query = Query::new(query.into_inner(), &["limit", "status"])?;
-    let filter = ExecutionFilter {
+    let filter = ExecutionQuery {
         job_id: Some(id),
         status: query
             .get("status")
@@ -348,10 +347,7 @@ async fn job_executions(
         });
     }
     let executions = state
-        .timed(
-            "find_executions",
-            queries::find_executions(state.engine(), filter),
-        )
+        .timed("find_executions", state.engine().find_executions(filter))
         .await?;
     Ok(HttpResponse::Ok().json(ExecutionListDto {
         job_id: Some(id.to_string()),
@@ -364,7 +360,7 @@ async fn recent_executions(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse> {
     let query = Query::new(query.into_inner(), &["limit", "status", "jobId"])?;
-    let filter = ExecutionFilter {
+    let filter = ExecutionQuery {
         job_id: query.job_id("jobId")?,
         status: query
             .get("status")
@@ -373,10 +369,7 @@ async fn recent_executions(
         limit: query.limit(DEFAULT_EXECUTIONS, MAX_EXECUTIONS)?,
     };
     let executions = state
-        .timed(
-            "find_executions",
-            queries::find_executions(state.engine(), filter),
-        )
+        .timed("find_executions", state.engine().find_executions(filter))
         .await?;
     Ok(HttpResponse::Ok().json(ExecutionListDto {
         job_id: None,
