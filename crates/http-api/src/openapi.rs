@@ -197,7 +197,7 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
-        "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, sent in order."},
+        "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, name to value (their order is not kept)."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
         "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86_400_000, "description": "Timeout of one attempt (default 30000)."},
         "retry": {"$ref": "#/components/schemas/RetryInput"},

@@ -144,16 +144,19 @@ async fn replace_job(
             ));
         }
     }
+    // The body's version and If-Match must agree when both name one; `If-Match: *` defers
+    // to the body.
     let check = match (if_match_version(request.headers())?, job_request.version) {
-        (Some(header), Some(body)) if header != VersionCheck::Exactly(body) => {
+        (Some(VersionCheck::Exactly(header)), Some(body)) if header != body => {
             return Err(ApiError::invalid(
                 "version",
-                "differs from the version in the If-Match header",
+                format!("{body} differs from the If-Match version {header}"),
             ));
         }
-        (Some(check), _) => check,
-        (None, Some(version)) => VersionCheck::Exactly(version),
-        (None, None) => VersionCheck::Any,
+        (Some(VersionCheck::Exactly(version)), _) | (_, Some(version)) => {
+            VersionCheck::Exactly(version)
+        }
+        (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
     };
     let job = state
         .engine()

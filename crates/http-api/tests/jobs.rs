@@ -181,45 +181,57 @@ async fn put_checks_the_version_from_if_match_or_the_body() {
     let id = created["jobId"].as_str().unwrap();
     let uri = format!("/api/jobs/{id}");
 
+    // If-Match: * takes any version.
+    let reply = send(
+        &app,
+        TestRequest::put()
+            .uri(&uri)
+            .insert_header(("If-Match", "*"))
+            .set_json(job_body("0 20 * * * *")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["version"], 2);
+
     // If-Match with the current ETag succeeds.
     let reply = send(
         &app,
         TestRequest::put()
             .uri(&uri)
-            .insert_header(("If-Match", "\"1\""))
+            .insert_header(("If-Match", "W/\"2\""))
             .set_json(job_body("0 30 * * * *")),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["version"], 2);
+    assert_eq!(reply.body["version"], 3);
 
     // A stale If-Match conflicts and changes nothing.
     let reply = send(
         &app,
         TestRequest::put()
             .uri(&uri)
-            .insert_header(("If-Match", "1"))
+            .insert_header(("If-Match", "2"))
             .set_json(job_body("0 15 * * * *")),
     )
     .await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.error_field(), Some("version"));
     assert_eq!(reply.body["error"]["code"], "version_conflict");
-    assert_eq!(reply.header("etag"), Some("\"2\""));
+    assert_eq!(reply.header("etag"), Some("\"3\""));
 
     // The job as read, sent back with a stale version in the body, conflicts as well.
     let mut read_back = get(&app, &uri).await.body;
-    read_back["version"] = json!(1);
+    read_back["version"] = json!(2);
     read_back["schedule"] = json!("0 45 * * * *");
     let reply = put_json(&app, &uri, &read_back).await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
 
     // ... and with the current version succeeds: a GET-modify-PUT round trip.
-    read_back["version"] = json!(2);
+    read_back["version"] = json!(3);
     let reply = put_json(&app, &uri, &read_back).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["schedule"], "0 45 * * * *");
-    assert_eq!(reply.body["version"], 3);
+    assert_eq!(reply.body["version"], 4);
 }
 
 #[actix_web::test]
