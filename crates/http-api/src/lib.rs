@@ -257,8 +257,14 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
 ///
 /// # Errors
 ///
-/// Fails when the listener cannot be used (for example it is not listening).
+/// Fails when the listener cannot be used (for example it is not listening), or when called
+/// outside a tokio (or actix) runtime, which the server's workers need.
 pub fn serve(listener: TcpListener, state: ApiState, config: ApiConfig) -> std::io::Result<Server> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(std::io::Error::other(
+            "http_api::serve must be called within a tokio or actix runtime",
+        ));
+    }
     let workers = config.workers.max(1);
     let shutdown_timeout = config.shutdown_timeout.as_secs().max(1);
     let server =

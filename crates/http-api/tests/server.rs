@@ -63,3 +63,18 @@ async fn serve_answers_on_its_listener_and_stops_gracefully() {
         .expect("the server task")
         .expect("the server ran without error");
 }
+
+#[test]
+fn serve_outside_a_runtime_is_an_error_not_a_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let harness = runtime.block_on(Harness::start());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let Err(error) = http_api::serve(listener, harness.state.clone(), harness.config.clone())
+    else {
+        panic!("serve started outside a runtime");
+    };
+    assert!(error.to_string().contains("runtime"), "{error}");
+}
