@@ -78,3 +78,37 @@ fn serve_outside_a_runtime_is_an_error_not_a_panic() {
     };
     assert!(error.to_string().contains("runtime"), "{error}");
 }
+
+/// The binary may run on a plain tokio runtime rather than actix's: serve works there too.
+#[test]
+fn serve_runs_on_a_plain_tokio_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let harness = Harness::start().await;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = http_api::serve(listener, harness.state.clone(), harness.config.clone())
+            .expect("the server starts");
+        let handle = server.handle();
+        let running = tokio::spawn(server);
+        let answer = tokio::task::spawn_blocking(move || {
+            exchange(
+                address,
+                "GET /api/jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned(),
+            )
+        });
+        let answer = within("the list answer", answer)
+            .await
+            .expect("the request thread");
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.contains("\"nextCursor\":null"), "{answer}");
+        within("a graceful stop", handle.stop(true)).await;
+        within("the server ends", running)
+            .await
+            .expect("the server task")
+            .expect("the server ran without error");
+    });
+}
