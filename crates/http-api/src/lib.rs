@@ -86,7 +86,7 @@
 //! Every error, including 404 for unknown paths, 405, 413, 415 and malformed JSON, has one body:
 //!
 //! ```json
-//! {"error": {"code": "invalid", "field": "schedule", "message": "day-of-week: invalid value \"FRX\" at column 18 (expected 0-7 or SUN-SAT)"}}
+//! {"error": {"code": "invalid", "field": "schedule", "message": "day-of-week: invalid value \"FRX\" at column 20 (expected 0-7 or SUN-SAT)"}}
 //! ```
 //!
 //! `field` names the body field (`retry.maxAttempts`), query parameter, header
