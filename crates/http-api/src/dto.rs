@@ -1,0 +1,660 @@
+//! The JSON of the API: request parsing into core's `JobSpec`, and the response DTOs.
+//!
+//! Requests are read from a `serde_json::Value` by hand rather than derived, so that every
+//! error names the exact field (`retry.maxAttempts`) and says what was expected, and so that an
+//! unknown field (a typo such as `timeZone`) is an error instead of being silently ignored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::Uri;
+use scheduler_core::{
+    DeliveryType, Execution, ExecutionStatus, HttpMethod, Job, JobSpec, JobStats, MisfirePolicy,
+    OverlapPolicy, RetryPolicy, Schedule, TimeZone, Timestamp,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// How many upcoming fire times a job shows.
+pub(crate) const NEXT_FIRE_TIMES: usize = 5;
+/// The longest target URL accepted.
+const MAX_URL_LENGTH: usize = 2_048;
+/// The longest attempt timeout accepted: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The most attempts a retry policy may ask for.
+const MAX_ATTEMPTS: u64 = 100;
+/// The most missed ticks a catch-up misfire policy may fire.
+const MAX_CATCH_UP: u64 = 1_000;
+
+/// The fields a job request may have.
+const JOB_FIELDS: &[&str] = &[
+    "schedule",
+    "api",
+    "type",
+    "timezone",
+    "method",
+    "headers",
+    "body",
+    "timeoutMs",
+    "retry",
+    "misfire",
+    "overlap",
+    "paused",
+];
+/// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
+/// read) and ignores; `jobId` must match the path, `version` is the expected version.
+const JOB_READ_ONLY_FIELDS: &[&str] = &[
+    "jobId",
+    "version",
+    "createdAt",
+    "updatedAt",
+    "nextFireTimes",
+    "stats",
+];
+const RETRY_FIELDS: &[&str] = &[
+    "maxAttempts",
+    "initialBackoffMs",
+    "maxBackoffMs",
+    "multiplier",
+    "jitter",
+];
+const MISFIRE_FIELDS: &[&str] = &["policy", "max"];
+
+/// A job request read from JSON: the spec, and for a `PUT` what the read-only fields said.
+pub(crate) struct JobRequest {
+    pub(crate) spec: JobSpec,
+    pub(crate) job_id: Option<String>,
+    pub(crate) version: Option<u64>,
+}
+
+/// Whether the request creates (`POST`) or replaces (`PUT`) a job.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobRequestKind {
+    Create,
+    Replace,
+}
+
+/// Reads a job request body into a spec, checking every field.
+pub(crate) fn parse_job_request(
+    body: &Value,
+    kind: JobRequestKind,
+) -> Result<JobRequest, ApiError> {
+    let object = body.as_object().ok_or_else(|| ApiError::MalformedJson {
+        message: format!("expected a JSON object, found {}", json_type(body)),
+    })?;
+    for key in object.keys() {
+        let known = JOB_FIELDS.contains(&key.as_str())
+            || (kind == JobRequestKind::Replace && JOB_READ_ONLY_FIELDS.contains(&key.as_str()));
+        if !known {
+            let hint = match key.as_str() {
+                "name" => " (job names are not supported)".to_owned(),
+                "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats" => {
+                    " (read-only: assigned by the server)".to_owned()
+                }
+                _ => format!(" (expected one of {})", JOB_FIELDS.join(", ")),
+            };
+            return Err(ApiError::invalid(
+                key.as_str(),
+                format!("unknown field{hint}"),
+            ));
+        }
+    }
+    let fields = Fields { object, prefix: "" };
+
+    let schedule_text = fields.required_str("schedule")?;
+    let schedule = Schedule::parse(schedule_text)
+        .map_err(|error| ApiError::invalid("schedule", error.to_string()))?;
+    let api = fields.required_str("api")?;
+    check_target_url(api)?;
+    let delivery = parse_delivery(fields.required_str("type")?, "type")?;
+
+    let mut spec = JobSpec::new(schedule, api.trim(), delivery);
+    if let Some(zone) = fields.optional_str("timezone")? {
+        spec.time_zone = Some(parse_time_zone(zone, "timezone")?);
+    }
+    if let Some(method) = fields.optional_str("method")? {
+        spec.method = method.parse::<HttpMethod>().map_err(|_| {
+            ApiError::invalid(
+                "method",
+                format!("unsupported method {method:?} (expected GET, POST, PUT, PATCH or DELETE)"),
+            )
+        })?;
+    }
+    if let Some(headers) = fields.optional("headers") {
+        spec.headers = parse_headers(headers)?;
+    }
+    if let Some(body) = fields.optional_str("body")? {
+        spec.body = Some(Arc::from(body.as_bytes()));
+    }
+    if let Some(timeout) = fields.optional_u64("timeoutMs", 1, MAX_TIMEOUT_MS)? {
+        spec.attempt_timeout = Duration::from_millis(timeout);
+    }
+    if let Some(retry) = fields.optional("retry") {
+        spec.retry = parse_retry(retry)?;
+    }
+    if let Some(misfire) = fields.optional("misfire") {
+        spec.misfire = parse_misfire(misfire)?;
+    }
+    if let Some(overlap) = fields.optional_str("overlap")? {
+        spec.overlap = match overlap {
+            "ALLOW" => OverlapPolicy::Allow,
+            "SKIP_WHILE_RUNNING" => OverlapPolicy::SkipWhileRunning,
+            other => {
+                return Err(ApiError::invalid(
+                    "overlap",
+                    format!(
+                        "unknown overlap policy {other:?} (expected ALLOW or SKIP_WHILE_RUNNING)"
+                    ),
+                ));
+            }
+        };
+    }
+    if let Some(paused) = fields.optional_bool("paused")? {
+        spec.paused = paused;
+    }
+    // The checks core makes too (retry bounds, header names), so that they are reported
+    // before anything is sent to the engine, with the API's field names.
+    spec.validate().map_err(ApiError::from)?;
+
+    let (job_id, version) = match kind {
+        JobRequestKind::Create => (None, None),
+        JobRequestKind::Replace => (
+            fields.optional_str("jobId")?.map(str::to_owned),
+            fields.optional_u64("version", 1, u64::MAX)?,
+        ),
+    };
+    Ok(JobRequest {
+        spec,
+        job_id,
+        version,
+    })
+}
+
+/// Reads a delivery type: `ATLEAST_ONCE` (canonical) or `AT_LEAST_ONCE`, `ATMOST_ONCE` or
+/// `AT_MOST_ONCE`.
+pub(crate) fn parse_delivery(text: &str, field: &str) -> Result<DeliveryType, ApiError> {
+    match text {
+        "ATLEAST_ONCE" | "AT_LEAST_ONCE" => Ok(DeliveryType::AtLeastOnce),
+        "ATMOST_ONCE" | "AT_MOST_ONCE" => Ok(DeliveryType::AtMostOnce),
+        other => Err(ApiError::invalid(
+            field,
+            format!("unknown delivery type {other:?} (expected ATLEAST_ONCE or ATMOST_ONCE)"),
+        )),
+    }
+}
+
+/// Reads an execution status filter (case-insensitive).
+pub(crate) fn parse_status(text: &str, field: &str) -> Result<ExecutionStatus, ApiError> {
+    text.to_ascii_uppercase().parse::<ExecutionStatus>().map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!(
+                "unknown status {text:?} (expected PENDING, RUNNING, SUCCEEDED, FAILED, ABANDONED or SKIPPED)"
+            ),
+        )
+    })
+}
+
+fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid(field, "empty time zone name"));
+    }
+    TimeZone::get(name).map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!(
+                "unknown time zone {name:?} (expected an IANA name such as Europe/Berlin or UTC)"
+            ),
+        )
+    })
+}
+
+/// A target must be an absolute `http` or `https` URL with a host.
+fn check_target_url(url: &str) -> Result<(), ApiError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(ApiError::invalid("api", "empty URL"));
+    }
+    if url.len() > MAX_URL_LENGTH {
+        return Err(ApiError::invalid(
+            "api",
+            format!("the URL is longer than {MAX_URL_LENGTH} characters"),
+        ));
+    }
+    let uri: Uri = url
+        .parse()
+        .map_err(|error| ApiError::invalid("api", format!("not a valid URL {url:?}: {error}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "api",
+                format!("unsupported URL scheme {other:?} (expected http or https)"),
+            ));
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "api",
+                format!("{url:?} is not an absolute URL (expected http:// or https:// and a host)"),
+            ));
+        }
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err(ApiError::invalid(
+            "api",
+            format!("the URL {url:?} has no host"),
+        )),
+    }
+}
+
+fn parse_headers(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            "headers",
+            format!(
+                "expected an object of header names to values, found {}",
+                json_type(value)
+            ),
+        )
+    })?;
+    let mut headers = Vec::with_capacity(object.len());
+    for (name, value) in object {
+        let field = format!("headers.{name}");
+        let text = value.as_str().ok_or_else(|| {
+            ApiError::invalid(
+                &field,
+                format!("expected a string, found {}", json_type(value)),
+            )
+        })?;
+        if name.is_empty() || name.bytes().any(|b| !is_token_byte(b)) {
+            return Err(ApiError::invalid(
+                field,
+                format!("invalid header name {name:?}"),
+            ));
+        }
+        if text.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(ApiError::invalid(
+                field,
+                "header values must not contain control characters",
+            ));
+        }
+        headers.push((name.clone(), text.to_owned()));
+    }
+    Ok(headers)
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_retry(value: &Value) -> Result<RetryPolicy, ApiError> {
+    let fields = Fields::nested(value, "retry", RETRY_FIELDS)?;
+    let mut retry = RetryPolicy::default();
+    if let Some(max_attempts) = fields.optional_u64("maxAttempts", 1, MAX_ATTEMPTS)? {
+        retry.max_attempts = max_attempts as u32;
+    }
+    if let Some(initial) = fields.optional_u64("initialBackoffMs", 0, MAX_TIMEOUT_MS)? {
+        retry.initial_backoff = Duration::from_millis(initial);
+    }
+    if let Some(max) = fields.optional_u64("maxBackoffMs", 0, MAX_TIMEOUT_MS)? {
+        retry.max_backoff = Duration::from_millis(max);
+    }
+    if let Some(multiplier) = fields.optional_f64("multiplier")? {
+        if !(1.0..=100.0).contains(&multiplier) {
+            return Err(ApiError::invalid(
+                "retry.multiplier",
+                "must be between 1 and 100",
+            ));
+        }
+        retry.multiplier = multiplier;
+    }
+    if let Some(jitter) = fields.optional_f64("jitter")? {
+        if !(0.0..=1.0).contains(&jitter) {
+            return Err(ApiError::invalid("retry.jitter", "must be between 0 and 1"));
+        }
+        retry.jitter = jitter;
+    }
+    if retry.initial_backoff > retry.max_backoff {
+        return Err(ApiError::invalid(
+            "retry.initialBackoffMs",
+            "must not be greater than retry.maxBackoffMs",
+        ));
+    }
+    Ok(retry)
+}
+
+fn parse_misfire(value: &Value) -> Result<MisfirePolicy, ApiError> {
+    let fields = Fields::nested(value, "misfire", MISFIRE_FIELDS)?;
+    let policy = fields.required_str("policy")?;
+    let max = fields.optional_u64("max", 1, MAX_CATCH_UP)?;
+    match (policy, max) {
+        ("FIRE_ONCE_NOW", None) => Ok(MisfirePolicy::FireOnceNow),
+        ("SKIP_TO_NEXT", None) => Ok(MisfirePolicy::SkipToNext),
+        ("CATCH_UP", Some(max)) => Ok(MisfirePolicy::CatchUp { max: max as u32 }),
+        ("CATCH_UP", None) => Err(ApiError::invalid(
+            "misfire.max",
+            "required with policy CATCH_UP",
+        )),
+        ("FIRE_ONCE_NOW" | "SKIP_TO_NEXT", Some(_)) => Err(ApiError::invalid(
+            "misfire.max",
+            "only allowed with policy CATCH_UP",
+        )),
+        (other, _) => Err(ApiError::invalid(
+            "misfire.policy",
+            format!(
+                "unknown misfire policy {other:?} (expected FIRE_ONCE_NOW, SKIP_TO_NEXT or CATCH_UP)"
+            ),
+        )),
+    }
+}
+
+/// Typed access to the fields of one JSON object, with errors that name `prefix.field`.
+struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    prefix: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    /// The object at `name`, which may only have `known` fields.
+    fn nested(
+        value: &'a Value,
+        name: &'static str,
+        known: &[&str],
+    ) -> Result<Fields<'a>, ApiError> {
+        let object = value.as_object().ok_or_else(|| {
+            ApiError::invalid(
+                name,
+                format!("expected an object, found {}", json_type(value)),
+            )
+        })?;
+        if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
+            return Err(ApiError::invalid(
+                format!("{name}.{unknown}"),
+                format!("unknown field (expected one of {})", known.join(", ")),
+            ));
+        }
+        Ok(Fields {
+            object,
+            prefix: name,
+        })
+    }
+
+    fn name(&self, field: &str) -> String {
+        if self.prefix.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{}.{field}", self.prefix)
+        }
+    }
+
+    /// The field's value; a JSON `null` counts as absent.
+    fn optional(&self, field: &str) -> Option<&'a Value> {
+        self.object.get(field).filter(|value| !value.is_null())
+    }
+
+    fn required_str(&self, field: &str) -> Result<&'a str, ApiError> {
+        self.optional_str(field)?
+            .ok_or_else(|| ApiError::invalid(self.name(field), "required"))
+    }
+
+    fn optional_str(&self, field: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.optional(field) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(ApiError::invalid(
+                self.name(field),
+                format!("expected a string, found {}", json_type(other)),
+            )),
+        }
+    }
+
+    fn optional_bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
+        match self.optional(field) {
+            None => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(other) => Err(ApiError::invalid(
+                self.name(field),
+                format!("expected true or false, found {}", json_type(other)),
+            )),
+        }
+    }
+
+    fn optional_u64(&self, field: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
+        let Some(value) = self.optional(field) else {
+            return Ok(None);
+        };
+        let number = value.as_u64().ok_or_else(|| {
+            ApiError::invalid(
+                self.name(field),
+                format!("expected a whole number, found {}", json_type(value)),
+            )
+        })?;
+        if !(min..=max).contains(&number) {
+            return Err(ApiError::invalid(
+                self.name(field),
+                format!("must be between {min} and {max}, found {number}"),
+            ));
+        }
+        Ok(Some(number))
+    }
+
+    fn optional_f64(&self, field: &str) -> Result<Option<f64>, ApiError> {
+        match self.optional(field) {
+            None => Ok(None),
+            Some(value) => value.as_f64().map(Some).ok_or_else(|| {
+                ApiError::invalid(
+                    self.name(field),
+                    format!("expected a number, found {}", json_type(value)),
+                )
+            }),
+        }
+    }
+}
+
+/// How a JSON value is named in messages.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(number) if number.is_u64() || number.is_i64() => "a whole number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An instant as RFC 3339 UTC with milliseconds: `2026-11-30T01:10:31.000Z`.
+pub(crate) fn format_timestamp(t: Timestamp) -> String {
+    let millis = Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t);
+    format!("{millis:.3}")
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobDto {
+    job_id: String,
+    schedule: String,
+    api: String,
+    #[serde(rename = "type")]
+    delivery: &'static str,
+    timezone: String,
+    method: &'static str,
+    headers: Map<String, Value>,
+    body: Option<String>,
+    timeout_ms: u64,
+    retry: RetryDto,
+    misfire: MisfireDto,
+    overlap: &'static str,
+    paused: bool,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+    next_fire_times: Vec<String>,
+    stats: Option<StatsDto>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetryDto {
+    max_attempts: u32,
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+    multiplier: f64,
+    jitter: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct MisfireDto {
+    policy: &'static str,
+    max: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsDto {
+    succeeded: u64,
+    failed: u64,
+    success_rate: f64,
+    mean_duration_ms: u64,
+}
+
+impl JobDto {
+    pub(crate) fn new(job: &Job, stats: Option<JobStats>) -> JobDto {
+        let spec = &job.spec;
+        let (misfire_policy, misfire_max) = match spec.misfire {
+            MisfirePolicy::FireOnceNow => ("FIRE_ONCE_NOW", None),
+            MisfirePolicy::SkipToNext => ("SKIP_TO_NEXT", None),
+            MisfirePolicy::CatchUp { max } => ("CATCH_UP", Some(max)),
+        };
+        JobDto {
+            job_id: job.id.to_string(),
+            schedule: spec.schedule.to_string(),
+            api: spec.target_url.clone(),
+            delivery: spec.delivery.as_str(),
+            timezone: spec
+                .time_zone
+                .as_ref()
+                .and_then(TimeZone::iana_name)
+                .unwrap_or("UTC")
+                .to_owned(),
+            method: spec.method.as_str(),
+            headers: spec
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+                .collect(),
+            body: spec
+                .body
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).into_owned()),
+            timeout_ms: millis(spec.attempt_timeout),
+            retry: RetryDto {
+                max_attempts: spec.retry.max_attempts,
+                initial_backoff_ms: millis(spec.retry.initial_backoff),
+                max_backoff_ms: millis(spec.retry.max_backoff),
+                multiplier: spec.retry.multiplier,
+                jitter: spec.retry.jitter,
+            },
+            misfire: MisfireDto {
+                policy: misfire_policy,
+                max: misfire_max,
+            },
+            overlap: match spec.overlap {
+                OverlapPolicy::Allow => "ALLOW",
+                OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
+            },
+            paused: spec.paused,
+            created_at: format_timestamp(job.created_at),
+            updated_at: format_timestamp(job.updated_at),
+            version: job.version,
+            next_fire_times: next_fire_times(job),
+            stats: stats.map(|stats| StatsDto {
+                succeeded: stats.succeeded,
+                failed: stats.failed,
+                success_rate: stats.success_rate,
+                mean_duration_ms: millis(stats.mean_duration),
+            }),
+        }
+    }
+}
+
+/// The job's next unclaimed ticks, starting at its watermark; none while paused.
+fn next_fire_times(job: &Job) -> Vec<String> {
+    let mut times = Vec::with_capacity(NEXT_FIRE_TIMES);
+    if job.spec.paused {
+        return times;
+    }
+    let mut next = job.next_fire_at;
+    while let Some(t) = next {
+        times.push(format_timestamp(t));
+        if times.len() == NEXT_FIRE_TIMES {
+            break;
+        }
+        next = job.spec.next_fire_after(t);
+    }
+    times
+}
+
+/// An execution as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecutionDto {
+    execution_id: String,
+    job_id: String,
+    scheduled_time: String,
+    executed_time: Option<String>,
+    finished_time: Option<String>,
+    status: &'static str,
+    trigger: &'static str,
+    http_status: Option<u16>,
+    duration_ms: Option<u64>,
+    error_message: Option<String>,
+    attempts: u32,
+    retry_count: u32,
+}
+
+impl ExecutionDto {
+    pub(crate) fn new(execution: &Execution) -> ExecutionDto {
+        ExecutionDto {
+            execution_id: execution.id.to_string(),
+            job_id: execution.job_id.to_string(),
+            scheduled_time: format_timestamp(execution.scheduled_at),
+            executed_time: execution.executed_at.map(format_timestamp),
+            finished_time: execution.finished_at.map(format_timestamp),
+            status: execution.status.as_str(),
+            trigger: execution.trigger.as_str(),
+            http_status: execution.http_status,
+            duration_ms: execution.duration.map(millis),
+            error_message: execution.error.clone(),
+            attempts: execution.attempts,
+            retry_count: execution.attempts.saturating_sub(1),
+        }
+    }
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobPageDto {
+    pub(crate) jobs: Vec<JobDto>,
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// A list of executions, of one job (with `jobId`) or across jobs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecutionListDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) job_id: Option<String>,
+    pub(crate) executions: Vec<ExecutionDto>,
+}

@@ -1,0 +1,308 @@
+//! The crate's one public error type, the error body every failure answers with, and the
+//! handlers that turn actix's own extractor errors into that body.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Everything the API answers with an error status.
+///
+/// Every variant becomes the same JSON body (see [`ErrorBody`]):
+/// `{"error":{"code":"invalid","field":"schedule","message":"..."}}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// A field of the request (body, query or header) is not acceptable: 400.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The field, named as the API names it (`schedule`, `retry.maxAttempts`, `limit`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The request body is not JSON, or not the JSON expected at the top level: 400.
+    #[error("malformed JSON body: {message}")]
+    MalformedJson {
+        /// The parser's message.
+        message: String,
+    },
+    /// No job has this id: 404.
+    #[error("job {job_id} not found")]
+    JobNotFound {
+        /// The id as the client wrote it.
+        job_id: String,
+    },
+    /// No execution has this id: 404.
+    #[error("execution {execution_id} not found")]
+    ExecutionNotFound {
+        /// The id as the client wrote it.
+        execution_id: String,
+    },
+    /// No route has this path: 404.
+    #[error("no route for path {path}")]
+    RouteNotFound {
+        /// The request path.
+        path: String,
+    },
+    /// The route exists but not with this method: 405.
+    #[error("method {method} is not allowed here")]
+    MethodNotAllowed {
+        /// The request method.
+        method: String,
+    },
+    /// The job is at another version than the client expected: 409.
+    #[error("job {job_id} is at version {actual}, not {expected}")]
+    VersionConflict {
+        /// The job.
+        job_id: String,
+        /// The version the client sent (`If-Match` or `version`).
+        expected: u64,
+        /// The version stored.
+        actual: u64,
+    },
+    /// The request conflicts with the stored state in another way: 409.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+    },
+    /// The body is larger than the configured limit: 413.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not `application/json`: 415.
+    #[error("expected content type application/json, found {found}")]
+    UnsupportedMediaType {
+        /// The content type sent, or `none`.
+        found: String,
+    },
+    /// The engine or the store cannot serve the request now (shut down, store failing): 503.
+    #[error("service unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+    },
+    /// A failure that is no fault of the request: 500.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The JSON body of every error response: `{"error": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code: `invalid`, `malformed_json`, `not_found`,
+    /// `method_not_allowed`, `version_conflict`, `conflict`, `payload_too_large`,
+    /// `unsupported_media_type`, `unavailable` or `internal`.
+    pub code: &'static str,
+    /// The field at fault, as the API names it (a body field such as `retry.jitter`, a query
+    /// parameter, a header such as `Content-Type`, a path parameter such as `jobId`, or
+    /// `body`); `null` only for failures that are no field's fault.
+    pub field: Option<String>,
+    /// What was wrong, for people: lowercase, no trailing period.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An [`ApiError::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The code, field and message of the error body.
+    pub fn detail(&self) -> ErrorDetail {
+        let (code, field, message) = match self {
+            ApiError::Invalid { field, message } => {
+                ("invalid", Some(field.clone()), message.clone())
+            }
+            ApiError::MalformedJson { message } => (
+                "malformed_json",
+                Some("body".to_owned()),
+                format!("malformed JSON: {message}"),
+            ),
+            ApiError::JobNotFound { .. } => {
+                ("not_found", Some("jobId".to_owned()), self.to_string())
+            }
+            ApiError::ExecutionNotFound { .. } => (
+                "not_found",
+                Some("executionId".to_owned()),
+                self.to_string(),
+            ),
+            ApiError::RouteNotFound { .. } => {
+                ("not_found", Some("path".to_owned()), self.to_string())
+            }
+            ApiError::MethodNotAllowed { .. } => (
+                "method_not_allowed",
+                Some("method".to_owned()),
+                self.to_string(),
+            ),
+            ApiError::VersionConflict { .. } => (
+                "version_conflict",
+                Some("version".to_owned()),
+                self.to_string(),
+            ),
+            ApiError::Conflict { message } => ("conflict", None, message.clone()),
+            ApiError::PayloadTooLarge { .. } => (
+                "payload_too_large",
+                Some("body".to_owned()),
+                self.to_string(),
+            ),
+            ApiError::UnsupportedMediaType { .. } => (
+                "unsupported_media_type",
+                Some("Content-Type".to_owned()),
+                self.to_string(),
+            ),
+            ApiError::Unavailable { .. } => ("unavailable", None, self.to_string()),
+            ApiError::Internal { .. } => ("internal", None, self.to_string()),
+        };
+        ErrorDetail {
+            code,
+            field,
+            message,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { .. } | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            ApiError::JobNotFound { .. }
+            | ApiError::ExecutionNotFound { .. }
+            | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::VersionConflict { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            log::error!("request failed with {status}: {self}");
+        }
+        let mut response = HttpResponse::build(status);
+        if let ApiError::VersionConflict { actual, .. } = self {
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\"")) {
+                response.insert_header((header::ETAG, etag));
+            }
+        }
+        response.json(ErrorBody {
+            error: self.detail(),
+        })
+    }
+}
+
+impl From<scheduler_core::Error> for ApiError {
+    fn from(error: scheduler_core::Error) -> ApiError {
+        use scheduler_core::Error as Core;
+        match error {
+            Core::Invalid { field, reason } => ApiError::Invalid {
+                field: api_field_name(field).to_owned(),
+                message: reason,
+            },
+            Core::JobNotFound(id) => ApiError::JobNotFound {
+                job_id: id.to_string(),
+            },
+            Core::VersionConflict {
+                job_id,
+                expected,
+                actual,
+            } => ApiError::VersionConflict {
+                job_id: job_id.to_string(),
+                expected,
+                actual,
+            },
+            Core::JobExists(_) | Core::DuplicateExecution { .. } => ApiError::Conflict {
+                message: error.to_string(),
+            },
+            Core::Store { .. } | Core::ShutDown => ApiError::Unavailable {
+                message: error_chain(&error),
+            },
+            other => ApiError::Internal {
+                message: error_chain(&other),
+            },
+        }
+    }
+}
+
+/// Core names a few fields after the domain; the API names them after the JSON.
+fn api_field_name(core_field: &'static str) -> &'static str {
+    match core_field {
+        "attemptTimeout" => "timeoutMs",
+        "retry.initialBackoff" => "retry.initialBackoffMs",
+        "retry.maxBackoff" => "retry.maxBackoffMs",
+        other => other,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// actix's JSON extractor errors, as [`ApiError`]s (used by the `JsonConfig` of [`configure`](crate::configure)).
+pub(crate) fn json_error(
+    error: JsonPayloadError,
+    request: &HttpRequest,
+    limit: usize,
+) -> actix_web::Error {
+    let api_error = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
+            found: request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("none")
+                .to_owned(),
+        },
+        JsonPayloadError::Deserialize(inner) => ApiError::MalformedJson {
+            message: inner.to_string(),
+        },
+        other => ApiError::MalformedJson {
+            message: other.to_string(),
+        },
+    };
+    api_error.into()
+}
+
+/// actix's query-string errors, as [`ApiError`]s.
+pub(crate) fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid("query", format!("malformed query string: {error}")).into()
+}
+
+/// actix's path errors, as [`ApiError`]s (paths here take strings, so this is a safety net).
+pub(crate) fn path_error(error: PathError, request: &HttpRequest) -> actix_web::Error {
+    ApiError::RouteNotFound {
+        path: format!("{} ({error})", request.path()),
+    }
+    .into()
+}

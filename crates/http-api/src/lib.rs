@@ -1,0 +1,278 @@
+//! The REST API of the scheduler: actix-web routes, the JSON of jobs and executions, input
+//! validation, the OpenAPI document, and the metrics and health endpoints.
+//!
+//! **What it is:** a library that turns HTTP requests into calls on a running
+//! [`scheduler_core::Engine`] and their results into JSON. It is the only crate that knows JSON
+//! over HTTP; it has its own DTOs (core's domain types do not serialize).
+//!
+//! **What it is not:** it does not build the server binary, choose a store or a transport, or
+//! handle signals: `bins/scheduler` wires an engine and calls [`serve`]. It knows nothing about
+//! SQL or hyper.
+//!
+//! # Entry points
+//!
+//! - [`ApiState`]: what every handler shares: the engine handle, the start time, the API's own
+//!   metrics ([`ApiMetrics`]) and a [`HealthProbe`] ([`EngineHealthProbe`] works with any store).
+//! - [`ApiConfig`]: body size limit, worker threads, shutdown grace, health-check timeout.
+//! - [`serve`]: binds an actix-web server to a listener you opened; returns the running
+//!   [`Server`] (await it; stop it through [`Server::handle`]).
+//! - [`configure`]: the routes alone, for an `App` of your own (tests use it with
+//!   `actix_web::test`).
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use http_api::{ApiConfig, ApiState, EngineHealthProbe};
+//! use scheduler_core::{Engine, MemoryStore, Transport};
+//!
+//! # async fn run(transport: Arc<dyn Transport>) -> std::io::Result<()> {
+//! let engine = Engine::builder(Arc::new(MemoryStore::new()), transport)
+//!     .start()
+//!     .await
+//!     .expect("the engine starts");
+//! let state = ApiState::new(engine.clone(), Arc::new(EngineHealthProbe::new(engine.clone())));
+//! let listener = TcpListener::bind("127.0.0.1:8080")?;
+//! let server = http_api::serve(listener, state, ApiConfig::default())?;
+//! let handle = server.handle();
+//! let running = tokio::spawn(server);
+//! // ... on SIGINT/SIGTERM: stop taking requests, then stop the engine.
+//! handle.stop(true).await;
+//! let _ = running.await;
+//! engine.shutdown(Duration::from_secs(10)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With your own `App`:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use http_api::{ApiConfig, ApiState, EngineHealthProbe};
+//! # fn app(state: ApiState) {
+//! let app = actix_web::App::new().configure(http_api::configure(state, ApiConfig::default()));
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! # The API
+//!
+//! `GET /api/openapi.json` serves the full OpenAPI 3.1 document; in short:
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /api/jobs` | create a job: `201` and the job, with `jobId`, `Location` and `ETag` |
+//! | `GET /api/jobs?limit=&after=&paused=&type=` | jobs in id order, `{"jobs": [...], "nextCursor"}` |
+//! | `GET /api/jobs/{jobId}` | the job, with its next five fire times and statistics |
+//! | `PUT /api/jobs/{jobId}` | replace the job (optional `If-Match: "<version>"` or `version`) |
+//! | `DELETE /api/jobs/{jobId}` | delete the job and its history: `204` |
+//! | `POST /api/jobs/{jobId}/pause`, `/resume` | pause or resume: the job |
+//! | `POST /api/jobs/{jobId}/trigger` | fire once now: `202` and the execution |
+//! | `GET /api/jobs/{jobId}/executions?limit=&status=` | newest first, default 5, at most 1000 |
+//! | `GET /api/executions?limit=&status=&jobId=` | recent executions across jobs |
+//! | `GET /api/executions/{executionId}` | one execution |
+//! | `GET /api/metrics`, `GET /metrics` | metrics as JSON, and as Prometheus text |
+//! | `GET /api/health` | liveness and readiness: `200`, or `503` when not ready |
+//!
+//! Fields are camelCase; instants are RFC 3339 UTC with milliseconds
+//! (`2026-11-30T01:10:31.000Z`); durations are integer milliseconds (`durationMs`, `timeoutMs`).
+//! The delivery `type` is `ATLEAST_ONCE` or `ATMOST_ONCE` (`AT_LEAST_ONCE` and `AT_MOST_ONCE`
+//! are accepted too; responses use the first spelling). An execution's `retryCount` is its
+//! attempts minus one.
+//!
+//! # Errors
+//!
+//! Every error, including 404 for unknown paths, 405, 413, 415 and malformed JSON, has one body:
+//!
+//! ```json
+//! {"error": {"code": "invalid", "field": "schedule", "message": "day-of-week: invalid value \"FRX\" at column 20 (expected 0-7 or SUN-SAT)"}}
+//! ```
+//!
+//! `field` names the body field (`retry.maxAttempts`), query parameter, header
+//! (`Content-Type`, `If-Match`) or path parameter (`jobId`) at fault. Bad input is always a 4xx
+//! and changes nothing stored; a 5xx means the engine or the store failed ([`ApiError`]).
+//!
+//! Jobs have no `name`: core's `JobSpec` has none, and the API does not pretend to store one
+//! (a `name` field is rejected as unknown).
+#![warn(missing_docs)]
+#![recursion_limit = "256"]
+
+mod dto;
+mod error;
+mod health;
+mod metrics;
+mod openapi;
+mod routes;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service as _};
+use actix_web::{App, HttpServer, web};
+use scheduler_core::{Engine, Timestamp};
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use health::{EngineHealthProbe, HealthProbe};
+pub use metrics::ApiMetrics;
+
+/// The state every handler shares. Cheap to clone; every clone is the same state.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    engine: Engine,
+    started_at: Timestamp,
+    started: Instant,
+    metrics: ApiMetrics,
+    probe: Arc<dyn HealthProbe>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("started_at", &self.inner.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// The state of an API over `engine`, whose readiness `probe` checks. The start time (for
+    /// uptime) is now.
+    pub fn new(engine: Engine, probe: Arc<dyn HealthProbe>) -> ApiState {
+        ApiState {
+            inner: Arc::new(StateInner {
+                engine,
+                started_at: Timestamp::now(),
+                started: Instant::now(),
+                metrics: ApiMetrics::default(),
+                probe,
+            }),
+        }
+    }
+
+    /// The engine the API drives.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The API's own request and store-read metrics.
+    pub fn metrics(&self) -> &ApiMetrics {
+        &self.inner.metrics
+    }
+
+    /// When the state was created (wall clock).
+    pub fn started_at(&self) -> Timestamp {
+        self.inner.started_at
+    }
+
+    /// How long ago the state was created.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    fn probe(&self) -> &dyn HealthProbe {
+        &*self.inner.probe
+    }
+}
+
+/// The HTTP server's settings. Start from `ApiConfig::default()` and change fields.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// The largest request body accepted, in bytes; larger ones get `413`. Default 64 KiB.
+    pub max_body_bytes: usize,
+    /// Worker threads of the HTTP server (each runs its own event loop). Default: the number
+    /// of CPUs.
+    pub workers: usize,
+    /// How long a graceful stop waits for requests in progress. Default 30 s.
+    pub shutdown_timeout: Duration,
+    /// How long each readiness check of `GET /api/health` may take before it counts as
+    /// failed. Default 5 s.
+    pub health_check_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 64 * 1024,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            shutdown_timeout: Duration::from_secs(30),
+            health_check_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The routes, error handlers and request metrics, for `App::configure`.
+///
+/// Everything is installed in one scope: the JSON, path and query extractors' errors become
+/// [`ErrorBody`] JSON, unknown paths get a JSON 404, other methods a JSON 405 with `Allow`, and
+/// every request is counted in [`ApiState::metrics`] by route pattern.
+pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |service_config: &mut web::ServiceConfig| {
+        let limit = config.max_body_bytes;
+        let json = web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(move |error, request| error::json_error(error, request, limit));
+        let query = web::QueryConfig::default().error_handler(error::query_error);
+        let path = web::PathConfig::default().error_handler(error::path_error);
+        let recorder = state.clone();
+        let scope = web::scope("")
+            .app_data(web::Data::new(state))
+            .app_data(web::Data::new(config))
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .default_service(web::to(routes::route_not_found));
+        let scope = routes::register(scope).wrap_fn(move |request, service| {
+            let started = Instant::now();
+            let method = request.method().clone();
+            let recorder = recorder.clone();
+            let response = service.call(request);
+            async move {
+                let response = response.await?;
+                routes::record_request(
+                    &recorder,
+                    &method,
+                    response.request().match_pattern(),
+                    response.status(),
+                    started.elapsed(),
+                );
+                Ok(response)
+            }
+        });
+        service_config.service(scope);
+    }
+}
+
+/// Starts an HTTP server with the API on `listener`, which must be bound already (bind to
+/// port 0 to let the system choose).
+///
+/// Returns the running server: await it (or spawn it) on a tokio or actix runtime. It installs
+/// no signal handlers: the binary decides when to stop, with
+/// `server.handle().stop(true)` (graceful, bounded by [`ApiConfig::shutdown_timeout`]), and then
+/// shuts the engine down.
+///
+/// # Errors
+///
+/// Fails when the listener cannot be used (for example it is not listening), or when called
+/// outside a tokio (or actix) runtime, which the server's workers need.
+pub fn serve(listener: TcpListener, state: ApiState, config: ApiConfig) -> std::io::Result<Server> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(std::io::Error::other(
+            "http_api::serve must be called within a tokio or actix runtime",
+        ));
+    }
+    let workers = config.workers.max(1);
+    let shutdown_timeout = config.shutdown_timeout.as_secs().max(1);
+    let server =
+        HttpServer::new(move || App::new().configure(configure(state.clone(), config.clone())))
+            .workers(workers)
+            .shutdown_timeout(shutdown_timeout)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+    Ok(server)
+}

@@ -1,0 +1,455 @@
+//! The API's own metrics (requests per route and status, their latencies, store read timings)
+//! and the two renderings of all metrics: JSON for `/api/metrics`, Prometheus text for `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use scheduler_core::{DriftHistogram, DriftSnapshot, MetricsSnapshot};
+use serde::Serialize;
+
+/// Request counts and latencies per route, and the timings of the store reads the API makes.
+///
+/// Routes are labelled by their pattern (`/api/jobs/{jobId}`), never by the raw path, and every
+/// unmatched path counts as `unmatched`, so the number of series stays bounded.
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    routes: Mutex<BTreeMap<(String, String), Arc<RouteMetrics>>>,
+    store: Mutex<BTreeMap<&'static str, Arc<DriftHistogram>>>,
+}
+
+#[derive(Debug, Default)]
+struct RouteMetrics {
+    statuses: Mutex<BTreeMap<u16, u64>>,
+    latency: DriftHistogram,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ApiMetrics {
+    /// Records one request: its method, route pattern, response status and latency.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
+        let route_metrics = {
+            let mut routes = lock(&self.routes);
+            Arc::clone(
+                routes
+                    .entry((method.to_owned(), route.to_owned()))
+                    .or_default(),
+            )
+        };
+        *lock(&route_metrics.statuses).entry(status).or_default() += 1;
+        route_metrics.latency.record(latency);
+    }
+
+    /// Records how long one store read (`operation`, such as `get_job`) took.
+    pub fn record_store(&self, operation: &'static str, latency: Duration) {
+        let histogram = Arc::clone(lock(&self.store).entry(operation).or_default());
+        histogram.record(latency);
+    }
+
+    fn route_snapshots(&self) -> Vec<RouteSnapshot> {
+        let routes: Vec<_> = lock(&self.routes)
+            .iter()
+            .map(|(key, metrics)| (key.clone(), Arc::clone(metrics)))
+            .collect();
+        routes
+            .into_iter()
+            .map(|((method, route), metrics)| {
+                let statuses = lock(&metrics.statuses).clone();
+                RouteSnapshot {
+                    method,
+                    route,
+                    requests: statuses.values().sum(),
+                    statuses,
+                    latency: metrics.latency.snapshot(),
+                }
+            })
+            .collect()
+    }
+
+    fn store_snapshots(&self) -> Vec<(&'static str, DriftSnapshot)> {
+        lock(&self.store)
+            .iter()
+            .map(|(operation, histogram)| (*operation, histogram.snapshot()))
+            .collect()
+    }
+}
+
+struct RouteSnapshot {
+    method: String,
+    route: String,
+    requests: u64,
+    statuses: BTreeMap<u16, u64>,
+    latency: DriftSnapshot,
+}
+
+/// Everything the metrics endpoints show, gathered once per request.
+pub(crate) struct MetricsReport {
+    pub(crate) engine: MetricsSnapshot,
+    pub(crate) active_jobs: u64,
+    pub(crate) paused_jobs: u64,
+    pub(crate) uptime: Duration,
+    pub(crate) started_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsDto {
+    started_at: String,
+    uptime_seconds: u64,
+    engine: EngineDto,
+    drift: LatencyDto,
+    jobs: JobCountsDto,
+    api: ApiDto,
+    store: StoreDto,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EngineDto {
+    fired: u64,
+    succeeded: u64,
+    failed: u64,
+    retried: u64,
+    skipped: u64,
+    abandoned: u64,
+    misfired: u64,
+    claimed: u64,
+    in_flight: u64,
+    alerts_dropped: u64,
+    store_errors: u64,
+}
+
+/// A duration distribution in milliseconds (fractional, microsecond resolution).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LatencyDto {
+    count: u64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+}
+
+impl LatencyDto {
+    fn new(snapshot: &DriftSnapshot) -> LatencyDto {
+        LatencyDto {
+            count: snapshot.count,
+            p50_ms: fractional_millis(snapshot.p50),
+            p90_ms: fractional_millis(snapshot.p90),
+            p99_ms: fractional_millis(snapshot.p99),
+            max_ms: fractional_millis(snapshot.max),
+            mean_ms: fractional_millis(snapshot.mean),
+        }
+    }
+}
+
+fn fractional_millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1_000.0
+}
+
+#[derive(Serialize)]
+struct JobCountsDto {
+    active: u64,
+    paused: u64,
+    total: u64,
+}
+
+#[derive(Serialize)]
+struct ApiDto {
+    requests: u64,
+    routes: Vec<RouteDto>,
+}
+
+#[derive(Serialize)]
+struct RouteDto {
+    method: String,
+    route: String,
+    requests: u64,
+    statuses: BTreeMap<String, u64>,
+    latency: LatencyDto,
+}
+
+#[derive(Serialize)]
+struct StoreDto {
+    operations: Vec<StoreOperationDto>,
+}
+
+#[derive(Serialize)]
+struct StoreOperationDto {
+    operation: &'static str,
+    latency: LatencyDto,
+}
+
+/// The JSON document of `GET /api/metrics`.
+pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_json::Value {
+    let engine = &report.engine;
+    let routes: Vec<RouteDto> = api
+        .route_snapshots()
+        .into_iter()
+        .map(|route| RouteDto {
+            requests: route.requests,
+            statuses: route
+                .statuses
+                .iter()
+                .map(|(status, count)| (status.to_string(), *count))
+                .collect(),
+            latency: LatencyDto::new(&route.latency),
+            method: route.method,
+            route: route.route,
+        })
+        .collect();
+    let dto = MetricsDto {
+        started_at: report.started_at.clone(),
+        uptime_seconds: report.uptime.as_secs(),
+        engine: EngineDto {
+            fired: engine.fired,
+            succeeded: engine.succeeded,
+            failed: engine.failed,
+            retried: engine.retried,
+            skipped: engine.skipped,
+            abandoned: engine.abandoned,
+            misfired: engine.misfired,
+            claimed: engine.claimed,
+            in_flight: engine.in_flight,
+            alerts_dropped: engine.alerts_dropped,
+            store_errors: engine.store_errors,
+        },
+        drift: LatencyDto::new(&engine.drift),
+        jobs: JobCountsDto {
+            active: report.active_jobs,
+            paused: report.paused_jobs,
+            total: report.active_jobs + report.paused_jobs,
+        },
+        api: ApiDto {
+            requests: routes.iter().map(|route| route.requests).sum(),
+            routes,
+        },
+        store: StoreDto {
+            operations: api
+                .store_snapshots()
+                .iter()
+                .map(|(operation, snapshot)| StoreOperationDto {
+                    operation,
+                    latency: LatencyDto::new(snapshot),
+                })
+                .collect(),
+        },
+    };
+    serde_json::to_value(dto).unwrap_or_default()
+}
+
+/// The Prometheus text exposition (format 0.0.4) of `GET /metrics`.
+pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> String {
+    let mut out = String::new();
+    let engine = &report.engine;
+    let counters: [(&str, &str, u64); 10] = [
+        (
+            "scheduler_executions_fired_total",
+            "Executions sent for the first time.",
+            engine.fired,
+        ),
+        (
+            "scheduler_executions_succeeded_total",
+            "Executions that succeeded.",
+            engine.succeeded,
+        ),
+        (
+            "scheduler_executions_failed_total",
+            "Executions that failed for good.",
+            engine.failed,
+        ),
+        (
+            "scheduler_retries_total",
+            "Retries scheduled.",
+            engine.retried,
+        ),
+        (
+            "scheduler_executions_skipped_total",
+            "Executions skipped (overlap, paused, rescheduled).",
+            engine.skipped,
+        ),
+        (
+            "scheduler_executions_abandoned_total",
+            "At-most-once executions abandoned after a crash.",
+            engine.abandoned,
+        ),
+        (
+            "scheduler_ticks_misfired_total",
+            "Missed ticks dropped by misfire policies.",
+            engine.misfired,
+        ),
+        (
+            "scheduler_ticks_claimed_total",
+            "Ticks claimed from the store, recovered ones included.",
+            engine.claimed,
+        ),
+        (
+            "scheduler_alerts_dropped_total",
+            "Alerts dropped because the alert queue was full.",
+            engine.alerts_dropped,
+        ),
+        (
+            "scheduler_store_errors_total",
+            "Engine store calls that failed.",
+            engine.store_errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(&mut out, name, help, "counter");
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        &mut out,
+        "scheduler_in_flight",
+        "Attempts in flight now.",
+        "gauge",
+    );
+    let _ = writeln!(out, "scheduler_in_flight {}", engine.in_flight);
+
+    summary(
+        &mut out,
+        "scheduler_drift_seconds",
+        "Drift of first sends: actual send time minus scheduled time.",
+        &[(String::new(), engine.drift)],
+    );
+    header(
+        &mut out,
+        "scheduler_drift_max_seconds",
+        "The largest drift seen.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "scheduler_drift_max_seconds {}",
+        seconds(engine.drift.max)
+    );
+
+    header(
+        &mut out,
+        "scheduler_jobs",
+        "Registered jobs by state.",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "scheduler_jobs{{state=\"active\"}} {}",
+        report.active_jobs
+    );
+    let _ = writeln!(
+        out,
+        "scheduler_jobs{{state=\"paused\"}} {}",
+        report.paused_jobs
+    );
+
+    header(
+        &mut out,
+        "scheduler_uptime_seconds",
+        "Seconds since the API state was created.",
+        "gauge",
+    );
+    let _ = writeln!(out, "scheduler_uptime_seconds {}", report.uptime.as_secs());
+
+    let routes = api.route_snapshots();
+    header(
+        &mut out,
+        "scheduler_http_requests_total",
+        "API requests by method, route and status.",
+        "counter",
+    );
+    for route in &routes {
+        for (status, count) in &route.statuses {
+            let _ = writeln!(
+                out,
+                "scheduler_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+                escape_label(&route.method),
+                escape_label(&route.route),
+            );
+        }
+    }
+    let latencies: Vec<(String, DriftSnapshot)> = routes
+        .iter()
+        .map(|route| {
+            (
+                format!(
+                    "method=\"{}\",route=\"{}\"",
+                    escape_label(&route.method),
+                    escape_label(&route.route)
+                ),
+                route.latency,
+            )
+        })
+        .collect();
+    summary(
+        &mut out,
+        "scheduler_http_request_duration_seconds",
+        "API request latency by method and route.",
+        &latencies,
+    );
+    let store: Vec<(String, DriftSnapshot)> = api
+        .store_snapshots()
+        .into_iter()
+        .map(|(operation, snapshot)| {
+            (
+                format!("operation=\"{}\"", escape_label(operation)),
+                snapshot,
+            )
+        })
+        .collect();
+    summary(
+        &mut out,
+        "scheduler_store_read_duration_seconds",
+        "Latency of the store reads the API makes, by operation.",
+        &store,
+    );
+    out
+}
+
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A summary: quantiles 0.5, 0.9 and 0.99, `_sum` and `_count`, one set per label set.
+fn summary(out: &mut String, name: &str, help: &str, series: &[(String, DriftSnapshot)]) {
+    header(out, name, help, "summary");
+    for (labels, snapshot) in series {
+        let separator = if labels.is_empty() { "" } else { "," };
+        for (quantile, value) in [
+            ("0.5", snapshot.p50),
+            ("0.9", snapshot.p90),
+            ("0.99", snapshot.p99),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{{labels}{separator}quantile=\"{quantile}\"}} {}",
+                seconds(value)
+            );
+        }
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = snapshot.mean.as_secs_f64() * snapshot.count as f64;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {}", snapshot.count);
+    }
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

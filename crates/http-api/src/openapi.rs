@@ -1,0 +1,418 @@
+//! The OpenAPI 3.1 document of the API, served at `GET /api/openapi.json`.
+//!
+//! Written by hand next to the routes; the integration tests walk it and check every path
+//! against the router and every response schema against real responses (exact field sets,
+//! types and enums), so it cannot drift from the code unnoticed.
+
+use serde_json::{Value, json};
+
+/// The document.
+pub(crate) fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Job scheduler API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}."
+        },
+        "paths": {
+            "/api/jobs": {
+                "get": {
+                    "operationId": "listJobs",
+                    "summary": "Jobs in id order, one page at a time",
+                    "parameters": [
+                        query("limit", "integer", "Jobs per page, 1-1000 (default 100)."),
+                        query("after", "string", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
+                        query("paused", "boolean", "Only paused (true) or only active (false) jobs."),
+                        {"name": "type", "in": "query", "required": false, "description": "Only jobs of this delivery type.", "schema": {"$ref": "#/components/schemas/DeliveryType"}}
+                    ],
+                    "responses": {
+                        "200": ok("A page of jobs.", "JobPage"),
+                        "400": error_response()
+                    }
+                },
+                "post": {
+                    "operationId": "createJob",
+                    "summary": "Create a job",
+                    "requestBody": job_body("JobCreate"),
+                    "responses": {
+                        "201": ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"),
+                        "400": error_response(), "413": error_response(), "415": error_response()
+                    }
+                }
+            },
+            "/api/jobs/{jobId}": {
+                "parameters": [job_id()],
+                "get": {
+                    "operationId": "getJob",
+                    "summary": "A job, with its next fire times and statistics",
+                    "responses": {"200": ok("The job. ETag is its version.", "Job"), "404": error_response()}
+                },
+                "put": {
+                    "operationId": "replaceJob",
+                    "summary": "Replace a job; a new schedule takes effect at once",
+                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409.",
+                    "parameters": [{"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *.", "schema": {"type": "string"}}],
+                    "requestBody": job_body("JobReplace"),
+                    "responses": {
+                        "200": ok("The job as stored.", "Job"),
+                        "400": error_response(), "404": error_response(), "409": error_response(),
+                        "413": error_response(), "415": error_response()
+                    }
+                },
+                "delete": {
+                    "operationId": "deleteJob",
+                    "summary": "Delete a job and its history",
+                    "responses": {"204": {"description": "Deleted."}, "404": error_response()}
+                }
+            },
+            "/api/jobs/{jobId}/pause": {
+                "parameters": [job_id()],
+                "post": {
+                    "operationId": "pauseJob",
+                    "summary": "Pause a job: it keeps its definition and fires no ticks",
+                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                }
+            },
+            "/api/jobs/{jobId}/resume": {
+                "parameters": [job_id()],
+                "post": {
+                    "operationId": "resumeJob",
+                    "summary": "Resume a paused job from its next tick after now",
+                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                }
+            },
+            "/api/jobs/{jobId}/trigger": {
+                "parameters": [job_id()],
+                "post": {
+                    "operationId": "triggerJob",
+                    "summary": "Fire the job once, now, outside its schedule (also when paused)",
+                    "responses": {"202": ok("The new execution. Location points to it.", "Execution"), "404": error_response()}
+                }
+            },
+            "/api/jobs/{jobId}/executions": {
+                "parameters": [job_id()],
+                "get": {
+                    "operationId": "jobExecutions",
+                    "summary": "A job's executions, newest tick first",
+                    "parameters": [limit_executions(), status()],
+                    "responses": {"200": ok("The executions.", "JobExecutionList"), "400": error_response(), "404": error_response()}
+                }
+            },
+            "/api/executions": {
+                "get": {
+                    "operationId": "recentExecutions",
+                    "summary": "Recent executions across jobs, newest tick first",
+                    "parameters": [limit_executions(), status(), query("jobId", "string", "Only executions of this job.")],
+                    "responses": {"200": ok("The executions.", "ExecutionList"), "400": error_response()}
+                }
+            },
+            "/api/executions/{executionId}": {
+                "parameters": [{"name": "executionId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "get": {
+                    "operationId": "getExecution",
+                    "summary": "One execution",
+                    "responses": {"200": ok("The execution.", "Execution"), "404": error_response()}
+                }
+            },
+            "/api/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Engine counters, in-flight gauge, drift, job counts, API and store timings",
+                    "responses": {"200": ok("The metrics.", "Metrics")}
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "prometheusMetrics",
+                    "summary": "The same metrics in the Prometheus text exposition format 0.0.4",
+                    "responses": {"200": {"description": "Prometheus text.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness and readiness: the store answers and the engine loop is alive",
+                    "responses": {
+                        "200": ok("Ready.", "Health"),
+                        "503": ok("Live but not ready; checks say why.", "Health")
+                    }
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
+                }
+            }
+        },
+        "components": {
+            "schemas": schemas()
+        }
+    })
+}
+
+fn query(name: &str, kind: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}})
+}
+
+fn limit_executions() -> Value {
+    json!({"name": "limit", "in": "query", "required": false, "description": "At most this many, 1-1000 (default 5).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}})
+}
+
+fn status() -> Value {
+    json!({"name": "status", "in": "query", "required": false, "description": "Only executions in this state.", "schema": {"$ref": "#/components/schemas/ExecutionStatus"}})
+}
+
+fn job_id() -> Value {
+    json!({"name": "jobId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn error_response() -> Value {
+    ok("The error, naming the field at fault.", "Error")
+}
+
+fn job_body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+fn latency() -> Value {
+    json!({"$ref": "#/components/schemas/Latency"})
+}
+
+/// The settings a client sends, shared by create and replace.
+fn job_settings() -> serde_json::Map<String, Value> {
+    let settings = json!({
+        "schedule": {"type": "string", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
+        "api": {"type": "string", "description": "The target: an absolute http:// or https:// URL with a host."},
+        "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
+        "timezone": {"type": ["string", "null"], "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
+        "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
+        "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, name to value (their order is not kept)."},
+        "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
+        "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86_400_000, "description": "Timeout of one attempt (default 30000)."},
+        "retry": {"$ref": "#/components/schemas/RetryInput"},
+        "misfire": {"$ref": "#/components/schemas/Misfire"},
+        "overlap": {"$ref": "#/components/schemas/Overlap"},
+        "paused": {"type": ["boolean", "null"], "description": "Default false."}
+    });
+    match settings {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn schemas() -> Value {
+    let create = job_settings();
+    let mut replace = job_settings();
+    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
+    replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "description": "Ignored if it matches the path; 400 otherwise."}));
+    for read_only in ["createdAt", "updatedAt", "nextFireTimes", "stats"] {
+        replace.insert(read_only.to_owned(), json!({"description": "Read-only; accepted and ignored, so that a job read with GET can be sent back."}));
+    }
+    json!({
+        "DeliveryType": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE"]},
+        "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
+        "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
+        "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW)."},
+        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create},
+        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace},
+        "RetryInput": {
+            "type": ["object", "null"], "additionalProperties": false,
+            "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
+            "properties": {
+                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
+                "initialBackoffMs": {"type": "integer", "minimum": 0, "default": 1000},
+                "maxBackoffMs": {"type": "integer", "minimum": 0, "default": 60000},
+                "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": 2},
+                "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1}
+            }
+        },
+        "Retry": {
+            "type": "object", "additionalProperties": false,
+            "required": ["maxAttempts", "initialBackoffMs", "maxBackoffMs", "multiplier", "jitter"],
+            "properties": {
+                "maxAttempts": {"type": "integer", "description": "Attempts in total, the first included."},
+                "initialBackoffMs": {"type": "integer"},
+                "maxBackoffMs": {"type": "integer"},
+                "multiplier": {"type": "number"},
+                "jitter": {"type": "number", "description": "Relative spread of each delay, 0-1."}
+            }
+        },
+        "Misfire": {
+            "type": ["object", "null"], "additionalProperties": false, "required": ["policy"],
+            "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW).",
+            "properties": {
+                "policy": {"type": "string", "enum": ["FIRE_ONCE_NOW", "SKIP_TO_NEXT", "CATCH_UP"]},
+                "max": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000, "description": "CATCH_UP only: the most missed ticks fired."}
+            }
+        },
+        "Stats": {
+            "type": ["object", "null"], "additionalProperties": false,
+            "required": ["succeeded", "failed", "successRate", "meanDurationMs"],
+            "description": "Results since the engine started; null before the first finished execution.",
+            "properties": {
+                "succeeded": {"type": "integer"},
+                "failed": {"type": "integer"},
+                "successRate": {"type": "number"},
+                "meanDurationMs": {"type": "integer"}
+            }
+        },
+        "Job": {
+            "type": "object", "additionalProperties": false,
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "properties": {
+                "jobId": {"type": "string", "format": "uuid"},
+                "schedule": {"type": "string", "description": "The canonical text of the schedule."},
+                "api": {"type": "string"},
+                "type": {"$ref": "#/components/schemas/DeliveryType"},
+                "timezone": {"type": "string"},
+                "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "body": nullable("string"),
+                "timeoutMs": {"type": "integer"},
+                "retry": {"$ref": "#/components/schemas/Retry"},
+                "misfire": {"$ref": "#/components/schemas/Misfire"},
+                "overlap": {"$ref": "#/components/schemas/Overlap"},
+                "paused": {"type": "boolean"},
+                "createdAt": {"type": "string", "format": "date-time"},
+                "updatedAt": {"type": "string", "format": "date-time"},
+                "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},
+                "nextFireTimes": {"type": "array", "maxItems": 5, "items": {"type": "string", "format": "date-time"}, "description": "The next five unclaimed ticks in the job's zone, from its watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
+                "stats": {"$ref": "#/components/schemas/Stats"}
+            }
+        },
+        "JobPage": {
+            "type": "object", "additionalProperties": false, "required": ["jobs", "nextCursor"],
+            "properties": {
+                "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                "nextCursor": {"type": ["string", "null"], "description": "Pass as after= for the next page; null on the last page."}
+            }
+        },
+        "Execution": {
+            "type": "object", "additionalProperties": false,
+            "required": ["executionId", "jobId", "scheduledTime", "executedTime", "finishedTime", "status", "trigger", "httpStatus", "durationMs", "errorMessage", "attempts", "retryCount"],
+            "properties": {
+                "executionId": {"type": "string", "format": "uuid"},
+                "jobId": {"type": "string", "format": "uuid"},
+                "scheduledTime": {"type": "string", "format": "date-time", "description": "The tick."},
+                "executedTime": {"type": ["string", "null"], "format": "date-time", "description": "When the first attempt was sent."},
+                "finishedTime": {"type": ["string", "null"], "format": "date-time"},
+                "status": {"$ref": "#/components/schemas/ExecutionStatus"},
+                "trigger": {"type": "string", "enum": ["SCHEDULE", "MANUAL"]},
+                "httpStatus": {"type": ["integer", "null"], "description": "Status of the last answer."},
+                "durationMs": {"type": ["integer", "null"], "description": "Duration of the last attempt."},
+                "errorMessage": {"type": ["string", "null"]},
+                "attempts": {"type": "integer", "description": "Attempts started."},
+                "retryCount": {"type": "integer", "description": "attempts - 1 (0 when never retried or never sent)."}
+            }
+        },
+        "ExecutionList": {
+            "type": "object", "additionalProperties": false, "required": ["executions"],
+            "properties": {"executions": {"type": "array", "items": {"$ref": "#/components/schemas/Execution"}}}
+        },
+        "JobExecutionList": {
+            "type": "object", "additionalProperties": false, "required": ["jobId", "executions"],
+            "properties": {
+                "jobId": {"type": "string", "format": "uuid"},
+                "executions": {"type": "array", "items": {"$ref": "#/components/schemas/Execution"}}
+            }
+        },
+        "Error": {
+            "type": "object", "additionalProperties": false, "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object", "additionalProperties": false, "required": ["code", "field", "message"],
+                    "properties": {
+                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
+                        "field": {"type": ["string", "null"], "description": "The body field (retry.maxAttempts), query parameter, header (Content-Type, If-Match) or path parameter (jobId) at fault."},
+                        "message": {"type": "string"}
+                    }
+                }
+            }
+        },
+        "Latency": {
+            "type": "object", "additionalProperties": false,
+            "required": ["count", "p50Ms", "p90Ms", "p99Ms", "maxMs", "meanMs"],
+            "description": "A distribution in fractional milliseconds; percentiles are within 6.25 %.",
+            "properties": {
+                "count": {"type": "integer"}, "p50Ms": {"type": "number"}, "p90Ms": {"type": "number"},
+                "p99Ms": {"type": "number"}, "maxMs": {"type": "number"}, "meanMs": {"type": "number"}
+            }
+        },
+        "Metrics": {
+            "type": "object", "additionalProperties": false,
+            "required": ["startedAt", "uptimeSeconds", "engine", "drift", "jobs", "api", "store"],
+            "properties": {
+                "startedAt": {"type": "string", "format": "date-time"},
+                "uptimeSeconds": {"type": "integer"},
+                "engine": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "alertsDropped", "storeErrors"],
+                    "properties": {
+                        "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
+                        "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
+                        "misfired": {"type": "integer"}, "claimed": {"type": "integer"},
+                        "inFlight": {"type": "integer", "description": "Attempts in flight now (a gauge)."},
+                        "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"}
+                    }
+                },
+                "drift": latency(),
+                "jobs": {
+                    "type": "object", "additionalProperties": false, "required": ["active", "paused", "total"],
+                    "properties": {"active": {"type": "integer"}, "paused": {"type": "integer"}, "total": {"type": "integer"}}
+                },
+                "api": {
+                    "type": "object", "additionalProperties": false, "required": ["requests", "routes"],
+                    "properties": {
+                        "requests": {"type": "integer"},
+                        "routes": {"type": "array", "items": {
+                            "type": "object", "additionalProperties": false,
+                            "required": ["method", "route", "requests", "statuses", "latency"],
+                            "properties": {
+                                "method": {"type": "string"}, "route": {"type": "string", "description": "The route pattern, or unmatched."},
+                                "requests": {"type": "integer"},
+                                "statuses": {"type": "object", "additionalProperties": {"type": "integer"}},
+                                "latency": latency()
+                            }
+                        }}
+                    }
+                },
+                "store": {
+                    "type": "object", "additionalProperties": false, "required": ["operations"],
+                    "properties": {"operations": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": false, "required": ["operation", "latency"],
+                        "properties": {"operation": {"type": "string"}, "latency": latency()}
+                    }}}
+                }
+            }
+        },
+        "Check": {
+            "type": "object", "additionalProperties": false, "required": ["ok", "latencyMs", "error"],
+            "properties": {"ok": {"type": "boolean"}, "latencyMs": {"type": "number"}, "error": nullable("string")}
+        },
+        "Health": {
+            "type": "object", "additionalProperties": false,
+            "required": ["status", "live", "ready", "uptimeSeconds", "checks"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "live": {"type": "boolean"},
+                "ready": {"type": "boolean"},
+                "uptimeSeconds": {"type": "integer"},
+                "checks": {
+                    "type": "object", "additionalProperties": false, "required": ["store", "engine"],
+                    "properties": {"store": {"$ref": "#/components/schemas/Check"}, "engine": {"$ref": "#/components/schemas/Check"}}
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,506 @@
+//! The handlers, and the routing table that [`configure`](crate::configure) installs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use scheduler_core::{ExecutionId, ExecutionQuery, JobId, JobQuery, VersionCheck};
+use serde_json::Value;
+
+use crate::dto::{
+    self, ExecutionDto, ExecutionListDto, JobDto, JobPageDto, JobRequestKind, parse_delivery,
+    parse_status,
+};
+use crate::error::ApiError;
+use crate::metrics::{self, MetricsReport};
+use crate::{ApiConfig, ApiState};
+
+/// Default and largest page sizes.
+const DEFAULT_EXECUTIONS: usize = 5;
+const MAX_EXECUTIONS: usize = 1_000;
+const DEFAULT_JOBS: usize = 100;
+const MAX_JOBS: usize = 1_000;
+/// Jobs read per step when counting active and paused jobs for the metrics.
+const COUNT_PAGE: usize = 1_000;
+
+/// Every route: method(s), path, and the handler registration. The OpenAPI document and its
+/// test are checked against the same paths.
+pub(crate) fn register(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
+        .service(
+            resource("/api/jobs", "GET, POST")
+                .route(web::get().to(list_jobs))
+                .route(web::post().to(create_job)),
+        )
+        .service(
+            resource("/api/jobs/{jobId}", "GET, PUT, DELETE")
+                .route(web::get().to(get_job))
+                .route(web::put().to(replace_job))
+                .route(web::delete().to(delete_job)),
+        )
+        .service(resource("/api/jobs/{jobId}/pause", "POST").route(web::post().to(pause_job)))
+        .service(resource("/api/jobs/{jobId}/resume", "POST").route(web::post().to(resume_job)))
+        .service(resource("/api/jobs/{jobId}/trigger", "POST").route(web::post().to(trigger_job)))
+        .service(
+            resource("/api/jobs/{jobId}/executions", "GET").route(web::get().to(job_executions)),
+        )
+        .service(resource("/api/executions", "GET").route(web::get().to(recent_executions)))
+        .service(
+            resource("/api/executions/{executionId}", "GET").route(web::get().to(get_execution)),
+        )
+        .service(resource("/api/metrics", "GET").route(web::get().to(metrics_json)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics_prometheus)))
+        .service(resource("/api/health", "GET").route(web::get().to(health)))
+        .service(resource("/api/openapi.json", "GET").route(web::get().to(openapi)))
+}
+
+/// A resource whose other methods answer 405 with the JSON error body and an `Allow` header.
+fn resource(path: &'static str, allowed: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |request: HttpRequest| async move {
+        let mut response = ApiError::MethodNotAllowed {
+            method: request.method().to_string(),
+        }
+        .error_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allowed));
+        response
+    }))
+}
+
+/// The answer to a path no route has.
+pub(crate) async fn route_not_found(request: HttpRequest) -> Result<HttpResponse> {
+    Err(ApiError::RouteNotFound {
+        path: request.path().to_owned(),
+    })
+}
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+fn parse_job_id(text: &str) -> Result<JobId> {
+    uuid::Uuid::parse_str(text)
+        .map(JobId)
+        .map_err(|_| ApiError::JobNotFound {
+            job_id: text.to_owned(),
+        })
+}
+
+impl ApiState {
+    /// Awaits a store read, recording how long it took under `operation`.
+    async fn timed<T>(&self, operation: &'static str, read: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = read.await;
+        self.metrics().record_store(operation, started.elapsed());
+        result
+    }
+
+    fn job_dto(&self, job: &scheduler_core::Job) -> JobDto {
+        JobDto::new(job, self.engine().job_stats(job.id))
+    }
+}
+
+fn job_response(status: StatusCode, state: &ApiState, job: &scheduler_core::Job) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, format!("\"{}\"", job.version)));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/jobs/{}", job.id)));
+    }
+    response.json(state.job_dto(job))
+}
+
+async fn create_job(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<HttpResponse> {
+    let request = dto::parse_job_request(&body, JobRequestKind::Create)?;
+    let job = state.engine().create_job(request.spec).await?;
+    Ok(job_response(StatusCode::CREATED, &state, &job))
+}
+
+async fn get_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    let job = state
+        .timed("get_job", state.engine().get_job(id))
+        .await?
+        .ok_or_else(|| ApiError::JobNotFound {
+            job_id: path.into_inner(),
+        })?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+async fn replace_job(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    let job_request = dto::parse_job_request(&body, JobRequestKind::Replace)?;
+    if let Some(body_id) = &job_request.job_id {
+        if body_id.parse::<uuid::Uuid>().ok() != Some(id.0) {
+            return Err(ApiError::invalid(
+                "jobId",
+                format!("{body_id:?} does not match the job in the path ({id})"),
+            ));
+        }
+    }
+    // The body's version and If-Match must agree when both name one; `If-Match: *` defers
+    // to the body.
+    let check = match (if_match_version(request.headers())?, job_request.version) {
+        (Some(VersionCheck::Exactly(header)), Some(body)) if header != body => {
+            return Err(ApiError::invalid(
+                "version",
+                format!("{body} differs from the If-Match version {header}"),
+            ));
+        }
+        (Some(VersionCheck::Exactly(version)), _) | (_, Some(version)) => {
+            VersionCheck::Exactly(version)
+        }
+        (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
+    };
+    let job = state
+        .engine()
+        .update_job(id, job_request.spec, check)
+        .await?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+/// `If-Match: "3"`, `If-Match: 3`, `If-Match: W/"3"` or `If-Match: *`.
+fn if_match_version(headers: &HeaderMap) -> Result<Option<VersionCheck>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::invalid(
+            "If-Match",
+            "expected a job version such as \"3\" (the ETag of the job) or *",
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text == "*" {
+        return Ok(Some(VersionCheck::Any));
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let text = text
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or(text);
+    text.parse::<u64>()
+        .map(|version| Some(VersionCheck::Exactly(version)))
+        .map_err(|_| invalid())
+}
+
+async fn delete_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    if state.engine().delete_job(id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::JobNotFound {
+            job_id: path.into_inner(),
+        })
+    }
+}
+
+async fn pause_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let job = state.engine().pause_job(parse_job_id(&path)?).await?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+async fn resume_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let job = state.engine().resume_job(parse_job_id(&path)?).await?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+async fn trigger_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    let execution_id = state.engine().trigger_now(id).await?;
+    let execution = state
+        .timed("get_execution", state.engine().get_execution(execution_id))
+        .await?
+        .ok_or_else(|| ApiError::Internal {
+            message: format!("execution {execution_id} of job {id} was not stored"),
+        })?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, format!("/api/executions/{execution_id}")))
+        .json(ExecutionDto::new(&execution)))
+}
+
+/// The query parameters of one request, each at most once, none unknown.
+struct Query {
+    params: HashMap<String, String>,
+}
+
+impl Query {
+    fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Query> {
+        let mut params = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            if !known.contains(&name.as_str()) {
+                return Err(ApiError::invalid(
+                    name,
+                    format!(
+                        "unknown query parameter (expected one of {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if params.insert(name.clone(), value).is_some() {
+                return Err(ApiError::invalid(name, "given more than once"));
+            }
+        }
+        Ok(Query { params })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    fn limit(&self, default: usize, max: usize) -> Result<usize> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => match text.parse::<usize>() {
+                Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+                _ => Err(ApiError::invalid(
+                    "limit",
+                    format!("expected a whole number from 1 to {max}, found {text:?}"),
+                )),
+            },
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(ApiError::invalid(
+                name,
+                format!("expected true or false, found {other:?}"),
+            )),
+        }
+    }
+
+    fn job_id(&self, name: &str) -> Result<Option<JobId>> {
+        self.get(name)
+            .map(|text| {
+                uuid::Uuid::parse_str(text).map(JobId).map_err(|_| {
+                    ApiError::invalid(name, format!("expected a job id (a UUID), found {text:?}"))
+                })
+            })
+            .transpose()
+    }
+}
+
+async fn list_jobs(
+    state: web::Data<ApiState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse> {
+    let query = Query::new(query.into_inner(), &["limit", "after", "paused", "type"])?;
+    let limit = query.limit(DEFAULT_JOBS, MAX_JOBS)?;
+    let filter = JobQuery {
+        after: query.job_id("after")?,
+        // One more than asked tells whether another page follows.
+        limit: limit + 1,
+        paused: query.bool("paused")?,
+        delivery: query
+            .get("type")
+            .map(|text| parse_delivery(text, "type"))
+            .transpose()?,
+    };
+    let mut jobs = state
+        .timed("find_jobs", state.engine().find_jobs(filter))
+        .await?;
+    let next_cursor = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|job| job.id.to_string())
+    } else {
+        None
+    };
+    let mut page = JobPageDto {
+        jobs: Vec::with_capacity(jobs.len()),
+        next_cursor,
+    };
+    for job in &jobs {
+        page.jobs.push(state.job_dto(job));
+    }
+    Ok(HttpResponse::Ok().json(page))
+}
+
+async fn job_executions(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    let query = Query::new(query.into_inner(), &["limit", "status"])?;
+    let filter = ExecutionQuery {
+        job_id: Some(id),
+        status: query
+            .get("status")
+            .map(|text| parse_status(text, "status"))
+            .transpose()?,
+        limit: query.limit(DEFAULT_EXECUTIONS, MAX_EXECUTIONS)?,
+    };
+    if state
+        .timed("get_job", state.engine().get_job(id))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::JobNotFound {
+            job_id: path.into_inner(),
+        });
+    }
+    let executions = state
+        .timed("find_executions", state.engine().find_executions(filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(ExecutionListDto {
+        job_id: Some(id.to_string()),
+        executions: executions.iter().map(ExecutionDto::new).collect(),
+    }))
+}
+
+async fn recent_executions(
+    state: web::Data<ApiState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse> {
+    let query = Query::new(query.into_inner(), &["limit", "status", "jobId"])?;
+    let filter = ExecutionQuery {
+        job_id: query.job_id("jobId")?,
+        status: query
+            .get("status")
+            .map(|text| parse_status(text, "status"))
+            .transpose()?,
+        limit: query.limit(DEFAULT_EXECUTIONS, MAX_EXECUTIONS)?,
+    };
+    let executions = state
+        .timed("find_executions", state.engine().find_executions(filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(ExecutionListDto {
+        job_id: None,
+        executions: executions.iter().map(ExecutionDto::new).collect(),
+    }))
+}
+
+async fn get_execution(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let not_found = || ApiError::ExecutionNotFound {
+        execution_id: path.to_string(),
+    };
+    let id = uuid::Uuid::parse_str(&path)
+        .map(ExecutionId)
+        .map_err(|_| not_found())?;
+    let execution = state
+        .timed("get_execution", state.engine().get_execution(id))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(ExecutionDto::new(&execution)))
+}
+
+async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
+    let (mut active, mut paused) = (0, 0);
+    let mut after = None;
+    loop {
+        let page = state
+            .timed("list_jobs", state.engine().list_jobs(after, COUNT_PAGE))
+            .await?;
+        for job in &page {
+            if job.spec.paused {
+                paused += 1;
+            } else {
+                active += 1;
+            }
+        }
+        if page.len() < COUNT_PAGE {
+            break;
+        }
+        after = page.last().map(|job| job.id);
+    }
+    Ok(MetricsReport {
+        engine: state.engine().metrics(),
+        active_jobs: active,
+        paused_jobs: paused,
+        uptime: state.uptime(),
+        started_at: dto::format_timestamp(state.started_at()),
+    })
+}
+
+async fn metrics_json(state: web::Data<ApiState>) -> Result<HttpResponse> {
+    let report = metrics_report(&state).await?;
+    Ok(HttpResponse::Ok().json(metrics::render_json(&report, state.metrics())))
+}
+
+async fn metrics_prometheus(state: web::Data<ApiState>) -> Result<HttpResponse> {
+    let report = metrics_report(&state).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics::render_prometheus(&report, state.metrics())))
+}
+
+async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> HttpResponse {
+    let timeout = config.health_check_timeout;
+    let store = check(&state, "health_store", timeout, state.probe().check_store()).await;
+    let engine = check(
+        &state,
+        "health_engine",
+        timeout,
+        state.probe().check_engine(),
+    )
+    .await;
+    let ready =
+        store.get("ok") == Some(&Value::Bool(true)) && engine.get("ok") == Some(&Value::Bool(true));
+    let body = serde_json::json!({
+        "status": if ready { "ok" } else { "unavailable" },
+        "live": true,
+        "ready": ready,
+        "uptimeSeconds": state.uptime().as_secs(),
+        "checks": { "store": store, "engine": engine },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(body)
+}
+
+async fn check(
+    state: &ApiState,
+    operation: &'static str,
+    timeout: Duration,
+    probe: impl Future<Output = Result<(), String>>,
+) -> Value {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(timeout, probe).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    };
+    let elapsed = started.elapsed();
+    state.metrics().record_store(operation, elapsed);
+    if let Err(error) = &outcome {
+        log::warn!("health check {operation} failed: {error}");
+    }
+    serde_json::json!({
+        "ok": outcome.is_ok(),
+        "latencyMs": elapsed.as_micros() as f64 / 1_000.0,
+        "error": outcome.err(),
+    })
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+/// Records every request in the API metrics: method, route pattern, status and latency.
+pub(crate) fn record_request(
+    state: &ApiState,
+    method: &Method,
+    route: Option<String>,
+    status: StatusCode,
+    latency: Duration,
+) {
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    state
+        .metrics()
+        .record_request(method.as_str(), &route, status.as_u16(), latency);
+}

@@ -1,0 +1,12 @@
+//! The integration tests of the REST API: one binary, a module per area. Every test drives the
+//! real routes (`http_api::configure`) with actix's test utilities against a real engine on
+//! scheduler-core's memory store, manual clock and fake transport.
+
+mod support;
+
+mod executions;
+mod jobs;
+mod observability;
+mod openapi;
+mod server;
+mod validation;
