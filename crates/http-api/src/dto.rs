@@ -15,6 +15,7 @@ use scheduler_core::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::JobDefaults;
 use crate::error::ApiError;
 
 /// How many upcoming fire times a job shows.
@@ -80,6 +81,7 @@ pub(crate) enum JobRequestKind {
 pub(crate) fn parse_job_request(
     body: &Value,
     kind: JobRequestKind,
+    defaults: &JobDefaults,
 ) -> Result<JobRequest, ApiError> {
     let object = body.as_object().ok_or_else(|| ApiError::MalformedJson {
         message: format!("expected a JSON object, found {}", json_type(body)),
@@ -111,6 +113,8 @@ pub(crate) fn parse_job_request(
     let delivery = parse_delivery(fields.required_str("type")?, "type")?;
 
     let mut spec = JobSpec::new(schedule, api.trim(), delivery);
+    spec.attempt_timeout = defaults.attempt_timeout;
+    spec.retry = defaults.retry.clone();
     if let Some(zone) = fields.optional_str("timezone")? {
         spec.time_zone = Some(parse_time_zone(zone, "timezone")?);
     }
@@ -132,7 +136,7 @@ pub(crate) fn parse_job_request(
         spec.attempt_timeout = Duration::from_millis(timeout);
     }
     if let Some(retry) = fields.optional("retry") {
-        spec.retry = parse_retry(retry)?;
+        spec.retry = parse_retry(retry, &defaults.retry)?;
     }
     if let Some(misfire) = fields.optional("misfire") {
         spec.misfire = parse_misfire(misfire)?;
@@ -291,9 +295,9 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn parse_retry(value: &Value) -> Result<RetryPolicy, ApiError> {
+fn parse_retry(value: &Value, defaults: &RetryPolicy) -> Result<RetryPolicy, ApiError> {
     let fields = Fields::nested(value, "retry", RETRY_FIELDS)?;
-    let mut retry = RetryPolicy::default();
+    let mut retry = defaults.clone();
     if let Some(max_attempts) = fields.optional_u64("maxAttempts", 1, MAX_ATTEMPTS)? {
         retry.max_attempts = max_attempts as u32;
     }

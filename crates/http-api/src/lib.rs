@@ -111,7 +111,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service as _};
 use actix_web::{App, HttpServer, web};
-use scheduler_core::{Engine, Timestamp};
+use scheduler_core::{Engine, RetryPolicy, Timestamp};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
@@ -192,6 +192,28 @@ pub struct ApiConfig {
     /// How long each readiness check of `GET /api/health` may take before it counts as
     /// failed. Default 5 s.
     pub health_check_timeout: Duration,
+    /// The settings a job gets when its request leaves them out.
+    pub job_defaults: JobDefaults,
+}
+
+/// The per-attempt timeout and retry policy of jobs whose request does not set them (the
+/// server's `--default-timeout` and `--default-*` retry flags). A request's `retry` object
+/// starts from these and overrides the fields it names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobDefaults {
+    /// How long one attempt may take. Default 30 s.
+    pub attempt_timeout: Duration,
+    /// How failed attempts are retried. Default: core's [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        JobDefaults {
+            attempt_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -201,6 +223,7 @@ impl Default for ApiConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             shutdown_timeout: Duration::from_secs(30),
             health_check_timeout: Duration::from_secs(5),
+            job_defaults: JobDefaults::default(),
         }
     }
 }

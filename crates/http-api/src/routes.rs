@@ -111,8 +111,12 @@ fn job_response(status: StatusCode, state: &ApiState, job: &scheduler_core::Job)
     response.json(state.job_dto(job))
 }
 
-async fn create_job(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<HttpResponse> {
-    let request = dto::parse_job_request(&body, JobRequestKind::Create)?;
+async fn create_job(
+    state: web::Data<ApiState>,
+    config: web::Data<ApiConfig>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let request = dto::parse_job_request(&body, JobRequestKind::Create, &config.job_defaults)?;
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
 }
@@ -132,10 +136,11 @@ async fn replace_job(
     state: web::Data<ApiState>,
     path: web::Path<String>,
     request: HttpRequest,
+    config: web::Data<ApiConfig>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
-    let job_request = dto::parse_job_request(&body, JobRequestKind::Replace)?;
+    let job_request = dto::parse_job_request(&body, JobRequestKind::Replace, &config.job_defaults)?;
     if let Some(body_id) = &job_request.job_id {
         if body_id.parse::<uuid::Uuid>().ok() != Some(id.0) {
             return Err(ApiError::invalid(

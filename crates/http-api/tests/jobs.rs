@@ -115,6 +115,30 @@ async fn create_takes_the_defaults_and_both_spellings_of_the_type() {
 }
 
 #[actix_web::test]
+async fn the_servers_job_defaults_fill_what_a_request_leaves_out() {
+    let mut harness = Harness::start().await;
+    harness.config.job_defaults = http_api::JobDefaults {
+        attempt_timeout: std::time::Duration::from_millis(5_000),
+        retry: scheduler_core::RetryPolicy {
+            max_attempts: 7,
+            ..scheduler_core::RetryPolicy::default()
+        },
+    };
+    let app = app!(harness);
+    let job = create(&app, job_body("*/5 * * * * *")).await;
+    assert_eq!(job["timeoutMs"], 5_000);
+    assert_eq!(job["retry"]["maxAttempts"], 7);
+    // A partial retry object overrides only the fields it names.
+    let mut body = job_body("*/5 * * * * *");
+    body["retry"] = json!({"multiplier": 3.0});
+    body["timeoutMs"] = json!(1_000);
+    let job = create(&app, body).await;
+    assert_eq!(job["timeoutMs"], 1_000);
+    assert_eq!(job["retry"]["maxAttempts"], 7);
+    assert_eq!(job["retry"]["multiplier"], 3.0);
+}
+
+#[actix_web::test]
 async fn get_shows_the_job_with_next_fire_times_in_its_zone() {
     let harness = Harness::start().await;
     let app = app!(harness);
