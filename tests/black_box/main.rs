@@ -1,11 +1,13 @@
 //! Black-box tests: they run the real `scheduler` binary and look only at what it prints.
 
 mod cron_cli;
+mod server;
+mod support;
 
 use std::process::{Command, Output};
 
 /// Runs the binary with arguments and returns its output.
-pub fn scheduler(args: &[&str]) -> Output {
+pub(crate) fn scheduler(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scheduler"))
         .args(args)
         .output()
@@ -13,11 +15,11 @@ pub fn scheduler(args: &[&str]) -> Output {
 }
 
 /// Standard output as text.
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Standard error as text.
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -16,7 +16,12 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
     /// The scheduler's base URL.
-    #[arg(long, env = "SCHEDULER_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "SCHEDULER_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     server: String,
 }
 
@@ -97,13 +102,18 @@ pub(crate) struct ExecutionsArgs {
 }
 
 /// Runs one `jobs` command.
-pub(crate) async fn run_jobs(server: &ServerArgs, command: JobsCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_jobs(
+    server: &ServerArgs,
+    command: JobsCommand,
+) -> anyhow::Result<ExitCode> {
     let client = Client::new(&server.server)?;
     match command {
         JobsCommand::Create(args) => {
             let mut body = Map::new();
             if let Some(settings) = &args.settings {
-                match serde_json::from_str::<Value>(settings).context("--settings is not valid JSON")? {
+                match serde_json::from_str::<Value>(settings)
+                    .context("--settings is not valid JSON")?
+                {
                     Value::Object(settings) => body.extend(settings),
                     _ => bail!("--settings must be a JSON object"),
                 }
@@ -117,31 +127,59 @@ pub(crate) async fn run_jobs(server: &ServerArgs, command: JobsCommand) -> anyho
             if args.paused {
                 body.insert("paused".to_owned(), json!(true));
             }
-            client.send(Method::POST, "/api/jobs", Some(Value::Object(body))).await
+            client
+                .send(Method::POST, "/api/jobs", Some(Value::Object(body)))
+                .await
         }
         JobsCommand::List(args) => {
             let mut query = vec![format!("limit={}", args.limit)];
             query.extend(args.after.map(|after| format!("after={}", encode(&after))));
             query.extend(args.paused.map(|paused| format!("paused={paused}")));
-            query.extend(args.delivery.map(|delivery| format!("type={}", encode(&delivery))));
-            client.send(Method::GET, &format!("/api/jobs?{}", query.join("&")), None).await
+            query.extend(
+                args.delivery
+                    .map(|delivery| format!("type={}", encode(&delivery))),
+            );
+            client
+                .send(Method::GET, &format!("/api/jobs?{}", query.join("&")), None)
+                .await
         }
-        JobsCommand::Get(JobIdArg { job_id }) => client.send(Method::GET, &job_path(&job_id, ""), None).await,
-        JobsCommand::Delete(JobIdArg { job_id }) => client.send(Method::DELETE, &job_path(&job_id, ""), None).await,
-        JobsCommand::Pause(JobIdArg { job_id }) => client.send(Method::POST, &job_path(&job_id, "/pause"), None).await,
+        JobsCommand::Get(JobIdArg { job_id }) => {
+            client.send(Method::GET, &job_path(&job_id, ""), None).await
+        }
+        JobsCommand::Delete(JobIdArg { job_id }) => {
+            client
+                .send(Method::DELETE, &job_path(&job_id, ""), None)
+                .await
+        }
+        JobsCommand::Pause(JobIdArg { job_id }) => {
+            client
+                .send(Method::POST, &job_path(&job_id, "/pause"), None)
+                .await
+        }
         JobsCommand::Resume(JobIdArg { job_id }) => {
-            client.send(Method::POST, &job_path(&job_id, "/resume"), None).await
+            client
+                .send(Method::POST, &job_path(&job_id, "/resume"), None)
+                .await
         }
         JobsCommand::Trigger(JobIdArg { job_id }) => {
-            client.send(Method::POST, &job_path(&job_id, "/trigger"), None).await
+            client
+                .send(Method::POST, &job_path(&job_id, "/trigger"), None)
+                .await
         }
     }
 }
 
 /// Runs `executions JOB_ID`.
-pub(crate) async fn run_executions(server: &ServerArgs, args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run_executions(
+    server: &ServerArgs,
+    args: ExecutionsArgs,
+) -> anyhow::Result<ExitCode> {
     let client = Client::new(&server.server)?;
-    let mut path = format!("{}?limit={}", job_path(&args.job_id, "/executions"), args.limit);
+    let mut path = format!(
+        "{}?limit={}",
+        job_path(&args.job_id, "/executions"),
+        args.limit
+    );
     if let Some(status) = &args.status {
         path.push_str(&format!("&status={}", encode(status)));
     }
@@ -172,12 +210,21 @@ struct Client {
 
 impl Client {
     fn new(base: &str) -> anyhow::Result<Client> {
-        let transport = HttpTransport::new(HttpTransportConfig::default()).context("building the HTTP client")?;
-        Ok(Client { base: base.trim_end_matches('/').to_owned(), transport })
+        let transport = HttpTransport::new(HttpTransportConfig::default())
+            .context("building the HTTP client")?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            transport,
+        })
     }
 
     /// Sends a request, prints the answer, and says whether it was a success.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<ExitCode> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<ExitCode> {
         let url = format!("{}{path}", self.base);
         let request = HttpRequest {
             method: method.clone(),
@@ -186,10 +233,16 @@ impl Client {
             body: body.map(|body| body.to_string().into()).unwrap_or_default(),
             timeout: Duration::from_secs(30),
         };
-        let response = self.transport.send_request(request).await.with_context(|| format!("{method} {url}"))?;
+        let response = self
+            .transport
+            .send_request(request)
+            .await
+            .with_context(|| format!("{method} {url}"))?;
         let text = String::from_utf8_lossy(&response.body);
         let pretty = match serde_json::from_str::<Value>(&text) {
-            Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.clone().into_owned()),
+            Ok(value) => {
+                serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.clone().into_owned())
+            }
             Err(_) => text.clone().into_owned(),
         };
         if (200..300).contains(&response.status) {

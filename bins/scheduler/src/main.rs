@@ -6,6 +6,7 @@
 mod client_command;
 mod cron_command;
 mod logging;
+mod serve_command;
 
 use std::process::ExitCode;
 
@@ -15,12 +16,15 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "scheduler", version, about, long_about = None)]
 struct Cli {
+    /// With no command, `serve` runs with its defaults (and environment variables).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the scheduler: the engine, the REST API and the SQLite store (the default).
+    Serve(serve_command::ServeArgs),
     /// Work with cron expressions: list fire times, explain them.
     #[command(subcommand)]
     Cron(cron_command::CronCommand),
@@ -40,16 +44,27 @@ enum Command {
     },
 }
 
+/// Parses `serve`'s flags alone, to run it when no command is given.
+#[derive(Debug, Parser)]
+struct ServeOnly {
+    #[command(flatten)]
+    args: serve_command::ServeArgs,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let command = match cli.command {
+        Some(command) => command,
+        // No command: serve, with flags' defaults and environment variables.
+        None => Command::Serve(ServeOnly::parse_from(["scheduler"]).args),
+    };
+    let result = match command {
+        Command::Serve(args) => serve_command::run(args).map(|()| ExitCode::SUCCESS),
         Command::Cron(command) => cron_command::run(command),
-        Command::Jobs { server, command } => {
-            runtime().and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command)))
-        }
-        Command::Executions { server, args } => {
-            runtime().and_then(|runtime| runtime.block_on(client_command::run_executions(&server, args)))
-        }
+        Command::Jobs { server, command } => runtime()
+            .and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command))),
+        Command::Executions { server, args } => runtime()
+            .and_then(|runtime| runtime.block_on(client_command::run_executions(&server, args))),
     };
     match result {
         Ok(code) => code,
@@ -62,5 +77,7 @@ fn main() -> ExitCode {
 
 /// A small runtime for the client commands.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

@@ -71,15 +71,15 @@ impl Facts {
             if e.downcast_ref::<rustls::Error>().is_some() {
                 facts.tls = true;
             }
-            if let Some(io) = e.downcast_ref::<io::Error>() {
-                if io.kind() != io::ErrorKind::Other {
-                    facts.io_kind = Some(io.kind());
-                }
+            if let Some(io) = e.downcast_ref::<io::Error>()
+                && io.kind() != io::ErrorKind::Other
+            {
+                facts.io_kind = Some(io.kind());
             }
-            if let Some(hyper_error) = e.downcast_ref::<hyper::Error>() {
-                if hyper_error.is_incomplete_message() {
-                    facts.incomplete = true;
-                }
+            if let Some(hyper_error) = e.downcast_ref::<hyper::Error>()
+                && hyper_error.is_incomplete_message()
+            {
+                facts.incomplete = true;
             }
             // hyper-util's connector does not export its error type; its message is stable.
             if e.to_string() == "dns error" {

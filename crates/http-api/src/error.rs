@@ -201,10 +201,10 @@ impl ResponseError for ApiError {
             log::error!("request failed with {status}: {self}");
         }
         let mut response = HttpResponse::build(status);
-        if let ApiError::VersionConflict { actual, .. } = self {
-            if let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\"")) {
-                response.insert_header((header::ETAG, etag));
-            }
+        if let ApiError::VersionConflict { actual, .. } = self
+            && let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\""))
+        {
+            response.insert_header((header::ETAG, etag));
         }
         response.json(ErrorBody {
             error: self.detail(),

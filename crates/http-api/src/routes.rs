@@ -141,13 +141,13 @@ async fn replace_job(
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
     let job_request = dto::parse_job_request(&body, JobRequestKind::Replace, &config.job_defaults)?;
-    if let Some(body_id) = &job_request.job_id {
-        if body_id.parse::<uuid::Uuid>().ok() != Some(id.0) {
-            return Err(ApiError::invalid(
-                "jobId",
-                format!("{body_id:?} does not match the job in the path ({id})"),
-            ));
-        }
+    if let Some(body_id) = &job_request.job_id
+        && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)
+    {
+        return Err(ApiError::invalid(
+            "jobId",
+            format!("{body_id:?} does not match the job in the path ({id})"),
+        ));
     }
     // The body's version and If-Match must agree when both name one; `If-Match: *` defers
     // to the body.

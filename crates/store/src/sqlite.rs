@@ -118,10 +118,9 @@ impl SqliteStore {
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
+            && !parent.is_dir()
         {
-            if !parent.is_dir() {
-                return Err(StoreError::MissingDirectory { path });
-            }
+            return Err(StoreError::MissingDirectory { path });
         }
         let mut writer = Connection::open_with_flags(
             &path,

@@ -120,10 +120,10 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Closing the channel lets the thread finish the queued work and exit.
         drop(self.sender.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the database writer thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log::error!("the database writer thread panicked");
         }
     }
 }

@@ -196,10 +196,10 @@ impl Dispatcher {
             }
             DispatchMsg::Recovered(ticks) => self.recover(ticks),
             DispatchMsg::JobChanged(job) => {
-                if let Some(entry) = self.jobs.get_mut(&job.id) {
-                    if job.version >= entry.job.version {
-                        entry.job = job;
-                    }
+                if let Some(entry) = self.jobs.get_mut(&job.id)
+                    && job.version >= entry.job.version
+                {
+                    entry.job = job;
                 }
             }
             DispatchMsg::JobDeleted(job_id) => {
@@ -406,13 +406,13 @@ impl Dispatcher {
         let transport = Arc::clone(&self.transport);
         let clock = Arc::clone(&self.clock);
         let handle = self.attempts.spawn(async move {
-            if let Some(stored) = stored_rx {
-                if stored.await != Ok(true) {
-                    return AttemptDone {
-                        execution,
-                        result: AttemptResult::NotSent,
-                    };
-                }
+            if let Some(stored) = stored_rx
+                && stored.await != Ok(true)
+            {
+                return AttemptDone {
+                    execution,
+                    result: AttemptResult::NotSent,
+                };
             }
             let started = clock.now();
             let deadline = time::add(started, request.timeout());

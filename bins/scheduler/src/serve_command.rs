@@ -1,0 +1,247 @@
+//! `scheduler serve`: the server. Opens the store, starts the engine and the REST API, and
+//! shuts both down gracefully on SIGINT or SIGTERM.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use executor::{HttpTransport, HttpTransportConfig};
+use http_api::{ApiConfig, ApiState, EngineHealthProbe, JobDefaults};
+use scheduler_core::{AlertSink, Engine, EngineConfig, LogAlertSink, RetentionPolicy, RetryPolicy};
+use store::{Durability, SqliteConfig, SqliteStore};
+
+use crate::logging::{self, LogFormat};
+
+/// Every setting of the server; each flag has an environment variable.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address the REST API listens on.
+    #[arg(long, env = "SCHEDULER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// The SQLite database file (created if missing; its directory must exist).
+    #[arg(long, env = "SCHEDULER_DB", default_value = "./scheduler.db")]
+    pub(crate) db: PathBuf,
+    /// What a committed write survives: `normal` (a process crash) or `full` (a power loss).
+    #[arg(long, env = "SCHEDULER_DURABILITY", value_enum, default_value_t = DurabilityArg::Normal)]
+    pub(crate) durability: DurabilityArg,
+    /// The most HTTP attempts in flight at once, across all jobs.
+    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub(crate) max_in_flight: usize,
+    /// Per-attempt timeout of jobs that do not set `timeoutMs` (e.g. `30s`, `1m`).
+    #[arg(long, env = "SCHEDULER_DEFAULT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) default_timeout: Duration,
+    /// Attempts in total (first one included) of jobs that do not set `retry.maxAttempts`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_MAX_ATTEMPTS", default_value_t = 3)]
+    pub(crate) default_max_attempts: u32,
+    /// First retry delay of jobs that do not set `retry.initialBackoffMs`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_INITIAL_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub(crate) default_initial_backoff: Duration,
+    /// Largest retry delay of jobs that do not set `retry.maxBackoffMs`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) default_max_backoff: Duration,
+    /// Delete finished executions older than this (e.g. `7d`); default: keep them.
+    #[arg(long, env = "SCHEDULER_RETENTION_MAX_AGE", value_parser = parse_duration)]
+    pub(crate) retention_max_age: Option<Duration>,
+    /// Keep at most this many finished executions per job; default: all.
+    #[arg(long, env = "SCHEDULER_RETENTION_PER_JOB")]
+    pub(crate) retention_per_job: Option<usize>,
+    /// POST alerts about final failures (and recoveries) to this URL, as JSON.
+    #[arg(long, env = "SCHEDULER_ALERT_WEBHOOK_URL")]
+    pub(crate) alert_webhook_url: Option<String>,
+    /// This node's name; executions it claims carry it, and a restart under the same name
+    /// recovers them. Keep it stable.
+    #[arg(long, env = "SCHEDULER_NODE_ID", default_value = "local")]
+    pub(crate) node_id: String,
+    /// How long a shutdown lets requests and attempts in flight finish.
+    #[arg(long, env = "SCHEDULER_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) shutdown_grace: Duration,
+    /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or per module
+    /// (`scheduler_core=debug,info`). `RUST_LOG` overrides it.
+    #[arg(long, env = "SCHEDULER_LOG_LEVEL", default_value = "info")]
+    pub(crate) log_level: String,
+    /// Log lines as `text` or as `json` (one object per line).
+    #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// `--durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Survives a process crash; the last batches may be lost in a power loss.
+    Normal,
+    /// Every commit is synced to disk before it is acknowledged.
+    Full,
+}
+
+/// Durations like `30s`, `1m 30s`, `7d`, `250ms` or ISO 8601 `PT30S`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = match text.parse() {
+        Ok(duration) => duration,
+        // `SignedDuration` has no days; accept them as 24 hours.
+        Err(_) => match text
+            .strip_suffix('d')
+            .and_then(|days| days.trim().parse::<u64>().ok())
+        {
+            Some(days) => return Ok(Duration::from_secs(days * 86_400)),
+            None => {
+                return Err(format!(
+                    "{text:?} is not a duration (e.g. 30s, 5m, 1h 30m, 7d)"
+                ));
+            }
+        },
+    };
+    Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    logging::init(&args.log_level, args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("scheduler")
+        .build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store_config = SqliteConfig {
+        durability: match args.durability {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        },
+        ..SqliteConfig::new(&args.db)
+    };
+    let store = Arc::new(SqliteStore::open(&store_config)?);
+    log::info!("store: SQLite database {}", args.db.display());
+
+    let transport = Arc::new(
+        HttpTransport::new(HttpTransportConfig::default()).context("building the HTTP client")?,
+    );
+    let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
+
+    let retention = (args.retention_max_age.is_some() || args.retention_per_job.is_some())
+        .then_some(RetentionPolicy {
+            max_age: args.retention_max_age,
+            max_per_job: args.retention_per_job,
+        });
+    let engine_config = EngineConfig {
+        node_id: args.node_id.clone(),
+        max_in_flight: args.max_in_flight,
+        retention,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::builder(store, transport)
+        .alert_sink(alert_sink)
+        .config(engine_config)
+        .start()
+        .await
+        .context("starting the engine")?;
+
+    let api_config = ApiConfig {
+        job_defaults: JobDefaults {
+            attempt_timeout: args.default_timeout,
+            retry: RetryPolicy {
+                max_attempts: args.default_max_attempts,
+                initial_backoff: args.default_initial_backoff,
+                max_backoff: args.default_max_backoff,
+                ..RetryPolicy::default()
+            },
+        },
+        shutdown_timeout: args.shutdown_grace,
+        ..ApiConfig::default()
+    };
+    let listener =
+        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let state = ApiState::new(
+        engine.clone(),
+        Arc::new(EngineHealthProbe::new(engine.clone())),
+    );
+    let server =
+        http_api::serve(listener, state, api_config).context("starting the HTTP server")?;
+    let server_handle = server.handle();
+    let mut running = tokio::spawn(server);
+    log::info!("listening on http://{address} (node {})", args.node_id);
+
+    tokio::select! {
+        signal = shutdown_signal() => log::info!("{} received: shutting down (grace {:?})", signal?, args.shutdown_grace),
+        result = &mut running => {
+            // The server stopped on its own: report why, and still stop the engine cleanly.
+            let error = match result {
+                Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped"),
+                Ok(Err(error)) => anyhow::Error::new(error).context("the HTTP server failed"),
+                Err(error) => anyhow::Error::new(error).context("the HTTP server task failed"),
+            };
+            engine.shutdown(args.shutdown_grace).await;
+            return Err(error);
+        }
+    }
+    // Stop taking requests first, then drain the engine, then the alerts it raised.
+    server_handle.stop(true).await;
+    let _ = running.await;
+    let report = engine.shutdown(args.shutdown_grace).await;
+    log::info!(
+        "engine stopped: {} attempts drained, {} interrupted, {} ticks left for the next start",
+        report.drained,
+        report.interrupted,
+        report.left_for_recovery
+    );
+    if let Some(webhook) = webhook {
+        let stats = webhook.shutdown(args.shutdown_grace).await;
+        log::info!("alert webhook stopped: {stats:?}");
+    }
+    Ok(())
+}
+
+/// The log sink, plus the webhook when configured.
+fn alert_sinks(
+    webhook_url: Option<&str>,
+) -> anyhow::Result<(Arc<dyn AlertSink>, Option<WebhookWorker>)> {
+    let log_sink: Arc<dyn AlertSink> = Arc::new(LogAlertSink);
+    let Some(url) = webhook_url else {
+        return Ok((log_sink, None));
+    };
+    let (webhook, worker) =
+        WebhookAlertSink::start(WebhookConfig::new(url)).context("starting the alert webhook")?;
+    let sinks: Vec<Arc<dyn AlertSink>> = vec![log_sink, Arc::new(webhook)];
+    Ok((Arc::new(FanOutAlertSink::new(sinks)), Some(worker)))
+}
+
+/// Completes with the name of the first SIGINT or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT").context("waiting for SIGINT"),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_friendly_forms() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("PT1H"), Ok(Duration::from_secs(3600)));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+    }
+}
