@@ -7,5 +7,6 @@ mod conformance;
 mod delivery;
 mod hot_changes;
 mod misfire_overlap;
+mod retention;
 mod schedule;
 mod shutdown;

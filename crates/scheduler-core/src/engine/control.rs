@@ -75,12 +75,8 @@ impl Control {
 
     pub(crate) async fn run(mut self) {
         let mut next_claim = self.clock.now();
-        let mut next_prune = time::add(next_claim, self.config.prune_interval);
         loop {
-            let wake = match self.config.retention {
-                Some(_) => next_claim.min(next_prune),
-                None => next_claim,
-            };
+            let wake = next_claim;
             tokio::select! {
                 biased;
                 command = self.commands.recv() => match command {
@@ -92,17 +88,6 @@ impl Control {
                     if now >= next_claim {
                         self.claim_pass().await;
                         next_claim = time::add(now, self.config.claim_interval);
-                    }
-                    if let (Some(policy), true) = (self.config.retention, now >= next_prune) {
-                        match self.store.prune(policy, now).await {
-                            Ok(0) => {}
-                            Ok(n) => log::info!("retention pruned {n} executions"),
-                            Err(error) => {
-                                Metrics::add(&self.metrics.store_errors, 1);
-                                log::error!("retention pruning failed: {error}");
-                            }
-                        }
-                        next_prune = time::add(now, self.config.prune_interval);
                     }
                 }
             }

@@ -195,6 +195,17 @@ impl EngineBuilder {
             Arc::clone(&metrics),
         ));
         let alerts = tokio::spawn(run_alerts(self.alert_sink, alert_rx));
+        // Retention runs on its own, so a long prune never delays a claim.
+        let pruner = self.config.retention.map(|policy| {
+            let first = time::add(self.clock.now(), self.config.prune_interval);
+            tokio::spawn(run_pruner(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                Arc::clone(&metrics),
+                policy,
+                (first, self.config.prune_interval),
+            ))
+        });
         // The recovered executions are the dispatcher's first message.
         let _ = dispatch_tx.send(DispatchMsg::Recovered(recovered));
         let dispatcher = tokio::spawn(
@@ -232,6 +243,7 @@ impl EngineBuilder {
                     dispatcher,
                     writer,
                     alerts,
+                    pruner,
                 })),
             }),
         })
@@ -262,6 +274,8 @@ struct Tasks {
     dispatcher: JoinHandle<()>,
     writer: JoinHandle<()>,
     alerts: JoinHandle<()>,
+    /// Present when a retention policy is set.
+    pruner: Option<JoinHandle<()>>,
 }
 
 impl Tasks {
@@ -270,6 +284,9 @@ impl Tasks {
         self.dispatcher.abort();
         self.writer.abort();
         self.alerts.abort();
+        if let Some(pruner) = &self.pruner {
+            pruner.abort();
+        }
     }
 }
 
@@ -425,6 +442,10 @@ impl Engine {
             return ShutdownReport::default();
         };
         let deadline = time::add(self.inner.clock.now(), grace);
+        // Pruning holds nothing that needs finishing: a cut-off round is simply redone later.
+        if let Some(pruner) = &tasks.pruner {
+            pruner.abort();
+        }
         let _ = self.inner.commands.send(Command::Stop).await;
         let _ = (&mut tasks.control).await;
         let (done, report) = oneshot::channel();
@@ -454,6 +475,31 @@ impl Engine {
     pub fn abort(&self) {
         if let Some(tasks) = self.inner.take_tasks() {
             tasks.abort();
+        }
+    }
+}
+
+/// Applies the retention policy at `first`, then every `interval` after the previous round
+/// ended, in its own task.
+async fn run_pruner(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    policy: RetentionPolicy,
+    (first, interval): (cron_expr::Timestamp, Duration),
+) {
+    let mut next = first;
+    loop {
+        clock.sleep_until(next).await;
+        let now = clock.now();
+        next = time::add(now, interval);
+        match store.prune(policy, now).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("retention pruned {n} executions"),
+            Err(error) => {
+                Metrics::add(&metrics.store_errors, 1);
+                log::error!("retention pruning failed: {error}");
+            }
         }
     }
 }
