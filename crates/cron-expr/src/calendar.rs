@@ -22,30 +22,6 @@ pub(crate) struct Civil {
 }
 
 impl Civil {
-    /// Midnight at the start of the given day.
-    pub(crate) const fn midnight(year: i32, month: u32, day: u32) -> Civil {
-        Civil {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0,
-        }
-    }
-
-    /// The last second of the given day.
-    pub(crate) const fn last_second(year: i32, month: u32, day: u32) -> Civil {
-        Civil {
-            year,
-            month,
-            day,
-            hour: 23,
-            minute: 59,
-            second: 59,
-        }
-    }
-
     /// Converts seconds since the Unix epoch, read as a wall clock with offset zero.
     pub(crate) fn from_epoch_seconds(seconds: i64) -> Civil {
         let days = seconds.div_euclid(SECONDS_PER_DAY);
@@ -62,6 +38,7 @@ impl Civil {
     }
 
     /// The inverse of [`Civil::from_epoch_seconds`].
+    #[cfg(test)]
     pub(crate) fn to_epoch_seconds(self) -> i64 {
         days_from_civil(self.year, self.month, self.day) * SECONDS_PER_DAY
             + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
@@ -160,8 +137,28 @@ mod tests {
     #[test]
     fn converts_epoch_seconds_both_ways() {
         for &(seconds, civil) in &[
-            (0, Civil::midnight(1970, 1, 1)),
-            (-1, Civil::last_second(1969, 12, 31)),
+            (
+                0,
+                Civil {
+                    year: 1970,
+                    month: 1,
+                    day: 1,
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                },
+            ),
+            (
+                -1,
+                Civil {
+                    year: 1969,
+                    month: 12,
+                    day: 31,
+                    hour: 23,
+                    minute: 59,
+                    second: 59,
+                },
+            ),
             (
                 1_796_001_031,
                 Civil {
@@ -173,7 +170,17 @@ mod tests {
                     second: 31,
                 },
             ),
-            (951_782_400, Civil::midnight(2000, 2, 29)),
+            (
+                951_782_400,
+                Civil {
+                    year: 2000,
+                    month: 2,
+                    day: 29,
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                },
+            ),
         ] {
             assert_eq!(Civil::from_epoch_seconds(seconds), civil);
             assert_eq!(civil.to_epoch_seconds(), seconds);

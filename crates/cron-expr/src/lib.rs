@@ -118,7 +118,6 @@ pub use jiff::Timestamp;
 /// The time zone type of the `*_in` methods, re-exported from [`jiff`].
 pub use jiff::tz::TimeZone;
 
-use calendar::Civil;
 use schedule::Fields;
 
 /// A parsed cron expression.
@@ -144,10 +143,7 @@ impl Schedule {
 
     /// Whether `t` is a fire time in UTC: a whole second whose fields all match.
     pub fn matches(&self, t: Timestamp) -> bool {
-        t.subsec_nanosecond() == 0
-            && self
-                .fields
-                .matches(Civil::from_epoch_seconds(t.as_second()))
+        t.subsec_nanosecond() == 0 && self.fields.matches(t.as_second())
     }
 
     /// The first fire time strictly after `t`, in UTC; `None` if there is none (a year field
@@ -178,9 +174,7 @@ impl Schedule {
         }
         let second = t.as_second();
         match tz.to_fixed_offset() {
-            Ok(offset) => self.fields.matches(Civil::from_epoch_seconds(
-                second + i64::from(offset.seconds()),
-            )),
+            Ok(offset) => self.fields.matches(second + i64::from(offset.seconds())),
             Err(_) => zone::next_after(&self.fields, second - 1, tz) == Some(second),
         }
     }
@@ -225,15 +219,17 @@ impl Schedule {
     }
 
     fn next_after_with_offset(&self, after: i64, offset: i64) -> Option<Timestamp> {
-        let start = Civil::from_epoch_seconds(after.checked_add(offset)?.checked_add(1)?);
-        let local = self.fields.next_at_or_after(start)?;
-        to_timestamp(local.to_epoch_seconds() - offset)
+        let local = self
+            .fields
+            .next_at_or_after(after.checked_add(offset)?.checked_add(1)?)?;
+        to_timestamp(local - offset)
     }
 
     fn prev_at_or_before_with_offset(&self, at_most: i64, offset: i64) -> Option<Timestamp> {
-        let start = Civil::from_epoch_seconds(at_most.checked_add(offset)?);
-        let local = self.fields.prev_at_or_before(start)?;
-        to_timestamp(local.to_epoch_seconds() - offset)
+        let local = self
+            .fields
+            .prev_at_or_before(at_most.checked_add(offset)?)?;
+        to_timestamp(local - offset)
     }
 }
 

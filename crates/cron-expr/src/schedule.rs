@@ -1,7 +1,7 @@
 //! The parsed schedule: one bit set per field plus the special day rules, and the search for
 //! fire times over civil (wall-clock) time by field arithmetic.
 
-use crate::calendar::{Civil, days_in_month, weekday};
+use crate::calendar::{SECONDS_PER_DAY, civil_from_days, days_from_civil, days_in_month, weekday};
 
 /// First year of the optional year field.
 pub(crate) const FIRST_YEAR: i32 = 1970;
@@ -130,22 +130,49 @@ impl Fields {
         self.hour_is_wildcard
     }
 
-    /// Whether a civil time matches every field.
-    pub(crate) fn matches(&self, civil: Civil) -> bool {
-        self.seconds & (1 << civil.second) != 0
-            && self.minutes & (1 << civil.minute) != 0
-            && self.hours & (1 << civil.hour) != 0
-            && self.months & (1 << civil.month) != 0
-            && self.years.is_none_or(|years| years.contains(civil.year))
-            && self.day_mask(civil.year, civil.month) & (1 << civil.day) != 0
+    /// Whether the wall-clock second `local` (seconds since the epoch, read with offset zero)
+    /// matches every field. The cheap fields are checked first; the day rules last, without
+    /// building the month's day mask when there are no special day forms.
+    pub(crate) fn matches(&self, local: i64) -> bool {
+        let days = local.div_euclid(SECONDS_PER_DAY);
+        let second_of_day = local.rem_euclid(SECONDS_PER_DAY) as u32;
+        if self.seconds & (1 << (second_of_day % 60)) == 0
+            || self.minutes & (1 << (second_of_day / 60 % 60)) == 0
+            || self.hours & (1 << (second_of_day / 3600)) == 0
+        {
+            return false;
+        }
+        let (year, month, day) = civil_from_days(days);
+        if self.months & (1 << month) == 0 || self.years.is_some_and(|years| !years.contains(year))
+        {
+            return false;
+        }
+        let rules = &self.days;
+        if rules.has_special_forms() {
+            let first_weekday = weekday_of_day_number(days - i64::from(day) + 1);
+            return self.day_mask_from(year, month, first_weekday) & (1 << day) != 0;
+        }
+        // Plain days: `day` exists in its month, so only the two bit sets and the rule joining
+        // them decide.
+        let month_day = rules.month_days & (1 << day) != 0;
+        let week_day = rules.week_days & (1 << weekday_of_day_number(days)) != 0;
+        if rules.month_day_restricted && rules.week_day_restricted {
+            month_day || week_day
+        } else {
+            month_day && week_day
+        }
     }
 
     /// The days of a month that match the day rules, as bits 1-31.
     pub(crate) fn day_mask(&self, year: i32, month: u32) -> u32 {
+        self.day_mask_from(year, month, weekday(year, month, 1))
+    }
+
+    /// [`Fields::day_mask`], given the weekday of the month's first day.
+    fn day_mask_from(&self, year: i32, month: u32, first_weekday: u32) -> u32 {
         let length = days_in_month(year, month);
         let valid = (((1u64 << (length + 1)) - 1) as u32) & !1;
         let rules = &self.days;
-        let first_weekday = weekday(year, month, 1);
         let month_part = if rules.month_day_restricted {
             let mut mask = rules.month_days;
             if rules.before_last_day | rules.nearest_weekday != 0 || rules.last_weekday_of_month {
@@ -171,21 +198,24 @@ impl Fields {
         }
     }
 
-    /// The first matching civil time at or after `from`, searching at most the years the
-    /// schedule can fire in (or 401 years without a year field).
-    pub(crate) fn next_at_or_after(&self, from: Civil) -> Option<Civil> {
+    /// The first matching wall-clock second at or after `from` (seconds since the epoch, read
+    /// with offset zero), searching at most the years the schedule can fire in (or 401 years
+    /// without a year field).
+    pub(crate) fn next_at_or_after(&self, from: i64) -> Option<i64> {
+        let mut at = Cursor::at(from);
         let last_year = match self.years {
             Some(_) => LAST_YEAR,
-            None => from.year.saturating_add(SEARCH_YEARS),
+            None => at.year.saturating_add(SEARCH_YEARS),
         };
-        let mut at = from;
         // Each pass either returns or moves `at` forward to the start of a later unit (second,
         // minute, hour, day, month or year), so the loop ends after a bounded number of passes.
+        // The month's day mask is kept until the month changes.
+        let mut mask_of: Option<(i32, u32, u32)> = None;
         loop {
             if let Some(years) = &self.years {
                 let year = years.next_at_or_after(at.year)?;
                 if year != at.year {
-                    at = Civil::midnight(year, 1, 1);
+                    at.start_month(year, 1);
                 }
             }
             if at.year > last_year {
@@ -193,69 +223,71 @@ impl Fields {
             }
             match next_bit(u64::from(self.months), at.month) {
                 None => {
-                    at = Civil::midnight(at.year + 1, 1, 1);
+                    at.start_month(at.year + 1, 1);
                     continue;
                 }
-                Some(month) if month != at.month => at = Civil::midnight(at.year, month, 1),
+                Some(month) if month != at.month => at.start_month(at.year, month),
                 Some(_) => {}
             }
-            match next_bit(u64::from(self.day_mask(at.year, at.month)), at.day) {
+            let mask = match mask_of {
+                Some((year, month, mask)) if year == at.year && month == at.month => mask,
+                _ => {
+                    let mask = self.day_mask_from(at.year, at.month, at.first_weekday_of_month());
+                    mask_of = Some((at.year, at.month, mask));
+                    mask
+                }
+            };
+            match next_bit(u64::from(mask), at.day) {
                 None => {
-                    at = start_of_next_month(at);
+                    at.start_next_month();
                     continue;
                 }
-                Some(day) if day != at.day => at = Civil::midnight(at.year, at.month, day),
+                Some(day) if day != at.day => at.start_day(day),
                 Some(_) => {}
             }
             match next_bit(u64::from(self.hours), at.hour) {
                 None => {
-                    at = start_of_next_day(at);
+                    at.start_next_day();
                     continue;
                 }
-                Some(hour) if hour != at.hour => {
-                    at.hour = hour;
-                    at.minute = 0;
-                    at.second = 0;
-                }
+                Some(hour) if hour != at.hour => (at.hour, at.minute, at.second) = (hour, 0, 0),
                 Some(_) => {}
             }
             match next_bit(self.minutes, at.minute) {
                 None => {
-                    at = start_of_next_hour(at);
+                    at.start_next_hour();
                     continue;
                 }
-                Some(minute) if minute != at.minute => {
-                    at.minute = minute;
-                    at.second = 0;
-                }
+                Some(minute) if minute != at.minute => (at.minute, at.second) = (minute, 0),
                 Some(_) => {}
             }
             match next_bit(self.seconds, at.second) {
                 None => {
-                    at = start_of_next_minute(at);
+                    at.start_next_minute();
                     continue;
                 }
                 Some(second) => {
                     at.second = second;
-                    return Some(at);
+                    return Some(at.epoch_seconds());
                 }
             }
         }
     }
 
-    /// The last matching civil time at or before `from`; the mirror of
+    /// The last matching wall-clock second at or before `from`; the mirror of
     /// [`Fields::next_at_or_after`].
-    pub(crate) fn prev_at_or_before(&self, from: Civil) -> Option<Civil> {
+    pub(crate) fn prev_at_or_before(&self, from: i64) -> Option<i64> {
+        let mut at = Cursor::at(from);
         let first_year = match self.years {
             Some(_) => FIRST_YEAR,
-            None => from.year.saturating_sub(SEARCH_YEARS),
+            None => at.year.saturating_sub(SEARCH_YEARS),
         };
-        let mut at = from;
+        let mut mask_of: Option<(i32, u32, u32)> = None;
         loop {
             if let Some(years) = &self.years {
                 let year = years.prev_at_or_before(at.year)?;
                 if year != at.year {
-                    at = Civil::last_second(year, 12, 31);
+                    at.end_month(year, 12);
                 }
             }
             if at.year < first_year {
@@ -263,55 +295,213 @@ impl Fields {
             }
             match prev_bit(u64::from(self.months), at.month) {
                 None => {
-                    at = Civil::last_second(at.year - 1, 12, 31);
+                    at.end_month(at.year - 1, 12);
                     continue;
                 }
-                Some(month) if month != at.month => {
-                    at = Civil::last_second(at.year, month, days_in_month(at.year, month));
-                }
+                Some(month) if month != at.month => at.end_month(at.year, month),
                 Some(_) => {}
             }
-            match prev_bit(u64::from(self.day_mask(at.year, at.month)), at.day) {
+            let mask = match mask_of {
+                Some((year, month, mask)) if year == at.year && month == at.month => mask,
+                _ => {
+                    let mask = self.day_mask_from(at.year, at.month, at.first_weekday_of_month());
+                    mask_of = Some((at.year, at.month, mask));
+                    mask
+                }
+            };
+            match prev_bit(u64::from(mask), at.day) {
                 None => {
-                    at = end_of_previous_month(at);
+                    at.end_previous_month();
                     continue;
                 }
-                Some(day) if day != at.day => at = Civil::last_second(at.year, at.month, day),
+                Some(day) if day != at.day => at.end_day(day),
                 Some(_) => {}
             }
             match prev_bit(u64::from(self.hours), at.hour) {
                 None => {
-                    at = end_of_previous_day(at);
+                    at.end_previous_day();
                     continue;
                 }
-                Some(hour) if hour != at.hour => {
-                    at.hour = hour;
-                    at.minute = 59;
-                    at.second = 59;
-                }
+                Some(hour) if hour != at.hour => (at.hour, at.minute, at.second) = (hour, 59, 59),
                 Some(_) => {}
             }
             match prev_bit(self.minutes, at.minute) {
                 None => {
-                    at = end_of_previous_hour(at);
+                    at.end_previous_hour();
                     continue;
                 }
-                Some(minute) if minute != at.minute => {
-                    at.minute = minute;
-                    at.second = 59;
-                }
+                Some(minute) if minute != at.minute => (at.minute, at.second) = (minute, 59),
                 Some(_) => {}
             }
             match prev_bit(self.seconds, at.second) {
                 None => {
-                    at = end_of_previous_minute(at);
+                    at.end_previous_minute();
                     continue;
                 }
                 Some(second) => {
                     at.second = second;
-                    return Some(at);
+                    return Some(at.epoch_seconds());
                 }
             }
+        }
+    }
+}
+
+impl DayRules {
+    /// Whether any of `L`, `L-n`, `nW`, `LW`, `xL`, `x#n` is present.
+    fn has_special_forms(&self) -> bool {
+        self.before_last_day | self.nearest_weekday != 0
+            || self.last_weekday_of_month
+            || self.last_of_week_day != 0
+            || self.nth_week_day != 0
+    }
+}
+
+/// The weekday (0 = Sunday) of a day number (days since 1970-01-01, a Thursday).
+#[inline]
+fn weekday_of_day_number(days: i64) -> u32 {
+    (days + 4).rem_euclid(7) as u32
+}
+
+/// A position of the search: a civil date and time, and the day number of its date, kept in
+/// step so that the result converts back to epoch seconds without calendar arithmetic, and the
+/// calendar is consulted only when the month changes.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    /// Days since 1970-01-01 of `year-month-day`.
+    days: i64,
+}
+
+impl Cursor {
+    fn at(seconds: i64) -> Cursor {
+        let days = seconds.div_euclid(SECONDS_PER_DAY);
+        let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY) as u32;
+        let (year, month, day) = civil_from_days(days);
+        Cursor {
+            year,
+            month,
+            day,
+            hour: second_of_day / 3600,
+            minute: second_of_day / 60 % 60,
+            second: second_of_day % 60,
+            days,
+        }
+    }
+
+    fn epoch_seconds(&self) -> i64 {
+        self.days * SECONDS_PER_DAY + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+    }
+
+    fn first_weekday_of_month(&self) -> u32 {
+        weekday_of_day_number(self.days - i64::from(self.day) + 1)
+    }
+
+    /// Midnight on the 1st of `month` of `year`.
+    fn start_month(&mut self, year: i32, month: u32) {
+        *self = Cursor {
+            year,
+            month,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            days: days_from_civil(year, month, 1),
+        };
+    }
+
+    /// The last second of the last day of `month` of `year`.
+    fn end_month(&mut self, year: i32, month: u32) {
+        let day = days_in_month(year, month);
+        *self = Cursor {
+            year,
+            month,
+            day,
+            hour: 23,
+            minute: 59,
+            second: 59,
+            days: days_from_civil(year, month, day),
+        };
+    }
+
+    /// Midnight of `day` of the current month.
+    fn start_day(&mut self, day: u32) {
+        self.days += i64::from(day) - i64::from(self.day);
+        (self.day, self.hour, self.minute, self.second) = (day, 0, 0, 0);
+    }
+
+    /// The last second of `day` of the current month.
+    fn end_day(&mut self, day: u32) {
+        self.days += i64::from(day) - i64::from(self.day);
+        (self.day, self.hour, self.minute, self.second) = (day, 23, 59, 59);
+    }
+
+    fn start_next_month(&mut self) {
+        if self.month == 12 {
+            self.start_month(self.year + 1, 1);
+        } else {
+            self.start_month(self.year, self.month + 1);
+        }
+    }
+
+    fn end_previous_month(&mut self) {
+        if self.month == 1 {
+            self.end_month(self.year - 1, 12);
+        } else {
+            self.end_month(self.year, self.month - 1);
+        }
+    }
+
+    fn start_next_day(&mut self) {
+        if self.day >= days_in_month(self.year, self.month) {
+            self.start_next_month();
+        } else {
+            self.start_day(self.day + 1);
+        }
+    }
+
+    fn end_previous_day(&mut self) {
+        if self.day == 1 {
+            self.end_previous_month();
+        } else {
+            self.end_day(self.day - 1);
+        }
+    }
+
+    fn start_next_hour(&mut self) {
+        if self.hour == 23 {
+            self.start_next_day();
+        } else {
+            (self.hour, self.minute, self.second) = (self.hour + 1, 0, 0);
+        }
+    }
+
+    fn end_previous_hour(&mut self) {
+        if self.hour == 0 {
+            self.end_previous_day();
+        } else {
+            (self.hour, self.minute, self.second) = (self.hour - 1, 59, 59);
+        }
+    }
+
+    fn start_next_minute(&mut self) {
+        if self.minute == 59 {
+            self.start_next_hour();
+        } else {
+            (self.minute, self.second) = (self.minute + 1, 0);
+        }
+    }
+
+    fn end_previous_minute(&mut self) {
+        if self.minute == 0 {
+            self.end_previous_hour();
+        } else {
+            (self.minute, self.second) = (self.minute - 1, 59);
         }
     }
 }
@@ -408,88 +598,6 @@ fn special_week_days(rules: &DayRules, length: u32, first_weekday: u32) -> u32 {
         }
     }
     mask
-}
-
-fn start_of_next_month(at: Civil) -> Civil {
-    if at.month == 12 {
-        Civil::midnight(at.year + 1, 1, 1)
-    } else {
-        Civil::midnight(at.year, at.month + 1, 1)
-    }
-}
-
-fn start_of_next_day(at: Civil) -> Civil {
-    if at.day >= days_in_month(at.year, at.month) {
-        start_of_next_month(at)
-    } else {
-        Civil::midnight(at.year, at.month, at.day + 1)
-    }
-}
-
-fn start_of_next_hour(at: Civil) -> Civil {
-    if at.hour == 23 {
-        start_of_next_day(at)
-    } else {
-        Civil {
-            hour: at.hour + 1,
-            minute: 0,
-            second: 0,
-            ..at
-        }
-    }
-}
-
-fn start_of_next_minute(at: Civil) -> Civil {
-    if at.minute == 59 {
-        start_of_next_hour(at)
-    } else {
-        Civil {
-            minute: at.minute + 1,
-            second: 0,
-            ..at
-        }
-    }
-}
-
-fn end_of_previous_month(at: Civil) -> Civil {
-    if at.month == 1 {
-        Civil::last_second(at.year - 1, 12, 31)
-    } else {
-        Civil::last_second(at.year, at.month - 1, days_in_month(at.year, at.month - 1))
-    }
-}
-
-fn end_of_previous_day(at: Civil) -> Civil {
-    if at.day == 1 {
-        end_of_previous_month(at)
-    } else {
-        Civil::last_second(at.year, at.month, at.day - 1)
-    }
-}
-
-fn end_of_previous_hour(at: Civil) -> Civil {
-    if at.hour == 0 {
-        end_of_previous_day(at)
-    } else {
-        Civil {
-            hour: at.hour - 1,
-            minute: 59,
-            second: 59,
-            ..at
-        }
-    }
-}
-
-fn end_of_previous_minute(at: Civil) -> Civil {
-    if at.minute == 0 {
-        end_of_previous_hour(at)
-    } else {
-        Civil {
-            minute: at.minute - 1,
-            second: 59,
-            ..at
-        }
-    }
 }
 
 #[cfg(test)]

@@ -37,27 +37,19 @@ pub(crate) fn next_after(fields: &Fields, after: i64, tz: &TimeZone) -> Option<i
     {
         // `after` is in the first occurrence of a fold: the fold's later first occurrences
         // come next, then the second occurrences of all its local times, from its start.
-        let first = fields.next_at_or_after(Civil::from_epoch_seconds(after_local + 1));
-        if let Some(local) = first
-            .map(Civil::to_epoch_seconds)
-            .filter(|&local| local < fold.local_end)
-        {
+        let first = fields.next_at_or_after(after_local + 1);
+        if let Some(local) = first.filter(|&local| local < fold.local_end) {
             return Some(local - fold.before);
         }
-        let second = fields.next_at_or_after(Civil::from_epoch_seconds(fold.local_start));
-        if let Some(local) = second
-            .map(Civil::to_epoch_seconds)
-            .filter(|&local| local < fold.local_end)
-        {
+        let second = fields.next_at_or_after(fold.local_start);
+        if let Some(local) = second.filter(|&local| local < fold.local_end) {
             return Some(local - fold.after);
         }
         after_local = fold.local_end - 1;
     }
     for _ in 0..MAX_PASSES {
-        let local =
-            fields.next_at_or_after(Civil::from_epoch_seconds(after_local.checked_add(1)?))?;
-        let local_seconds = local.to_epoch_seconds();
-        match resolve(local, tz)? {
+        let local_seconds = fields.next_at_or_after(after_local.checked_add(1)?)?;
+        match resolve(local_seconds, tz)? {
             AmbiguousOffset::Unambiguous { offset } => {
                 let instant = local_seconds - i64::from(offset.seconds());
                 if instant > after {
@@ -113,20 +105,17 @@ pub(crate) fn prev_at_or_before(fields: &Fields, at_most: i64, tz: &TimeZone) ->
         // came before it, also those later in local time than `at_most`.
         if hour_is_wildcard {
             // Second occurrences up to `at_most` come first, then the fold's first occurrences.
-            if let Some(local) = fields.prev_at_or_before(Civil::from_epoch_seconds(at_most_local))
+            if let Some(local) = fields.prev_at_or_before(at_most_local)
+                && local >= fold.local_start
             {
-                let local = local.to_epoch_seconds();
-                if local >= fold.local_start {
-                    return Some(local - fold.after);
-                }
+                return Some(local - fold.after);
             }
         }
         at_most_local = fold.local_end - 1;
     }
     for _ in 0..MAX_PASSES {
-        let local = fields.prev_at_or_before(Civil::from_epoch_seconds(at_most_local))?;
-        let local_seconds = local.to_epoch_seconds();
-        match resolve(local, tz)? {
+        let local_seconds = fields.prev_at_or_before(at_most_local)?;
+        match resolve(local_seconds, tz)? {
             AmbiguousOffset::Unambiguous { offset } => {
                 let instant = local_seconds - i64::from(offset.seconds());
                 if instant <= at_most {
@@ -174,7 +163,7 @@ impl Fold {
     fn around(instant: i64, tz: &TimeZone) -> Option<Fold> {
         let timestamp = Timestamp::from_second(instant).ok()?;
         let offset = tz.to_offset(timestamp);
-        let local = Civil::from_epoch_seconds(instant + i64::from(offset.seconds()));
+        let local = instant + i64::from(offset.seconds());
         let AmbiguousOffset::Fold { before, after } = resolve(local, tz)? else {
             return None;
         };
@@ -205,7 +194,8 @@ fn local_seconds(instant: i64, tz: &TimeZone) -> i64 {
 }
 
 /// How a local time maps to instants in a zone; `None` outside jiff's supported range.
-fn resolve(local: Civil, tz: &TimeZone) -> Option<AmbiguousOffset> {
+fn resolve(local_seconds: i64, tz: &TimeZone) -> Option<AmbiguousOffset> {
+    let local = Civil::from_epoch_seconds(local_seconds);
     let datetime = DateTime::new(
         i16::try_from(local.year).ok()?,
         local.month as i8,
