@@ -50,6 +50,12 @@ impl fmt::Display for Field {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.render())]
 pub struct ParseError {
+    /// Boxed so that the parser's `Result`s stay small on the path that succeeds.
+    inner: Box<ErrorInner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ErrorInner {
     field: Option<Field>,
     column: usize,
     token: String,
@@ -91,38 +97,40 @@ impl ParseError {
         kind: ParseErrorKind,
     ) -> ParseError {
         ParseError {
-            field,
-            column,
-            token: token.to_owned(),
-            kind,
+            inner: Box::new(ErrorInner {
+                field,
+                column,
+                token: token.to_owned(),
+                kind,
+            }),
         }
     }
 
     /// The field the error is in; `None` for errors about the expression as a whole (such as
     /// the wrong number of fields).
     pub fn field(&self) -> Option<Field> {
-        self.field
+        self.inner.field
     }
 
     /// The 1-based column (in characters) where the offending token starts.
     pub fn column(&self) -> usize {
-        self.column
+        self.inner.column
     }
 
     /// The offending token as written.
     pub fn token(&self) -> &str {
-        &self.token
+        &self.inner.token
     }
 
     fn render(&self) -> String {
-        let prefix = match self.field {
+        let prefix = match self.inner.field {
             Some(field) => format!("{field}: "),
             None => String::new(),
         };
-        let token = &self.token;
-        let column = self.column;
-        let expected = self.field.map(expected_values).unwrap_or("");
-        let body = match &self.kind {
+        let token = &self.inner.token;
+        let column = self.inner.column;
+        let expected = self.inner.field.map(expected_values).unwrap_or("");
+        let body = match &self.inner.kind {
             ParseErrorKind::Empty => {
                 "empty expression (expected 5, 6 or 7 fields, e.g. \"0 */5 * * * *\")".to_owned()
             }

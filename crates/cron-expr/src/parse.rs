@@ -168,7 +168,7 @@ struct FieldSpec {
     min: u32,
     max: u32,
     /// Names for values `min..`, three letters each, matched case-insensitively.
-    names: &'static [&'static str],
+    names: &'static [u32],
 }
 
 const SECOND: FieldSpec = FieldSpec {
@@ -200,7 +200,18 @@ const MONTH: FieldSpec = FieldSpec {
     min: 1,
     max: 12,
     names: &[
-        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        pack(b"JAN"),
+        pack(b"FEB"),
+        pack(b"MAR"),
+        pack(b"APR"),
+        pack(b"MAY"),
+        pack(b"JUN"),
+        pack(b"JUL"),
+        pack(b"AUG"),
+        pack(b"SEP"),
+        pack(b"OCT"),
+        pack(b"NOV"),
+        pack(b"DEC"),
     ],
 };
 /// Day-of-week values run 0-7; both 0 and 7 are Sunday and are stored as 0.
@@ -208,7 +219,15 @@ const DAY_OF_WEEK: FieldSpec = FieldSpec {
     field: Field::DayOfWeek,
     min: 0,
     max: 7,
-    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+    names: &[
+        pack(b"SUN"),
+        pack(b"MON"),
+        pack(b"TUE"),
+        pack(b"WED"),
+        pack(b"THU"),
+        pack(b"FRI"),
+        pack(b"SAT"),
+    ],
 };
 
 /// What a field parsed to. The special forms are only ever set for the day fields.
@@ -253,8 +272,9 @@ fn parse_field(
         ..ParsedField::default()
     };
     let is_day_field = matches!(spec.field, Field::DayOfMonth | Field::DayOfWeek);
-    if token == "?" || token == "*" {
-        if token == "?" && !is_day_field {
+    let bytes = token.as_bytes();
+    if bytes.len() == 1 && (bytes[0] == b'?' || bytes[0] == b'*') {
+        if bytes[0] == b'?' && !is_day_field {
             return Err(error_at(
                 expr,
                 Some(spec.field),
@@ -275,15 +295,18 @@ fn parse_field(
         );
         return Ok(parsed);
     }
-    let mut item_offset = offset;
-    for text in token.split(',') {
+    // Items are split by hand: `str::split` costs more than the rest of the parse.
+    let mut start = 0;
+    while start <= bytes.len() {
+        let end = find_byte(bytes, start, b',').unwrap_or(bytes.len());
+        let text = &token[start..end];
         let item = Item {
             expr,
-            offset: item_offset,
+            offset: offset + start,
             text,
             spec,
         };
-        item_offset += text.len() + 1;
+        start = end + 1;
         if text.is_empty() {
             return Err(error_at(
                 expr,
@@ -293,7 +316,7 @@ fn parse_field(
                 ParseErrorKind::EmptyItem,
             ));
         }
-        if text == "?" {
+        if text.as_bytes() == b"?" {
             let kind = if is_day_field {
                 ParseErrorKind::InvalidSpecial("\"?\" must be the whole field")
             } else {
@@ -312,10 +335,11 @@ fn parse_field(
 }
 
 /// Parses `*`, `a`, `a-b`, with an optional `/step`, into a bit set.
+#[inline]
 fn parse_plain_item(item: &Item<'_>) -> Result<u64, ParseError> {
     let spec = item.spec;
-    let (base, step) = match item.text.split_once('/') {
-        Some((base, step)) => (base, Some(step)),
+    let (base, step) = match find_byte(item.text.as_bytes(), 0, b'/') {
+        Some(slash) => (&item.text[..slash], Some(&item.text[slash + 1..])),
         None => (item.text, None),
     };
     let highest = if spec.field == Field::DayOfWeek {
@@ -323,7 +347,7 @@ fn parse_plain_item(item: &Item<'_>) -> Result<u64, ParseError> {
     } else {
         spec.max
     };
-    let (start, end) = if base == "*" {
+    let (start, end) = if base.as_bytes() == b"*" {
         (spec.min, highest)
     } else if let Some((first, last)) = split_range(base) {
         let start = parse_value(item, item.offset, first)?;
@@ -369,11 +393,48 @@ fn parse_plain_item(item: &Item<'_>) -> Result<u64, ParseError> {
 
 /// Splits `a-b`, but not a leading minus sign (which is simply invalid).
 fn split_range(text: &str) -> Option<(&str, &str)> {
-    let dash = text.get(1..)?.find('-')? + 1;
+    let dash = find_byte(text.as_bytes(), 1, b'-')?;
     Some((&text[..dash], &text[dash + 1..]))
 }
 
+/// The first position of `wanted` in `bytes` at or after `from`. Tokens are a few bytes long,
+/// where a plain loop beats the generic substring search.
+#[inline]
+fn find_byte(bytes: &[u8], from: usize, wanted: u8) -> Option<usize> {
+    let mut index = from;
+    while index < bytes.len() {
+        if bytes[index] == wanted {
+            return Some(index);
+        }
+        index += 1;
+    }
+    None
+}
+
+/// A three-letter upper-case name packed into an integer, so that names compare as numbers.
+const fn pack(name: &[u8; 3]) -> u32 {
+    name[0] as u32 | (name[1] as u32) << 8 | (name[2] as u32) << 16
+}
+
+/// The packed upper-case form of `text`, or `None` for anything but three ASCII letters.
+#[inline]
+fn packed_name(text: &str) -> Option<u32> {
+    match *text.as_bytes() {
+        [a, b, c]
+            if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() && c.is_ascii_alphabetic() =>
+        {
+            Some(pack(&[
+                a.to_ascii_uppercase(),
+                b.to_ascii_uppercase(),
+                c.to_ascii_uppercase(),
+            ]))
+        }
+        _ => None,
+    }
+}
+
 /// Parses one value: a number or (for months and weekdays) a three-letter name.
+#[inline]
 fn parse_value(item: &Item<'_>, offset: usize, text: &str) -> Result<u32, ParseError> {
     let spec = item.spec;
     if text.is_empty() {
@@ -388,11 +449,9 @@ fn parse_value(item: &Item<'_>, offset: usize, text: &str) -> Result<u32, ParseE
     if text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(item.error(offset, text, ParseErrorKind::OutOfRange));
     }
-    match spec
-        .names
-        .iter()
-        .position(|name| name.eq_ignore_ascii_case(text))
-    {
+    let index =
+        packed_name(text).and_then(|packed| spec.names.iter().position(|&name| name == packed));
+    match index {
         Some(index) => Ok(spec.min + index as u32),
         None => Err(item.error(offset, text, ParseErrorKind::InvalidValue)),
     }
@@ -463,7 +522,8 @@ fn parse_month_day_special(item: &Item<'_>, parsed: &mut ParsedField) -> Result<
 /// `xL` and `x#n`; returns whether the item was one of them.
 fn parse_week_day_special(item: &Item<'_>, parsed: &mut ParsedField) -> Result<bool, ParseError> {
     let text = item.text;
-    if let Some((day_text, nth_text)) = text.split_once('#') {
+    if let Some(hash) = find_byte(text.as_bytes(), 0, b'#') {
+        let (day_text, nth_text) = (&text[..hash], &text[hash + 1..]);
         let week_day = parse_value(item, item.offset, day_text)? % 7;
         let nth_offset = item.offset + day_text.len() + 1;
         match parse_number(nth_text) {

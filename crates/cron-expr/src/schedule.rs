@@ -131,8 +131,7 @@ impl Fields {
     }
 
     /// Whether the wall-clock second `local` (seconds since the epoch, read with offset zero)
-    /// matches every field. The cheap fields are checked first; the day rules last, without
-    /// building the month's day mask when there are no special day forms.
+    /// matches every field. The cheap fields are checked first, the day rules last.
     pub(crate) fn matches(&self, local: i64) -> bool {
         let days = local.div_euclid(SECONDS_PER_DAY);
         let second_of_day = local.rem_euclid(SECONDS_PER_DAY) as u32;
@@ -147,19 +146,38 @@ impl Fields {
         {
             return false;
         }
+        self.day_matches(year, month, day, days)
+    }
+
+    /// Whether `day` of `month` of `year`, whose day number is `days`, matches the day rules,
+    /// by direct checks; only `nW` and `LW` build the month's mask.
+    fn day_matches(&self, year: i32, month: u32, day: u32, days: i64) -> bool {
         let rules = &self.days;
-        if rules.has_special_forms() {
-            let first_weekday = weekday_of_day_number(days - i64::from(day) + 1);
-            return self.day_mask_from(year, month, first_weekday) & (1 << day) != 0;
-        }
-        // Plain days: `day` exists in its month, so only the two bit sets and the rule joining
-        // them decide.
-        let month_day = rules.month_days & (1 << day) != 0;
-        let week_day = rules.week_days & (1 << weekday_of_day_number(days)) != 0;
+        let weekday = weekday_of_day_number(days);
+        let month_side = || {
+            if rules.month_days & (1 << day) != 0 {
+                return true;
+            }
+            let length = days_in_month(year, month);
+            if rules.before_last_day & (1 << (length - day)) != 0 {
+                return true;
+            }
+            if rules.nearest_weekday != 0 || rules.last_weekday_of_month {
+                let first_weekday = weekday_of_day_number(days - i64::from(day) + 1);
+                return special_month_days(rules, length, first_weekday) & (1 << day) != 0;
+            }
+            false
+        };
+        let week_side = || {
+            rules.week_days & (1 << weekday) != 0
+                || (rules.last_of_week_day & (1 << weekday) != 0
+                    && day + 7 > days_in_month(year, month))
+                || rules.nth_week_day & (1 << ((day - 1) / 7 * 7 + weekday)) != 0
+        };
         if rules.month_day_restricted && rules.week_day_restricted {
-            month_day || week_day
+            month_side() || week_side()
         } else {
-            month_day && week_day
+            month_side() && week_side()
         }
     }
 
@@ -344,16 +362,6 @@ impl Fields {
                 }
             }
         }
-    }
-}
-
-impl DayRules {
-    /// Whether any of `L`, `L-n`, `nW`, `LW`, `xL`, `x#n` is present.
-    fn has_special_forms(&self) -> bool {
-        self.before_last_day | self.nearest_weekday != 0
-            || self.last_weekday_of_month
-            || self.last_of_week_day != 0
-            || self.nth_week_day != 0
     }
 }
 
