@@ -250,7 +250,13 @@ impl Fields {
             let mask = match mask_of {
                 Some((year, month, mask)) if year == at.year && month == at.month => mask,
                 _ => {
-                    let mask = self.day_mask_from(at.year, at.month, at.first_weekday_of_month());
+                    // Only weekday rules need the weekday, and with it the day number.
+                    let first_weekday = if self.days.need_weekday() {
+                        at.first_weekday_of_month()
+                    } else {
+                        0
+                    };
+                    let mask = self.day_mask_from(at.year, at.month, first_weekday);
                     mask_of = Some((at.year, at.month, mask));
                     mask
                 }
@@ -322,7 +328,13 @@ impl Fields {
             let mask = match mask_of {
                 Some((year, month, mask)) if year == at.year && month == at.month => mask,
                 _ => {
-                    let mask = self.day_mask_from(at.year, at.month, at.first_weekday_of_month());
+                    // Only weekday rules need the weekday, and with it the day number.
+                    let first_weekday = if self.days.need_weekday() {
+                        at.first_weekday_of_month()
+                    } else {
+                        0
+                    };
+                    let mask = self.day_mask_from(at.year, at.month, first_weekday);
                     mask_of = Some((at.year, at.month, mask));
                     mask
                 }
@@ -365,6 +377,13 @@ impl Fields {
     }
 }
 
+impl DayRules {
+    /// Whether matching a day needs its weekday (`L` and `L-n` do not).
+    fn need_weekday(&self) -> bool {
+        self.week_day_restricted || self.nearest_weekday != 0 || self.last_weekday_of_month
+    }
+}
+
 /// The weekday (0 = Sunday) of a day number (days since 1970-01-01, a Thursday).
 #[inline]
 fn weekday_of_day_number(days: i64) -> u32 {
@@ -372,8 +391,9 @@ fn weekday_of_day_number(days: i64) -> u32 {
 }
 
 /// A position of the search: a civil date and time, and the day number of its date, kept in
-/// step so that the result converts back to epoch seconds without calendar arithmetic, and the
-/// calendar is consulted only when the month changes.
+/// step so that the result converts back to epoch seconds without calendar arithmetic. After a
+/// jump to another month the day number is computed only when it is needed (a weekday rule or
+/// the result), so a sparse search across years costs no calendar arithmetic per month.
 #[derive(Clone, Copy, Debug)]
 struct Cursor {
     year: i32,
@@ -382,8 +402,10 @@ struct Cursor {
     hour: u32,
     minute: u32,
     second: u32,
-    /// Days since 1970-01-01 of `year-month-day`.
+    /// Days since 1970-01-01 of `year-month-day`, when `days_known` (moves within a month keep
+    /// it in step; while unknown it is meaningless and recomputed on demand).
     days: i64,
+    days_known: bool,
 }
 
 impl Cursor {
@@ -399,15 +421,25 @@ impl Cursor {
             minute: second_of_day / 60 % 60,
             second: second_of_day % 60,
             days,
+            days_known: true,
         }
     }
 
-    fn epoch_seconds(&self) -> i64 {
-        self.days * SECONDS_PER_DAY + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+    fn day_number(&mut self) -> i64 {
+        if !self.days_known {
+            self.days = days_from_civil(self.year, self.month, self.day);
+            self.days_known = true;
+        }
+        self.days
     }
 
-    fn first_weekday_of_month(&self) -> u32 {
-        weekday_of_day_number(self.days - i64::from(self.day) + 1)
+    fn epoch_seconds(&mut self) -> i64 {
+        self.day_number() * SECONDS_PER_DAY
+            + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
+    }
+
+    fn first_weekday_of_month(&mut self) -> u32 {
+        weekday_of_day_number(self.day_number() - i64::from(self.day) + 1)
     }
 
     /// Midnight on the 1st of `month` of `year`.
@@ -419,7 +451,8 @@ impl Cursor {
             hour: 0,
             minute: 0,
             second: 0,
-            days: days_from_civil(year, month, 1),
+            days: 0,
+            days_known: false,
         };
     }
 
@@ -433,7 +466,8 @@ impl Cursor {
             hour: 23,
             minute: 59,
             second: 59,
-            days: days_from_civil(year, month, day),
+            days: 0,
+            days_known: false,
         };
     }
 
