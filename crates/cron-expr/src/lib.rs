@@ -118,7 +118,7 @@ pub use jiff::Timestamp;
 /// The time zone type of the `*_in` methods, re-exported from [`jiff`].
 pub use jiff::tz::TimeZone;
 
-use schedule::Fields;
+use schedule::{Cursor, Fields};
 
 /// A parsed cron expression.
 ///
@@ -159,11 +159,7 @@ impl Schedule {
 
     /// The fire times strictly after `t`, in UTC, in increasing order.
     pub fn iter_after(&self, t: Timestamp) -> Upcoming<'_> {
-        Upcoming {
-            schedule: self,
-            zone: None,
-            after: Some(t),
-        }
+        Upcoming::new(self, t, None)
     }
 
     /// Whether `t` is a fire time in the time zone `tz` (see the crate documentation for the
@@ -199,11 +195,7 @@ impl Schedule {
 
     /// The fire times strictly after `t` in the time zone `tz`, in increasing order.
     pub fn iter_after_in<'a>(&'a self, t: Timestamp, tz: &'a TimeZone) -> Upcoming<'a> {
-        Upcoming {
-            schedule: self,
-            zone: Some(tz),
-            after: Some(t),
-        }
+        Upcoming::new(self, t, Some(tz))
     }
 
     /// Says in plain English when the schedule fires, e.g. "at second 31 of minutes 10
@@ -254,20 +246,70 @@ impl fmt::Display for Schedule {
 #[derive(Clone, Debug)]
 pub struct Upcoming<'a> {
     schedule: &'a Schedule,
-    zone: Option<&'a TimeZone>,
-    after: Option<Timestamp>,
+    state: UpcomingState<'a>,
+}
+
+/// Where an [`Upcoming`] is. In UTC and fixed offsets it keeps the search cursor (the wall-clock
+/// position of the last fire time) between steps; in other zones the last fire time.
+#[derive(Clone, Debug)]
+enum UpcomingState<'a> {
+    Fixed {
+        offset: i64,
+        last: Option<Cursor>,
+    },
+    Zoned {
+        tz: &'a TimeZone,
+        last: Option<Timestamp>,
+    },
+    Done,
+}
+
+impl<'a> Upcoming<'a> {
+    fn new(schedule: &'a Schedule, t: Timestamp, zone: Option<&'a TimeZone>) -> Upcoming<'a> {
+        let offset = match zone.map(TimeZone::to_fixed_offset) {
+            None => Some(0),
+            Some(Ok(offset)) => Some(i64::from(offset.seconds())),
+            Some(Err(_)) => None,
+        };
+        let state = match (offset, zone) {
+            (Some(offset), _) => match floor_seconds(t).checked_add(offset) {
+                // The cursor stands on the last second that is not a fire time to report.
+                Some(local) => UpcomingState::Fixed {
+                    offset,
+                    last: Some(Cursor::at(local)),
+                },
+                None => UpcomingState::Done,
+            },
+            (None, Some(tz)) => UpcomingState::Zoned { tz, last: Some(t) },
+            (None, None) => UpcomingState::Done,
+        };
+        Upcoming { schedule, state }
+    }
 }
 
 impl Iterator for Upcoming<'_> {
     type Item = Timestamp;
 
     fn next(&mut self) -> Option<Timestamp> {
-        let after = self.after?;
-        self.after = match self.zone {
-            None => self.schedule.next_after(after),
-            Some(tz) => self.schedule.next_after_in(after, tz),
-        };
-        self.after
+        match &mut self.state {
+            UpcomingState::Fixed { offset, last } => {
+                let mut from = (*last)?;
+                from.step_second();
+                *last = self.schedule.fields.next_cursor(from);
+                let mut found = (*last)?;
+                let next = to_timestamp(found.epoch_seconds() - *offset);
+                if next.is_none() {
+                    *last = None;
+                }
+                next
+            }
+            UpcomingState::Zoned { tz, last } => {
+                let after = (*last)?;
+                *last = self.schedule.next_after_in(after, tz);
+                *last
+            }
+            UpcomingState::Done => None,
+        }
     }
 }
 

@@ -220,7 +220,13 @@ impl Fields {
     /// with offset zero), searching at most the years the schedule can fire in (or 401 years
     /// without a year field).
     pub(crate) fn next_at_or_after(&self, from: i64) -> Option<i64> {
-        let mut at = Cursor::at(from);
+        self.next_cursor(Cursor::at(from))
+            .map(|mut at| at.epoch_seconds())
+    }
+
+    /// [`Fields::next_at_or_after`] on a cursor: the first match at or after `at`. Iterators
+    /// keep the cursor between calls and skip the conversion from epoch seconds.
+    pub(crate) fn next_cursor(&self, mut at: Cursor) -> Option<Cursor> {
         let last_year = match self.years {
             Some(_) => LAST_YEAR,
             None => at.year.saturating_add(SEARCH_YEARS),
@@ -292,7 +298,7 @@ impl Fields {
                 }
                 Some(second) => {
                     at.second = second;
-                    return Some(at.epoch_seconds());
+                    return Some(at);
                 }
             }
         }
@@ -395,7 +401,7 @@ fn weekday_of_day_number(days: i64) -> u32 {
 /// jump to another month the day number is computed only when it is needed (a weekday rule or
 /// the result), so a sparse search across years costs no calendar arithmetic per month.
 #[derive(Clone, Copy, Debug)]
-struct Cursor {
+pub(crate) struct Cursor {
     year: i32,
     month: u32,
     day: u32,
@@ -409,7 +415,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn at(seconds: i64) -> Cursor {
+    pub(crate) fn at(seconds: i64) -> Cursor {
         let days = seconds.div_euclid(SECONDS_PER_DAY);
         let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY) as u32;
         let (year, month, day) = civil_from_days(days);
@@ -433,7 +439,7 @@ impl Cursor {
         self.days
     }
 
-    fn epoch_seconds(&mut self) -> i64 {
+    pub(crate) fn epoch_seconds(&mut self) -> i64 {
         self.day_number() * SECONDS_PER_DAY
             + i64::from(self.hour * 3600 + self.minute * 60 + self.second)
     }
@@ -528,6 +534,15 @@ impl Cursor {
             self.end_previous_day();
         } else {
             (self.hour, self.minute, self.second) = (self.hour - 1, 59, 59);
+        }
+    }
+
+    /// The next second.
+    pub(crate) fn step_second(&mut self) {
+        if self.second == 59 {
+            self.start_next_minute();
+        } else {
+            self.second += 1;
         }
     }
 
