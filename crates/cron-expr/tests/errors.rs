@@ -285,7 +285,12 @@ fn never_firing_expressions_are_rejected() {
     ] {
         check_error_at(expression, Field::DayOfMonth, column, &["can never fire"]);
     }
-    check_error_at("0 0 0 ? 2 MON#5 2026", Field::DayOfWeek, 11, &["can never fire"]);
+    check_error_at(
+        "0 0 0 ? 2 MON#5 2026",
+        Field::DayOfWeek,
+        11,
+        &["can never fire"],
+    );
     // Rejected one way or another (the notes do not say whether `L-30` is a valid token).
     assert!(Schedule::parse("0 0 0 L-30 2 *").is_err());
 }

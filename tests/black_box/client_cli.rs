@@ -1,0 +1,93 @@
+//! `scheduler jobs ...` and `scheduler executions ...` against a running server.
+
+use serde_json::Value;
+
+use crate::support::{Server, Sink, db_path, temp_dir, wait_until};
+use crate::{scheduler, stderr, stdout};
+
+/// Runs a client command against `server` and parses its JSON output.
+fn client(server: &Server, args: &[&str]) -> Value {
+    let url = format!("http://{}", server.address);
+    let mut all = args.to_vec();
+    all.extend(["--server", &url]);
+    let output = scheduler(&all);
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    let text = stdout(&output);
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).expect("JSON output")
+    }
+}
+
+#[test]
+fn the_client_manages_jobs_on_a_running_server() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let server = Server::start(&db_path(&dir), &[]);
+    let api = sink.url("/client");
+    let created = client(
+        &server,
+        &[
+            "jobs",
+            "create",
+            "--schedule",
+            "0 0 0 1 1 *",
+            "--api",
+            &api,
+            "--type",
+            "AT_MOST_ONCE",
+            "--settings",
+            r#"{"timeoutMs": 2000}"#,
+        ],
+    );
+    let job_id = created["jobId"].as_str().expect("a jobId").to_owned();
+    assert_eq!(created["type"], "ATMOST_ONCE");
+    assert_eq!(created["timeoutMs"], 2000);
+
+    assert_eq!(
+        client(&server, &["jobs", "get", &job_id])["jobId"],
+        job_id.as_str()
+    );
+    assert_eq!(
+        client(&server, &["jobs", "list", "--paused", "false"])["jobs"][0]["jobId"],
+        job_id.as_str()
+    );
+    assert_eq!(client(&server, &["jobs", "pause", &job_id])["paused"], true);
+    assert_eq!(
+        client(&server, &["jobs", "list", "--paused", "false"])["jobs"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        client(&server, &["jobs", "resume", &job_id])["paused"],
+        false
+    );
+
+    client(&server, &["jobs", "trigger", &job_id]);
+    wait_until("the triggered request", || {
+        sink.received_at("/client").len() == 1
+    });
+    wait_until("the execution recorded", || {
+        client(&server, &["executions", &job_id, "--status", "SUCCEEDED"])["executions"]
+            .as_array()
+            .is_some_and(|e| e.len() == 1)
+    });
+
+    client(&server, &["jobs", "delete", &job_id]);
+    let url = format!("http://{}", server.address);
+    let output = scheduler(&["jobs", "get", &job_id, "--server", &url]);
+    assert!(!output.status.success(), "a deleted job is not found");
+    assert!(stderr(&output).contains("HTTP 404"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_client_reports_an_unreachable_server() {
+    // Port 9 on loopback: nothing listens there.
+    let output = scheduler(&["jobs", "list", "--server", "http://127.0.0.1:9"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).starts_with("error: GET http://127.0.0.1:9/api/jobs"),
+        "{}",
+        stderr(&output)
+    );
+}
