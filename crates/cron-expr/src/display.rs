@@ -173,6 +173,12 @@ fn arithmetic_step(values: &[u32]) -> Option<u32> {
 
 /// Values as a comma-separated list, runs of three or more written as ranges.
 fn list_text(values: &[u32], name: &dyn Fn(u32) -> String) -> String {
+    runs_text(values, name, "-").join(",")
+}
+
+/// One item per value, except that runs of three or more consecutive values become one item
+/// `first<joiner>last` (`MON-FRI`, `Monday through Friday`).
+pub(crate) fn runs_text(values: &[u32], name: &dyn Fn(u32) -> String, joiner: &str) -> Vec<String> {
     let mut items = Vec::new();
     let mut index = 0;
     while index < values.len() {
@@ -181,13 +187,17 @@ fn list_text(values: &[u32], name: &dyn Fn(u32) -> String) -> String {
             end += 1;
         }
         if end - index >= 2 {
-            items.push(format!("{}-{}", name(values[index]), name(values[end])));
+            items.push(format!(
+                "{}{joiner}{}",
+                name(values[index]),
+                name(values[end])
+            ));
         } else {
             items.extend(values[index..=end].iter().map(|&value| name(value)));
         }
         index = end + 1;
     }
-    items.join(",")
+    items
 }
 
 /// The set bits of a word, in increasing order.

@@ -1,6 +1,6 @@
 //! Plain-English descriptions of schedules, for `scheduler cron explain`.
 
-use crate::display::bits_of;
+use crate::display::{bits_of, runs_text};
 use crate::schedule::{ALL_HOURS, ALL_MONTHS, ALL_SECONDS, Fields};
 
 const MONTHS: [&str; 13] = [
@@ -156,24 +156,7 @@ fn unit_phrase(unit: &str, values: &[u32], max: u32, name: &dyn Fn(u32) -> Strin
 
 /// "Monday", "Monday and Friday", "Monday through Friday", "1, 2 and 5 through 9".
 fn phrase_list(values: &[u32], name: &dyn Fn(u32) -> String) -> String {
-    let mut items = Vec::new();
-    let mut index = 0;
-    while index < values.len() {
-        let mut end = index;
-        while end + 1 < values.len() && values[end + 1] == values[end] + 1 {
-            end += 1;
-        }
-        if end - index >= 2 {
-            items.push(format!(
-                "{} through {}",
-                name(values[index]),
-                name(values[end])
-            ));
-        } else {
-            items.extend(values[index..=end].iter().map(|&value| name(value)));
-        }
-        index = end + 1;
-    }
+    let mut items = runs_text(values, name, " through ");
     match items.len() {
         0 => String::new(),
         1 => items.remove(0),

@@ -1,7 +1,9 @@
 //! The parsed schedule: one bit set per field plus the special day rules, and the search for
 //! fire times over civil (wall-clock) time by field arithmetic.
 
-use crate::calendar::{SECONDS_PER_DAY, civil_from_days, days_from_civil, days_in_month, weekday};
+use crate::calendar::{
+    Civil, SECONDS_PER_DAY, civil_from_days, days_from_civil, days_in_month, weekday,
+};
 
 /// First year of the optional year field.
 pub(crate) const FIRST_YEAR: i32 = 1970;
@@ -416,17 +418,15 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     pub(crate) fn at(seconds: i64) -> Cursor {
-        let days = seconds.div_euclid(SECONDS_PER_DAY);
-        let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY) as u32;
-        let (year, month, day) = civil_from_days(days);
+        let civil = Civil::from_epoch_seconds(seconds);
         Cursor {
-            year,
-            month,
-            day,
-            hour: second_of_day / 3600,
-            minute: second_of_day / 60 % 60,
-            second: second_of_day % 60,
-            days,
+            year: civil.year,
+            month: civil.month,
+            day: civil.day,
+            hour: civil.hour,
+            minute: civil.minute,
+            second: civil.second,
+            days: seconds.div_euclid(SECONDS_PER_DAY),
             days_known: true,
         }
     }
