@@ -43,6 +43,7 @@ const JOB_FIELDS: &[&str] = &[
     "misfire",
     "overlap",
     "paused",
+    "name",
 ];
 /// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
 /// read) and ignores; `jobId` must match the path, `version` is the expected version.
@@ -91,7 +92,6 @@ pub(crate) fn parse_job_request(
             || (kind == JobRequestKind::Replace && JOB_READ_ONLY_FIELDS.contains(&key.as_str()));
         if !known {
             let hint = match key.as_str() {
-                "name" => " (job names are not supported)".to_owned(),
                 "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats" => {
                     " (read-only: assigned by the server)".to_owned()
                 }
@@ -157,6 +157,9 @@ pub(crate) fn parse_job_request(
     }
     if let Some(paused) = fields.optional_bool("paused")? {
         spec.paused = paused;
+    }
+    if let Some(name) = fields.optional_str("name")? {
+        spec.name = Some(name.to_owned());
     }
     // The checks core makes too (retry bounds, header names), so that they are reported
     // before anything is sent to the engine, with the API's field names.
@@ -500,6 +503,7 @@ pub(crate) struct JobDto {
     misfire: MisfireDto,
     overlap: &'static str,
     paused: bool,
+    name: Option<String>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -578,6 +582,7 @@ impl JobDto {
                 OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
             },
             paused: spec.paused,
+            name: spec.name.clone(),
             created_at: format_timestamp(job.created_at),
             updated_at: format_timestamp(job.updated_at),
             version: job.version,

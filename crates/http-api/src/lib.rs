@@ -92,9 +92,6 @@
 //! `field` names the body field (`retry.maxAttempts`), query parameter, header
 //! (`Content-Type`, `If-Match`) or path parameter (`jobId`) at fault. Bad input is always a 4xx
 //! and changes nothing stored; a 5xx means the engine or the store failed ([`ApiError`]).
-//!
-//! Jobs have no `name`: core's `JobSpec` has none, and the API does not pretend to store one
-//! (a `name` field is rejected as unknown).
 #![warn(missing_docs)]
 #![recursion_limit = "256"]
 

@@ -203,7 +203,8 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "retry": {"$ref": "#/components/schemas/RetryInput"},
         "misfire": {"$ref": "#/components/schemas/Misfire"},
         "overlap": {"$ref": "#/components/schemas/Overlap"},
-        "paused": {"type": ["boolean", "null"], "description": "Default false."}
+        "paused": {"type": ["boolean", "null"], "description": "Default false."},
+        "name": {"type": ["string", "null"], "maxLength": 200, "description": "A label for people (not unique; no control characters)."}
     });
     match settings {
         Value::Object(map) => map,
@@ -269,7 +270,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": "string", "description": "The canonical text of the schedule."},
@@ -284,6 +285,7 @@ fn schemas() -> Value {
                 "misfire": {"$ref": "#/components/schemas/Misfire"},
                 "overlap": {"$ref": "#/components/schemas/Overlap"},
                 "paused": {"type": "boolean"},
+                "name": nullable("string"),
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},

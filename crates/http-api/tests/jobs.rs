@@ -27,13 +27,15 @@ async fn create_returns_201_and_the_job_with_every_setting() {
             "retry": {"maxAttempts": 5, "initialBackoffMs": 200, "maxBackoffMs": 9000, "multiplier": 3.0, "jitter": 0.5},
             "misfire": {"policy": "CATCH_UP", "max": 3},
             "overlap": "SKIP_WHILE_RUNNING",
-            "paused": false
+            "paused": false,
+            "name": "nightly report"
         }),
     )
     .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let job = &reply.body;
     let id = job["jobId"].as_str().expect("a jobId");
+    assert_eq!(job["name"], "nightly report");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     assert_eq!(
         reply.header("location"),

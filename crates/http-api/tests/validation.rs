@@ -126,7 +126,9 @@ async fn bad_job_fields_are_400_naming_the_field() {
         ("misfire.max", json!(3), "misfire.policy"),
         ("overlap", json!("NEVER"), "overlap"),
         ("paused", json!("yes"), "paused"),
-        ("name", json!("nightly report"), "name"),
+        ("name", json!(42), "name"),
+        ("name", json!("x".repeat(201)), "name"),
+        ("name", json!("line\nbreak"), "name"),
         ("timeZone", json!("UTC"), "timeZone"),
         (
             "jobId",

@@ -186,6 +186,9 @@ pub enum OverlapPolicy {
     SkipWhileRunning,
 }
 
+/// The longest job name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// Everything a client decides about a job: what `create` takes and `update` replaces.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobSpec {
@@ -213,6 +216,8 @@ pub struct JobSpec {
     pub overlap: OverlapPolicy,
     /// A paused job keeps its definition but fires no ticks.
     pub paused: bool,
+    /// A label for people (dashboards, alerts); not unique, not used by the engine.
+    pub name: Option<String>,
 }
 
 impl JobSpec {
@@ -236,11 +241,20 @@ impl JobSpec {
             misfire: MisfirePolicy::default(),
             overlap: OverlapPolicy::default(),
             paused: false,
+            name: None,
         }
     }
 
     /// Checks the parts the types do not: URL scheme, timeout, retry policy bounds.
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(name) = &self.name
+            && (name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control))
+        {
+            return Err(Error::invalid(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters, without control characters"),
+            ));
+        }
         let url = self.target_url.trim();
         let rest = url
             .strip_prefix("http://")

@@ -15,7 +15,7 @@ use uuid::Uuid;
 /// The job columns, in the order [`job_from_row`] reads them.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name";
 
 /// The execution columns, in the order [`execution_from_row`] reads them.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
@@ -30,7 +30,7 @@ pub(crate) fn job_columns_of(alias: &str) -> String {
         .join(", ")
 }
 
-/// The values to bind for a job, in [`JOB_COLUMNS`] order (`?1` .. `?22`).
+/// The values to bind for a job, in [`JOB_COLUMNS`] order (`?1` .. `?23`).
 pub(crate) struct JobRow {
     pub(crate) id: String,
     pub(crate) schedule: String,
@@ -54,6 +54,7 @@ pub(crate) struct JobRow {
     pub(crate) overlap_policy: &'static str,
     pub(crate) next_fire_at: Option<i64>,
     pub(crate) version: i64,
+    pub(crate) name: Option<String>,
 }
 
 impl JobRow {
@@ -92,11 +93,12 @@ impl JobRow {
             },
             next_fire_at: job.next_fire_at.map(millis),
             version: job.version as i64,
+            name: spec.name.clone(),
         })
     }
 
     /// The values in [`JOB_COLUMNS`] order.
-    pub(crate) fn params(&self) -> [&dyn rusqlite::ToSql; 22] {
+    pub(crate) fn params(&self) -> [&dyn rusqlite::ToSql; 23] {
         [
             &self.id,
             &self.schedule,
@@ -120,11 +122,12 @@ impl JobRow {
             &self.overlap_policy,
             &self.next_fire_at,
             &self.version,
+            &self.name,
         ]
     }
 }
 
-/// Reads a job from columns `offset..offset + 22` in [`JOB_COLUMNS`] order.
+/// Reads a job from columns `offset..offset + 23` in [`JOB_COLUMNS`] order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let schedule_text: String = row.get(column(1))?;
@@ -188,6 +191,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
             }
         },
         paused: !active.unwrap_or(true),
+        name: row.get(column(22))?,
     };
     Ok(Job {
         id: JobId(uuid_from(row, column(0))?),

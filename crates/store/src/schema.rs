@@ -84,8 +84,11 @@ CREATE INDEX idx_job_executions_unfinished ON job_executions(claimed_by, schedul
   WHERE status IN ('PENDING', 'RUNNING');
 ";
 
+/// Job names, a label for people.
+const V3_JOB_NAMES: &str = "ALTER TABLE jobs ADD COLUMN name TEXT;";
+
 /// The newest schema version.
-pub(crate) const LATEST_VERSION: i64 = 2;
+pub(crate) const LATEST_VERSION: i64 = 3;
 
 /// Brings the schema to [`LATEST_VERSION`]. Returns the version found before.
 pub(crate) fn migrate(
@@ -116,6 +119,7 @@ fn apply(transaction: &Transaction<'_>, version: i64, now: Timestamp) -> rusqlit
             transaction.execute_batch(V2_ENGINE)?;
             set_initial_watermarks(transaction, now)
         }
+        3 => transaction.execute_batch(V3_JOB_NAMES),
         _ => unreachable!("migration {version} is not defined"),
     }
 }

@@ -118,6 +118,7 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[2].spec.body = Some(Arc::from(&b"{}"[..]));
     jobs[3].spec.misfire = MisfirePolicy::CatchUp { max: 3 };
     jobs[4].spec.paused = true;
+    jobs[4].spec.name = Some("nightly report \u{1f319}".to_owned());
     for job in &jobs {
         insert(store, job).await;
     }
