@@ -23,8 +23,6 @@ const DEFAULT_EXECUTIONS: usize = 5;
 const MAX_EXECUTIONS: usize = 1_000;
 const DEFAULT_JOBS: usize = 100;
 const MAX_JOBS: usize = 1_000;
-/// Jobs read per step when counting active and paused jobs for the metrics.
-const COUNT_PAGE: usize = 1_000;
 
 /// Every route: method(s), path, and the handler registration. The OpenAPI document and its
 /// test are checked against the same paths.
@@ -403,28 +401,13 @@ async fn get_execution(
 }
 
 async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
-    let (mut active, mut paused) = (0, 0);
-    let mut after = None;
-    loop {
-        let page = state
-            .timed("list_jobs", state.engine().list_jobs(after, COUNT_PAGE))
-            .await?;
-        for job in &page {
-            if job.spec.paused {
-                paused += 1;
-            } else {
-                active += 1;
-            }
-        }
-        if page.len() < COUNT_PAGE {
-            break;
-        }
-        after = page.last().map(|job| job.id);
-    }
+    let counts = state
+        .timed("count_jobs", state.engine().count_jobs())
+        .await?;
     Ok(MetricsReport {
         engine: state.engine().metrics(),
-        active_jobs: active,
-        paused_jobs: paused,
+        active_jobs: counts.active,
+        paused_jobs: counts.paused,
         uptime: state.uptime(),
         started_at: dto::format_timestamp(state.started_at()),
     })

@@ -62,7 +62,7 @@ async fn metrics_json_has_engine_jobs_api_and_store_figures() {
         .map(|o| o["operation"].as_str().unwrap())
         .collect();
     assert!(operations.contains("get_job"), "{operations:?}");
-    assert!(operations.contains("list_jobs"), "{operations:?}");
+    assert!(operations.contains("count_jobs"), "{operations:?}");
 }
 
 /// Checks the Prometheus text format 0.0.4 and returns the samples by series.

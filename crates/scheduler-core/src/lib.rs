@@ -129,7 +129,7 @@ pub use memory::MemoryStore;
 pub use metrics::{DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot};
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
-    JobQuery, JobStore, NextFire, RetentionPolicy, Store, plan_claim,
+    JobCounts, JobQuery, JobStore, NextFire, RetentionPolicy, Store, plan_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

@@ -8,8 +8,8 @@ use cron_expr::Timestamp;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobQuery,
-    JobStore, NextFire, RetentionPolicy, plan_claim,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobCounts,
+    JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim,
 };
 use crate::time;
 
@@ -179,6 +179,15 @@ impl JobStore for MemoryStore {
             }
         };
         ready(Ok(found))
+    }
+
+    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
+        let state = self.lock();
+        let paused = state.jobs.values().filter(|job| job.spec.paused).count() as u64;
+        ready(Ok(JobCounts {
+            active: state.jobs.len() as u64 - paused,
+            paused,
+        }))
     }
 
     fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {

@@ -54,6 +54,36 @@ pub trait JobStore: Send + Sync + 'static {
     /// `query.limit`.
     fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>>;
 
+    /// How many jobs are active and how many paused. The default pages through
+    /// [`JobStore::find_jobs`]; stores override it with a count query.
+    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
+        Box::pin(async move {
+            const PAGE: usize = 1_000;
+            let mut counts = JobCounts::default();
+            let mut after = None;
+            loop {
+                let page = self
+                    .find_jobs(JobQuery {
+                        after,
+                        limit: PAGE,
+                        ..JobQuery::default()
+                    })
+                    .await?;
+                for job in &page {
+                    if job.spec.paused {
+                        counts.paused += 1;
+                    } else {
+                        counts.active += 1;
+                    }
+                }
+                if page.len() < PAGE {
+                    return Ok(counts);
+                }
+                after = page.last().map(|job| job.id);
+            }
+        })
+    }
+
     /// Up to `limit` jobs in id order, starting after `after`.
     fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
         self.find_jobs(JobQuery {
@@ -62,6 +92,15 @@ pub trait JobStore: Send + Sync + 'static {
             ..JobQuery::default()
         })
     }
+}
+
+/// The number of jobs by state, from [`JobStore::count_jobs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Jobs that fire.
+    pub active: u64,
+    /// Paused jobs.
+    pub paused: u64,
 }
 
 /// Which jobs [`JobStore::find_jobs`] returns. `None` filters match everything.

@@ -9,8 +9,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use scheduler_core::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
-    ExecutionQuery, ExecutionStore, ExecutionUpdate, Job, JobId, JobQuery, JobStore, NextFire,
-    Result, RetentionPolicy, Timestamp, plan_claim,
+    ExecutionQuery, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
+    NextFire, Result, RetentionPolicy, Timestamp, plan_claim,
 };
 
 use crate::codec::{
@@ -394,6 +394,21 @@ impl JobStore for SqliteStore {
                 .and_then(|mut statement| statement.execute([&id]))
                 .map_err(store_error("deleting a job"))?;
             Ok(deleted == 1)
+        })
+    }
+
+    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
+        self.read("counting jobs", |connection| {
+            // `idx_jobs_active` makes this an index scan, not a read of every job row.
+            let (active, paused): (i64, i64) = connection
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(active = 1), 0), COALESCE(SUM(active = 0), 0) FROM jobs",
+                )?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(JobCounts {
+                active: active as u64,
+                paused: paused as u64,
+            })
         })
     }
 

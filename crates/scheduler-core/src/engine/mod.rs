@@ -26,7 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::{Execution, ExecutionId, Job, JobId, JobSpec};
 use crate::error::{Error, Result};
 use crate::metrics::{JobStats, Metrics, MetricsSnapshot};
-use crate::store::{ExecutionQuery, JobQuery, RetentionPolicy, Store};
+use crate::store::{ExecutionQuery, JobCounts, JobQuery, RetentionPolicy, Store};
 use crate::time;
 use crate::transport::Transport;
 
@@ -400,6 +400,11 @@ impl Engine {
     /// by one batch).
     pub async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>> {
         self.inner.store.get_execution(id).await
+    }
+
+    /// How many jobs are active and how many paused.
+    pub async fn count_jobs(&self) -> Result<JobCounts> {
+        self.inner.store.count_jobs().await
     }
 
     /// The jobs that match `query`, in id order (filters and a cursor).

@@ -17,7 +17,9 @@ use crate::domain::{
     DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, JobSpec, MisfirePolicy,
 };
 use crate::error::Error;
-use crate::store::{ClaimRequest, ExecutionQuery, JobQuery, NextFire, RetentionPolicy, Store};
+use crate::store::{
+    ClaimRequest, ExecutionQuery, JobCounts, JobQuery, NextFire, RetentionPolicy, Store,
+};
 use crate::time;
 
 /// Expands to one test per conformance check, each on a fresh store from `$make_store`, an
@@ -552,7 +554,7 @@ pub async fn histories_are_newest_first(store: &dyn Store) {
     );
 }
 
-/// Job queries filter by paused state and delivery type and page by id.
+/// Job queries filter by paused state and delivery type and page by id; counts add up.
 pub async fn find_jobs_filters_and_pages(store: &dyn Store) {
     let mut jobs: Vec<Job> = (0..6).map(|_| job("0 * * * * *", Some(at(0)))).collect();
     jobs[0].spec.paused = true;
@@ -578,6 +580,13 @@ pub async fn find_jobs_filters_and_pages(store: &dyn Store) {
         paused,
         delivery,
     };
+    assert_eq!(
+        store.count_jobs().await.expect("count_jobs"),
+        JobCounts {
+            active: 3,
+            paused: 3
+        }
+    );
     let paused = store
         .find_jobs(query(Some(true), None))
         .await
