@@ -1,6 +1,6 @@
 //! Readiness checks: is the store reachable, is the engine's control loop alive.
 
-use scheduler_core::{BoxFuture, Engine, Error, JobId};
+use scheduler_core::{BoxFuture, Engine};
 
 /// What `GET /api/health` asks to decide readiness.
 ///
@@ -46,14 +46,6 @@ impl HealthProbe for EngineHealthProbe {
 
     fn check_engine(&self) -> BoxFuture<'static, Result<(), String>> {
         let engine = self.engine.clone();
-        Box::pin(async move {
-            // Resuming the nil job is answered by the control loop with "not found": a round
-            // trip through the loop that changes nothing.
-            match engine.resume_job(JobId(uuid::Uuid::nil())).await {
-                Err(Error::JobNotFound(_)) => Ok(()),
-                Ok(_) => Ok(()),
-                Err(error) => Err(error.to_string()),
-            }
-        })
+        Box::pin(async move { engine.ping().await.map_err(|error| error.to_string()) })
     }
 }

@@ -103,3 +103,15 @@ async fn shutdown_drains_attempts_until_the_deadline_and_leaves_the_rest_recover
         );
     }
 }
+
+#[tokio::test]
+async fn ping_answers_while_running_and_fails_after_shutdown() {
+    let harness = Harness::start().await;
+    harness
+        .engine
+        .ping()
+        .await
+        .expect("a running engine answers");
+    harness.engine.shutdown(Duration::from_secs(1)).await;
+    assert!(matches!(harness.engine.ping().await, Err(Error::ShutDown)));
+}

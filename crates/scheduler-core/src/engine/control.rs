@@ -39,6 +39,10 @@ pub(crate) enum Command {
         id: JobId,
         reply: oneshot::Sender<Result<ExecutionId>>,
     },
+    /// Answered at once: the loop is alive and taking commands.
+    Ping {
+        reply: oneshot::Sender<Result<()>>,
+    },
     Stop,
 }
 
@@ -96,6 +100,9 @@ impl Control {
 
     async fn handle(&mut self, command: Command) {
         match command {
+            Command::Ping { reply } => {
+                let _ = reply.send(Ok(()));
+            }
             Command::Create { spec, reply } => {
                 let _ = reply.send(self.create(spec).await);
             }

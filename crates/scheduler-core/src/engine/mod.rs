@@ -279,6 +279,15 @@ struct Tasks {
 }
 
 impl Tasks {
+    fn all_running(&self) -> bool {
+        let core = [&self.control, &self.dispatcher, &self.writer, &self.alerts];
+        core.iter().all(|task| !task.is_finished())
+            && self
+                .pruner
+                .as_ref()
+                .is_none_or(|pruner| !pruner.is_finished())
+    }
+
     fn abort(&self) {
         self.control.abort();
         self.dispatcher.abort();
@@ -384,6 +393,22 @@ impl Engine {
     /// Fires the job now, outside its schedule (also when paused). Returns the execution.
     pub async fn trigger_now(&self, id: JobId) -> Result<ExecutionId> {
         self.call(|reply| Command::Trigger { id, reply }).await
+    }
+
+    /// Whether the engine is alive: every one of its tasks is running and the control loop
+    /// answers a command. For health checks; it changes nothing.
+    pub async fn ping(&self) -> Result<()> {
+        let running = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .is_some_and(Tasks::all_running);
+        if !running {
+            return Err(Error::ShutDown);
+        }
+        self.call(|reply| Command::Ping { reply }).await
     }
 
     /// A job by id.
