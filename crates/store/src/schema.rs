@@ -87,8 +87,21 @@ CREATE INDEX idx_job_executions_unfinished ON job_executions(claimed_by, schedul
 /// Job names, a label for people.
 const V3_JOB_NAMES: &str = "ALTER TABLE jobs ADD COLUMN name TEXT;";
 
+/// One migration: the statements that take the schema from version `n` to `n + 1`.
+type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
+
+/// The migrations in order; migration `i` produces version `i + 1`.
+const MIGRATIONS: [Migration; 3] = [
+    |transaction, _| transaction.execute_batch(V1_ORIGINAL),
+    |transaction, now| {
+        transaction.execute_batch(V2_ENGINE)?;
+        set_initial_watermarks(transaction, now)
+    },
+    |transaction, _| transaction.execute_batch(V3_JOB_NAMES),
+];
+
 /// The newest schema version.
-pub(crate) const LATEST_VERSION: i64 = 3;
+pub(crate) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the schema to [`LATEST_VERSION`]. Returns the version found before.
 pub(crate) fn migrate(
@@ -102,7 +115,19 @@ pub(crate) fn migrate(
     while version < LATEST_VERSION {
         let next = version + 1;
         let transaction = connection.transaction().map_err(|error| (next, error))?;
-        apply(&transaction, next, now).map_err(|error| (next, error))?;
+        // A negative version is none this program (or the original) ever wrote.
+        let Some(migration) = usize::try_from(version)
+            .ok()
+            .and_then(|index| MIGRATIONS.get(index))
+        else {
+            let message = format!("unknown schema version {version}");
+            let error = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+                Some(message),
+            );
+            return Err((next, error));
+        };
+        migration(&transaction, now).map_err(|error| (next, error))?;
         transaction
             .pragma_update(None, "user_version", next)
             .map_err(|error| (next, error))?;
@@ -110,18 +135,6 @@ pub(crate) fn migrate(
         version = next;
     }
     Ok(found)
-}
-
-fn apply(transaction: &Transaction<'_>, version: i64, now: Timestamp) -> rusqlite::Result<()> {
-    match version {
-        1 => transaction.execute_batch(V1_ORIGINAL),
-        2 => {
-            transaction.execute_batch(V2_ENGINE)?;
-            set_initial_watermarks(transaction, now)
-        }
-        3 => transaction.execute_batch(V3_JOB_NAMES),
-        _ => unreachable!("migration {version} is not defined"),
-    }
 }
 
 /// Jobs written by the original system have no watermark: start each at its first tick after

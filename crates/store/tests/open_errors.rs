@@ -69,3 +69,18 @@ fn a_database_from_a_newer_version_is_refused() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_negative_schema_version_is_refused_without_a_panic() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", -4)
+        .unwrap();
+    let error = SqliteStore::open(&SqliteConfig::new(&path)).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown schema version -4"),
+        "{error}"
+    );
+}
