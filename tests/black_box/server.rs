@@ -391,3 +391,27 @@ fn after_sigkill_a_restart_recovers_every_tick_and_resends_only_at_least_once_wo
     }
     assert!(per_tick.values().all(|&count| count == 1), "{per_tick:?}");
 }
+
+#[test]
+fn with_no_arguments_it_serves_as_the_environment_says() {
+    let dir = temp_dir();
+    let server = Server::start_from_environment(&db_path(&dir));
+    let (status, health) = server.request("GET", "/api/health", None);
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["ready"], true);
+    assert!(
+        db_path(&dir).exists(),
+        "the database is where SCHEDULER_DB says"
+    );
+    // SCHEDULER_LOG_FORMAT=json: every log line is a JSON object.
+    let log = server.log();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            value["level"].is_string() && value["message"].is_string(),
+            "{line}"
+        );
+    }
+}

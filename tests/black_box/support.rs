@@ -36,11 +36,27 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `scheduler serve` on a free loopback port with the database at `db`.
     pub(crate) fn start(db: &Path, extra_args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scheduler"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scheduler"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(["--log-level", "info"])
-            .args(extra_args)
+            .args(extra_args);
+        Server::spawn(command)
+    }
+
+    /// Starts `scheduler` with no arguments at all, configured by environment variables.
+    pub(crate) fn start_from_environment(db: &Path) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scheduler"));
+        command
+            .env("SCHEDULER_LISTEN", "127.0.0.1:0")
+            .env("SCHEDULER_DB", db)
+            .env("SCHEDULER_LOG_FORMAT", "json");
+        Server::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
