@@ -53,6 +53,9 @@ enum Command {
     Tcs(TcsArgs),
     /// Only job creation through the API (scenario 5): creations per second and latency.
     Create(CreateArgs),
+    /// Writes jobs straight into a new database through the store, for `run --from-db`
+    /// (a million jobs take too long through the API for a bounded run).
+    Seed(SeedArgs),
 }
 
 /// Which scheduler runs.
@@ -115,8 +118,15 @@ struct RunArgs {
     register_limit: Duration,
     /// Write the jobs into the database through the store before the scheduler starts,
     /// instead of through the API (for a million jobs; also measures start-up on them).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_db")]
     seed: bool,
+    /// Start from a copy of a database made by `harness seed` (its jobs, instead of
+    /// registering); give the same `--sink-port` as the seed did.
+    #[arg(long)]
+    from_db: Option<PathBuf>,
+    /// The sink's port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    sink_port: u16,
     /// How long the plain-client baseline runs first; 0s skips it.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     baseline_duration: Duration,
@@ -129,6 +139,21 @@ struct RunArgs {
     /// A name for the report (e.g. `scenario-1`).
     #[arg(long, default_value = "run")]
     label: String,
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// Jobs to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    jobs: usize,
+    #[arg(long, value_enum, default_value_t = ScheduleKind::Spread)]
+    schedules: ScheduleKind,
+    /// The new database file.
+    #[arg(long)]
+    db: PathBuf,
+    /// The sink port the jobs target (`http://127.0.0.1:PORT/hook`); runs must use the same.
+    #[arg(long, default_value_t = 18_999)]
+    sink_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +212,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Baseline(args) => runtime.block_on(baseline_only(args)),
         Command::Create(args) => runtime.block_on(create_only(args)),
+        Command::Seed(args) => runtime.block_on(seed_only(args)),
         // tokio-cron-scheduler gets its own runtime, so its threads' CPU can be told apart.
         Command::Tcs(args) => tcs_only(&args),
     }
@@ -199,13 +225,13 @@ struct SinkRuntime {
 }
 
 impl SinkRuntime {
-    async fn start(delay: Duration) -> anyhow::Result<SinkRuntime> {
+    async fn start(delay: Duration, port: u16) -> anyhow::Result<SinkRuntime> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .thread_name("sink")
             .build()?;
-        let sink = runtime.spawn(Sink::start(delay)).await??;
+        let sink = runtime.spawn(Sink::start(delay, port)).await??;
         Ok(SinkRuntime { runtime, sink })
     }
 
@@ -222,7 +248,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let directory = work_directory(args.scheduler.keep.as_deref())?;
     let db = target::database_in(directory.path());
-    let sink = SinkRuntime::start(args.delay).await?;
+    let sink = SinkRuntime::start(args.delay, args.sink_port).await?;
     let mut report = Report::new(&args.label);
     report.set_config(&args);
 
@@ -250,6 +276,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             target::seed(&db, &sink.sink.url(), args.schedules, args.jobs, 512).await?;
         report.seeding = Some(stats);
         jobs = seeded;
+    }
+    if let Some(source) = &args.from_db {
+        std::fs::copy(source, &db)
+            .with_context(|| format!("copying {} to {}", source.display(), db.display()))?;
+        jobs = read_jobs(&db).with_context(|| format!("reading the jobs of {}", db.display()))?;
+        eprintln!("starting from {} jobs of {}", jobs.len(), source.display());
     }
 
     let config = EngineConfig {
@@ -427,6 +459,22 @@ fn work_directory(keep: Option<&std::path::Path>) -> anyhow::Result<WorkDirector
     }
 }
 
+/// The jobs (id, cron expression) of a database.
+fn read_jobs(db: &std::path::Path) -> anyhow::Result<Vec<(u128, String)>> {
+    let connection = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut statement = connection.prepare("SELECT id, schedule FROM jobs")?;
+    let mut rows = statement.query([])?;
+    let mut jobs = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        jobs.push((uuid::Uuid::parse_str(&id)?.as_u128(), row.get(1)?));
+    }
+    Ok(jobs)
+}
+
 /// Counts the executions stored for the window's ticks (read-only, after the scheduler stopped).
 fn read_database(
     db: &std::path::Path,
@@ -466,8 +514,18 @@ async fn fetch_metrics(api: std::net::SocketAddr) -> anyhow::Result<serde_json::
     Ok(serde_json::from_slice(&body)?)
 }
 
+async fn seed_only(args: SeedArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!args.db.exists(), "{} exists", args.db.display());
+    let url = format!("http://127.0.0.1:{}/hook", args.sink_port);
+    let (_, stats) = target::seed(&args.db, &url, args.schedules, args.jobs, 512).await?;
+    let mut report = Report::new("seed");
+    report.jobs = stats.created as usize;
+    report.seeding = Some(stats);
+    report.finish(None)
+}
+
 async fn baseline_only(args: BaselineArgs) -> anyhow::Result<()> {
-    let sink = SinkRuntime::start(args.delay).await?;
+    let sink = SinkRuntime::start(args.delay, 0).await?;
     let stats = baseline::run(sink.sink.address(), args.concurrency, args.duration).await?;
     let mut report = Report::new("baseline");
     report.baseline = Some(stats);
@@ -478,7 +536,7 @@ async fn baseline_only(args: BaselineArgs) -> anyhow::Result<()> {
 async fn create_only(args: CreateArgs) -> anyhow::Result<()> {
     let directory = work_directory(None)?;
     let db = target::database_in(directory.path());
-    let sink = SinkRuntime::start(Duration::ZERO).await?;
+    let sink = SinkRuntime::start(Duration::ZERO, 0).await?;
     let log = directory.path().join("scheduler.log");
     let binary =
         BinaryScheduler::start(&args.scheduler_bin, &db, &[], &log, Duration::from_secs(60))?;

@@ -46,9 +46,9 @@ struct Shared {
 }
 
 impl Sink {
-    /// Binds 127.0.0.1:0 and serves on the current runtime.
-    pub(crate) async fn start(delay: Duration) -> anyhow::Result<Sink> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    /// Binds 127.0.0.1:`port` (0: any free port) and serves on the current runtime.
+    pub(crate) async fn start(delay: Duration, port: u16) -> anyhow::Result<Sink> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             delay,
