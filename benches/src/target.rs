@@ -150,7 +150,11 @@ impl InProcessScheduler {
         let engine = runtime
             .spawn(async move {
                 let store = Arc::new(SqliteStore::open(&SqliteConfig::new(db))?);
-                let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default())?);
+                // As the binary wires it: idle connections kept up to the in-flight limit.
+                let transport = Arc::new(HttpTransport::new(HttpTransportConfig {
+                    pool_max_idle_per_host: config.max_in_flight,
+                    ..HttpTransportConfig::default()
+                })?);
                 anyhow::Ok(
                     Engine::builder(store, transport)
                         .config(config)
