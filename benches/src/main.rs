@@ -278,10 +278,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         jobs = seeded;
     }
     if let Some(source) = &args.from_db {
-        std::fs::copy(source, &db)
-            .with_context(|| format!("copying {} to {}", source.display(), db.display()))?;
+        for suffix in ["", "-wal"] {
+            let from = PathBuf::from(format!("{}{suffix}", source.display()));
+            let to = PathBuf::from(format!("{}{suffix}", db.display()));
+            if from.exists() {
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            }
+        }
         jobs = read_jobs(&db).with_context(|| format!("reading the jobs of {}", db.display()))?;
         eprintln!("starting from {} jobs of {}", jobs.len(), source.display());
+    }
+    if args.seed || args.from_db.is_some() {
+        let started = Instant::now();
+        rewind_watermarks(&db, &jobs)?;
+        eprintln!(
+            "watermarks set to now in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
     }
 
     let config = EngineConfig {
@@ -313,7 +327,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     report.start_up_seconds = Some(scheduler.start_up().as_secs_f64());
     eprintln!("scheduler up in {:?}", scheduler.start_up());
 
-    if !args.seed {
+    if !args.seed && args.from_db.is_none() {
         eprintln!(
             "registering {} jobs with {} clients",
             args.jobs, args.create_concurrency
@@ -473,6 +487,39 @@ fn read_jobs(db: &std::path::Path) -> anyhow::Result<Vec<(u128, String)>> {
         jobs.push((uuid::Uuid::parse_str(&id)?.as_u128(), row.get(1)?));
     }
     Ok(jobs)
+}
+
+/// Sets every job's next fire time to its first tick after now, as if the scheduler had
+/// stopped a moment ago: a seeded database is minutes old when a run starts, and its overdue
+/// ticks would otherwise all fire at once as misfires. (The harness's only write to the
+/// database; it needs the store's column for the watermark, in Unix milliseconds.)
+fn rewind_watermarks(db: &std::path::Path, jobs: &[(u128, String)]) -> anyhow::Result<()> {
+    let mut connection = rusqlite::Connection::open(db)?;
+    let now = jiff::Timestamp::now();
+    let transaction = connection.transaction()?;
+    {
+        let mut next_by_expression: std::collections::HashMap<&str, Option<i64>> =
+            std::collections::HashMap::new();
+        let mut statement =
+            transaction.prepare("UPDATE jobs SET next_fire_at = ?1 WHERE id = ?2")?;
+        for (id, expression) in jobs {
+            let next = match next_by_expression.get(expression.as_str()) {
+                Some(next) => *next,
+                None => {
+                    let schedule = cron_expr::Schedule::parse(expression)?;
+                    let next = schedule.next_after(now).map(|at| at.as_millisecond());
+                    next_by_expression.insert(expression, next);
+                    next
+                }
+            };
+            statement.execute(rusqlite::params![
+                next,
+                uuid::Uuid::from_u128(*id).to_string()
+            ])?;
+        }
+    }
+    transaction.commit()?;
+    Ok(())
 }
 
 /// Counts the executions stored for the window's ticks (read-only, after the scheduler stopped).
