@@ -374,6 +374,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     sleep_until_unix_millis(start_ms).await;
     let cpu_start = scheduler.cpu_seconds();
     let sink_cpu_start = procstat::own_threads(&["sink"]);
+    let threads_start = scheduler.threads();
     let window_started = Instant::now();
     while unix_millis() < end_ms {
         let left = end_ms - unix_millis();
@@ -385,6 +386,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     report.window_cpu_seconds = Some(scheduler.cpu_seconds() - cpu_start);
+    report.thread_cpu_seconds = procstat::difference(&threads_start, &scheduler.threads());
     report.sink_cpu_seconds = Some(procstat::own_threads(&["sink"]) - sink_cpu_start);
     tokio::time::sleep(args.delay + args.settle).await;
 
@@ -429,6 +431,14 @@ impl Scheduler {
         match self {
             Scheduler::Binary(binary) => binary.start_up,
             Scheduler::InProcess(engine) => engine.start_up,
+        }
+    }
+
+    /// CPU seconds by thread name: of the scheduler's process, or of this whole process.
+    fn threads(&self) -> std::collections::BTreeMap<String, f64> {
+        match self {
+            Scheduler::Binary(binary) => procstat::threads_by_name(Some(binary.pid())),
+            Scheduler::InProcess(_) => procstat::threads_by_name(None),
         }
     }
 

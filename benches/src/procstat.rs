@@ -1,5 +1,6 @@
 //! CPU time and memory of a process, or of some threads of this one, from `/proc`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Clock ticks per second of `/proc/*/stat` (`USER_HZ`): 100 on every Linux target we run.
@@ -44,6 +45,44 @@ pub(crate) fn own_threads(prefixes: &[&str]) -> f64 {
         }
     }
     total
+}
+
+/// CPU seconds of each thread of process `pid` (or of this process, for `None`), summed by
+/// thread name: where a process's time goes, without a profiler.
+pub(crate) fn threads_by_name(pid: Option<u32>) -> BTreeMap<String, f64> {
+    let base = match pid {
+        Some(pid) => format!("/proc/{pid}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(base) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if let Some(seconds) = read_cpu(&path.join("stat")) {
+            *by_name.entry(name.trim().to_owned()).or_insert(0.0) += seconds;
+        }
+    }
+    by_name
+}
+
+/// `after - before` per name, dropping names that used no time.
+pub(crate) fn difference(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(name, seconds)| {
+            (
+                name.clone(),
+                seconds - before.get(name).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, seconds)| *seconds > 0.0)
+        .collect()
 }
 
 fn read_cpu(path: &Path) -> Option<f64> {

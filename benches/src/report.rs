@@ -32,6 +32,8 @@ pub(crate) struct Report {
     pub(crate) unparsable_requests: u64,
     pub(crate) engine_metrics: Option<Value>,
     pub(crate) tcs_register_seconds: Option<f64>,
+    /// CPU seconds in the window by thread name (the scheduler's process in binary mode).
+    pub(crate) thread_cpu_seconds: std::collections::BTreeMap<String, f64>,
 }
 
 impl Report {
@@ -96,6 +98,7 @@ impl Report {
             "exitCode": self.exit_code,
             "unparsableRequests": self.unparsable_requests,
             "tcsRegisterSeconds": self.tcs_register_seconds,
+            "threadCpuSeconds": self.thread_cpu_seconds,
             "engineMetrics": self.engine_metrics,
         })
     }
@@ -196,6 +199,15 @@ impl Report {
                 print!("; the sink used {sink:.1}s");
             }
             println!();
+        }
+        if !self.thread_cpu_seconds.is_empty() {
+            let mut threads: Vec<_> = self.thread_cpu_seconds.iter().collect();
+            threads.sort_by(|a, b| b.1.total_cmp(a.1));
+            let threads: Vec<String> = threads
+                .iter()
+                .map(|(name, seconds)| format!("{name} {seconds:.1}s"))
+                .collect();
+            println!("cpu by thread in the window: {}", threads.join(", "));
         }
         if let Some(peak) = self.peak_rss_bytes {
             print!("peak RSS: {:.1} MiB", peak as f64 / 1_048_576.0);

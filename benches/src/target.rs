@@ -90,6 +90,10 @@ impl BinaryScheduler {
         }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn usage(&self) -> Option<Usage> {
         procstat::process(self.child.id())
     }
