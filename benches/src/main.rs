@@ -393,7 +393,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let grace = args.delay + Duration::from_secs(10);
     match scheduler {
         Scheduler::Binary(binary) => {
-            report.engine_metrics = fetch_metrics(binary.api).await.ok();
+            report.engine_metrics =
+                tokio::time::timeout(Duration::from_secs(10), fetch_metrics(binary.api))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
             let (usage, exit) = binary.stop(grace).await?;
             report.peak_rss_bytes = Some(usage.peak_rss_bytes);
             report.total_cpu_seconds = Some(usage.cpu_seconds);
