@@ -400,6 +400,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                     .and_then(Result::ok);
             let (usage, exit) = binary.stop(grace).await?;
             report.peak_rss_bytes = Some(usage.peak_rss_bytes);
+            report.final_rss_split = Some((usage.rss_anon_bytes, usage.rss_file_bytes));
             report.total_cpu_seconds = Some(usage.cpu_seconds);
             report.exit_code = exit;
         }

@@ -15,6 +15,10 @@ pub(crate) struct Usage {
     pub(crate) peak_rss_bytes: u64,
     /// Current resident set (`VmRSS`), bytes; zero for thread groups.
     pub(crate) rss_bytes: u64,
+    /// Of the current resident set: anonymous memory (heap, stacks) and file pages (SQLite's
+    /// memory-mapped database among them), bytes.
+    pub(crate) rss_anon_bytes: u64,
+    pub(crate) rss_file_bytes: u64,
 }
 
 /// The usage of process `pid`, or `None` when it is gone.
@@ -26,6 +30,8 @@ pub(crate) fn process(pid: u32) -> Option<Usage> {
         cpu_seconds,
         peak_rss_bytes: status_kib(&status, "VmHWM:") * 1024,
         rss_bytes: status_kib(&status, "VmRSS:") * 1024,
+        rss_anon_bytes: status_kib(&status, "RssAnon:") * 1024,
+        rss_file_bytes: status_kib(&status, "RssFile:") * 1024,
     })
 }
 

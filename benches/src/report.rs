@@ -27,6 +27,8 @@ pub(crate) struct Report {
     pub(crate) sink_cpu_seconds: Option<f64>,
     pub(crate) idle_rss_bytes: Option<u64>,
     pub(crate) peak_rss_bytes: Option<u64>,
+    /// The resident set at the end, split: (anonymous, file-backed).
+    pub(crate) final_rss_split: Option<(u64, u64)>,
     pub(crate) rss_growth_bytes: Option<u64>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) unparsable_requests: u64,
@@ -94,6 +96,8 @@ impl Report {
             "idleRssBytes": self.idle_rss_bytes,
             "peakRssBytes": self.peak_rss_bytes,
             "peakRssBytesPerJob": self.bytes_per_job(),
+            "finalRssAnonBytes": self.final_rss_split.map(|split| split.0),
+            "finalRssFileBytes": self.final_rss_split.map(|split| split.1),
             "rssGrowthBytes": self.rss_growth_bytes,
             "exitCode": self.exit_code,
             "unparsableRequests": self.unparsable_requests,
@@ -216,6 +220,13 @@ impl Report {
             }
             if let Some(idle) = self.idle_rss_bytes {
                 print!(" (idle at start: {:.1} MiB)", idle as f64 / 1_048_576.0);
+            }
+            if let Some((anon, file)) = self.final_rss_split {
+                print!(
+                    "; at the end {:.1} MiB anonymous + {:.1} MiB file pages (SQLite's mmap)",
+                    anon as f64 / 1_048_576.0,
+                    file as f64 / 1_048_576.0
+                );
             }
             println!();
         }
