@@ -118,9 +118,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&store_config)?);
     log::info!("store: SQLite database {}", args.db.display());
 
-    let transport = Arc::new(
-        HttpTransport::new(HttpTransportConfig::default()).context("building the HTTP client")?,
-    );
+    // Keep as many idle connections per target as attempts can be in flight: with fewer, a
+    // burst of ticks to one target (every job on the second) closes the surplus connections
+    // after each burst and opens them again on the next one.
+    let transport_config = HttpTransportConfig {
+        pool_max_idle_per_host: args.max_in_flight,
+        ..HttpTransportConfig::default()
+    };
+    let transport =
+        Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
 
     let retention = (args.retention_max_age.is_some() || args.retention_per_job.is_some())

@@ -167,3 +167,39 @@ async fn pause_resume_trigger_and_delete_take_effect_at_once() {
         None
     );
 }
+
+#[tokio::test]
+async fn creations_queued_together_each_get_their_own_answer_and_first_tick() {
+    let harness = Harness::start().await;
+    // More than one batch of creations, every tenth one invalid, all queued at once.
+    let mut creations = tokio::task::JoinSet::new();
+    for index in 0..600 {
+        let engine = harness.engine.clone();
+        let url = if index % 10 == 0 {
+            "ftp://target.test/nope"
+        } else {
+            "http://target.test/ok"
+        };
+        let spec = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+        creations.spawn(async move { (index, engine.create_job(spec).await) });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(done) = creations.join_next().await {
+        let (index, result) = done.expect("a creation task");
+        match result {
+            Ok(job) => {
+                assert_ne!(index % 10, 0, "creation {index} should have failed");
+                assert_eq!(job.next_fire_at, Some(at(1)));
+                assert!(ids.insert(job.id), "job id {} given twice", job.id);
+            }
+            Err(error) => {
+                assert_eq!(index % 10, 0, "creation {index} failed: {error}");
+                assert!(error.to_string().contains("http://"), "{error}");
+            }
+        }
+    }
+    assert_eq!(ids.len(), 540);
+    // Every created job's first tick was claimed before its creation answered.
+    assert_eq!(harness.engine.metrics().claimed, 540 * 2);
+    harness.advance_to_and_expect_sent(at(1), 540).await;
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, Job, JobId, JobSpec};
@@ -58,6 +59,11 @@ pub(crate) struct Control {
 /// How many later milliseconds a manual trigger tries when its instant is taken.
 const TRIGGER_SLOTS: u32 = 1_000;
 
+/// The most creations taken from the queue together. Their inserts reach the store at once, so
+/// they share its group commit, and they share one claim pass; one at a time, every creation
+/// paid a commit and a claim of its own, and creations were capped by the store's latency.
+const CREATE_BATCH: usize = 256;
+
 impl Control {
     pub(crate) fn new(
         store: Arc<dyn Store>,
@@ -85,6 +91,13 @@ impl Control {
                 biased;
                 command = self.commands.recv() => match command {
                     None | Some(Command::Stop) => return,
+                    Some(Command::Create { spec, reply }) => {
+                        match self.create_batch(spec, reply).await {
+                            None => {}
+                            Some(Command::Stop) => return,
+                            Some(command) => self.handle(command).await,
+                        }
+                    }
                     Some(command) => self.handle(command).await,
                 },
                 () = self.clock.sleep_until(wake) => {
@@ -104,7 +117,10 @@ impl Control {
                 let _ = reply.send(Ok(()));
             }
             Command::Create { spec, reply } => {
-                let _ = reply.send(self.create(spec).await);
+                // `run` takes creations in batches; one that gets here is a batch of one.
+                if let Some(next) = self.create_batch(spec, reply).await {
+                    Box::pin(self.handle(next)).await;
+                }
             }
             Command::Update {
                 id,
@@ -153,9 +169,9 @@ impl Control {
         next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
     }
 
-    async fn create(&mut self, spec: JobSpec) -> Result<Job> {
+    /// The job `spec` becomes, or why it cannot be created.
+    fn new_job(&self, spec: JobSpec, now: cron_expr::Timestamp) -> Result<Job> {
         spec.validate()?;
-        let now = self.clock.now();
         let next_fire_at = spec.next_fire_after(now);
         if next_fire_at.is_none() {
             return Err(Error::invalid(
@@ -163,20 +179,80 @@ impl Control {
                 "the schedule has no fire time after now",
             ));
         }
-        let job = Job {
+        Ok(Job {
             id: JobId::new_random(),
             spec,
             created_at: now,
             updated_at: now,
             next_fire_at,
             version: 1,
-        };
-        self.store.insert_job(job.clone()).await?;
-        log::info!("job {} created, first tick {next_fire_at:?}", job.id);
-        if !job.spec.paused && self.within_look_ahead(now, next_fire_at) {
+        })
+    }
+
+    /// Creates the job of `first` and of every creation queued behind it (up to
+    /// [`CREATE_BATCH`]): the inserts run concurrently, then one claim pass covers every new job
+    /// due within the look-ahead, then each caller hears its result. Returns the first queued
+    /// command that is not a creation, taken from the queue and still to be handled.
+    async fn create_batch(
+        &mut self,
+        spec: JobSpec,
+        reply: oneshot::Sender<Result<Job>>,
+    ) -> Option<Command> {
+        let mut creations = vec![(spec, reply)];
+        let mut next = None;
+        while creations.len() < CREATE_BATCH {
+            match self.commands.try_recv() {
+                Ok(Command::Create { spec, reply }) => creations.push((spec, reply)),
+                Ok(command) => {
+                    next = Some(command);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let now = self.clock.now();
+        let mut replies = Vec::with_capacity(creations.len());
+        let mut inserts = JoinSet::new();
+        for (index, (spec, reply)) in creations.into_iter().enumerate() {
+            match self.new_job(spec, now) {
+                Ok(job) => {
+                    let store = Arc::clone(&self.store);
+                    inserts.spawn(async move {
+                        let result = store.insert_job(job.clone()).await;
+                        (index, result.map(|()| job))
+                    });
+                    replies.push((reply, None));
+                }
+                Err(error) => replies.push((reply, Some(Err(error)))),
+            }
+        }
+        let mut claim = false;
+        while let Some(done) = inserts.join_next().await {
+            let (index, result) = match done {
+                Ok(done) => done,
+                // An insert task cannot panic short of a bug in the store; its caller then
+                // hears that the engine is gone, and the job may or may not exist.
+                Err(error) => {
+                    log::error!("a job insert task failed: {error}");
+                    continue;
+                }
+            };
+            if let Ok(job) = &result {
+                log::info!("job {} created, first tick {:?}", job.id, job.next_fire_at);
+                claim |= !job.spec.paused && self.within_look_ahead(now, job.next_fire_at);
+            }
+            replies[index].1 = Some(result);
+        }
+        // Claim before answering, so that a created job's first tick is already on the timer.
+        if claim {
             self.claim_pass().await;
         }
-        Ok(job)
+        for (reply, result) in replies {
+            if let Some(result) = result {
+                let _ = reply.send(result);
+            }
+        }
+        next
     }
 
     async fn update(

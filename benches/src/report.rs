@@ -1,0 +1,261 @@
+//! The report of one run: printed for people, and appended as one JSON line for the record.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::baseline::BaselineStats;
+use crate::register::CreationStats;
+use crate::ticks::{DriftSummary, TickSummary};
+
+/// Everything a run measured; absent parts were not measured.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    label: String,
+    config: Value,
+    pub(crate) jobs: usize,
+    pub(crate) window: Option<(i64, i64)>,
+    pub(crate) baseline: Option<BaselineStats>,
+    pub(crate) seeding: Option<CreationStats>,
+    pub(crate) creation: Option<CreationStats>,
+    pub(crate) start_up_seconds: Option<f64>,
+    pub(crate) ticks: Option<TickSummary>,
+    pub(crate) drift: Option<DriftSummary>,
+    pub(crate) window_cpu_seconds: Option<f64>,
+    pub(crate) total_cpu_seconds: Option<f64>,
+    pub(crate) sink_cpu_seconds: Option<f64>,
+    pub(crate) idle_rss_bytes: Option<u64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
+    /// The resident set at the end, split: (anonymous, file-backed).
+    pub(crate) final_rss_split: Option<(u64, u64)>,
+    pub(crate) rss_growth_bytes: Option<u64>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) unparsable_requests: u64,
+    pub(crate) engine_metrics: Option<Value>,
+    pub(crate) tcs_register_seconds: Option<f64>,
+    /// CPU seconds in the window by thread name (the scheduler's process in binary mode).
+    pub(crate) thread_cpu_seconds: std::collections::BTreeMap<String, f64>,
+}
+
+impl Report {
+    pub(crate) fn new(label: &str) -> Report {
+        Report {
+            label: label.to_owned(),
+            ..Report::default()
+        }
+    }
+
+    /// Records the run's settings (as their `Debug` text, which names every flag).
+    pub(crate) fn set_config(&mut self, args: &impl std::fmt::Debug) {
+        self.config = Value::String(format!("{args:?}"));
+    }
+
+    fn window_seconds(&self) -> Option<f64> {
+        self.window
+            .map(|(start, end)| (end - start) as f64 / 1_000.0)
+    }
+
+    /// Completed (delivered) ticks of the window per second.
+    fn executions_per_second(&self) -> Option<f64> {
+        Some(self.ticks?.delivered as f64 / self.window_seconds()?)
+    }
+
+    /// The report as JSON.
+    pub(crate) fn to_json(&self) -> Value {
+        let drift = |d: &DriftSummary| json!({"count": d.count, "p50Ms": d.p50_ms, "p99Ms": d.p99_ms, "p999Ms": d.p999_ms, "maxMs": d.max_ms});
+        let creation = |c: &CreationStats| {
+            json!({"created": c.created, "failed": c.failed, "seconds": c.seconds,
+                   "perSecond": c.per_second, "latencyMs": drift(&c.latency), "firstError": c.first_error})
+        };
+        json!({
+            "label": self.label,
+            "config": self.config,
+            "jobs": self.jobs,
+            "windowSeconds": self.window_seconds(),
+            "executionsPerSecond": self.executions_per_second(),
+            "baseline": self.baseline.as_ref().map(|b| json!({
+                "requests": b.requests, "failed": b.failed, "seconds": b.seconds,
+                "perSecond": b.per_second, "concurrency": b.concurrency, "latencyMs": drift(&b.latency),
+            })),
+            "fractionOfBaseline": self.fraction_of_baseline(),
+            "seeding": self.seeding.as_ref().map(creation),
+            "creation": self.creation.as_ref().map(creation),
+            "startUpSeconds": self.start_up_seconds,
+            "ticks": self.ticks.map(|t| json!({
+                "expected": t.expected, "delivered": t.delivered, "missed": t.missed,
+                "duplicated": t.duplicated, "unexpectedArrivals": t.unexpected_arrivals,
+                "earlyArrivals": t.early_arrivals, "recorded": t.recorded,
+                "deliveredNotRecorded": t.delivered_not_recorded,
+                "recordedNotDelivered": t.recorded_not_delivered, "unexpectedRows": t.unexpected_rows,
+            })),
+            "driftMs": self.drift.as_ref().map(drift),
+            "windowCpuSeconds": self.window_cpu_seconds,
+            "totalCpuSeconds": self.total_cpu_seconds,
+            "sinkCpuSeconds": self.sink_cpu_seconds,
+            "idleRssBytes": self.idle_rss_bytes,
+            "peakRssBytes": self.peak_rss_bytes,
+            "peakRssBytesPerJob": self.bytes_per_job(),
+            "finalRssAnonBytes": self.final_rss_split.map(|split| split.0),
+            "finalRssFileBytes": self.final_rss_split.map(|split| split.1),
+            "rssGrowthBytes": self.rss_growth_bytes,
+            "exitCode": self.exit_code,
+            "unparsableRequests": self.unparsable_requests,
+            "tcsRegisterSeconds": self.tcs_register_seconds,
+            "threadCpuSeconds": self.thread_cpu_seconds,
+            "engineMetrics": self.engine_metrics,
+        })
+    }
+
+    fn fraction_of_baseline(&self) -> Option<f64> {
+        let baseline = self.baseline.as_ref()?.per_second;
+        (baseline > 0.0).then(|| self.executions_per_second().map(|rate| rate / baseline))?
+    }
+
+    fn bytes_per_job(&self) -> Option<f64> {
+        (self.jobs > 0).then(|| {
+            self.peak_rss_bytes
+                .map(|peak| peak as f64 / self.jobs as f64)
+        })?
+    }
+
+    /// Prints the report and appends it to `json_path` when given.
+    pub(crate) fn finish(&self, json_path: Option<&Path>) -> anyhow::Result<()> {
+        println!("== {} ({} jobs)", self.label, self.jobs);
+        if let Some(b) = &self.baseline {
+            println!(
+                "baseline (plain hyper, {} clients): {:.0} req/s, latency p50 {:.2} ms p99 {:.2} ms, {} failed",
+                b.concurrency, b.per_second, b.latency.p50_ms, b.latency.p99_ms, b.failed
+            );
+        }
+        for (what, stats) in [
+            ("seeding (store)", &self.seeding),
+            ("creation", &self.creation),
+        ] {
+            if let Some(c) = stats {
+                println!(
+                    "{what}: {} in {:.1}s = {:.0}/s, latency p50 {:.2} ms p99 {:.2} ms max {:.1} ms, {} failed{}",
+                    c.created,
+                    c.seconds,
+                    c.per_second,
+                    c.latency.p50_ms,
+                    c.latency.p99_ms,
+                    c.latency.max_ms,
+                    c.failed,
+                    c.first_error
+                        .as_deref()
+                        .map(|error| format!(" (first: {error})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        if let Some(seconds) = self.start_up_seconds {
+            println!("start-up (spawn to listening): {seconds:.2}s");
+        }
+        if let Some(seconds) = self.tcs_register_seconds {
+            println!("registration: {seconds:.2}s");
+        }
+        if let (Some(rate), Some(window)) = (self.executions_per_second(), self.window_seconds()) {
+            print!("executions: {rate:.0}/s over {window:.0}s");
+            match self.fraction_of_baseline() {
+                Some(fraction) => println!(" = {:.0}% of the baseline", fraction * 100.0),
+                None => println!(),
+            }
+        }
+        if let Some(d) = &self.drift {
+            println!(
+                "drift (scheduled to arrival): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples)",
+                d.p50_ms, d.p99_ms, d.p999_ms, d.max_ms, d.count
+            );
+        }
+        if let Some(t) = &self.ticks {
+            println!(
+                "ticks: expected {}, delivered {}, missed {}, duplicated {}, unexpected {}, early {}",
+                t.expected,
+                t.delivered,
+                t.missed,
+                t.duplicated,
+                t.unexpected_arrivals,
+                t.early_arrivals
+            );
+            if self.window.is_some_and(|(start, _)| start > 0)
+                && self.tcs_register_seconds.is_none()
+            {
+                println!(
+                    "recorded (SUCCEEDED in SQLite): {}, delivered but not recorded {}, recorded but not delivered {}, unexpected rows {}",
+                    t.recorded,
+                    t.delivered_not_recorded,
+                    t.recorded_not_delivered,
+                    t.unexpected_rows
+                );
+            }
+        }
+        if let Some(cpu) = self.window_cpu_seconds {
+            let window = self.window_seconds().unwrap_or(0.0);
+            print!("cpu: {cpu:.1}s in the window");
+            if window > 0.0 {
+                print!(" ({:.0}% of one core)", cpu / window * 100.0);
+            }
+            if let Some(total) = self.total_cpu_seconds {
+                print!(", {total:.1}s in all");
+            }
+            if let Some(sink) = self.sink_cpu_seconds {
+                print!("; the sink used {sink:.1}s");
+            }
+            println!();
+        }
+        if !self.thread_cpu_seconds.is_empty() {
+            let mut threads: Vec<_> = self.thread_cpu_seconds.iter().collect();
+            threads.sort_by(|a, b| b.1.total_cmp(a.1));
+            let threads: Vec<String> = threads
+                .iter()
+                .map(|(name, seconds)| format!("{name} {seconds:.1}s"))
+                .collect();
+            println!("cpu by thread in the window: {}", threads.join(", "));
+        }
+        if let Some(peak) = self.peak_rss_bytes {
+            print!("peak RSS: {:.1} MiB", peak as f64 / 1_048_576.0);
+            if let Some(per_job) = self.bytes_per_job() {
+                print!(" = {per_job:.0} bytes per job");
+            }
+            if let Some(idle) = self.idle_rss_bytes {
+                print!(" (idle at start: {:.1} MiB)", idle as f64 / 1_048_576.0);
+            }
+            if let Some((anon, file)) = self.final_rss_split {
+                print!(
+                    "; at the end {:.1} MiB anonymous + {:.1} MiB file pages (SQLite's mmap)",
+                    anon as f64 / 1_048_576.0,
+                    file as f64 / 1_048_576.0
+                );
+            }
+            println!();
+        }
+        if let Some(growth) = self.rss_growth_bytes {
+            println!(
+                "RSS growth: {:.1} MiB = {:.0} bytes per job",
+                growth as f64 / 1_048_576.0,
+                growth as f64 / self.jobs.max(1) as f64
+            );
+        }
+        if let Some(metrics) = &self.engine_metrics {
+            println!("engine metrics: {metrics}");
+        }
+        if let Some(code) = self.exit_code {
+            println!("scheduler exit code: {code}");
+        }
+        if self.unparsable_requests > 0 {
+            println!(
+                "requests with unparsable tick headers: {}",
+                self.unparsable_requests
+            );
+        }
+        if let Some(path) = json_path {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            writeln!(file, "{}", self.to_json())?;
+        }
+        Ok(())
+    }
+}
