@@ -122,9 +122,82 @@ fn claims(c: &mut Criterion) {
     group.finish();
 }
 
+/// Jobs in the steady-state cycle: as many every-second jobs as scenario 1 of the load harness.
+const CYCLE_JOBS: usize = 10_000;
+
+/// The writer's whole work for one second of `CYCLE_JOBS` every-second jobs, as the engine
+/// drives it: one claim of every due tick, then each execution's `RUNNING` update and its
+/// `SUCCEEDED` update, in batches of 1,024 (the engine's result batch). The executions finish,
+/// so the unfinished-executions index stays small, as in a running scheduler.
+fn cycle(c: &mut Criterion) {
+    let runtime = runtime();
+    let store = Arc::new(SqliteStore::open_temporary().expect("a store"));
+    let start = Timestamp::from_second(1_767_225_600).expect("a timestamp");
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..CYCLE_JOBS)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.insert_job(job(start)).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("join").expect("insert");
+        }
+    });
+    let mut group = c.benchmark_group("sqlite");
+    group.throughput(Throughput::Elements(CYCLE_JOBS as u64));
+    let mut second = 0;
+    group.bench_function(
+        "cycle: claim 10,000 ticks, record RUNNING and SUCCEEDED",
+        |b| {
+            b.iter_custom(|iterations| {
+                let begin = Instant::now();
+                for _ in 0..iterations {
+                    let now =
+                        Timestamp::from_second(start.as_second() + second).expect("a timestamp");
+                    second += 1;
+                    let request = ClaimRequest {
+                        now,
+                        due_before: now,
+                        limit: CYCLE_JOBS,
+                        owner: "bench".to_owned(),
+                        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+                    };
+                    runtime.block_on(async {
+                        let claimed = store.claim_due(request).await.expect("claim");
+                        assert_eq!(claimed.ticks.len(), CYCLE_JOBS);
+                        for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
+                            for chunk in claimed.ticks.chunks(1_024) {
+                                let updates = chunk
+                                    .iter()
+                                    .map(|tick| {
+                                        let mut execution = tick.execution.clone();
+                                        execution.status = status;
+                                        execution.attempts = 1;
+                                        execution.executed_at = Some(now);
+                                        if status == ExecutionStatus::Succeeded {
+                                            execution.finished_at = Some(now);
+                                            execution.http_status = Some(200);
+                                            execution.duration = Some(Duration::from_millis(1));
+                                        }
+                                        execution.to_update()
+                                    })
+                                    .collect();
+                                store.record_results(updates).await.expect("record");
+                            }
+                        }
+                    });
+                }
+                begin.elapsed()
+            });
+        },
+    );
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
-    targets = claims
+    targets = claims, cycle
 }
 criterion_main!(benches);
