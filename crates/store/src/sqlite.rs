@@ -586,16 +586,25 @@ impl ExecutionStore for SqliteStore {
     }
 }
 
+/// The claim's read of due jobs: `?1` due before, `?2` the most rows.
+///
+/// `INDEXED BY`: without statistics, SQLite's planner prefers the equality on `idx_jobs_active`
+/// and then sorts every active job, in every chunk of every claim (with a million jobs, a
+/// million rows read and sorted to find a thousand due ones).
+fn select_due_sql() -> String {
+    format!(
+        "SELECT {JOB_COLUMNS} FROM jobs INDEXED BY idx_jobs_due \
+         WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 ORDER BY next_fire_at LIMIT ?2"
+    )
+}
+
 /// The claim transaction's work: due jobs in watermark order, a chunk at a time, each planned
 /// with [`plan_claim`], its new executions inserted and its watermark advanced.
 fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> {
     const CHUNK: usize = 256;
     let due_before = millis(request.due_before);
     let mut batch = ClaimBatch::default();
-    let select = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 \
-         ORDER BY next_fire_at LIMIT ?2"
-    );
+    let select = select_due_sql();
     while batch.ticks.len() < request.limit {
         let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
         let jobs: Vec<Job> = connection
@@ -647,4 +656,37 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
         }
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `sql` on a freshly migrated database, one line per step.
+    fn plan(sql: &str) -> Vec<String> {
+        let mut connection = Connection::open_in_memory().expect("an in-memory database");
+        schema::migrate(&mut connection, Timestamp::UNIX_EPOCH).expect("the migrations");
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("a query plan");
+        let parameters = statement.parameter_count();
+        let values = vec![0i64; parameters];
+        statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                row.get::<_, String>(3)
+            })
+            .expect("the plan's rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("the plan")
+    }
+
+    #[test]
+    fn the_claim_reads_due_jobs_through_the_due_index_without_sorting() {
+        let plan = plan(&select_due_sql());
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert!(
+            plan[0].contains("USING INDEX idx_jobs_due (next_fire_at"),
+            "{plan:?}"
+        );
+    }
 }
