@@ -17,6 +17,9 @@ pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updat
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name";
 
+/// How many columns [`JOB_COLUMNS`] names.
+pub(crate) const JOB_COLUMN_COUNT: usize = 23;
+
 /// The execution columns, in the order [`execution_from_row`] reads them.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
      error_message, finished_time, trigger, claimed_by, attempts";
@@ -340,6 +343,11 @@ pub(crate) fn decode_headers(mut encoded: &str) -> Option<Vec<(String, String)>>
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_job_column_count_matches_the_column_list() {
+        assert_eq!(JOB_COLUMNS.split(", ").count(), JOB_COLUMN_COUNT);
+    }
     use super::*;
 
     #[test]

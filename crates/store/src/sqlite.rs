@@ -14,8 +14,8 @@ use scheduler_core::{
 };
 
 use crate::codec::{
-    EXECUTION_COLUMNS, JOB_COLUMNS, JobRow, duration_millis, execution_from_row, job_columns_of,
-    job_from_row, millis,
+    EXECUTION_COLUMNS, JOB_COLUMN_COUNT, JOB_COLUMNS, JobRow, duration_millis, execution_from_row,
+    job_columns_of, job_from_row, millis,
 };
 use crate::error::StoreError;
 use crate::schema;
@@ -586,14 +586,15 @@ impl ExecutionStore for SqliteStore {
     }
 }
 
-/// The claim's read of due jobs: `?1` due before, `?2` the most rows.
+/// The claim's read of due jobs, each with its row id after its columns: `?1` due before, `?2`
+/// the most rows.
 ///
 /// `INDEXED BY`: without statistics, SQLite's planner prefers the equality on `idx_jobs_active`
 /// and then sorts every active job, in every chunk of every claim (with a million jobs, a
 /// million rows read and sorted to find a thousand due ones).
 fn select_due_sql() -> String {
     format!(
-        "SELECT {JOB_COLUMNS} FROM jobs INDEXED BY idx_jobs_due \
+        "SELECT {JOB_COLUMNS}, rowid FROM jobs INDEXED BY idx_jobs_due \
          WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 ORDER BY next_fire_at LIMIT ?2"
     )
 }
@@ -607,12 +608,12 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
     let select = select_due_sql();
     while batch.ticks.len() < request.limit {
         let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
-        let jobs: Vec<Job> = connection
+        let jobs: Vec<(Job, i64)> = connection
             .prepare_cached(&select)
             .and_then(|mut statement| {
                 statement
                     .query_map(params![due_before, chunk as i64], |row| {
-                        job_from_row(row, 0)
+                        Ok((job_from_row(row, 0)?, row.get(JOB_COLUMN_COUNT)?))
                     })?
                     .collect()
             })
@@ -620,7 +621,7 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
         if jobs.is_empty() {
             break;
         }
-        for job in jobs {
+        for (job, job_row_id) in jobs {
             let budget = request.limit - batch.ticks.len();
             if budget == 0 {
                 break;
@@ -648,9 +649,9 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
                 }
             }
             connection
-                .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE id = ?2")
+                .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE rowid = ?2")
                 .and_then(|mut statement| {
-                    statement.execute(params![plan.next_fire_at.map(millis), job.id.0.to_string()])
+                    statement.execute(params![plan.next_fire_at.map(millis), job_row_id])
                 })
                 .map_err(store_error("advancing a job's next fire time"))?;
         }
