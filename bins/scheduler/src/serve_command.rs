@@ -28,6 +28,10 @@ pub(crate) struct ServeArgs {
     /// What a committed write survives: `normal` (a process crash) or `full` (a power loss).
     #[arg(long, env = "SCHEDULER_DURABILITY", value_enum, default_value_t = DurabilityArg::Normal)]
     pub(crate) durability: DurabilityArg,
+    /// MiB of the database file read through memory-mapped I/O (SQLite's `mmap_size`); 0
+    /// turns it off. Mapped pages count in the process's resident memory.
+    #[arg(long, env = "SCHEDULER_SQLITE_MMAP_MIB", default_value_t = SqliteConfig::DEFAULT_MMAP_SIZE >> 20)]
+    pub(crate) sqlite_mmap_mib: u64,
     /// The most HTTP attempts in flight at once, across all jobs.
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub(crate) max_in_flight: usize,
@@ -107,14 +111,20 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store_config = SqliteConfig {
+/// The store settings the flags ask for.
+fn store_config(args: &ServeArgs) -> SqliteConfig {
+    SqliteConfig {
         durability: match args.durability {
             DurabilityArg::Normal => Durability::Normal,
             DurabilityArg::Full => Durability::Full,
         },
+        mmap_size: args.sqlite_mmap_mib.saturating_mul(1 << 20),
         ..SqliteConfig::new(&args.db)
-    };
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store_config = store_config(&args);
     let store = Arc::new(SqliteStore::open(&store_config)?);
     log::info!("store: SQLite database {}", args.db.display());
 
@@ -231,6 +241,32 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The serve flags parsed from `flags`, as `scheduler serve` would.
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let argv = std::iter::once("serve").chain(flags.iter().copied());
+        <Serve as clap::Parser>::try_parse_from(argv)
+            .expect("the flags parse")
+            .args
+    }
+
+    #[test]
+    fn the_mmap_flag_sets_the_stores_mapping_in_mib_and_defaults_to_off() {
+        assert_eq!(store_config(&serve_args(&[])).mmap_size, 0);
+        let config = store_config(&serve_args(&[
+            "--sqlite-mmap-mib",
+            "64",
+            "--durability",
+            "full",
+        ]));
+        assert_eq!(config.mmap_size, 64 << 20);
+        assert_eq!(config.durability, Durability::Full);
+    }
 
     #[test]
     fn durations_parse_in_friendly_forms() {

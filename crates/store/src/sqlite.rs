@@ -36,11 +36,25 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// Rows deleted per transaction when pruning, so pruning never holds the writer long.
     pub prune_batch: usize,
+    /// Bytes of the database file each connection reads through memory-mapped I/O
+    /// (SQLite's `mmap_size`); 0 reads through `read()` into the page cache only.
+    ///
+    /// Mapped pages are the operating system's page cache, reclaimable, but they count in the
+    /// process's resident memory: with a million jobs, whose rows the claims read every few
+    /// seconds, the mapping grows to the size of the jobs table. See docs/PERFORMANCE.md for
+    /// what it costs and saves.
+    pub mmap_size: u64,
 }
 
 impl SqliteConfig {
+    /// The default [`SqliteConfig::mmap_size`]: off. With a million jobs, a 256 MiB mapping
+    /// made the process 3.5 times larger (548 against 155 bytes per job) and saved no CPU once
+    /// the claim stopped reading every job (docs/PERFORMANCE.md, scenario 4).
+    pub const DEFAULT_MMAP_SIZE: u64 = 0;
+
     /// The defaults for a database at `path`: 4 read connections, [`Durability::Normal`],
-    /// batches of up to 1,024 writes, a 5 s busy timeout, pruning 1,000 rows at a time.
+    /// batches of up to 1,024 writes, a 5 s busy timeout, pruning 1,000 rows at a time, no
+    /// memory-mapped I/O.
     pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
         SqliteConfig {
             path: path.into(),
@@ -49,6 +63,7 @@ impl SqliteConfig {
             max_batch: 1024,
             busy_timeout: Duration::from_secs(5),
             prune_batch: 1000,
+            mmap_size: SqliteConfig::DEFAULT_MMAP_SIZE,
         }
     }
 }
@@ -159,11 +174,12 @@ impl SqliteStore {
             );
         }
         let reader_config = config.clone();
+        let mmap_size = i64::try_from(config.mmap_size).unwrap_or(i64::MAX);
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(move |connection| {
                 connection.busy_timeout(reader_config.busy_timeout)?;
-                connection.pragma_update(None, "mmap_size", 268_435_456)?;
+                connection.pragma_update(None, "mmap_size", mmap_size)?;
                 connection.set_prepared_statement_cache_capacity(64);
                 Ok(())
             });
@@ -242,9 +258,11 @@ fn configure(connection: &Connection, config: &SqliteConfig) -> rusqlite::Result
     // Each write runs in a savepoint; keep its statement journal in memory, not in a temp
     // file (the claim touches many pages, and file-backed sub-journals doubled its I/O).
     connection.pragma_update(None, "temp_store", "MEMORY")?;
-    // A 64 MiB page cache and memory-mapped reads: the claim and the inserts walk indexes.
+    // A 64 MiB page cache (and memory-mapped reads, if configured): the claim and the inserts
+    // walk indexes.
     connection.pragma_update(None, "cache_size", -65_536)?;
-    connection.pragma_update(None, "mmap_size", 268_435_456)?;
+    let mmap_size = i64::try_from(config.mmap_size).unwrap_or(i64::MAX);
+    connection.pragma_update(None, "mmap_size", mmap_size)?;
     // Reading the schema fails here, not later, for a file that is not a database.
     connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
         row.get::<_, i64>(0)
@@ -679,6 +697,35 @@ mod tests {
             .expect("the plan's rows")
             .collect::<rusqlite::Result<_>>()
             .expect("the plan")
+    }
+
+    #[tokio::test]
+    async fn the_mmap_setting_reaches_the_writer_and_the_readers() {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let config = SqliteConfig {
+            mmap_size: 1 << 20,
+            ..SqliteConfig::new(directory.path().join("mmap.db"))
+        };
+        let store = SqliteStore::open(&config).expect("the store opens");
+        let pragma = |connection: &Connection| {
+            connection.query_row("PRAGMA mmap_size", [], |row| row.get::<_, i64>(0))
+        };
+        let written = store
+            .write(move |connection| pragma(connection).map_err(store_error("mmap_size")))
+            .await
+            .expect("the writer answers");
+        let read = store
+            .read("mmap_size", pragma)
+            .await
+            .expect("a reader answers");
+        assert_eq!((written, read), (1 << 20, 1 << 20));
+
+        let store = SqliteStore::open_temporary().expect("a temporary store");
+        let read = store
+            .read("mmap_size", pragma)
+            .await
+            .expect("a reader answers");
+        assert_eq!(read, 0, "off by default");
     }
 
     #[test]
