@@ -1,4 +1,7 @@
 //! The writer task: result updates in batches (group commit).
+//!
+//! An update marked `last` is the engine's last word on its execution: once the batch that
+//! contained it has been stored (or given up), the execution leaves the backlog.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +16,9 @@ use crate::store::Store;
 pub(crate) struct WriteOp {
     pub(crate) update: ExecutionUpdate,
     pub(crate) stored: Option<oneshot::Sender<bool>>,
+    /// Whether this is the engine's last update of the execution: when the write that
+    /// contains it returns, the execution leaves the backlog.
+    pub(crate) last: bool,
 }
 
 /// Store calls per batch before the batch is given up (the executions then stay unfinished in
@@ -39,7 +45,9 @@ pub(crate) async fn run(
         let mut updates: Vec<ExecutionUpdate> = Vec::with_capacity(batch.len());
         let mut position: HashMap<ExecutionId, usize> = HashMap::with_capacity(batch.len());
         let mut acks = Vec::new();
+        let mut releases = 0;
         for op in batch.drain(..) {
+            releases += usize::from(op.last);
             match position.get(&op.update.id) {
                 Some(&index) => updates[index] = op.update,
                 None => {
@@ -67,6 +75,9 @@ pub(crate) async fn run(
         }
         for ack in acks {
             let _ = ack.send(stored);
+        }
+        if releases > 0 {
+            metrics.release(releases);
         }
     }
 }
