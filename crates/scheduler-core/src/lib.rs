@@ -77,9 +77,11 @@
 //! the next success of that job raises a recovery alert.
 //!
 //! **Group commit.** Every state change of an execution goes to a writer task that writes
-//! whatever has queued up in one store call, keeping the last state of each execution; the hot
-//! path never waits for a write, except that an at-most-once attempt waits until its start is
-//! stored (one batch), so that a crash can never make it be sent twice.
+//! whatever has queued up in one store call (up to `result_batch_size`). While a call is in
+//! progress, the writer keeps only the newest state of each execution, so under load an
+//! execution's start and its result cost one row write. The hot path never waits for a write,
+//! except that an at-most-once attempt waits until its start is stored, so that a crash can
+//! never make it be sent twice.
 //!
 //! **Backpressure.** The engine counts the executions it holds, from claim (or trigger, or
 //! recovery) until their last update is written: on the timer, in flight, waiting for a retry
