@@ -247,16 +247,34 @@ mod tests {
 
     #[test]
     fn acknowledgements_move_with_the_newer_state() {
-        let id = ExecutionId::new_time_ordered();
+        let (first, second) = (
+            ExecutionId::new_time_ordered(),
+            ExecutionId::new_time_ordered(),
+        );
         let mut queue = Queue::default();
-        let (tx, _rx) = oneshot::channel();
-        let mut running = op(id, ExecutionStatus::Running, false);
-        running.stored = Some(tx);
+        let (first_tx, mut first_rx) = oneshot::channel();
+        let mut running = op(first, ExecutionStatus::Running, false);
+        running.stored = Some(first_tx);
         queue.push(running);
-        queue.push(op(id, ExecutionStatus::Succeeded, true));
-        let batch = queue.take(1);
-        assert_eq!(batch.updates.len(), 1);
-        assert_eq!(batch.updates[0].status, ExecutionStatus::Succeeded);
-        assert_eq!((batch.acks.len(), batch.releases), (1, 1));
+        queue.push(op(first, ExecutionStatus::Succeeded, true));
+        // An acknowledged state merged into an entry that was already queued.
+        let (second_tx, mut second_rx) = oneshot::channel();
+        queue.push(op(second, ExecutionStatus::Running, false));
+        let mut running = op(second, ExecutionStatus::Running, false);
+        running.stored = Some(second_tx);
+        queue.push(running);
+        let batch = queue.take(2);
+        let states: Vec<_> = batch.updates.iter().map(|u| (u.id, u.status)).collect();
+        assert_eq!(
+            states,
+            [
+                (first, ExecutionStatus::Succeeded),
+                (second, ExecutionStatus::Running)
+            ]
+        );
+        assert_eq!((batch.acks.len(), batch.releases), (2, 1));
+        // Nobody heard anything before the batch was written.
+        assert!(first_rx.try_recv().is_err());
+        assert!(second_rx.try_recv().is_err());
     }
 }
