@@ -67,17 +67,18 @@ pub struct EngineConfig {
     /// [`MetricsSnapshot::claims_deferred`]) instead of growing in memory, and a shutdown
     /// never has more than this many results to write. Manual triggers and the executions
     /// recovered at start are counted but never refused, so the count can briefly exceed the
-    /// limit. If it is smaller than `claim_batch_size`, it also caps each claim.
+    /// limit. It must be at least 1; if it is smaller than `claim_batch_size`, it also caps
+    /// each claim (that is allowed: the room left is what limits a claim anyway).
     ///
-    /// It should exceed what steady operation holds: about `look_ahead` (plus a claim
-    /// interval) times the executions per second to sustain, plus `max_in_flight`, plus the
-    /// retries waiting and the results the store lags behind. The default, 100,000, covers
+    /// It should exceed what steady operation holds: about `look_ahead` times the executions
+    /// per second to sustain, plus `max_in_flight`, plus the retries waiting and the results
+    /// the store lags behind. The default, 100,000, covers
     /// about 30,000 executions per second (roughly the measured ceiling of the SQLite store,
     /// 2 s look-ahead: ~60,000 on the timer, 1,024 in flight, the rest for a writer a second
-    /// behind) and bounds the engine's memory for held executions to roughly 100 MB (an
-    /// estimate: on the order of a kilobyte per execution for its timer entry, its queued
-    /// update and its share of the job; attempts in flight cost more, and are bounded by
-    /// `max_in_flight`).
+    /// behind) and bounds the memory of held executions to roughly 100 MB (an estimate from
+    /// the sizes of the structures, not a measurement: up to about a kilobyte per execution for
+    /// its timer entry and its queued update, with the collections' spare capacity; attempts
+    /// in flight cost more, and are bounded by `max_in_flight`).
     pub max_backlog: usize,
     /// Ticks later than this are misfires and follow the job's misfire policy.
     pub misfire_threshold: Duration,
