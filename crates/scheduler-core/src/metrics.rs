@@ -62,8 +62,9 @@ pub struct MetricsSnapshot {
     /// or with their last update queued for the store). Claims stop when it reaches
     /// [`EngineConfig::max_backlog`](crate::EngineConfig::max_backlog).
     pub backlog: u64,
-    /// Claim passes that skipped claiming, or stopped early, because the backlog was full:
-    /// due ticks were left in the store to be claimed (late) by a later pass.
+    /// Claim passes that skipped claiming, or stopped after a full batch, because the backlog
+    /// was full. Due ticks, if there were any left, stay in the store and a later pass claims
+    /// them, late.
     pub claims_deferred: u64,
     /// Alerts dropped because the alert queue was full.
     pub alerts_dropped: u64,

@@ -71,7 +71,8 @@ pub(crate) struct Control {
 enum PassOutcome {
     /// Every due tick was claimed.
     Complete,
-    /// The backlog was full before every due tick was claimed (or before the first claim).
+    /// The backlog was full before the first claim, or after a full batch: there may be due
+    /// ticks left in the store (a full batch that took the last of them cannot be told apart).
     Deferred,
     /// A claim failed; the next pass tries again.
     Failed,
@@ -379,8 +380,8 @@ impl Control {
                 if self.deferred_passes == 0 {
                     log::warn!(
                         "claims deferred: the engine holds {} executions, its backlog limit is {}; \
-                         due ticks wait in the store and will fire late (ticks later than {:?} \
-                         follow their job's misfire policy)",
+                         due ticks wait in the store and fire late (those later than {:?} follow \
+                         their job's misfire policy)",
                         self.metrics.backlog(),
                         self.config.max_backlog,
                         self.config.misfire_threshold
