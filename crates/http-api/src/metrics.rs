@@ -296,7 +296,7 @@ pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> Str
         ),
         (
             "scheduler_claims_deferred_total",
-            "Claim passes that left due ticks unclaimed because the engine's backlog was full.",
+            "Claim passes skipped or cut short because the engine's backlog was full.",
             engine.claims_deferred,
         ),
         (

@@ -366,7 +366,7 @@ fn schemas() -> Value {
                         "misfired": {"type": "integer"}, "claimed": {"type": "integer"},
                         "inFlight": {"type": "integer", "description": "Attempts in flight now (a gauge)."},
                         "backlog": {"type": "integer", "description": "Executions the engine holds now, claimed and not yet finally written (a gauge); claims stop at the engine's backlog limit."},
-                        "claimsDeferred": {"type": "integer", "description": "Claim passes that left due ticks unclaimed because the backlog was full; those ticks fire late."},
+                        "claimsDeferred": {"type": "integer", "description": "Claim passes skipped or cut short because the backlog was full; due ticks left in the store fire late."},
                         "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"}
                     }
                 },
