@@ -35,6 +35,13 @@ pub(crate) struct ServeArgs {
     /// The most HTTP attempts in flight at once, across all jobs.
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub(crate) max_in_flight: usize,
+    /// The most executions the engine holds at once: claimed and not yet recorded (waiting
+    /// for their instant, in flight, waiting for a retry or for the database). When it is
+    /// full, due ticks wait in the database and fire late instead of piling up in memory. The
+    /// default sustains about 30,000 executions per second (2 s claimed ahead) and bounds that
+    /// memory to roughly 100 MB.
+    #[arg(long, env = "SCHEDULER_MAX_BACKLOG", default_value_t = EngineConfig::default().max_backlog)]
+    pub(crate) max_backlog: usize,
     /// Per-attempt timeout of jobs that do not set `timeoutMs` (e.g. `30s`, `1m`).
     #[arg(long, env = "SCHEDULER_DEFAULT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub(crate) default_timeout: Duration,
@@ -139,20 +146,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
 
-    let retention = (args.retention_max_age.is_some() || args.retention_per_job.is_some())
-        .then_some(RetentionPolicy {
-            max_age: args.retention_max_age,
-            max_per_job: args.retention_per_job,
-        });
-    let engine_config = EngineConfig {
-        node_id: args.node_id.clone(),
-        max_in_flight: args.max_in_flight,
-        retention,
-        ..EngineConfig::default()
-    };
     let engine = Engine::builder(store, transport)
         .alert_sink(alert_sink)
-        .config(engine_config)
+        .config(engine_config(&args))
         .start()
         .await
         .context("starting the engine")?;
@@ -213,6 +209,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The engine's settings from the flags; the rest are the engine's defaults.
+fn engine_config(args: &ServeArgs) -> EngineConfig {
+    let retention = (args.retention_max_age.is_some() || args.retention_per_job.is_some())
+        .then_some(RetentionPolicy {
+            max_age: args.retention_max_age,
+            max_per_job: args.retention_per_job,
+        });
+    EngineConfig {
+        node_id: args.node_id.clone(),
+        max_in_flight: args.max_in_flight,
+        max_backlog: args.max_backlog,
+        retention,
+        ..EngineConfig::default()
+    }
+}
+
 /// The log sink, plus the webhook when configured.
 fn alert_sinks(
     webhook_url: Option<&str>,
@@ -240,32 +252,45 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
-    /// The serve flags parsed from `flags`, as `scheduler serve` would.
-    fn serve_args(flags: &[&str]) -> ServeArgs {
-        #[derive(clap::Parser)]
-        struct Serve {
-            #[command(flatten)]
-            args: ServeArgs,
+    #[derive(Debug, Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn engine_limits_come_from_the_flags() {
+        let args =
+            Serve::parse_from(["serve", "--max-in-flight", "64", "--max-backlog", "5000"]).args;
+        let config = engine_config(&args);
+        assert_eq!((config.max_in_flight, config.max_backlog), (64, 5_000));
+        // Without flags (and without their environment variables), the engine's default.
+        if std::env::var_os("SCHEDULER_MAX_BACKLOG").is_none() {
+            let args = Serve::parse_from(["serve"]).args;
+            assert_eq!(
+                engine_config(&args).max_backlog,
+                EngineConfig::default().max_backlog
+            );
         }
-        let argv = std::iter::once("serve").chain(flags.iter().copied());
-        <Serve as clap::Parser>::try_parse_from(argv)
-            .expect("the flags parse")
-            .args
     }
 
     #[test]
     fn the_mmap_flag_sets_the_stores_mapping_in_mib_and_defaults_to_off() {
-        assert_eq!(store_config(&serve_args(&[])).mmap_size, 0);
-        let config = store_config(&serve_args(&[
-            "--sqlite-mmap-mib",
-            "64",
-            "--durability",
-            "full",
-        ]));
+        let args =
+            Serve::parse_from(["serve", "--sqlite-mmap-mib", "64", "--durability", "full"]).args;
+        let config = store_config(&args);
         assert_eq!(config.mmap_size, 64 << 20);
         assert_eq!(config.durability, Durability::Full);
+        if std::env::var_os("SCHEDULER_SQLITE_MMAP_MIB").is_none() {
+            assert_eq!(
+                store_config(&Serve::parse_from(["serve"]).args).mmap_size,
+                0
+            );
+        }
     }
 
     #[test]

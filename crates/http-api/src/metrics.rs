@@ -121,6 +121,8 @@ struct EngineDto {
     misfired: u64,
     claimed: u64,
     in_flight: u64,
+    backlog: u64,
+    claims_deferred: u64,
     alerts_dropped: u64,
     store_errors: u64,
 }
@@ -218,6 +220,8 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             misfired: engine.misfired,
             claimed: engine.claimed,
             in_flight: engine.in_flight,
+            backlog: engine.backlog,
+            claims_deferred: engine.claims_deferred,
             alerts_dropped: engine.alerts_dropped,
             store_errors: engine.store_errors,
         },
@@ -249,7 +253,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
 pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> String {
     let mut out = String::new();
     let engine = &report.engine;
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
         (
             "scheduler_executions_fired_total",
             "Executions sent for the first time.",
@@ -291,6 +295,11 @@ pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> Str
             engine.claimed,
         ),
         (
+            "scheduler_claims_deferred_total",
+            "Claim passes skipped or cut short because the engine's backlog was full.",
+            engine.claims_deferred,
+        ),
+        (
             "scheduler_alerts_dropped_total",
             "Alerts dropped because the alert queue was full.",
             engine.alerts_dropped,
@@ -312,6 +321,13 @@ pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> Str
         "gauge",
     );
     let _ = writeln!(out, "scheduler_in_flight {}", engine.in_flight);
+    header(
+        &mut out,
+        "scheduler_backlog",
+        "Executions the engine holds: claimed, triggered or recovered, not yet finally written.",
+        "gauge",
+    );
+    let _ = writeln!(out, "scheduler_backlog {}", engine.backlog);
 
     summary(
         &mut out,

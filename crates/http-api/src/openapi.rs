@@ -359,12 +359,14 @@ fn schemas() -> Value {
                 "uptimeSeconds": {"type": "integer"},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "alertsDropped", "storeErrors"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "backlog", "claimsDeferred", "alertsDropped", "storeErrors"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
                         "misfired": {"type": "integer"}, "claimed": {"type": "integer"},
                         "inFlight": {"type": "integer", "description": "Attempts in flight now (a gauge)."},
+                        "backlog": {"type": "integer", "description": "Executions the engine holds now, claimed and not yet finally written (a gauge); claims stop at the engine's backlog limit."},
+                        "claimsDeferred": {"type": "integer", "description": "Claim passes skipped or cut short because the backlog was full; due ticks left in the store fire late."},
                         "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"}
                     }
                 },

@@ -9,7 +9,7 @@ use http_api::{ApiState, HealthProbe};
 use scheduler_core::BoxFuture;
 use serde_json::json;
 
-use crate::support::{Harness, app, create, get, job_body, post, within};
+use crate::support::{Harness, app, create, eventually, get, job_body, post, within};
 
 #[actix_web::test]
 async fn metrics_json_has_engine_jobs_api_and_store_figures() {
@@ -23,6 +23,10 @@ async fn metrics_json_has_engine_jobs_api_and_store_figures() {
     post(&app, &format!("/api/jobs/{id}/trigger")).await;
     within("the trigger is sent", harness.transport.wait_for_sent(1)).await;
     harness.finished_executions(1).await;
+    eventually("the execution released", || {
+        harness.engine.metrics().backlog == 0
+    })
+    .await;
     get(&app, "/api/nothing-here").await;
     get(&app, &format!("/api/jobs/{id}")).await;
 
@@ -32,6 +36,8 @@ async fn metrics_json_has_engine_jobs_api_and_store_figures() {
     assert_eq!(metrics["engine"]["fired"], 1);
     assert_eq!(metrics["engine"]["succeeded"], 1);
     assert_eq!(metrics["engine"]["inFlight"], 0);
+    assert_eq!(metrics["engine"]["backlog"], 0);
+    assert_eq!(metrics["engine"]["claimsDeferred"], 0);
     assert_eq!(metrics["drift"]["count"], 1);
     for key in ["p50Ms", "p90Ms", "p99Ms", "maxMs", "meanMs"] {
         assert!(metrics["drift"][key].is_number(), "{key}");
@@ -166,6 +172,10 @@ async fn prometheus_output_parses_and_matches_the_json() {
     .await;
     within("the trigger is sent", harness.transport.wait_for_sent(1)).await;
     harness.finished_executions(1).await;
+    eventually("the execution released", || {
+        harness.engine.metrics().backlog == 0
+    })
+    .await;
 
     let reply = get(&app, "/metrics").await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -180,6 +190,8 @@ async fn prometheus_output_parses_and_matches_the_json() {
     assert_eq!(samples["scheduler_executions_fired_total"], 1.0);
     assert_eq!(samples["scheduler_executions_succeeded_total"], 1.0);
     assert_eq!(samples["scheduler_in_flight"], 0.0);
+    assert_eq!(samples["scheduler_backlog"], 0.0);
+    assert_eq!(samples["scheduler_claims_deferred_total"], 0.0);
     assert_eq!(samples["scheduler_jobs{state=\"active\"}"], 1.0);
     assert_eq!(samples["scheduler_jobs{state=\"paused\"}"], 0.0);
     assert_eq!(samples["scheduler_drift_seconds_count"], 1.0);

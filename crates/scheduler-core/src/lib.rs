@@ -77,9 +77,19 @@
 //! the next success of that job raises a recovery alert.
 //!
 //! **Group commit.** Every state change of an execution goes to a writer task that writes
-//! whatever has queued up in one store call, keeping the last state of each execution; the hot
-//! path never waits for a write, except that an at-most-once attempt waits until its start is
-//! stored (one batch), so that a crash can never make it be sent twice.
+//! whatever has queued up in one store call (up to `result_batch_size`). While a call is in
+//! progress, the writer keeps only the newest state of each execution, so under load an
+//! execution's start and its result cost one row write. The hot path never waits for a write,
+//! except that an at-most-once attempt waits until its start is stored, so that a crash can
+//! never make it be sent twice.
+//!
+//! **Backpressure.** The engine counts the executions it holds, from claim (or trigger, or
+//! recovery) until their last update is written: on the timer, in flight, waiting for a retry
+//! or for the writer. A claim takes at most the room left under `max_backlog` (100,000), and
+//! none when the engine is full; the due ticks then wait in the store and are claimed late,
+//! when executions finish (those later than `misfire_threshold` by then follow their misfire
+//! policy). Overload therefore shows as drift and as deferred claims in the metrics, not as
+//! memory, and a shutdown never has more than `max_backlog` results to write.
 //!
 //! **Recovery.** On start, the engine reads the unfinished executions claimed under its
 //! `node_id`. Pending ones (never sent) fire as scheduled; running at-least-once ones are sent
@@ -98,7 +108,7 @@
 //! retries in the store for the next start. [`Engine::abort`] (or dropping the engine) stops at
 //! once, like a crash; recovery handles it the same way.
 //!
-//! **Metrics.** Counters, the in-flight gauge, a lock-free log-linear drift histogram (drift =
+//! **Metrics.** Counters, the in-flight and backlog gauges, a lock-free log-linear drift histogram (drift =
 //! first send time minus tick) with p50/p90/p99/max, and per-job success rate and mean duration:
 //! [`Engine::metrics`], [`Engine::job_stats`].
 #![warn(missing_docs)]

@@ -1,4 +1,4 @@
-//! Counters, the in-flight gauge, the drift histogram and per-job statistics.
+//! Counters, the in-flight and backlog gauges, the drift histogram and per-job statistics.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +19,10 @@ pub struct Metrics {
     pub(crate) misfired: AtomicU64,
     pub(crate) claimed: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    /// The executions the engine holds; see [`MetricsSnapshot::backlog`]. The control task
+    /// reads it to size its claims, so it is kept exact, not sampled.
+    backlog: AtomicU64,
+    pub(crate) claims_deferred: AtomicU64,
     pub(crate) alerts_dropped: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) drift: DriftHistogram,
@@ -53,6 +57,15 @@ pub struct MetricsSnapshot {
     pub claimed: u64,
     /// Attempts in flight now.
     pub in_flight: u64,
+    /// Executions the engine holds now: claimed, triggered or recovered, and not yet finally
+    /// written (on the timer, waiting for an in-flight slot, in flight, waiting for a retry,
+    /// or with their last update queued for the store). Claims stop when it reaches
+    /// [`EngineConfig::max_backlog`](crate::EngineConfig::max_backlog).
+    pub backlog: u64,
+    /// Claim passes that skipped claiming, or stopped after a full batch, because the backlog
+    /// was full. Due ticks, if there were any left, stay in the store and a later pass claims
+    /// them, late.
+    pub claims_deferred: u64,
     /// Alerts dropped because the alert queue was full.
     pub alerts_dropped: u64,
     /// Store calls that failed.
@@ -88,6 +101,8 @@ impl Metrics {
             misfired: get(&self.misfired),
             claimed: get(&self.claimed),
             in_flight: get(&self.in_flight),
+            backlog: get(&self.backlog),
+            claims_deferred: get(&self.claims_deferred),
             alerts_dropped: get(&self.alerts_dropped),
             store_errors: get(&self.store_errors),
             drift: self.drift.snapshot(),
@@ -120,6 +135,34 @@ impl Metrics {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The executions the engine holds now.
+    pub(crate) fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` executions that entered the engine (claimed, triggered or recovered).
+    pub(crate) fn hold(&self, n: usize) {
+        self.backlog.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `n` executions that left the engine: their last update was written (or given
+    /// up), or they were dropped. Never goes below zero: a release without its hold would be
+    /// a bug in the engine's bookkeeping, and is logged instead of wrapping around (which
+    /// would stop every claim).
+    pub(crate) fn release(&self, n: usize) {
+        let n = n as u64;
+        // The closure always returns `Some`, so this never fails.
+        let held = self
+            .backlog
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(n))
+            })
+            .unwrap_or_else(|held| held);
+        if held < n {
+            log::error!("backlog accounting: {n} executions released while {held} were held");
+        }
     }
 
     pub(crate) fn record_finish(&self, job_id: JobId, succeeded: bool, duration: Duration) {
@@ -259,6 +302,20 @@ impl DriftHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backlog_gauge_counts_holds_and_releases_and_never_wraps() {
+        let metrics = Metrics::default();
+        metrics.hold(3);
+        metrics.release(1);
+        assert_eq!(metrics.snapshot().backlog, 2);
+        // A release without its hold (a bookkeeping bug) stops at zero instead of wrapping to
+        // a huge count, which would stop every claim.
+        metrics.release(5);
+        assert_eq!(metrics.backlog(), 0);
+        metrics.hold(1);
+        assert_eq!(metrics.snapshot().backlog, 1);
+    }
 
     #[test]
     fn buckets_are_contiguous_and_bound_their_values() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use scheduler_core::testing::{FakeTransport, ManualClock, RecordingAlertSink, SentAttempt};
 use scheduler_core::{
     DeliveryType, Engine, EngineConfig, Execution, Job, JobSpec, MemoryStore, MetricsSnapshot,
-    RetryPolicy, Timestamp,
+    RetryPolicy, Store, Timestamp,
 };
 
 /// How long (real time) a test waits for a condition before failing: a safety net, not a
@@ -39,7 +39,10 @@ pub(crate) fn config() -> EngineConfig {
 
 pub(crate) struct Harness {
     pub(crate) clock: Arc<ManualClock>,
+    /// The store the test reads directly.
     pub(crate) store: Arc<MemoryStore>,
+    /// The store the engine uses: `store` itself, or a wrapper of it.
+    engine_store: Arc<dyn Store>,
     pub(crate) transport: Arc<FakeTransport>,
     pub(crate) alerts: Arc<RecordingAlertSink>,
     pub(crate) engine: Engine,
@@ -52,13 +55,24 @@ impl Harness {
     }
 
     pub(crate) async fn start_with(config: EngineConfig, store: Arc<MemoryStore>) -> Harness {
+        let engine_store: Arc<dyn Store> = store.clone();
+        Harness::start_on(config, store, engine_store).await
+    }
+
+    /// An engine on `engine_store`, a wrapper of `store` (which the test reads directly).
+    pub(crate) async fn start_on(
+        config: EngineConfig,
+        store: Arc<MemoryStore>,
+        engine_store: Arc<dyn Store>,
+    ) -> Harness {
         let clock = Arc::new(ManualClock::new(t0()));
         let transport = Arc::new(FakeTransport::new(clock.clone()));
         let alerts = Arc::new(RecordingAlertSink::default());
-        let engine = engine(&clock, &store, &transport, &alerts, &config).await;
+        let engine = engine(&clock, &engine_store, &transport, &alerts, &config).await;
         Harness {
             clock,
             store,
+            engine_store,
             transport,
             alerts,
             engine,
@@ -71,7 +85,7 @@ impl Harness {
     pub(crate) async fn restart(&mut self) {
         self.engine = engine(
             &self.clock,
-            &self.store,
+            &self.engine_store,
             &self.transport,
             &self.alerts,
             &self.config,
@@ -125,7 +139,7 @@ impl Harness {
 
 async fn engine(
     clock: &Arc<ManualClock>,
-    store: &Arc<MemoryStore>,
+    store: &Arc<dyn Store>,
     transport: &Arc<FakeTransport>,
     alerts: &Arc<RecordingAlertSink>,
     config: &EngineConfig,

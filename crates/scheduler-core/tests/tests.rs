@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backlog;
 mod conformance;
 mod delivery;
 mod hot_changes;

@@ -1,4 +1,11 @@
 //! The control task: claims due ticks and applies hot changes, in one sequence.
+//!
+//! Claims are where the engine pushes back when it is overloaded. Every execution claimed or
+//! triggered here is counted into the backlog before it goes to the dispatcher, and a claim
+//! takes at most the room left under `max_backlog`; with no room the pass claims nothing, and
+//! the due ticks wait in the store. They are claimed later, late, and the misfire policies
+//! apply to those older than `misfire_threshold`: overload shows as drift, not as memory.
+//! Manual triggers are counted but never refused (they are few, and their caller waits).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +61,21 @@ pub(crate) struct Control {
     config: EngineConfig,
     commands: mpsc::Receiver<Command>,
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
+    /// Claim passes deferred in a row (0 when the last pass claimed everything due): the
+    /// warning is logged when this leaves 0, not on every deferred pass.
+    deferred_passes: u64,
+}
+
+/// How a claim pass ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PassOutcome {
+    /// Every due tick was claimed.
+    Complete,
+    /// The backlog was full before the first claim, or after a full batch: there may be due
+    /// ticks left in the store (a full batch that took the last of them cannot be told apart).
+    Deferred,
+    /// A claim failed; the next pass tries again.
+    Failed,
 }
 
 /// How many later milliseconds a manual trigger tries when its instant is taken.
@@ -80,6 +102,7 @@ impl Control {
             config,
             commands,
             dispatch,
+            deferred_passes: 0,
         }
     }
 
@@ -312,8 +335,7 @@ impl Control {
                 Ok(()) => {
                     let execution_id = execution.id;
                     log::info!("job {id} triggered: execution {execution_id}");
-                    let tick = ClaimedTick { execution, job };
-                    let _ = self.dispatch.send(DispatchMsg::Ticks(vec![tick]));
+                    self.hand_over(vec![ClaimedTick { execution, job }]);
                     return Ok(execution_id);
                 }
                 // One execution per (job, instant): take the next free millisecond.
@@ -329,10 +351,51 @@ impl Control {
         })
     }
 
-    /// Claims every tick due within the look-ahead window, batch after batch.
+    /// Counts `ticks` into the backlog and gives them to the dispatcher.
+    fn hand_over(&self, ticks: Vec<ClaimedTick>) {
+        let count = ticks.len();
+        self.metrics.hold(count);
+        if self.dispatch.send(DispatchMsg::Ticks(ticks)).is_err() {
+            // The dispatcher is gone (the engine is being torn down): nobody will release them.
+            self.metrics.release(count);
+        }
+    }
+
+    /// Claims the ticks due within the look-ahead window, batch after batch, as far as the
+    /// backlog has room.
     async fn claim_pass(&mut self) {
+        match self.claim_within_room().await {
+            PassOutcome::Complete => {
+                if self.deferred_passes > 0 {
+                    log::info!(
+                        "claims caught up after {} deferred passes; {} executions held",
+                        self.deferred_passes,
+                        self.metrics.backlog()
+                    );
+                    self.deferred_passes = 0;
+                }
+            }
+            PassOutcome::Deferred => {
+                Metrics::add(&self.metrics.claims_deferred, 1);
+                if self.deferred_passes == 0 {
+                    log::warn!(
+                        "claims deferred: the engine holds {} executions, its backlog limit is {}; \
+                         due ticks wait in the store and fire late (those later than {:?} follow \
+                         their job's misfire policy)",
+                        self.metrics.backlog(),
+                        self.config.max_backlog,
+                        self.config.misfire_threshold
+                    );
+                }
+                self.deferred_passes += 1;
+            }
+            PassOutcome::Failed => {}
+        }
+    }
+
+    async fn claim_within_room(&mut self) -> PassOutcome {
         let now = self.clock.now();
-        let request = ClaimRequest {
+        let mut request = ClaimRequest {
             now,
             due_before: time::add(now, self.config.look_ahead),
             limit: self.config.claim_batch_size,
@@ -340,6 +403,12 @@ impl Control {
             misfire_threshold: self.config.misfire_threshold,
         };
         loop {
+            let held = usize::try_from(self.metrics.backlog()).unwrap_or(usize::MAX);
+            let room = self.config.max_backlog.saturating_sub(held);
+            if room == 0 {
+                return PassOutcome::Deferred;
+            }
+            request.limit = room.min(self.config.claim_batch_size);
             match self.store.claim_due(request.clone()).await {
                 Ok(batch) => {
                     let claimed = batch.ticks.len();
@@ -351,16 +420,16 @@ impl Control {
                         );
                     }
                     if claimed > 0 {
-                        let _ = self.dispatch.send(DispatchMsg::Ticks(batch.ticks));
+                        self.hand_over(batch.ticks);
                     }
                     if claimed < request.limit {
-                        return;
+                        return PassOutcome::Complete;
                     }
                 }
                 Err(error) => {
                     Metrics::add(&self.metrics.store_errors, 1);
                     log::error!("claiming due ticks failed: {error}");
-                    return;
+                    return PassOutcome::Failed;
                 }
             }
         }

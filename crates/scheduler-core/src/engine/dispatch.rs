@@ -1,4 +1,12 @@
 //! The dispatcher task: the timer, the per-job state and the attempts in flight.
+//!
+//! Every execution the dispatcher receives was counted into the engine's backlog by whoever
+//! sent it (the control task for claims and triggers, the start-up for recovery). It leaves the
+//! backlog exactly once: either the dispatcher sends its last update with
+//! [`Dispatcher::write_last`] (the writer releases it once that update is written), or the
+//! dispatcher drops it without a last update and releases it with
+//! [`Dispatcher::leave_backlog`] (its job was deleted, its attempt task failed, or the engine
+//! stops and leaves it for the next start).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -230,7 +238,7 @@ impl Dispatcher {
                         "in flight when the node stopped; at-most-once, not re-sent".to_owned(),
                     );
                     Metrics::add(&self.metrics.abandoned, 1);
-                    self.write(&execution);
+                    self.write_last(&execution);
                 }
                 (ExecutionStatus::Running, DeliveryType::AtLeastOnce) => {
                     log::info!(
@@ -288,11 +296,31 @@ impl Dispatcher {
         });
     }
 
+    /// Queues an intermediate state of an execution that stays in the engine (a retry).
     fn write(&self, execution: &Execution) {
         let _ = self.writer.send(WriteOp {
             update: execution.to_update(),
             stored: None,
+            last: false,
         });
+    }
+
+    /// Queues the engine's last update of an execution that leaves it (finished, skipped,
+    /// abandoned, or left to the next start); the writer releases it from the backlog once the
+    /// update is written.
+    fn write_last(&self, execution: &Execution) {
+        let _ = self.writer.send(WriteOp {
+            update: execution.to_update(),
+            stored: None,
+            last: true,
+        });
+    }
+
+    /// Releases `n` executions dropped without a last update.
+    fn leave_backlog(&self, n: usize) {
+        if n > 0 {
+            self.metrics.release(n);
+        }
     }
 
     fn alert(&self, alert: Alert) {
@@ -322,6 +350,7 @@ impl Dispatcher {
         let entry = &self.jobs[&job_id];
         if entry.deleted {
             self.release(job_id, false);
+            self.leave_backlog(1);
             return;
         }
         let spec = &entry.job.spec;
@@ -342,7 +371,7 @@ impl Dispatcher {
                 execution.finished_at = Some(now);
                 execution.error = Some(reason.to_owned());
                 Metrics::add(&self.metrics.skipped, 1);
-                self.write(&execution);
+                self.write_last(&execution);
                 self.release(job_id, false);
             }
             None => {
@@ -371,6 +400,7 @@ impl Dispatcher {
         let entry = &self.jobs[&job_id];
         if entry.deleted {
             self.release(job_id, true);
+            self.leave_backlog(1);
             return;
         }
         let job = Arc::clone(&entry.job);
@@ -396,6 +426,7 @@ impl Dispatcher {
         let _ = self.writer.send(WriteOp {
             update: execution.to_update(),
             stored,
+            last: false,
         });
         let request = AttemptRequest {
             job,
@@ -439,6 +470,7 @@ impl Dispatcher {
                 if let Some(job_id) = self.attempt_jobs.remove(&error.id()) {
                     self.release(job_id, true);
                 }
+                self.leave_backlog(1);
                 self.start_ready();
                 return;
             }
@@ -458,10 +490,12 @@ impl Dispatcher {
         let job_id = execution.job_id;
         let now = self.clock.now();
         let Some(entry) = self.jobs.get(&job_id) else {
+            self.leave_backlog(1);
             return;
         };
         if entry.deleted {
             self.release(job_id, true);
+            self.leave_backlog(1);
             return;
         }
         let job = Arc::clone(&entry.job);
@@ -486,7 +520,7 @@ impl Dispatcher {
                 execution.finished_at = Some(now);
                 Metrics::add(&self.metrics.succeeded, 1);
                 self.metrics.record_finish(job_id, true, duration);
-                self.write(&execution);
+                self.write_last(&execution);
                 if self.failing.remove(&job_id) {
                     self.alert(Alert::Recovered {
                         job_id,
@@ -522,7 +556,7 @@ impl Dispatcher {
                 } else if may_retry {
                     // Shutting down: the retry is left to the next start.
                     execution.error = Some(error);
-                    self.write(&execution);
+                    self.write_last(&execution);
                     self.release(job_id, true);
                 } else {
                     log::warn!(
@@ -535,7 +569,7 @@ impl Dispatcher {
                     execution.error = Some(error.clone());
                     Metrics::add(&self.metrics.failed, 1);
                     self.metrics.record_finish(job_id, false, duration);
-                    self.write(&execution);
+                    self.write_last(&execution);
                     self.failing.insert(job_id);
                     self.alert(Alert::FinalFailure {
                         job_id,
@@ -561,6 +595,7 @@ impl Dispatcher {
         };
         self.timer.clear();
         self.ready.clear();
+        self.leave_backlog(report.left_for_recovery);
         while !self.attempts.is_empty() {
             tokio::select! {
                 biased;
@@ -572,6 +607,7 @@ impl Dispatcher {
                     report.interrupted = self.attempts.len();
                     self.attempts.abort_all();
                     while self.attempts.join_next().await.is_some() {}
+                    self.leave_backlog(report.interrupted);
                     break;
                 }
             }

@@ -7,8 +7,16 @@
 //! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
 //!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
 //!   an execution is made there, so there are no races between them;
-//! - the *writer* groups result updates into batches (group commit);
+//! - the *writer* groups result updates into batches (group commit), keeping only the newest
+//!   state of each execution while the store is busy;
 //! - the *alert* task feeds the alert sink.
+//!
+//! The executions between claim and last write are bounded: the *backlog* counts every
+//! execution the engine holds (claimed, triggered or recovered, until its last update is
+//! written or it is dropped), and the control task claims only as many as
+//! [`EngineConfig::max_backlog`] leaves room for. When the store or the targets cannot keep
+//! up, ticks stay unclaimed in the store and fire late, so overload costs drift rather than
+//! memory, and what the engine holds can always be written within a shutdown's grace period.
 
 mod control;
 mod dispatch;
@@ -48,6 +56,30 @@ pub struct EngineConfig {
     pub claim_batch_size: usize,
     /// The most attempts in flight at once, across all jobs.
     pub max_in_flight: usize,
+    /// The most executions the engine holds at once: claimed (or triggered, or recovered)
+    /// and not yet finally written, whether on the timer, waiting for an in-flight slot, in
+    /// flight, waiting for a retry, or with their last update queued for the store.
+    ///
+    /// A claim takes at most the room left, and none when there is none: due ticks then wait
+    /// in the store, are claimed when executions finish, and fire late; those later than
+    /// `misfire_threshold` by then follow their job's misfire policy. So an engine that gets
+    /// more ticks than its store or its targets can handle falls behind in time (drift,
+    /// [`MetricsSnapshot::claims_deferred`]) instead of growing in memory, and a shutdown
+    /// never has more than this many results to write. Manual triggers and the executions
+    /// recovered at start are counted but never refused, so the count can briefly exceed the
+    /// limit. It must be at least 1; if it is smaller than `claim_batch_size`, it also caps
+    /// each claim (that is allowed: the room left is what limits a claim anyway).
+    ///
+    /// It should exceed what steady operation holds: about `look_ahead` times the executions
+    /// per second to sustain, plus `max_in_flight`, plus the retries waiting and the results
+    /// the store lags behind. The default, 100,000, covers
+    /// about 30,000 executions per second (roughly the measured ceiling of the SQLite store,
+    /// 2 s look-ahead: ~60,000 on the timer, 1,024 in flight, the rest for a writer a second
+    /// behind) and bounds the memory of held executions to roughly 100 MB (an estimate from
+    /// the sizes of the structures, not a measurement: up to about a kilobyte per execution for
+    /// its timer entry and its queued update, with the collections' spare capacity; attempts
+    /// in flight cost more, and are bounded by `max_in_flight`).
+    pub max_backlog: usize,
     /// Ticks later than this are misfires and follow the job's misfire policy.
     pub misfire_threshold: Duration,
     /// The most result updates written in one store call.
@@ -72,6 +104,7 @@ impl Default for EngineConfig {
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
             max_in_flight: 1_024,
+            max_backlog: 100_000,
             misfire_threshold: Duration::from_secs(10),
             result_batch_size: 1_024,
             max_retry_after: Duration::from_secs(3_600),
@@ -94,6 +127,7 @@ impl EngineConfig {
         let positive = [
             ("claim_batch_size", self.claim_batch_size),
             ("max_in_flight", self.max_in_flight),
+            ("max_backlog", self.max_backlog),
             ("result_batch_size", self.result_batch_size),
             ("alert_queue_capacity", self.alert_queue_capacity),
         ];
@@ -183,6 +217,9 @@ impl EngineBuilder {
             );
         }
         let metrics = Arc::new(Metrics::default());
+        // Recovered executions count against the backlog (they must be finished), but are
+        // never refused: they are in the store already, and only this node will finish them.
+        metrics.hold(recovered.len());
         let (write_tx, write_rx) = mpsc::unbounded_channel();
         let (alert_tx, alert_rx) = mpsc::channel(self.config.alert_queue_capacity);
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
@@ -453,7 +490,7 @@ impl Engine {
         self.inner.store.recent_executions(limit).await
     }
 
-    /// The engine's counters, gauge and drift summary.
+    /// The engine's counters, gauges and drift summary.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot()
     }

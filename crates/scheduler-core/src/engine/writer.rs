@@ -1,6 +1,36 @@
-//! The writer task: result updates in batches (group commit).
+//! The writer task: result updates in batches (group commit), coalesced per execution.
+//!
+//! The dispatcher sends every state change of an execution here and never waits for the store
+//! (it also runs the timer, so a wait would delay every tick). The writer keeps a queue with
+//! one entry per execution, in the order each execution first appeared: a newer state replaces
+//! the queued one in place. It drains its channel into that queue all the time, also while a
+//! store call is in progress, and each store call takes up to `result_batch_size` entries,
+//! oldest first. So when the store lags, an execution's `RUNNING` state and its final state
+//! cost one row write instead of two, and the queue never holds more than one entry per
+//! execution the engine holds (plus the batch being written).
+//!
+//! **Why the channel is unbounded.** What bounds the writer's memory is the engine's backlog
+//! (`EngineConfig::max_backlog`): an execution counts against it until its last update has
+//! been written, so when the store falls behind, the executions whose results wait here keep
+//! the backlog full and the control task stops claiming. The channel is only the hand-over
+//! between two tasks, and the writer empties it as fast as it fills. A bounded channel would
+//! push back on the dispatcher instead, which would then delay the ticks already claimed and
+//! the attempts in flight rather than the claims, and would need an asynchronous send in the
+//! middle of its synchronous bookkeeping.
+//!
+//! **Acknowledgements.** An update may carry a `stored` channel (the `RUNNING` state of an
+//! at-most-once attempt, which must be durable before the request leaves). It hears `true`
+//! only once a store call that contained this state, or a later state of the same execution,
+//! has succeeded; `false` if that call was given up. An update that arrives while its
+//! execution's previous state is being written waits for the next call.
+//!
+//! **Releases.** An update marked `last` is the engine's last word on its execution; once the
+//! call that contained it has returned (stored, or given up after [`WRITE_TRIES`] tries, when
+//! the execution stays unfinished in the store for the next start to recover), the execution
+//! leaves the backlog.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -13,60 +43,238 @@ use crate::store::Store;
 pub(crate) struct WriteOp {
     pub(crate) update: ExecutionUpdate,
     pub(crate) stored: Option<oneshot::Sender<bool>>,
+    /// Whether this is the engine's last update of the execution: when the write that
+    /// contains it returns, the execution leaves the backlog.
+    pub(crate) last: bool,
 }
 
 /// Store calls per batch before the batch is given up (the executions then stay unfinished in
 /// the store, and the next start recovers them).
 const WRITE_TRIES: usize = 3;
 
-/// Takes every update waiting, up to `max_batch`, keeps the last state of each execution, and
-/// writes them in one store call; updates that arrive meanwhile form the next batch.
+/// Writes the updates from `ops` until the channel is closed and every queued update has been
+/// written (or given up).
 pub(crate) async fn run(
     store: Arc<dyn Store>,
     mut ops: mpsc::UnboundedReceiver<WriteOp>,
     max_batch: usize,
     metrics: Arc<Metrics>,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(op) = ops.recv().await {
-        batch.push(op);
-        while batch.len() < max_batch {
+    let mut queue = Queue::default();
+    let mut open = true;
+    loop {
+        if queue.is_empty() {
+            if !open {
+                return;
+            }
+            match ops.recv().await {
+                Some(op) => queue.push(op),
+                None => return,
+            }
+        }
+        while open {
             match ops.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+                Ok(op) => queue.push(op),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
         }
-        let mut updates: Vec<ExecutionUpdate> = Vec::with_capacity(batch.len());
-        let mut position: HashMap<ExecutionId, usize> = HashMap::with_capacity(batch.len());
-        let mut acks = Vec::new();
-        for op in batch.drain(..) {
-            match position.get(&op.update.id) {
-                Some(&index) => updates[index] = op.update,
-                None => {
-                    position.insert(op.update.id, updates.len());
-                    updates.push(op.update);
-                }
+        let batch = queue.take(max_batch);
+        let write = write(store.as_ref(), &batch.updates, &metrics);
+        tokio::pin!(write);
+        // Keep taking updates while the store works, so that they coalesce in the queue rather
+        // than pile up in the channel.
+        let stored = loop {
+            tokio::select! {
+                biased;
+                stored = &mut write => break stored,
+                op = ops.recv(), if open => match op {
+                    Some(op) => queue.push(op),
+                    None => open = false,
+                },
             }
-            acks.extend(op.stored);
-        }
-        let mut stored = false;
-        for attempt in 1..=WRITE_TRIES {
-            match store.record_results(updates.clone()).await {
-                Ok(()) => {
-                    stored = true;
-                    break;
-                }
-                Err(error) => {
-                    Metrics::add(&metrics.store_errors, 1);
-                    log::error!(
-                        "writing {} execution results failed (try {attempt} of {WRITE_TRIES}): {error}",
-                        updates.len()
-                    );
-                }
-            }
-        }
-        for ack in acks {
+        };
+        for ack in batch.acks {
             let _ = ack.send(stored);
         }
+        if batch.releases > 0 {
+            metrics.release(batch.releases);
+        }
+    }
+}
+
+/// Writes `updates` in one store call, trying up to [`WRITE_TRIES`] times; whether it was
+/// stored.
+async fn write(store: &dyn Store, updates: &[ExecutionUpdate], metrics: &Metrics) -> bool {
+    for attempt in 1..=WRITE_TRIES {
+        match store.record_results(updates.to_vec()).await {
+            Ok(()) => return true,
+            Err(error) => {
+                Metrics::add(&metrics.store_errors, 1);
+                log::error!(
+                    "writing {} execution results failed (try {attempt} of {WRITE_TRIES}): {error}",
+                    updates.len()
+                );
+            }
+        }
+    }
+    false
+}
+
+/// The newest unwritten state of one execution.
+struct Queued {
+    update: ExecutionUpdate,
+    /// Who waits for this state (or an earlier one it replaced) to be stored.
+    acks: Vec<oneshot::Sender<bool>>,
+    /// Last updates merged into this entry: executions to release once it is written.
+    releases: usize,
+}
+
+/// The updates waiting for a store call: one entry per execution, in first-arrival order.
+#[derive(Default)]
+struct Queue {
+    order: VecDeque<ExecutionId>,
+    entries: HashMap<ExecutionId, Queued>,
+}
+
+/// What one store call writes, and what to do once it returns.
+struct Batch {
+    updates: Vec<ExecutionUpdate>,
+    acks: Vec<oneshot::Sender<bool>>,
+    releases: usize,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Queues `op`, replacing the queued state of its execution if there is one.
+    fn push(&mut self, op: WriteOp) {
+        let release = usize::from(op.last);
+        match self.entries.entry(op.update.id) {
+            Entry::Occupied(mut entry) => {
+                let queued = entry.get_mut();
+                queued.update = op.update;
+                queued.acks.extend(op.stored);
+                queued.releases += release;
+            }
+            Entry::Vacant(entry) => {
+                self.order.push_back(op.update.id);
+                entry.insert(Queued {
+                    update: op.update,
+                    acks: op.stored.into_iter().collect(),
+                    releases: release,
+                });
+            }
+        }
+    }
+
+    /// Takes up to `max` entries, oldest first.
+    fn take(&mut self, max: usize) -> Batch {
+        let count = max.min(self.order.len());
+        let mut batch = Batch {
+            updates: Vec::with_capacity(count),
+            acks: Vec::new(),
+            releases: 0,
+        };
+        for id in self.order.drain(..count) {
+            if let Some(queued) = self.entries.remove(&id) {
+                batch.updates.push(queued.update);
+                batch.acks.extend(queued.acks);
+                batch.releases += queued.releases;
+            }
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ExecutionStatus;
+
+    fn op(id: ExecutionId, status: ExecutionStatus, last: bool) -> WriteOp {
+        WriteOp {
+            update: ExecutionUpdate {
+                id,
+                status,
+                executed_at: None,
+                finished_at: None,
+                http_status: None,
+                duration: None,
+                error: None,
+                attempts: 1,
+            },
+            stored: None,
+            last,
+        }
+    }
+
+    #[test]
+    fn the_queue_keeps_the_newest_state_in_first_arrival_order() {
+        let (a, b, c) = (
+            ExecutionId::new_time_ordered(),
+            ExecutionId::new_time_ordered(),
+            ExecutionId::new_time_ordered(),
+        );
+        let mut queue = Queue::default();
+        queue.push(op(a, ExecutionStatus::Running, false));
+        queue.push(op(b, ExecutionStatus::Running, false));
+        queue.push(op(a, ExecutionStatus::Succeeded, true));
+        queue.push(op(c, ExecutionStatus::Skipped, true));
+        let first = queue.take(2);
+        let states: Vec<_> = first.updates.iter().map(|u| (u.id, u.status)).collect();
+        assert_eq!(
+            states,
+            [
+                (a, ExecutionStatus::Succeeded),
+                (b, ExecutionStatus::Running)
+            ]
+        );
+        assert_eq!(first.releases, 1);
+        // `b` is being written: its next state is a new entry, behind `c`.
+        queue.push(op(b, ExecutionStatus::Failed, true));
+        let second = queue.take(10);
+        let states: Vec<_> = second.updates.iter().map(|u| (u.id, u.status)).collect();
+        assert_eq!(
+            states,
+            [(c, ExecutionStatus::Skipped), (b, ExecutionStatus::Failed)]
+        );
+        assert_eq!(second.releases, 2);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_move_with_the_newer_state() {
+        let (first, second) = (
+            ExecutionId::new_time_ordered(),
+            ExecutionId::new_time_ordered(),
+        );
+        let mut queue = Queue::default();
+        let (first_tx, mut first_rx) = oneshot::channel();
+        let mut running = op(first, ExecutionStatus::Running, false);
+        running.stored = Some(first_tx);
+        queue.push(running);
+        queue.push(op(first, ExecutionStatus::Succeeded, true));
+        // An acknowledged state merged into an entry that was already queued.
+        let (second_tx, mut second_rx) = oneshot::channel();
+        queue.push(op(second, ExecutionStatus::Running, false));
+        let mut running = op(second, ExecutionStatus::Running, false);
+        running.stored = Some(second_tx);
+        queue.push(running);
+        let batch = queue.take(2);
+        let states: Vec<_> = batch.updates.iter().map(|u| (u.id, u.status)).collect();
+        assert_eq!(
+            states,
+            [
+                (first, ExecutionStatus::Succeeded),
+                (second, ExecutionStatus::Running)
+            ]
+        );
+        assert_eq!((batch.acks.len(), batch.releases), (2, 1));
+        // Nobody heard anything before the batch was written.
+        assert!(first_rx.try_recv().is_err());
+        assert!(second_rx.try_recv().is_err());
     }
 }

@@ -1,0 +1,720 @@
+//! The backlog bound (claims stop when the engine holds `max_backlog` executions), its
+//! bookkeeping on every path an execution leaves the engine, and the coalescing writer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scheduler_core::testing::{FakeReply, ManualClock};
+use scheduler_core::{
+    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick,
+    DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
+    ExecutionStatus, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
+    MemoryStore, NextFire, Result, RetentionPolicy, Timestamp, Transport,
+};
+use tokio::sync::{Semaphore, watch};
+
+use crate::support::{Harness, at, at_millis, config, eventually, spec, t0, within};
+
+const OK: &str = "http://target.test/ok";
+const SLOW: &str = "http://target.test/slow";
+
+fn bounded(max_backlog: usize, claim_batch_size: usize) -> EngineConfig {
+    EngineConfig {
+        max_backlog,
+        claim_batch_size,
+        ..config()
+    }
+}
+
+fn count_status(harness: &Harness, status: ExecutionStatus) -> usize {
+    harness
+        .store
+        .all_executions()
+        .iter()
+        .filter(|e| e.status == status)
+        .count()
+}
+
+fn status_of(harness: &Harness, job: &Job) -> Vec<ExecutionStatus> {
+    harness
+        .executions_of(job)
+        .iter()
+        .map(|e| e.status)
+        .collect()
+}
+
+/// Waits until the store shows each job's executions in these states.
+async fn stored_states(harness: &Harness, expected: &[(&Job, &[ExecutionStatus])]) {
+    eventually("results stored", || {
+        expected
+            .iter()
+            .all(|(job, states)| status_of(harness, job) == *states)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn claims_stop_at_the_limit_and_resume_as_executions_finish() {
+    let harness = Harness::start_with(bounded(10, 4), Arc::new(MemoryStore::new())).await;
+    harness
+        .transport
+        .script(SLOW, vec![FakeReply::Delayed(200, Duration::from_secs(5))]);
+    let mut jobs = Vec::new();
+    for _ in 0..30 {
+        jobs.push(
+            harness
+                .create(spec("0 * * * * *", SLOW, DeliveryType::AtLeastOnce))
+                .await,
+        );
+    }
+    // One pass at 58.5 s: batches of 4, 4, then 2 (the room left), then no room.
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("ten claimed, the rest deferred", |m| {
+            m.claimed == 10 && m.claims_deferred == 1
+        })
+        .await;
+    let metrics = harness.engine.metrics();
+    assert_eq!(metrics.backlog, 10);
+    assert_eq!(harness.store.execution_count(), 10);
+    assert_eq!(count_status(&harness, ExecutionStatus::Pending), 10);
+
+    // The ten fire on time and stay in flight; the pass at 60 s finds no room.
+    harness.advance_to_and_expect_sent(at(60), 10).await;
+    harness
+        .metrics_until("the pass at 60 s is deferred", |m| m.claims_deferred == 2)
+        .await;
+    let metrics = harness.engine.metrics();
+    assert_eq!(
+        (metrics.claimed, metrics.in_flight, metrics.backlog),
+        (10, 10, 10)
+    );
+    assert_eq!(harness.store.execution_count(), 10);
+
+    // Each wave finishes 5 s after it was sent; the pass that runs once its results are
+    // written (at that instant, or a second later) claims the next wave.
+    for (finished, next_pass, claimed) in [(65, 66, 20), (71, 72, 30)] {
+        harness.clock.advance_to(at(finished));
+        harness
+            .metrics_until("a wave written and released", |m| {
+                m.succeeded == claimed - 10 && (m.backlog == 0 || m.claimed == claimed)
+            })
+            .await;
+        harness.clock.advance_to(at(next_pass));
+        harness
+            .metrics_until("the next wave claimed and sent", |m| {
+                m.claimed == claimed && m.fired == claimed
+            })
+            .await;
+        let metrics = harness.engine.metrics();
+        assert_eq!(metrics.backlog, 10);
+        assert_eq!(harness.store.execution_count() as u64, claimed);
+    }
+    harness.clock.advance_to(at(77));
+    harness
+        .metrics_until("all written, nothing held", |m| {
+            m.succeeded == 30 && m.backlog == 0
+        })
+        .await;
+    // Every job fired its 60 s tick once: the late ones late, none lost.
+    for job in &jobs {
+        let sent = harness.sent_for(job);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].scheduled_at, at(60));
+    }
+    let drift = harness.engine.metrics().drift;
+    assert_eq!(drift.count, 30);
+    assert!(drift.max >= Duration::from_secs(11), "{drift:?}");
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+/// A memory store whose `record_results` waits for the test to let it through, one call at a
+/// time or for good, and which keeps every call's updates (and can be told to fail them).
+struct GatedStore {
+    inner: Arc<MemoryStore>,
+    gate: Semaphore,
+    failing: AtomicBool,
+    calls: Mutex<Vec<Vec<ExecutionUpdate>>>,
+    started: watch::Sender<usize>,
+}
+
+impl GatedStore {
+    fn new(inner: Arc<MemoryStore>) -> GatedStore {
+        GatedStore {
+            inner,
+            gate: Semaphore::new(0),
+            failing: AtomicBool::new(false),
+            calls: Mutex::default(),
+            started: watch::Sender::new(0),
+        }
+    }
+
+    /// Lets `n` more calls through.
+    fn allow(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+
+    /// Lets every call through from now on.
+    fn open(&self) {
+        self.gate.close();
+    }
+
+    /// Makes the calls let through fail (`true`) or succeed.
+    fn fail_writes(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// The updates of every call so far, blocked ones included.
+    fn calls(&self) -> Vec<Vec<ExecutionUpdate>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Completes once at least `n` calls have started.
+    async fn wait_for_calls(&self, n: usize) {
+        let mut started = self.started.subscribe();
+        let _ = started.wait_for(|&calls| calls >= n).await;
+    }
+}
+
+impl JobStore for GatedStore {
+    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        self.inner.insert_job(job)
+    }
+
+    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
+        self.inner.get_job(id)
+    }
+
+    fn update_job(
+        &self,
+        job: Job,
+        expected_version: u64,
+        next_fire: NextFire,
+    ) -> BoxFuture<'_, Result<Job>> {
+        self.inner.update_job(job, expected_version, next_fire)
+    }
+
+    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
+        self.inner.delete_job(id)
+    }
+
+    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
+        self.inner.find_jobs(query)
+    }
+
+    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
+        self.inner.count_jobs()
+    }
+}
+
+impl ExecutionStore for GatedStore {
+    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
+        self.inner.claim_due(request)
+    }
+
+    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
+        self.inner.insert_execution(execution)
+    }
+
+    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(updates.clone());
+        self.started.send_modify(|calls| *calls += 1);
+        Box::pin(async move {
+            // A closed gate is open for good.
+            if let Ok(permit) = self.gate.acquire().await {
+                permit.forget();
+            }
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(Error::Store {
+                    message: "recording results: disk full (a test failure)".to_owned(),
+                    source: None,
+                });
+            }
+            self.inner.record_results(updates).await
+        })
+    }
+
+    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
+        self.inner.get_execution(id)
+    }
+
+    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        self.inner.find_executions(query)
+    }
+
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        self.inner.unfinished_executions(owner)
+    }
+
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        self.inner.prune(policy, now)
+    }
+}
+
+async fn gated_harness(config: EngineConfig) -> (Harness, Arc<GatedStore>) {
+    let memory = Arc::new(MemoryStore::new());
+    let gated = Arc::new(GatedStore::new(memory.clone()));
+    let harness = Harness::start_on(config, memory, gated.clone()).await;
+    (harness, gated)
+}
+
+#[tokio::test]
+async fn a_store_that_falls_behind_stops_the_claims_at_the_limit() {
+    let (harness, gated) = gated_harness(bounded(10, 4)).await;
+    for _ in 0..30 {
+        harness
+            .create(spec("* * * * * *", OK, DeliveryType::AtLeastOnce))
+            .await;
+    }
+    // Each creation claims its job's ticks at 1 s and 2 s while there is room: five jobs.
+    let metrics = harness.engine.metrics();
+    assert_eq!((metrics.claimed, metrics.backlog), (10, 10));
+    assert!(metrics.claims_deferred > 0);
+
+    // The first result write never returns: nothing leaves the engine, so nothing more is
+    // claimed, however many seconds pass, and the store holds only the ten executions.
+    harness.advance_to_and_expect_sent(at(1), 5).await;
+    within("the first write starts", gated.wait_for_calls(1)).await;
+    harness.advance_to_and_expect_sent(at(2), 10).await;
+    for second in 3..=8 {
+        let deferred = harness.engine.metrics().claims_deferred;
+        harness.clock.advance_to(at(second));
+        harness
+            .metrics_until("another deferred pass", |m| m.claims_deferred > deferred)
+            .await;
+    }
+    let metrics = harness.engine.metrics();
+    assert_eq!((metrics.claimed, metrics.backlog), (10, 10));
+    assert_eq!((metrics.fired, metrics.succeeded), (10, 10));
+    assert_eq!(harness.transport.sent_count(), 10);
+    assert_eq!(harness.store.execution_count(), 10);
+    assert_eq!(gated.calls().len(), 1, "the writer waits on its first call");
+
+    // Let the writes through: the twenty states queued meanwhile take one row each.
+    gated.open();
+    harness
+        .metrics_until("everything written and released", |m| m.backlog == 0)
+        .await;
+    let calls = gated.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let mut ids: Vec<ExecutionId> = calls[1].iter().map(|update| update.id).collect();
+    assert!(
+        calls[1]
+            .iter()
+            .all(|update| update.status == ExecutionStatus::Succeeded)
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(calls[1].len(), 10);
+
+    // Claiming resumes with the oldest ticks, which fire late, ten at a time at most.
+    harness.clock.advance_to(at(9));
+    harness
+        .metrics_until("the next ten claimed", |m| m.claimed >= 20)
+        .await;
+    assert!(harness.engine.metrics().backlog <= 10);
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.engine.metrics().backlog, 0);
+    let late = harness
+        .transport
+        .sent()
+        .iter()
+        .filter(|sent| sent.sent_at > sent.scheduled_at)
+        .count();
+    assert!(late > 0, "the ticks claimed after the stall fire late");
+}
+
+#[tokio::test]
+async fn states_queued_during_a_write_cost_one_row_per_execution() {
+    // Batches of two updates: without coalescing, the seven states queued below would take
+    // four more calls, and the three executions at 2 s would be written twice each.
+    let config = EngineConfig {
+        result_batch_size: 2,
+        ..config()
+    };
+    let (harness, gated) = gated_harness(config).await;
+    let blocker = harness
+        .create(spec("1 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(
+            harness
+                .create(spec("2 * * * * *", OK, DeliveryType::AtLeastOnce))
+                .await,
+        );
+    }
+    // The blocker's start is being written (blocked) while the three others start and succeed.
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    within("the first write starts", gated.wait_for_calls(1)).await;
+    harness.advance_to_and_expect_sent(at(2), 4).await;
+    harness
+        .metrics_until("all succeeded", |m| m.succeeded == 4)
+        .await;
+    gated.open();
+    let succeeded = [ExecutionStatus::Succeeded];
+    let expected: Vec<(&Job, &[ExecutionStatus])> = std::iter::once(&blocker)
+        .chain(&jobs)
+        .map(|job| (job, &succeeded[..]))
+        .collect();
+    stored_states(&harness, &expected).await;
+    harness
+        .metrics_until("nothing held", |m| m.backlog == 0)
+        .await;
+
+    let calls = gated.calls();
+    let execution = |job: &Job| harness.executions_of(job)[0].id;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        (calls[0].len(), calls[0][0].id, calls[0][0].status),
+        (1, execution(&blocker), ExecutionStatus::Running)
+    );
+    // Then the newest state of each execution, once, oldest execution first.
+    let written: Vec<(ExecutionId, ExecutionStatus)> = calls[1..]
+        .iter()
+        .flatten()
+        .map(|update| (update.id, update.status))
+        .collect();
+    let expected: Vec<(ExecutionId, ExecutionStatus)> = std::iter::once(&blocker)
+        .chain(&jobs)
+        .map(|job| (execution(job), ExecutionStatus::Succeeded))
+        .collect();
+    assert_eq!(written[0], expected[0]);
+    let mut written = written;
+    let mut expected = expected;
+    written.sort_by_key(|(id, _)| *id);
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(written, expected);
+}
+
+#[tokio::test]
+async fn an_at_most_once_attempt_waits_for_the_write_of_its_own_start() {
+    let (harness, gated) = gated_harness(config()).await;
+    let at_least_once = harness
+        .create(spec("1 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    let at_most_once = harness
+        .create(spec("2 * * * * *", OK, DeliveryType::AtMostOnce))
+        .await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    within("the first write starts", gated.wait_for_calls(1)).await;
+    // The at-most-once start is queued behind the blocked write.
+    harness.clock.advance_to(at(2));
+    harness
+        .metrics_until("both started", |m| m.fired == 2)
+        .await;
+    // The first write returns; the second, with the at-most-once start, blocks.
+    gated.allow(1);
+    within("the second write starts", gated.wait_for_calls(2)).await;
+    let at_most_once_execution = harness
+        .store
+        .all_executions()
+        .into_iter()
+        .find(|e| e.job_id == at_most_once.id)
+        .expect("claimed")
+        .id;
+    assert!(
+        gated.calls()[1]
+            .iter()
+            .any(|update| update.id == at_most_once_execution
+                && update.status == ExecutionStatus::Running)
+    );
+    // A manual trigger makes a round trip through the control task, the dispatcher and an
+    // attempt task: an attempt released by the first write's return would have gone out first.
+    harness
+        .engine
+        .trigger_now(at_least_once.id)
+        .await
+        .expect("trigger");
+    within("the trigger is sent", harness.transport.wait_for_sent(2)).await;
+    assert!(
+        harness.sent_for(&at_most_once).is_empty(),
+        "sent before its start was stored"
+    );
+    gated.open();
+    within(
+        "the at-most-once attempt is sent",
+        harness.transport.wait_for_sent(3),
+    )
+    .await;
+    stored_states(&harness, &[(&at_most_once, &[ExecutionStatus::Succeeded])]).await;
+    harness
+        .metrics_until("nothing held", |m| m.backlog == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn results_the_writer_gives_up_on_still_leave_the_backlog() {
+    let (harness, gated) = gated_harness(bounded(2, 2)).await;
+    gated.open();
+    gated.fail_writes(true);
+    let at_least_once = harness
+        .create(spec("0 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    let at_most_once = harness
+        .create(spec("0 * * * * *", OK, DeliveryType::AtMostOnce))
+        .await;
+    // The at-least-once attempt goes out; the at-most-once one does not, because its start
+    // was never stored. Both end, and their last writes are given up.
+    harness.advance_to_and_expect_sent(at(60), 1).await;
+    harness
+        .metrics_until("both finished and given up", |m| {
+            m.succeeded == 1 && m.failed == 1 && m.backlog == 0
+        })
+        .await;
+    assert!(harness.sent_for(&at_most_once).is_empty());
+    let store_errors = harness.engine.metrics().store_errors;
+    assert!(
+        store_errors >= 3 && store_errors % 3 == 0,
+        "{store_errors} failed calls: each write is tried three times"
+    );
+    // Nothing was recorded: both stay pending in the store, for the next start to recover.
+    assert_eq!(count_status(&harness, ExecutionStatus::Pending), 2);
+
+    // The store recovers; the room is all free, so the next ticks are claimed and recorded.
+    gated.fail_writes(false);
+    harness.advance_to_and_expect_sent(at(120), 3).await;
+    stored_states(
+        &harness,
+        &[
+            (
+                &at_least_once,
+                &[ExecutionStatus::Pending, ExecutionStatus::Succeeded],
+            ),
+            (
+                &at_most_once,
+                &[ExecutionStatus::Pending, ExecutionStatus::Succeeded],
+            ),
+        ],
+    )
+    .await;
+    harness
+        .metrics_until("nothing held", |m| m.backlog == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn every_way_out_of_the_engine_releases_its_execution_once() {
+    // Room for exactly the seven ticks: a single leaked execution would show in the exact
+    // counts below, and a leak of the whole room would stop the last claim.
+    let harness = Harness::start_with(bounded(7, 100), Arc::new(MemoryStore::new())).await;
+    let daily = "0 1 0 * * *";
+    let flaky = "http://target.test/flaky";
+    let missing = "http://target.test/missing";
+    harness
+        .transport
+        .script(SLOW, vec![FakeReply::Delayed(200, Duration::from_secs(5))]);
+    harness
+        .transport
+        .script(flaky, vec![FakeReply::Status(503)]);
+    harness
+        .transport
+        .script(missing, vec![FakeReply::Status(404)]);
+    let ok = harness
+        .create(spec(daily, OK, DeliveryType::AtLeastOnce))
+        .await;
+    let at_most_once = harness
+        .create(spec(daily, OK, DeliveryType::AtMostOnce))
+        .await;
+    let failing = harness
+        .create(spec(daily, missing, DeliveryType::AtLeastOnce))
+        .await;
+    let paused = harness
+        .create(spec(daily, OK, DeliveryType::AtLeastOnce))
+        .await;
+    let deleted_waiting = harness
+        .create(spec(daily, OK, DeliveryType::AtLeastOnce))
+        .await;
+    let deleted_in_flight = harness
+        .create(spec(daily, SLOW, DeliveryType::AtLeastOnce))
+        .await;
+    let deleted_retrying = harness
+        .create(spec(daily, flaky, DeliveryType::AtLeastOnce))
+        .await;
+
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("all seven claimed", |m| m.claimed == 7)
+        .await;
+    assert_eq!(harness.engine.metrics().backlog, 7);
+    harness.engine.pause_job(paused.id).await.expect("pause");
+    assert!(
+        harness
+            .engine
+            .delete_job(deleted_waiting.id)
+            .await
+            .expect("delete")
+    );
+
+    // At 60 s: two successes, a final failure, a skip (paused) and a drop (deleted) leave;
+    // one attempt stays in flight and one waits for its retry.
+    harness.advance_to_and_expect_sent(at(60), 5).await;
+    harness
+        .metrics_until("the outcomes at 60 s", |m| {
+            (m.succeeded, m.failed, m.skipped, m.retried) == (2, 1, 1, 1)
+        })
+        .await;
+    stored_states(
+        &harness,
+        &[
+            (&ok, &[ExecutionStatus::Succeeded]),
+            (&at_most_once, &[ExecutionStatus::Succeeded]),
+            (&failing, &[ExecutionStatus::Failed]),
+            (&paused, &[ExecutionStatus::Skipped]),
+        ],
+    )
+    .await;
+    assert_eq!(harness.engine.metrics().backlog, 2);
+
+    // A manual trigger counts while it runs, then leaves (60 s is taken by the job's tick, so
+    // the trigger fires at the next free millisecond).
+    harness.engine.trigger_now(ok.id).await.expect("trigger");
+    harness
+        .advance_to_and_expect_sent(at_millis(60_001), 6)
+        .await;
+    stored_states(
+        &harness,
+        &[(
+            &ok,
+            &[ExecutionStatus::Succeeded, ExecutionStatus::Succeeded],
+        )],
+    )
+    .await;
+    assert_eq!(harness.engine.metrics().backlog, 2);
+
+    // Deleted while waiting for a retry: dropped when the retry comes due. Deleted while in
+    // flight: dropped when the attempt ends.
+    for job in [&deleted_in_flight, &deleted_retrying] {
+        assert!(harness.engine.delete_job(job.id).await.expect("delete"));
+    }
+    harness.clock.advance_to(at(61));
+    harness
+        .metrics_until("the retry dropped", |m| m.backlog == 1)
+        .await;
+    harness.clock.advance_to(at(65));
+    harness
+        .metrics_until("the attempt dropped", |m| {
+            m.backlog == 0 && m.in_flight == 0
+        })
+        .await;
+    assert_eq!(harness.transport.sent_count(), 6);
+
+    // All the room is free again: a new job's tick is claimed and fires on time.
+    let deferred = harness.engine.metrics().claims_deferred;
+    let later = harness
+        .create(spec("0 2 0 * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    harness.advance_to_and_expect_sent(at(120), 7).await;
+    assert_eq!(harness.sent_for(&later)[0].sent_at, at(120));
+    stored_states(&harness, &[(&later, &[ExecutionStatus::Succeeded])]).await;
+    let metrics = harness.engine.metrics();
+    assert_eq!((metrics.backlog, metrics.claims_deferred), (0, deferred));
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn recovered_executions_count_until_finished_and_a_shutdown_releases_the_rest() {
+    let mut harness = Harness::start().await;
+    let hang = "http://target.test/hang";
+    harness.transport.script(hang, vec![FakeReply::Hang]);
+    harness.clock.advance_to(at(10));
+    let at_least_once = harness
+        .create(spec("0 0 * * * *", hang, DeliveryType::AtLeastOnce))
+        .await;
+    let at_most_once = harness
+        .create(spec("0 0 * * * *", hang, DeliveryType::AtMostOnce))
+        .await;
+    let pending = harness
+        .create(spec("1 0 * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    harness.advance_to_and_expect_sent(at(3_600), 2).await;
+    harness
+        .metrics_until("three held", |m| m.claimed == 3 && m.backlog == 3)
+        .await;
+
+    // A crash: the new engine recovers all three and counts them.
+    harness.engine.abort();
+    harness.transport.script(hang, vec![FakeReply::Status(200)]);
+    harness.restart().await;
+    harness.advance_to_and_expect_sent(at(3_600), 3).await;
+    stored_states(
+        &harness,
+        &[
+            (&at_least_once, &[ExecutionStatus::Succeeded]),
+            (&at_most_once, &[ExecutionStatus::Abandoned]),
+        ],
+    )
+    .await;
+    assert_eq!(harness.engine.metrics().backlog, 1, "the pending tick");
+    harness.advance_to_and_expect_sent(at(3_601), 4).await;
+    stored_states(&harness, &[(&pending, &[ExecutionStatus::Succeeded])]).await;
+    assert_eq!(harness.engine.metrics().backlog, 0);
+
+    // A shutdown releases what it leaves for the next start: an attempt cut off in flight and
+    // ticks still on the timer.
+    harness.transport.script(hang, vec![FakeReply::Hang]);
+    harness.advance_to_and_expect_sent(at(7_200), 6).await;
+    harness
+        .metrics_until("two in flight, one tick waiting", |m| {
+            m.in_flight == 2 && m.backlog == 3
+        })
+        .await;
+    let report = harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!((report.interrupted, report.left_for_recovery), (2, 1));
+    assert_eq!(harness.engine.metrics().backlog, 0);
+}
+
+/// A transport whose attempts panic (a bug in a transport), counting them.
+struct PanickingTransport {
+    attempts: watch::Sender<usize>,
+}
+
+impl Transport for PanickingTransport {
+    fn send(
+        &self,
+        _request: AttemptRequest,
+    ) -> BoxFuture<'static, std::result::Result<AttemptOutcome, AttemptError>> {
+        self.attempts.send_modify(|attempts| *attempts += 1);
+        Box::pin(async { panic!("the transport failed (a test panic)") })
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_task_that_panics_leaves_the_backlog() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let transport = Arc::new(PanickingTransport {
+        attempts: watch::Sender::new(0),
+    });
+    let engine = Engine::builder(Arc::new(MemoryStore::new()), transport.clone())
+        .clock(clock.clone())
+        .config(bounded(1, 1))
+        .start()
+        .await
+        .expect("the engine starts");
+    engine
+        .create_job(spec("0 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await
+        .expect("create");
+    let mut attempts = transport.attempts.subscribe();
+    // Room for one execution: the second minute's tick is claimed only if the first, whose
+    // attempt task panicked, left the backlog.
+    for minute in 1..=2 {
+        clock.advance_to(at(60 * minute));
+        within("an attempt", attempts.wait_for(|&n| n >= minute as usize))
+            .await
+            .expect("the transport is alive");
+        eventually("the panicked attempt released", || {
+            engine.metrics().backlog == 0
+        })
+        .await;
+    }
+    engine.shutdown(Duration::ZERO).await;
+}
