@@ -129,6 +129,48 @@ async fn claims_stop_at_the_limit_and_resume_as_executions_finish() {
     harness.engine.shutdown(Duration::ZERO).await;
 }
 
+#[tokio::test]
+async fn after_a_deferred_pass_the_next_claim_comes_a_tenth_of_the_interval_later() {
+    // Claim interval 1 s: a deferred pass is retried after 100 ms, not after 1 s.
+    let harness = Harness::start_with(bounded(4, 4), Arc::new(MemoryStore::new())).await;
+    harness
+        .transport
+        .script(SLOW, vec![FakeReply::Delayed(200, Duration::from_millis(500))]);
+    for _ in 0..8 {
+        harness
+            .create(spec("0 * * * * *", SLOW, DeliveryType::AtLeastOnce))
+            .await;
+    }
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("four claimed, the pass deferred", |m| {
+            m.claimed == 4 && m.claims_deferred == 1
+        })
+        .await;
+    // The four fire at 60 s and answer at 60.5 s; until then every pass finds no room.
+    harness.advance_to_and_expect_sent(at(60), 4).await;
+    harness
+        .metrics_until("a pass at 60 s deferred", |m| m.claims_deferred >= 2)
+        .await;
+    harness.clock.advance_to(at_millis(60_500));
+    harness
+        .metrics_until("the first four written and released", |m| {
+            m.succeeded == 4 && (m.backlog == 0 || m.claimed == 8)
+        })
+        .await;
+    // Within 100 ms of the room freeing up, not at the next whole-second pass (61 s).
+    harness.advance_to_and_expect_sent(at_millis(60_600), 8).await;
+    let late: Vec<_> = harness
+        .transport
+        .sent()
+        .iter()
+        .skip(4)
+        .map(|attempt| attempt.sent_at)
+        .collect();
+    assert!(late.iter().all(|&sent| sent <= at_millis(60_600)), "{late:?}");
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
 /// A memory store whose `record_results` waits for the test to let it through, one call at a
 /// time or for good, and which keeps every call's updates (and can be told to fail them).
 struct GatedStore {

@@ -78,6 +78,9 @@ enum PassOutcome {
     Failed,
 }
 
+/// After a deferred claim pass, the next one comes after `claim_interval` divided by this.
+const DEFERRED_RETRY_DIVISOR: u32 = 10;
+
 /// How many later milliseconds a manual trigger tries when its instant is taken.
 const TRIGGER_SLOTS: u32 = 1_000;
 
@@ -126,8 +129,14 @@ impl Control {
                 () = self.clock.sleep_until(wake) => {
                     let now = self.clock.now();
                     if now >= next_claim {
-                        self.claim_pass().await;
-                        next_claim = time::add(now, self.config.claim_interval);
+                        // A deferred pass left due ticks in the store: look again soon rather
+                        // than a whole interval later, so that room freed by finished
+                        // executions is used within a tenth of the interval.
+                        let interval = match self.claim_pass().await {
+                            PassOutcome::Deferred => self.config.claim_interval / DEFERRED_RETRY_DIVISOR,
+                            PassOutcome::Complete | PassOutcome::Failed => self.config.claim_interval,
+                        };
+                        next_claim = time::add(now, interval);
                     }
                 }
             }
@@ -363,8 +372,9 @@ impl Control {
 
     /// Claims the ticks due within the look-ahead window, batch after batch, as far as the
     /// backlog has room.
-    async fn claim_pass(&mut self) {
-        match self.claim_within_room().await {
+    async fn claim_pass(&mut self) -> PassOutcome {
+        let outcome = self.claim_within_room().await;
+        match outcome {
             PassOutcome::Complete => {
                 if self.deferred_passes > 0 {
                     log::info!(
@@ -391,6 +401,7 @@ impl Control {
             }
             PassOutcome::Failed => {}
         }
+        outcome
     }
 
     async fn claim_within_room(&mut self) -> PassOutcome {
