@@ -127,7 +127,7 @@ const CYCLE_JOBS: usize = 10_000;
 
 /// The writer's whole work for one second of `CYCLE_JOBS` every-second jobs, as the engine
 /// drives it: one claim of every due tick, then each execution's `RUNNING` update and its
-/// `SUCCEEDED` update, in batches of 1,024 (the engine's result batch). The executions finish,
+/// `SUCCEEDED` update, in batches of 1,024. The executions finish,
 /// so the unfinished-executions index stays small, as in a running scheduler.
 fn cycle(c: &mut Criterion) {
     let runtime = runtime();
