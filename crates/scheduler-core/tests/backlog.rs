@@ -133,9 +133,10 @@ async fn claims_stop_at_the_limit_and_resume_as_executions_finish() {
 async fn after_a_deferred_pass_the_next_claim_comes_a_tenth_of_the_interval_later() {
     // Claim interval 1 s: a deferred pass is retried after 100 ms, not after 1 s.
     let harness = Harness::start_with(bounded(4, 4), Arc::new(MemoryStore::new())).await;
-    harness
-        .transport
-        .script(SLOW, vec![FakeReply::Delayed(200, Duration::from_millis(500))]);
+    harness.transport.script(
+        SLOW,
+        vec![FakeReply::Delayed(200, Duration::from_millis(500))],
+    );
     for _ in 0..8 {
         harness
             .create(spec("0 * * * * *", SLOW, DeliveryType::AtLeastOnce))
@@ -159,7 +160,9 @@ async fn after_a_deferred_pass_the_next_claim_comes_a_tenth_of_the_interval_late
         })
         .await;
     // Within 100 ms of the room freeing up, not at the next whole-second pass (61 s).
-    harness.advance_to_and_expect_sent(at_millis(60_600), 8).await;
+    harness
+        .advance_to_and_expect_sent(at_millis(60_600), 8)
+        .await;
     let late: Vec<_> = harness
         .transport
         .sent()
@@ -167,7 +170,10 @@ async fn after_a_deferred_pass_the_next_claim_comes_a_tenth_of_the_interval_late
         .skip(4)
         .map(|attempt| attempt.sent_at)
         .collect();
-    assert!(late.iter().all(|&sent| sent <= at_millis(60_600)), "{late:?}");
+    assert!(
+        late.iter().all(|&sent| sent <= at_millis(60_600)),
+        "{late:?}"
+    );
     harness.engine.shutdown(Duration::ZERO).await;
 }
 
