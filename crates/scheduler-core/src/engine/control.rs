@@ -132,7 +132,7 @@ impl Control {
                         // A deferred pass left due ticks in the store: look again soon rather
                         // than a whole interval later, so that room freed by finished
                         // executions is used within a tenth of the interval.
-                        let interval = match self.claim_pass(self.config.look_ahead).await {
+                        let interval = match self.claim_pass().await {
                             PassOutcome::Deferred => self.config.claim_interval / DEFERRED_RETRY_DIVISOR,
                             PassOutcome::Complete | PassOutcome::Failed => self.config.claim_interval,
                         };
@@ -193,15 +193,12 @@ impl Control {
         }
     }
 
-    /// Whether a job created or rescheduled at `now` with its next tick at `next` needs a claim
-    /// pass of its own: only if that tick could come before the next periodic pass, which is at
-    /// most one `claim_interval` away and claims everything up to `look_ahead` after itself.
-    fn before_next_pass(
+    fn within_look_ahead(
         &self,
         now: cron_expr::Timestamp,
         next: Option<cron_expr::Timestamp>,
     ) -> bool {
-        next.is_some_and(|at| at <= time::add(now, self.config.claim_interval))
+        next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
     }
 
     /// The job `spec` becomes, or why it cannot be created.
@@ -274,13 +271,13 @@ impl Control {
             };
             if let Ok(job) = &result {
                 log::info!("job {} created, first tick {:?}", job.id, job.next_fire_at);
-                claim |= !job.spec.paused && self.before_next_pass(now, job.next_fire_at);
+                claim |= !job.spec.paused && self.within_look_ahead(now, job.next_fire_at);
             }
             replies[index].1 = Some(result);
         }
         // Claim before answering, so that a created job's first tick is already on the timer.
         if claim {
-            self.claim_pass(self.config.claim_interval).await;
+            self.claim_pass().await;
         }
         for (reply, result) in replies {
             if let Some(result) = result {
@@ -326,8 +323,8 @@ impl Control {
         let _ = self
             .dispatch
             .send(DispatchMsg::JobChanged(Arc::new(stored.clone())));
-        if reschedule && !stored.spec.paused && self.before_next_pass(now, stored.next_fire_at) {
-            self.claim_pass(self.config.claim_interval).await;
+        if reschedule && !stored.spec.paused && self.within_look_ahead(now, stored.next_fire_at) {
+            self.claim_pass().await;
         }
         Ok(stored)
     }
@@ -373,16 +370,10 @@ impl Control {
         }
     }
 
-    /// Claims the ticks due within `horizon` from now, batch after batch, as far as the
+    /// Claims the ticks due within the look-ahead window, batch after batch, as far as the
     /// backlog has room.
-    ///
-    /// The periodic pass looks `look_ahead` ahead. A pass for jobs just created or rescheduled
-    /// looks only `claim_interval` ahead: with the defaults (2 s and 1 s) the last periodic pass
-    /// has already claimed every other job's ticks that far, so under load such a pass claims
-    /// little beyond the new jobs' first ticks, instead of doing the next periodic pass's work
-    /// (a second of every job's ticks) for each batch of creations.
-    async fn claim_pass(&mut self, horizon: Duration) -> PassOutcome {
-        let outcome = self.claim_within_room(horizon).await;
+    async fn claim_pass(&mut self) -> PassOutcome {
+        let outcome = self.claim_within_room().await;
         match outcome {
             PassOutcome::Complete => {
                 if self.deferred_passes > 0 {
@@ -413,11 +404,11 @@ impl Control {
         outcome
     }
 
-    async fn claim_within_room(&mut self, horizon: Duration) -> PassOutcome {
+    async fn claim_within_room(&mut self) -> PassOutcome {
         let now = self.clock.now();
         let mut request = ClaimRequest {
             now,
-            due_before: time::add(now, horizon),
+            due_before: time::add(now, self.config.look_ahead),
             limit: self.config.claim_batch_size,
             owner: self.config.node_id.clone(),
             misfire_threshold: self.config.misfire_threshold,
