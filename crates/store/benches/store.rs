@@ -30,6 +30,20 @@ fn job(now: Timestamp) -> Job {
     }
 }
 
+/// Inserts `count` every-second jobs due at `start`, concurrently (their inserts share group
+/// commits).
+async fn insert_jobs(store: &Arc<SqliteStore>, count: usize, start: Timestamp) {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move { store.insert_job(job(start)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("insert");
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,17 +118,7 @@ fn claims(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let begin = Instant::now();
             for _ in 0..iterations {
-                runtime.block_on(async {
-                    let tasks: Vec<_> = (0..JOBS)
-                        .map(|_| {
-                            let store = Arc::clone(&store);
-                            tokio::spawn(async move { store.insert_job(job(start)).await })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.expect("join").expect("insert");
-                    }
-                });
+                runtime.block_on(insert_jobs(&store, JOBS, start));
             }
             begin.elapsed()
         });
@@ -127,23 +131,13 @@ const CYCLE_JOBS: usize = 10_000;
 
 /// The writer's whole work for one second of `CYCLE_JOBS` every-second jobs, as the engine
 /// drives it: one claim of every due tick, then each execution's `RUNNING` update and its
-/// `SUCCEEDED` update, in batches of 1,024. The executions finish,
-/// so the unfinished-executions index stays small, as in a running scheduler.
+/// `SUCCEEDED` update, in batches of 1,024. The executions finish, so the unfinished-executions
+/// index stays small, as in a running scheduler.
 fn cycle(c: &mut Criterion) {
     let runtime = runtime();
     let store = Arc::new(SqliteStore::open_temporary().expect("a store"));
     let start = Timestamp::from_second(1_767_225_600).expect("a timestamp");
-    runtime.block_on(async {
-        let tasks: Vec<_> = (0..CYCLE_JOBS)
-            .map(|_| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move { store.insert_job(job(start)).await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("join").expect("insert");
-        }
-    });
+    runtime.block_on(insert_jobs(&store, CYCLE_JOBS, start));
     let mut group = c.benchmark_group("sqlite");
     group.throughput(Throughput::Elements(CYCLE_JOBS as u64));
     let mut second = 0;
