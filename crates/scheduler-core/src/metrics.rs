@@ -37,7 +37,10 @@ struct JobCounters {
 }
 
 /// A copy of the metrics at one moment.
+///
+/// Only the engine makes these; new metrics are added as fields, so it is `non_exhaustive`.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Executions sent for the first time.
     pub fired: u64,
