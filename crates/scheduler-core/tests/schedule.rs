@@ -9,7 +9,7 @@ use scheduler_core::{
     Timestamp,
 };
 
-use crate::support::{Harness, at, config, spec, t0, within};
+use crate::support::{Harness, at, at_millis, config, eventually, spec, t0, within};
 
 /// The expected ticks of `jobs` in `(t0, end]`, grouped by instant.
 fn oracle(jobs: &[Job], end: Timestamp) -> BTreeMap<Timestamp, Vec<JobId>> {
@@ -159,4 +159,34 @@ async fn a_hundred_thousand_jobs_fire_every_tick_once_in_order_on_time() {
     let expected = oracle(&jobs, at(2 * 3_600));
     assert_eq!(expected.values().map(Vec::len).sum::<usize>(), 200_000);
     within("the simulation", run_and_check(&harness, &expected)).await;
+}
+
+#[tokio::test]
+async fn periodic_claim_passes_fall_half_way_between_whole_seconds() {
+    // Cron ticks fall on whole seconds; claims are placed between them, so that a claim pass
+    // does not compete with the dispatches of a second's ticks.
+    let harness = Harness::start().await;
+    harness
+        .create(spec(
+            "* * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    let clock = &harness.clock;
+    let control_waits_for = |t: Timestamp| {
+        eventually(
+            "the control task waits for its next claim pass",
+            move || clock.has_sleeper_at(t),
+        )
+    };
+    // Started at a whole second: the next pass is at half past, not a whole interval later.
+    control_waits_for(at_millis(500)).await;
+    harness.clock.advance_to(at_millis(500));
+    control_waits_for(at_millis(1_500)).await;
+    // A pass that wakes late keeps to the grid.
+    harness.clock.advance_to(at_millis(1_700));
+    control_waits_for(at_millis(2_500)).await;
+    harness.advance_to_and_expect_sent(at(3), 3).await;
+    harness.engine.shutdown(Duration::ZERO).await;
 }

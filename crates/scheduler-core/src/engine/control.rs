@@ -81,6 +81,22 @@ enum PassOutcome {
 /// After a deferred claim pass, the next one comes after `claim_interval` divided by this.
 const DEFERRED_RETRY_DIVISOR: u32 = 10;
 
+/// Where on the claim interval's grid the periodic claim passes fall: half a second past a
+/// whole second when the interval is whole seconds, else half an interval past the grid.
+///
+/// Cron ticks fall on whole seconds, and every job due at a second fires at that instant, so
+/// the dispatcher's busiest moments are just after whole seconds. A claim pass is the
+/// store's largest write (one row per tick claimed); placing it half-way between ticks keeps
+/// it from competing with a burst of dispatches for the CPU. Ticks are still claimed at least
+/// `look_ahead - claim_interval` before they are due.
+fn claim_phase(interval: Duration) -> Duration {
+    if interval.subsec_nanos() == 0 {
+        Duration::from_millis(500)
+    } else {
+        interval / 2
+    }
+}
+
 /// How many later milliseconds a manual trigger tries when its instant is taken.
 const TRIGGER_SLOTS: u32 = 1_000;
 
@@ -132,11 +148,17 @@ impl Control {
                         // A deferred pass left due ticks in the store: look again soon rather
                         // than a whole interval later, so that room freed by finished
                         // executions is used within a tenth of the interval.
-                        let interval = match self.claim_pass().await {
-                            PassOutcome::Deferred => self.config.claim_interval / DEFERRED_RETRY_DIVISOR,
-                            PassOutcome::Complete | PassOutcome::Failed => self.config.claim_interval,
+                        next_claim = match self.claim_pass().await {
+                            PassOutcome::Deferred => time::add(
+                                now,
+                                self.config.claim_interval / DEFERRED_RETRY_DIVISOR,
+                            ),
+                            PassOutcome::Complete | PassOutcome::Failed => time::next_on_grid(
+                                now,
+                                self.config.claim_interval,
+                                claim_phase(self.config.claim_interval),
+                            ),
                         };
-                        next_claim = time::add(now, interval);
                     }
                 }
             }
