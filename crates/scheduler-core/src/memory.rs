@@ -8,8 +8,8 @@ use cron_expr::Timestamp;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobCounts,
-    JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim,
+    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
+    JobCounts, JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim,
 };
 use crate::time;
 
@@ -242,6 +242,48 @@ impl ExecutionStore for MemoryStore {
             advanced.next_fire_at = plan.next_fire_at;
             state.index_job(&advanced);
             state.jobs.insert(job_id, Arc::new(advanced));
+        }
+        ready(Ok(batch))
+    }
+
+    fn insert_job_and_claim(
+        &self,
+        job: Job,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        let mut state = self.lock();
+        if state.jobs.contains_key(&job.id) {
+            return ready(Err(Error::JobExists(job.id)));
+        }
+        let plan = if job.spec.paused {
+            ClaimPlan {
+                ticks: Vec::new(),
+                next_fire_at: job.next_fire_at,
+                misfired: 0,
+            }
+        } else {
+            plan_claim(&job, &request, request.limit)
+        };
+        let job = Arc::new(Job {
+            next_fire_at: plan.next_fire_at,
+            ..job
+        });
+        state.index_job(&job);
+        state.jobs.insert(job.id, Arc::clone(&job));
+        let mut batch = ClaimBatch {
+            misfired: plan.misfired,
+            ..ClaimBatch::default()
+        };
+        for tick in plan.ticks {
+            let execution =
+                Execution::pending(job.id, tick, ExecutionTrigger::Schedule, &request.owner);
+            // A new job has no executions: every planned tick is inserted.
+            if state.insert_execution(execution.clone()).is_ok() {
+                batch.ticks.push(ClaimedTick {
+                    execution,
+                    job: Arc::clone(&job),
+                });
+            }
         }
         ready(Ok(batch))
     }

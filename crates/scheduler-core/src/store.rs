@@ -141,6 +141,21 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// UPDATE SKIP LOCKED` on the due jobs), so that two nodes never claim one tick.
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>>;
 
+    /// Stores a new job and claims its own due ticks, in one transaction: applies
+    /// [`plan_claim`] to `job` under `request` (at most `request.limit` ticks), inserts the
+    /// job with `next_fire_at` advanced past the planned ticks, inserts one pending execution
+    /// per planned tick, and returns them. No other job is claimed, and a paused job is
+    /// stored as given, with nothing claimed. Fails like
+    /// [`JobStore::insert_job`] (nothing is stored then).
+    ///
+    /// This is how the engine creates a job: its first ticks are claimed as it is stored, so
+    /// a creation costs one write and does not wait for a claim pass over every job.
+    fn insert_job_and_claim(
+        &self,
+        job: Job,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>>;
+
     /// Inserts one execution (a manual trigger). Fails with
     /// [`Error::DuplicateExecution`](crate::Error::DuplicateExecution) if the job already has
     /// one at that instant, and [`Error::JobNotFound`](crate::Error::JobNotFound) without job.

@@ -8,7 +8,7 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
+    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
     ExecutionQuery, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
     NextFire, Result, RetentionPolicy, Timestamp, plan_claim,
 };
@@ -333,19 +333,7 @@ fn job_row(job: &Job) -> Result<JobRow> {
 
 impl JobStore for SqliteStore {
     fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
-        self.write(move |connection| {
-            let row = job_row(&job)?;
-            match connection
-                .prepare_cached(INSERT_JOB)
-                .and_then(|mut statement| statement.execute(&row.params()[..]))
-            {
-                Ok(_) => Ok(()),
-                Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                    Err(Error::JobExists(job.id))
-                }
-                Err(error) => Err(Error::store("inserting a job", error)),
-            }
-        })
+        self.write(move |connection| insert_job_row(connection, &job))
     }
 
     fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
@@ -451,6 +439,51 @@ impl JobStore for SqliteStore {
 impl ExecutionStore for SqliteStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
         self.write(move |connection| claim(connection, &request))
+    }
+
+    fn insert_job_and_claim(
+        &self,
+        job: Job,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        self.write(move |connection| {
+            let plan = if job.spec.paused {
+                ClaimPlan {
+                    ticks: Vec::new(),
+                    next_fire_at: job.next_fire_at,
+                    misfired: 0,
+                }
+            } else {
+                plan_claim(&job, &request, request.limit)
+            };
+            let job = Arc::new(Job {
+                next_fire_at: plan.next_fire_at,
+                ..job
+            });
+            insert_job_row(connection, &job)?;
+            let mut batch = ClaimBatch {
+                misfired: plan.misfired,
+                ..ClaimBatch::default()
+            };
+            for tick in plan.ticks {
+                let execution = Execution::pending(
+                    job.id,
+                    tick,
+                    scheduler_core::ExecutionTrigger::Schedule,
+                    &request.owner,
+                );
+                // A new job has no executions: every planned tick is inserted.
+                if insert_execution_row(connection, &execution)
+                    .map_err(store_error("inserting a claimed execution"))?
+                {
+                    batch.ticks.push(ClaimedTick {
+                        execution,
+                        job: Arc::clone(&job),
+                    });
+                }
+            }
+            Ok(batch)
+        })
     }
 
     fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
@@ -619,6 +652,21 @@ fn select_due_sql() -> String {
 
 /// The claim transaction's work: due jobs in watermark order, a chunk at a time, each planned
 /// with [`plan_claim`], its new executions inserted and its watermark advanced.
+/// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
+fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
+    let row = job_row(job)?;
+    match connection
+        .prepare_cached(INSERT_JOB)
+        .and_then(|mut statement| statement.execute(&row.params()[..]))
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+            Err(Error::JobExists(job.id))
+        }
+        Err(error) => Err(Error::store("inserting a job", error)),
+    }
+}
+
 fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> {
     const CHUNK: usize = 256;
     let due_before = millis(request.due_before);

@@ -1,4 +1,10 @@
-//! The control task: claims due ticks and applies hot changes, in one sequence.
+//! The control task: claims due ticks, creates jobs, and applies hot changes.
+//!
+//! Claims and changes to existing jobs (update, pause, resume, delete, trigger) happen in one
+//! sequence, so the dispatcher sees them in the order the store committed them. Creations run
+//! beside that sequence, in batches of their own: a new job's first ticks are claimed in the
+//! same write that stores it, and no other claim or change can concern a job before its
+//! creation is answered, so a creation neither waits for a claim pass nor holds one up.
 //!
 //! Claims are where the engine pushes back when it is overloaded. Every execution claimed or
 //! triggered here is counted into the backlog before it goes to the dispatcher, and a claim
@@ -7,6 +13,8 @@
 //! apply to those older than `misfire_threshold`: overload shows as drift, not as memory.
 //! Manual triggers are counted but never refused (they are few, and their caller waits).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,16 +63,30 @@ pub(crate) enum Command {
 }
 
 pub(crate) struct Control {
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Command>,
+    /// Claim passes deferred in a row (0 when the last pass claimed everything due): the
+    /// warning is logged when this leaves 0, not on every deferred pass.
+    deferred_passes: u64,
+    /// The creation batches under way, at most [`CREATE_BATCHES_IN_FLIGHT`].
+    creating: JoinSet<()>,
+}
+
+/// What the control task shares with the claim passes and the creation batches it runs
+/// concurrently with its commands.
+struct Shared {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     config: EngineConfig,
-    commands: mpsc::Receiver<Command>,
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
-    /// Claim passes deferred in a row (0 when the last pass claimed everything due): the
-    /// warning is logged when this leaves 0, not on every deferred pass.
-    deferred_passes: u64,
 }
+
+/// A creation and where its answer goes.
+type Creation = (JobSpec, oneshot::Sender<Result<Job>>);
+
+/// A periodic claim pass under way.
+type Pass = Pin<Box<dyn Future<Output = PassOutcome> + Send>>;
 
 /// How a claim pass ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,9 +123,14 @@ fn claim_phase(interval: Duration) -> Duration {
 const TRIGGER_SLOTS: u32 = 1_000;
 
 /// The most creations taken from the queue together. Their inserts reach the store at once, so
-/// they share its group commit, and they share one claim pass; one at a time, every creation
-/// paid a commit and a claim of its own, and creations were capped by the store's latency.
+/// they share its group commit; one at a time, every creation paid a commit of its own, and
+/// creations were capped by the store's latency.
 const CREATE_BATCH: usize = 256;
+
+/// The most creation batches under way at once. While that many wait for the store, the
+/// control task takes no more commands (claim passes go on), and the creations queued behind
+/// them form the next, larger batch.
+const CREATE_BATCHES_IN_FLIGHT: usize = 4;
 
 impl Control {
     pub(crate) fn new(
@@ -115,54 +142,120 @@ impl Control {
         dispatch: mpsc::UnboundedSender<DispatchMsg>,
     ) -> Control {
         Control {
-            store,
-            clock,
-            metrics,
-            config,
+            shared: Arc::new(Shared {
+                store,
+                clock,
+                metrics,
+                config,
+                dispatch,
+            }),
             commands,
-            dispatch,
             deferred_passes: 0,
+            creating: JoinSet::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
-        let mut next_claim = self.clock.now();
+        let mut next_claim = self.shared.clock.now();
+        // The periodic claim pass under way, with the instant it started.
+        let mut pass: Option<(Pass, cron_expr::Timestamp)> = None;
         loop {
             let wake = next_claim;
+            let room_to_create = self.creating.len() < CREATE_BATCHES_IN_FLIGHT;
+            let clock = Arc::clone(&self.shared.clock);
             tokio::select! {
                 biased;
-                command = self.commands.recv() => match command {
-                    None | Some(Command::Stop) => return,
-                    Some(Command::Create { spec, reply }) => {
-                        match self.create_batch(spec, reply).await {
-                            None => {}
-                            Some(Command::Stop) => return,
-                            Some(command) => self.handle(command).await,
+                outcome = async { pass.as_mut().expect("guarded").0.as_mut().await }, if pass.is_some() => {
+                    let (_, started) = pass.take().expect("guarded");
+                    next_claim = self.pass_finished(started, outcome);
+                }
+                // A due claim pass goes before commands: a flood of them must not hold up ticks.
+                () = clock.sleep_until(wake), if pass.is_none() => {
+                    let now = self.shared.clock.now();
+                    if now >= next_claim {
+                        pass = Some((Box::pin(Arc::clone(&self.shared).claim_pass()), now));
+                    }
+                }
+                command = self.commands.recv(), if room_to_create => {
+                    let command = match command {
+                        Some(Command::Create { spec, reply }) => {
+                            match self.start_creations((spec, reply)) {
+                                Some(next) => Some(next),
+                                None => continue,
+                            }
+                        }
+                        command => command,
+                    };
+                    match command {
+                        None | Some(Command::Stop) => break,
+                        Some(Command::Ping { reply }) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        Some(command) => {
+                            // A change to an existing job is ordered after the claim under way,
+                            // so the dispatcher gets that claim's ticks before the change.
+                            if let Some((pass, started)) = pass.take() {
+                                let outcome = pass.await;
+                                next_claim = self.pass_finished(started, outcome);
+                            }
+                            self.handle(command).await;
                         }
                     }
-                    Some(command) => self.handle(command).await,
-                },
-                () = self.clock.sleep_until(wake) => {
-                    let now = self.clock.now();
-                    if now >= next_claim {
-                        // A deferred pass left due ticks in the store: look again soon rather
-                        // than a whole interval later, so that room freed by finished
-                        // executions is used within a tenth of the interval.
-                        next_claim = match self.claim_pass().await {
-                            PassOutcome::Deferred => time::add(
-                                now,
-                                self.config.claim_interval / DEFERRED_RETRY_DIVISOR,
-                            ),
-                            PassOutcome::Complete | PassOutcome::Failed => time::next_on_grid(
-                                now,
-                                self.config.claim_interval,
-                                claim_phase(self.config.claim_interval),
-                            ),
-                        };
-                    }
+                }
+                Some(done) = self.creating.join_next(), if !self.creating.is_empty() => {
+                    log_if_failed(done);
                 }
             }
         }
+        // The claim under way and every creation's ticks reach the dispatcher before the
+        // engine's shutdown does.
+        if let Some((pass, _)) = pass {
+            pass.await;
+        }
+        while let Some(done) = self.creating.join_next().await {
+            log_if_failed(done);
+        }
+    }
+
+    /// Books a finished periodic claim pass that started at `started`; returns when the next
+    /// one is due.
+    fn pass_finished(
+        &mut self,
+        started: cron_expr::Timestamp,
+        outcome: PassOutcome,
+    ) -> cron_expr::Timestamp {
+        self.count_pass(outcome);
+        let interval = self.shared.config.claim_interval;
+        match outcome {
+            // A deferred pass left due ticks in the store: look again soon rather than a whole
+            // interval later, so that room freed by finished executions is used within a tenth
+            // of the interval.
+            PassOutcome::Deferred => time::add(started, interval / DEFERRED_RETRY_DIVISOR),
+            PassOutcome::Complete | PassOutcome::Failed => {
+                time::next_on_grid(started, interval, claim_phase(interval))
+            }
+        }
+    }
+
+    /// Takes `first` and the creations queued behind it (up to [`CREATE_BATCH`]) and starts
+    /// them as one batch in a task of its own. Returns the first queued command that is not a
+    /// creation, taken from the queue and still to be handled.
+    fn start_creations(&mut self, first: Creation) -> Option<Command> {
+        let mut creations = vec![first];
+        let mut next = None;
+        while creations.len() < CREATE_BATCH {
+            match self.commands.try_recv() {
+                Ok(Command::Create { spec, reply }) => creations.push((spec, reply)),
+                Ok(command) => {
+                    next = Some(command);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.creating
+            .spawn(Arc::clone(&self.shared).create(creations));
+        next
     }
 
     async fn handle(&mut self, command: Command) {
@@ -172,9 +265,8 @@ impl Control {
             }
             Command::Create { spec, reply } => {
                 // `run` takes creations in batches; one that gets here is a batch of one.
-                if let Some(next) = self.create_batch(spec, reply).await {
-                    Box::pin(self.handle(next)).await;
-                }
+                self.creating
+                    .spawn(Arc::clone(&self.shared).create(vec![(spec, reply)]));
             }
             Command::Update {
                 id,
@@ -200,10 +292,10 @@ impl Control {
                 let _ = reply.send(result);
             }
             Command::Delete { id, reply } => {
-                let result = self.store.delete_job(id).await;
+                let result = self.shared.store.delete_job(id).await;
                 if let Ok(true) = result {
-                    self.metrics.forget_job(id);
-                    let _ = self.dispatch.send(DispatchMsg::JobDeleted(id));
+                    self.shared.metrics.forget_job(id);
+                    let _ = self.shared.dispatch.send(DispatchMsg::JobDeleted(id));
                     log::info!("job {id} deleted");
                 }
                 let _ = reply.send(result);
@@ -215,107 +307,14 @@ impl Control {
         }
     }
 
-    fn within_look_ahead(
-        &self,
-        now: cron_expr::Timestamp,
-        next: Option<cron_expr::Timestamp>,
-    ) -> bool {
-        next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
-    }
-
-    /// The job `spec` becomes, or why it cannot be created.
-    fn new_job(&self, spec: JobSpec, now: cron_expr::Timestamp) -> Result<Job> {
-        spec.validate()?;
-        let next_fire_at = spec.next_fire_after(now);
-        if next_fire_at.is_none() {
-            return Err(Error::invalid(
-                "schedule",
-                "the schedule has no fire time after now",
-            ));
-        }
-        Ok(Job {
-            id: JobId::new_random(),
-            spec,
-            created_at: now,
-            updated_at: now,
-            next_fire_at,
-            version: 1,
-        })
-    }
-
-    /// Creates the job of `first` and of every creation queued behind it (up to
-    /// [`CREATE_BATCH`]): the inserts run concurrently, then one claim pass covers every new job
-    /// due within the look-ahead, then each caller hears its result. Returns the first queued
-    /// command that is not a creation, taken from the queue and still to be handled.
-    async fn create_batch(
-        &mut self,
-        spec: JobSpec,
-        reply: oneshot::Sender<Result<Job>>,
-    ) -> Option<Command> {
-        let mut creations = vec![(spec, reply)];
-        let mut next = None;
-        while creations.len() < CREATE_BATCH {
-            match self.commands.try_recv() {
-                Ok(Command::Create { spec, reply }) => creations.push((spec, reply)),
-                Ok(command) => {
-                    next = Some(command);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let now = self.clock.now();
-        let mut replies = Vec::with_capacity(creations.len());
-        let mut inserts = JoinSet::new();
-        for (index, (spec, reply)) in creations.into_iter().enumerate() {
-            match self.new_job(spec, now) {
-                Ok(job) => {
-                    let store = Arc::clone(&self.store);
-                    inserts.spawn(async move {
-                        let result = store.insert_job(job.clone()).await;
-                        (index, result.map(|()| job))
-                    });
-                    replies.push((reply, None));
-                }
-                Err(error) => replies.push((reply, Some(Err(error)))),
-            }
-        }
-        let mut claim = false;
-        while let Some(done) = inserts.join_next().await {
-            let (index, result) = match done {
-                Ok(done) => done,
-                // An insert task cannot panic short of a bug in the store; its caller then
-                // hears that the engine is gone, and the job may or may not exist.
-                Err(error) => {
-                    log::error!("a job insert task failed: {error}");
-                    continue;
-                }
-            };
-            if let Ok(job) = &result {
-                log::info!("job {} created, first tick {:?}", job.id, job.next_fire_at);
-                claim |= !job.spec.paused && self.within_look_ahead(now, job.next_fire_at);
-            }
-            replies[index].1 = Some(result);
-        }
-        // Claim before answering, so that a created job's first tick is already on the timer.
-        if claim {
-            self.claim_pass().await;
-        }
-        for (reply, result) in replies {
-            if let Some(result) = result {
-                let _ = reply.send(result);
-            }
-        }
-        next
-    }
-
     async fn update(
         &mut self,
         id: JobId,
         new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
         check: VersionCheck,
     ) -> Result<Job> {
-        let current = self
+        let shared = Arc::clone(&self.shared);
+        let current = shared
             .store
             .get_job(id)
             .await?
@@ -326,7 +325,7 @@ impl Control {
             VersionCheck::Any => current.version,
             VersionCheck::Exactly(version) => version,
         };
-        let now = self.clock.now();
+        let now = shared.clock.now();
         let resumed = current.spec.paused && !spec.paused;
         let reschedule = resumed || !current.spec.same_ticks_as(&spec);
         let next_fire = if reschedule {
@@ -339,34 +338,38 @@ impl Control {
             updated_at: now,
             ..current
         };
-        let stored = self.store.update_job(job, expected, next_fire).await?;
+        let stored = shared.store.update_job(job, expected, next_fire).await?;
         log::info!("job {id} updated to version {}", stored.version);
         // Claimed ticks are checked against the new spec when they come due.
-        let _ = self
+        let _ = shared
             .dispatch
             .send(DispatchMsg::JobChanged(Arc::new(stored.clone())));
-        if reschedule && !stored.spec.paused && self.within_look_ahead(now, stored.next_fire_at) {
-            self.claim_pass().await;
+        if reschedule && !stored.spec.paused && shared.within_look_ahead(now, stored.next_fire_at) {
+            let outcome = Arc::clone(&shared).claim_pass().await;
+            self.count_pass(outcome);
         }
         Ok(stored)
     }
 
     async fn trigger(&mut self, id: JobId) -> Result<ExecutionId> {
+        let shared = &self.shared;
         let job = Arc::new(
-            self.store
+            shared
+                .store
                 .get_job(id)
                 .await?
                 .ok_or(Error::JobNotFound(id))?,
         );
-        let mut at = self.clock.now();
+        let mut at = shared.clock.now();
         for _ in 0..TRIGGER_SLOTS {
             let execution =
-                Execution::pending(id, at, ExecutionTrigger::Manual, &self.config.node_id);
-            match self.store.insert_execution(execution.clone()).await {
+                Execution::pending(id, at, ExecutionTrigger::Manual, &shared.config.node_id);
+            match shared.store.insert_execution(execution.clone()).await {
                 Ok(()) => {
                     let execution_id = execution.id;
                     log::info!("job {id} triggered: execution {execution_id}");
-                    self.hand_over(vec![ClaimedTick { execution, job }]);
+                    shared.metrics.hold(1);
+                    shared.hand_over(vec![ClaimedTick { execution, job }]);
                     return Ok(execution_id);
                 }
                 // One execution per (job, instant): take the next free millisecond.
@@ -382,11 +385,61 @@ impl Control {
         })
     }
 
-    /// Counts `ticks` into the backlog and gives them to the dispatcher.
+    /// Counts a claim pass's outcome and logs when claims start or stop being deferred.
+    fn count_pass(&mut self, outcome: PassOutcome) {
+        let metrics = &self.shared.metrics;
+        match outcome {
+            PassOutcome::Complete => {
+                if self.deferred_passes > 0 {
+                    log::info!(
+                        "claims caught up after {} deferred passes; {} executions held",
+                        self.deferred_passes,
+                        metrics.backlog()
+                    );
+                    self.deferred_passes = 0;
+                }
+            }
+            PassOutcome::Deferred => {
+                Metrics::add(&metrics.claims_deferred, 1);
+                if self.deferred_passes == 0 {
+                    let config = &self.shared.config;
+                    log::warn!(
+                        "claims deferred: the engine holds {} executions, its backlog limit is {}; \
+                         due ticks wait in the store and fire late (those later than {:?} follow \
+                         their job's misfire policy)",
+                        metrics.backlog(),
+                        config.max_backlog,
+                        config.misfire_threshold
+                    );
+                }
+                self.deferred_passes += 1;
+            }
+            PassOutcome::Failed => {}
+        }
+    }
+}
+
+/// Logs a creation batch that failed. A batch task cannot panic short of a bug in the store;
+/// its callers then hear that the engine is gone, and their jobs may or may not exist.
+fn log_if_failed(done: std::result::Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        log::error!("a job creation task failed: {error}");
+    }
+}
+
+impl Shared {
+    fn within_look_ahead(
+        &self,
+        now: cron_expr::Timestamp,
+        next: Option<cron_expr::Timestamp>,
+    ) -> bool {
+        next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
+    }
+
+    /// Gives `ticks`, already counted into the backlog, to the dispatcher.
     fn hand_over(&self, ticks: Vec<ClaimedTick>) {
         let count = ticks.len();
-        self.metrics.hold(count);
-        if self.dispatch.send(DispatchMsg::Ticks(ticks)).is_err() {
+        if count > 0 && self.dispatch.send(DispatchMsg::Ticks(ticks)).is_err() {
             // The dispatcher is gone (the engine is being torn down): nobody will release them.
             self.metrics.release(count);
         }
@@ -394,39 +447,7 @@ impl Control {
 
     /// Claims the ticks due within the look-ahead window, batch after batch, as far as the
     /// backlog has room.
-    async fn claim_pass(&mut self) -> PassOutcome {
-        let outcome = self.claim_within_room().await;
-        match outcome {
-            PassOutcome::Complete => {
-                if self.deferred_passes > 0 {
-                    log::info!(
-                        "claims caught up after {} deferred passes; {} executions held",
-                        self.deferred_passes,
-                        self.metrics.backlog()
-                    );
-                    self.deferred_passes = 0;
-                }
-            }
-            PassOutcome::Deferred => {
-                Metrics::add(&self.metrics.claims_deferred, 1);
-                if self.deferred_passes == 0 {
-                    log::warn!(
-                        "claims deferred: the engine holds {} executions, its backlog limit is {}; \
-                         due ticks wait in the store and fire late (those later than {:?} follow \
-                         their job's misfire policy)",
-                        self.metrics.backlog(),
-                        self.config.max_backlog,
-                        self.config.misfire_threshold
-                    );
-                }
-                self.deferred_passes += 1;
-            }
-            PassOutcome::Failed => {}
-        }
-        outcome
-    }
-
-    async fn claim_within_room(&mut self) -> PassOutcome {
+    async fn claim_pass(self: Arc<Self>) -> PassOutcome {
         let now = self.clock.now();
         let mut request = ClaimRequest {
             now,
@@ -452,9 +473,8 @@ impl Control {
                             batch.misfired
                         );
                     }
-                    if claimed > 0 {
-                        self.hand_over(batch.ticks);
-                    }
+                    self.metrics.hold(claimed);
+                    self.hand_over(batch.ticks);
                     if claimed < request.limit {
                         return PassOutcome::Complete;
                     }
@@ -464,6 +484,107 @@ impl Control {
                     log::error!("claiming due ticks failed: {error}");
                     return PassOutcome::Failed;
                 }
+            }
+        }
+    }
+
+    /// The job `spec` becomes, or why it cannot be created.
+    fn new_job(spec: JobSpec, now: cron_expr::Timestamp) -> Result<Job> {
+        spec.validate()?;
+        let next_fire_at = spec.next_fire_after(now);
+        if next_fire_at.is_none() {
+            return Err(Error::invalid(
+                "schedule",
+                "the schedule has no fire time after now",
+            ));
+        }
+        Ok(Job {
+            id: JobId::new_random(),
+            spec,
+            created_at: now,
+            updated_at: now,
+            next_fire_at,
+            version: 1,
+        })
+    }
+
+    /// Creates the jobs of `creations` together: each is inserted with its ticks due within
+    /// the look-ahead claimed in the same write, concurrently (so the inserts share the
+    /// store's group commit); the claimed ticks go to the dispatcher, and then each caller
+    /// hears its result, so that a created job's first tick is already on the timer.
+    ///
+    /// The claims are bounded by the backlog like any other: the room left under
+    /// `max_backlog` is shared equally between the batch's jobs and reserved before the
+    /// inserts (so that concurrent batches and claim passes cannot overshoot it together); a
+    /// job that gets no room is claimed by a later claim pass.
+    async fn create(self: Arc<Self>, creations: Vec<Creation>) {
+        let now = self.clock.now();
+        let mut replies = Vec::with_capacity(creations.len());
+        let mut jobs = Vec::with_capacity(creations.len());
+        for (index, (spec, reply)) in creations.into_iter().enumerate() {
+            match Self::new_job(spec, now) {
+                Ok(job) => {
+                    jobs.push((index, job));
+                    replies.push((reply, None));
+                }
+                Err(error) => replies.push((reply, Some(Err(error)))),
+            }
+        }
+        let held = usize::try_from(self.metrics.backlog()).unwrap_or(usize::MAX);
+        let room = self.config.max_backlog.saturating_sub(held);
+        // Cron ticks are at least a second apart: no job has more in the window than this.
+        let most_in_window = usize::try_from(self.config.look_ahead.as_secs())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let per_job = (room / jobs.len().max(1))
+            .min(self.config.claim_batch_size)
+            .min(most_in_window);
+        let reserved = per_job * jobs.len();
+        self.metrics.hold(reserved);
+        let request = ClaimRequest {
+            now,
+            due_before: time::add(now, self.config.look_ahead),
+            limit: per_job,
+            owner: self.config.node_id.clone(),
+            misfire_threshold: self.config.misfire_threshold,
+        };
+        let mut inserts = JoinSet::new();
+        for (index, job) in jobs {
+            let store = Arc::clone(&self.store);
+            let request = request.clone();
+            inserts.spawn(async move {
+                let result = store.insert_job_and_claim(job.clone(), request).await;
+                (index, result.map(|batch| (job, batch)))
+            });
+        }
+        let mut claimed = Vec::new();
+        while let Some(done) = inserts.join_next().await {
+            let (index, result) = match done {
+                Ok(done) => done,
+                // An insert task cannot panic short of a bug in the store; its caller then
+                // hears that the engine is gone, and the job may or may not exist.
+                Err(error) => {
+                    log::error!("a job insert task failed: {error}");
+                    continue;
+                }
+            };
+            replies[index].1 = Some(result.map(|(job, batch)| {
+                log::info!(
+                    "job {} created, first tick {:?}, {} ticks claimed",
+                    job.id,
+                    job.next_fire_at,
+                    batch.ticks.len()
+                );
+                claimed.extend(batch.ticks);
+                job
+            }));
+        }
+        // Give back the room reserved and not used; the claimed ticks keep theirs.
+        self.metrics.release(reserved.saturating_sub(claimed.len()));
+        self.hand_over(claimed);
+        for (reply, result) in replies {
+            if let Some(result) = result {
+                let _ = reply.send(result);
             }
         }
     }

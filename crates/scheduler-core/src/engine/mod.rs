@@ -2,8 +2,10 @@
 //!
 //! Four tasks, connected by channels:
 //! - the *control* task claims due ticks from the store every `claim_interval` and applies hot
-//!   changes (create, update, pause, resume, delete, trigger); because both go through one
-//!   task, the dispatcher sees claims and changes in the order the store committed them;
+//!   changes (update, pause, resume, delete, trigger); because both go through one sequence,
+//!   the dispatcher sees claims and changes in the order the store committed them. Creations
+//!   run beside that sequence in batches of their own: each new job is stored with its first
+//!   ticks claimed in the same write, so a creation never waits for a claim pass;
 //! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
 //!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
 //!   an execution is made there, so there are no races between them;

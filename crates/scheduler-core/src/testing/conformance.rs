@@ -34,6 +34,7 @@ macro_rules! store_conformance_tests {
             claim_takes_each_due_tick_once,
             claim_respects_limit_and_order,
             claim_ignores_paused_jobs,
+            insert_job_and_claim_claims_only_the_new_job,
             claim_skips_ticks_that_have_an_execution,
             concurrent_claims_never_share_a_tick,
             claim_applies_misfire_policies,
@@ -340,6 +341,104 @@ pub async fn claim_ignores_paused_jobs(store: &dyn Store) {
             .ticks
             .len(),
         2
+    );
+}
+
+/// A job inserted with its claim gets its own due ticks (up to the limit), with the
+/// watermark past them; no other job is claimed, a paused job gets none, and a taken id
+/// stores nothing.
+pub async fn insert_job_and_claim_claims_only_the_new_job(store: &dyn Store) {
+    let other = job("* * * * * *", Some(at(0)));
+    insert(store, &other).await;
+
+    let new = job("* * * * * *", Some(at(1)));
+    let batch = store
+        .insert_job_and_claim(new.clone(), claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert_eq!(batch.misfired, 0);
+    let claimed: Vec<Execution> = batch.ticks.iter().map(|t| t.execution.clone()).collect();
+    assert_eq!(ticks(&claimed), [at(1), at(2)]);
+    for tick in &batch.ticks {
+        assert_eq!(tick.job.id, new.id);
+        assert_eq!(tick.job.next_fire_at, Some(at(3)));
+        assert_eq!(tick.execution.status, ExecutionStatus::Pending);
+        assert_eq!(tick.execution.trigger, ExecutionTrigger::Schedule);
+        assert_eq!(tick.execution.claimed_by, "node-a");
+        let stored = store
+            .get_execution(tick.execution.id)
+            .await
+            .expect("get_execution");
+        assert_eq!(stored.as_ref(), Some(&tick.execution));
+    }
+    let stored = store
+        .get_job(new.id)
+        .await
+        .expect("get_job")
+        .expect("the job");
+    assert_eq!(
+        stored,
+        Job {
+            next_fire_at: Some(at(3)),
+            ..new.clone()
+        }
+    );
+
+    let limited = job("* * * * * *", Some(at(1)));
+    let batch = store
+        .insert_job_and_claim(limited.clone(), claim(at(0), 2, 1, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert_eq!(batch.ticks.len(), 1);
+    assert_eq!(batch.ticks[0].execution.scheduled_at, at(1));
+
+    let mut paused = job("* * * * * *", Some(at(1)));
+    paused.spec.paused = true;
+    let batch = store
+        .insert_job_and_claim(paused.clone(), claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert!(batch.ticks.is_empty());
+    let stored = store.get_job(paused.id).await.expect("get_job");
+    assert_eq!(stored, Some(paused.clone()));
+
+    let taken = Job {
+        next_fire_at: Some(at(0)),
+        ..new.clone()
+    };
+    assert!(matches!(
+        store.insert_job_and_claim(taken, claim(at(0), 2, 100, "node-a")).await,
+        Err(Error::JobExists(id)) if id == new.id
+    ));
+    assert_eq!(
+        store
+            .job_executions(new.id, 10)
+            .await
+            .expect("history")
+            .len(),
+        2
+    );
+
+    // The claim that follows takes the other job's ticks and the limited job's rest only.
+    let batch = store
+        .claim_due(claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("claim_due");
+    let mut claimed: Vec<(bool, Timestamp)> = batch
+        .ticks
+        .iter()
+        .map(|t| (t.job.id == other.id, t.execution.scheduled_at))
+        .collect();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [(false, at(2)), (true, at(0)), (true, at(1)), (true, at(2))]
+    );
+    assert!(
+        batch
+            .ticks
+            .iter()
+            .all(|t| t.job.id == other.id || t.job.id == limited.id)
     );
 }
 
