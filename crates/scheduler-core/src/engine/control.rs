@@ -165,8 +165,8 @@ impl Control {
             let clock = Arc::clone(&self.shared.clock);
             tokio::select! {
                 biased;
-                outcome = async { pass.as_mut().expect("guarded").0.as_mut().await }, if pass.is_some() => {
-                    let (_, started) = pass.take().expect("guarded");
+                (outcome, started) = finish(&mut pass), if pass.is_some() => {
+                    pass = None;
                     next_claim = self.pass_finished(started, outcome);
                 }
                 // A due claim pass goes before commands: a flood of them must not hold up ticks.
@@ -416,6 +416,17 @@ impl Control {
             }
             PassOutcome::Failed => {}
         }
+    }
+}
+
+/// Completes when the claim pass under way does, with its outcome and the instant it started;
+/// never completes when there is none.
+async fn finish(
+    pass: &mut Option<(Pass, cron_expr::Timestamp)>,
+) -> (PassOutcome, cron_expr::Timestamp) {
+    match pass {
+        Some((pass, started)) => (pass.as_mut().await, *started),
+        None => std::future::pending().await,
     }
 }
 
