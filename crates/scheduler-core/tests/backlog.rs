@@ -188,6 +188,9 @@ struct GatedStore {
     /// While `true`, claims wait (they are counted in `claims_started` first).
     claims_held: watch::Sender<bool>,
     claims_started: watch::Sender<usize>,
+    /// While `true`, job inserts wait (they are counted in `inserts_started` first).
+    inserts_held: watch::Sender<bool>,
+    inserts_started: watch::Sender<usize>,
 }
 
 impl GatedStore {
@@ -200,7 +203,20 @@ impl GatedStore {
             started: watch::Sender::new(0),
             claims_held: watch::Sender::new(false),
             claims_started: watch::Sender::new(0),
+            inserts_held: watch::Sender::new(false),
+            inserts_started: watch::Sender::new(0),
         }
+    }
+
+    /// Makes job inserts wait (`true`) until called with `false`.
+    fn hold_inserts(&self, held: bool) {
+        self.inserts_held.send_replace(held);
+    }
+
+    /// Completes once at least `n` job inserts have started.
+    async fn wait_for_inserts(&self, n: usize) {
+        let mut started = self.inserts_started.subscribe();
+        let _ = started.wait_for(|&inserts| inserts >= n).await;
     }
 
     /// Makes claims wait (`true`) until called with `false`.
@@ -290,7 +306,12 @@ impl ExecutionStore for GatedStore {
         job: Job,
         request: ClaimRequest,
     ) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.inner.insert_job_and_claim(job, request)
+        self.inserts_started.send_modify(|inserts| *inserts += 1);
+        Box::pin(async move {
+            let mut held = self.inserts_held.subscribe();
+            let _ = held.wait_for(|&held| !held).await;
+            self.inner.insert_job_and_claim(job, request).await
+        })
     }
 
     fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
@@ -826,5 +847,62 @@ async fn a_creation_does_not_wait_for_a_claim_pass() {
 
     gated.hold_claims(false);
     harness.advance_to_and_expect_sent(at(2), 2).await;
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_creation_under_way_at_shutdown_is_answered_and_its_ticks_recovered() {
+    // Shutdown waits for the creations under way: the caller hears that the job exists, and
+    // the ticks claimed with it reach the dispatcher before the shutdown does, so they are
+    // left in the store for the next start, which fires them.
+    let (mut harness, gated) = gated_harness(config()).await;
+    gated.open();
+    gated.hold_inserts(true);
+    let engine = harness.engine.clone();
+    let creation = tokio::spawn(async move {
+        engine
+            .create_job(spec("* * * * * *", OK, DeliveryType::AtLeastOnce))
+            .await
+    });
+    within("the insert starts", gated.wait_for_inserts(1)).await;
+    let engine = harness.engine.clone();
+    let shutdown = tokio::spawn(async move { engine.shutdown(Duration::ZERO).await });
+    // The shutdown has begun (the engine stops answering) while the insert still waits.
+    let engine = harness.engine.clone();
+    within("the shutdown begins", async move {
+        while engine.ping().await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // Let the control task take the stop before the insert returns (the outcome is the same
+    // either way; this order is the one that needs the control task to wait for creations).
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    gated.hold_inserts(false);
+
+    let job = within("the creation's answer", creation)
+        .await
+        .expect("the creation task")
+        .expect("the job is created");
+    let report = within("the shutdown", shutdown)
+        .await
+        .expect("the shutdown task");
+    assert_eq!(report.left_for_recovery, 2, "{report:?}");
+    assert_eq!(
+        status_of(&harness, &job),
+        [ExecutionStatus::Pending, ExecutionStatus::Pending]
+    );
+    assert_eq!(harness.transport.sent_count(), 0);
+
+    harness.restart().await;
+    harness.advance_to_and_expect_sent(at(2), 2).await;
+    let sent: Vec<Timestamp> = harness
+        .sent_for(&job)
+        .iter()
+        .map(|attempt| attempt.scheduled_at)
+        .collect();
+    assert_eq!(sent, [at(1), at(2)]);
     harness.engine.shutdown(Duration::ZERO).await;
 }
