@@ -33,7 +33,7 @@ use crate::clock::{parse_duration, sleep_until_unix_millis, unix_millis};
 use crate::report::Report;
 use crate::sink::Sink;
 use crate::target::{BinaryScheduler, ENGINE_THREADS, InProcessScheduler};
-use crate::ticks::{ScheduleKind, Tally};
+use crate::ticks::{Delivery, ScheduleKind, Tally};
 
 /// The end-to-end load harness (loopback only; every run is bounded in time).
 #[derive(Debug, Parser)]
@@ -98,6 +98,9 @@ struct RunArgs {
     /// Their schedules.
     #[arg(long, value_enum, default_value_t = ScheduleKind::EverySecond)]
     schedules: ScheduleKind,
+    /// Their delivery type (jobs written by `--seed` or `harness seed` are at-least-once).
+    #[arg(long, value_enum, default_value_t = Delivery::AtLeastOnce)]
+    delivery: Delivery,
     /// The measured window.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
@@ -337,7 +340,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 register::through_api(
                     binary.api,
                     &sink.sink.url(),
-                    args.schedules,
+                    (args.schedules, args.delivery),
                     args.jobs,
                     args.create_concurrency,
                     args.register_limit,
@@ -348,7 +351,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 engine
                     .register(
                         &sink.sink.url(),
-                        args.schedules,
+                        (args.schedules, args.delivery),
                         args.jobs,
                         args.create_concurrency,
                         args.register_limit,
@@ -606,7 +609,7 @@ async fn create_only(args: CreateArgs) -> anyhow::Result<()> {
     let (registered, stats) = register::through_api(
         binary.api,
         &sink.sink.url(),
-        args.schedules,
+        (args.schedules, Delivery::AtLeastOnce),
         args.jobs,
         args.concurrency,
         args.limit,

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::ticks::{DriftSummary, ScheduleKind, drift_summary};
+use crate::ticks::{Delivery, DriftSummary, ScheduleKind, drift_summary};
 
 /// What a registration run did.
 #[derive(Clone, Debug, Default)]
@@ -101,7 +101,7 @@ where
 pub(crate) async fn through_api(
     api: SocketAddr,
     sink_url: &str,
-    kind: ScheduleKind,
+    (kind, delivery): (ScheduleKind, Delivery),
     jobs: usize,
     concurrency: usize,
     time_limit: Duration,
@@ -121,7 +121,7 @@ pub(crate) async fn through_api(
             let body = serde_json::json!({
                 "schedule": expression,
                 "api": &*sink_url,
-                "type": "ATLEAST_ONCE",
+                "type": delivery.api_name(),
             });
             let request = http::Request::post(uri)
                 .header(http::header::CONTENT_TYPE, "application/json")

@@ -15,7 +15,7 @@ use store::{SqliteConfig, SqliteStore};
 
 use crate::procstat::{self, Usage};
 use crate::register::{Registered, run_creators};
-use crate::ticks::ScheduleKind;
+use crate::ticks::{Delivery, ScheduleKind};
 
 /// Names of the in-process engine's threads (runtime workers and blocking threads, the SQLite
 /// writer, r2d2's pool maintenance), for its CPU time.
@@ -178,7 +178,7 @@ impl InProcessScheduler {
     pub(crate) async fn register(
         &self,
         sink_url: &str,
-        kind: ScheduleKind,
+        (kind, delivery): (ScheduleKind, Delivery),
         jobs: usize,
         concurrency: usize,
         time_limit: Duration,
@@ -190,7 +190,7 @@ impl InProcessScheduler {
             let sink_url = Arc::clone(&sink_url);
             async move {
                 let schedule: Schedule = expression.parse()?;
-                let spec = JobSpec::new(schedule, &*sink_url, DeliveryType::AtLeastOnce);
+                let spec = JobSpec::new(schedule, &*sink_url, delivery.domain());
                 Ok(engine.create_job(spec).await?.id.0.as_u128())
             }
         })

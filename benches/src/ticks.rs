@@ -9,6 +9,33 @@ use hdrhistogram::Histogram;
 
 use crate::sink::Arrival;
 
+/// The delivery type of the registered jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Delivery {
+    /// Retried until it succeeds; the attempt is sent before its start is stored.
+    AtLeastOnce,
+    /// Never sent twice: each attempt's `RUNNING` state is stored before it is sent.
+    AtMostOnce,
+}
+
+impl Delivery {
+    /// The API's name for it (the `type` field of a job).
+    pub(crate) fn api_name(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "ATLEAST_ONCE",
+            Delivery::AtMostOnce => "ATMOST_ONCE",
+        }
+    }
+
+    /// The engine's value for it.
+    pub(crate) fn domain(self) -> scheduler_core::DeliveryType {
+        match self {
+            Delivery::AtLeastOnce => scheduler_core::DeliveryType::AtLeastOnce,
+            Delivery::AtMostOnce => scheduler_core::DeliveryType::AtMostOnce,
+        }
+    }
+}
+
 /// Which schedules the registered jobs get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ScheduleKind {
