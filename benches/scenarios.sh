@@ -12,8 +12,9 @@ H=target/release/harness
 $H run --label scenario-1 --jobs 10000 --duration 60s --json "$OUT"
 # 1b. tokio-cron-scheduler on the same jobs, in memory.
 $H tcs --label scenario-1-tcs --jobs 10000 --duration 60s --json "$OUT"
-# 2. The ceiling: more every-second jobs, shorter windows. Seeded through the store, because
-#    registering through the API slows down badly while tens of thousands of jobs fire.
+# 2. The ceiling: more every-second jobs, shorter windows. Seeded through the store, so that
+#    every run starts from the same jobs however fast the API registers them while the first
+#    ones fire (it slowed down badly before the third round; see docs/PERFORMANCE.md).
 for jobs in 20000 30000 40000; do
   SEED2="target/load-harness-seed-$jobs.db"
   [ -f "$SEED2" ] || $H seed --jobs "$jobs" --schedules every-second --db "$SEED2" --sink-port 18998
