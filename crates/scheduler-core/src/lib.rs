@@ -140,6 +140,7 @@ pub use metrics::{DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnaps
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
     JobCounts, JobQuery, JobStore, NextFire, RetentionPolicy, Store, plan_claim,
+    plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

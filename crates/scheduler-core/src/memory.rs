@@ -8,8 +8,8 @@ use cron_expr::Timestamp;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
-    JobCounts, JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobCounts,
+    JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim, plan_new_job_claim,
 };
 use crate::time;
 
@@ -77,6 +77,27 @@ impl State {
     fn unindex_job(&mut self, job: &Job) {
         if let Some(at) = job.next_fire_at {
             self.due.remove(&(at, job.id));
+        }
+    }
+
+    /// Inserts a pending execution of `job` for each of `ticks`, owned by `owner`, and adds
+    /// each inserted one to `batch`; a tick with an execution already is claimed already, and
+    /// skipped.
+    fn insert_claimed(
+        &mut self,
+        job: &Arc<Job>,
+        ticks: Vec<Timestamp>,
+        owner: &str,
+        batch: &mut ClaimBatch,
+    ) {
+        for tick in ticks {
+            let execution = Execution::pending(job.id, tick, ExecutionTrigger::Schedule, owner);
+            if self.insert_execution(execution.clone()).is_ok() {
+                batch.ticks.push(ClaimedTick {
+                    execution,
+                    job: Arc::clone(job),
+                });
+            }
         }
     }
 
@@ -227,17 +248,7 @@ impl ExecutionStore for MemoryStore {
             let job = Arc::clone(&state.jobs[&job_id]);
             let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
             batch.misfired += plan.misfired;
-            for tick in plan.ticks {
-                let execution =
-                    Execution::pending(job_id, tick, ExecutionTrigger::Schedule, &request.owner);
-                // A tick with an execution already is claimed already: skip it.
-                if state.insert_execution(execution.clone()).is_ok() {
-                    batch.ticks.push(ClaimedTick {
-                        execution,
-                        job: Arc::clone(&job),
-                    });
-                }
-            }
+            state.insert_claimed(&job, plan.ticks, &request.owner, &mut batch);
             let mut advanced = Job::clone(&job);
             advanced.next_fire_at = plan.next_fire_at;
             state.index_job(&advanced);
@@ -255,15 +266,7 @@ impl ExecutionStore for MemoryStore {
         if state.jobs.contains_key(&job.id) {
             return ready(Err(Error::JobExists(job.id)));
         }
-        let plan = if job.spec.paused {
-            ClaimPlan {
-                ticks: Vec::new(),
-                next_fire_at: job.next_fire_at,
-                misfired: 0,
-            }
-        } else {
-            plan_claim(&job, &request, request.limit)
-        };
+        let plan = plan_new_job_claim(&job, &request);
         let job = Arc::new(Job {
             next_fire_at: plan.next_fire_at,
             ..job
@@ -274,17 +277,7 @@ impl ExecutionStore for MemoryStore {
             misfired: plan.misfired,
             ..ClaimBatch::default()
         };
-        for tick in plan.ticks {
-            let execution =
-                Execution::pending(job.id, tick, ExecutionTrigger::Schedule, &request.owner);
-            // A new job has no executions: every planned tick is inserted.
-            if state.insert_execution(execution.clone()).is_ok() {
-                batch.ticks.push(ClaimedTick {
-                    execution,
-                    job: Arc::clone(&job),
-                });
-            }
-        }
+        state.insert_claimed(&job, plan.ticks, &request.owner, &mut batch);
         ready(Ok(batch))
     }
 

@@ -271,6 +271,20 @@ pub struct ClaimPlan {
 /// The most missed ticks [`plan_claim`] walks to count what a misfire policy dropped.
 const MISFIRE_COUNT_LIMIT: u64 = 10_000;
 
+/// Plans the claim of a job being created ([`ExecutionStore::insert_job_and_claim`]):
+/// [`plan_claim`] up to `request.limit` ticks, or nothing for a paused job, whose watermark
+/// stays as given.
+pub fn plan_new_job_claim(job: &Job, request: &ClaimRequest) -> ClaimPlan {
+    if job.spec.paused {
+        return ClaimPlan {
+            ticks: Vec::new(),
+            next_fire_at: job.next_fire_at,
+            misfired: 0,
+        };
+    }
+    plan_claim(job, request, request.limit)
+}
+
 /// Plans the claim of one due job: which ticks to insert and the new `next_fire_at`.
 ///
 /// Starting from `job.next_fire_at`, ticks older than `now - misfire_threshold` are missed:

@@ -8,9 +8,9 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
     ExecutionQuery, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
-    NextFire, Result, RetentionPolicy, Timestamp, plan_claim,
+    NextFire, Result, RetentionPolicy, Timestamp, plan_claim, plan_new_job_claim,
 };
 
 use crate::codec::{
@@ -470,15 +470,7 @@ impl ExecutionStore for SqliteStore {
         request: ClaimRequest,
     ) -> BoxFuture<'_, Result<ClaimBatch>> {
         self.write(move |connection| {
-            let plan = if job.spec.paused {
-                ClaimPlan {
-                    ticks: Vec::new(),
-                    next_fire_at: job.next_fire_at,
-                    misfired: 0,
-                }
-            } else {
-                plan_claim(&job, &request, request.limit)
-            };
+            let plan = plan_new_job_claim(&job, &request);
             let job = Arc::new(Job {
                 next_fire_at: plan.next_fire_at,
                 ..job
@@ -488,23 +480,7 @@ impl ExecutionStore for SqliteStore {
                 misfired: plan.misfired,
                 ..ClaimBatch::default()
             };
-            for tick in plan.ticks {
-                let execution = Execution::pending(
-                    job.id,
-                    tick,
-                    scheduler_core::ExecutionTrigger::Schedule,
-                    &request.owner,
-                );
-                // A new job has no executions: every planned tick is inserted.
-                if insert_execution_row(connection, &execution)
-                    .map_err(store_error("inserting a claimed execution"))?
-                {
-                    batch.ticks.push(ClaimedTick {
-                        execution,
-                        job: Arc::clone(&job),
-                    });
-                }
-            }
+            insert_claimed(connection, &job, plan.ticks, &request.owner, &mut batch)?;
             Ok(batch)
         })
     }
@@ -690,6 +666,35 @@ fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
     }
 }
 
+/// Inserts a pending execution of `job` for each of `ticks`, owned by `owner`, and adds each
+/// inserted one to `batch`; a tick that has an execution already is claimed already, and
+/// skipped.
+fn insert_claimed(
+    connection: &Connection,
+    job: &Arc<Job>,
+    ticks: Vec<Timestamp>,
+    owner: &str,
+    batch: &mut ClaimBatch,
+) -> Result<()> {
+    for tick in ticks {
+        let execution = Execution::pending(
+            job.id,
+            tick,
+            scheduler_core::ExecutionTrigger::Schedule,
+            owner,
+        );
+        if insert_execution_row(connection, &execution)
+            .map_err(store_error("inserting a claimed execution"))?
+        {
+            batch.ticks.push(ClaimedTick {
+                execution,
+                job: Arc::clone(job),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> {
     const CHUNK: usize = 256;
     let due_before = millis(request.due_before);
@@ -721,22 +726,7 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
                 next_fire_at: plan.next_fire_at,
                 ..job
             });
-            for tick in plan.ticks {
-                let execution = Execution::pending(
-                    job.id,
-                    tick,
-                    scheduler_core::ExecutionTrigger::Schedule,
-                    &request.owner,
-                );
-                if insert_execution_row(connection, &execution)
-                    .map_err(store_error("inserting a claimed execution"))?
-                {
-                    batch.ticks.push(ClaimedTick {
-                        execution,
-                        job: Arc::clone(&job),
-                    });
-                }
-            }
+            insert_claimed(connection, &job, plan.ticks, &request.owner, &mut batch)?;
             connection
                 .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE rowid = ?2")
                 .and_then(|mut statement| {
