@@ -185,12 +185,41 @@ struct GatedStore {
     failing: AtomicBool,
     calls: Mutex<Vec<Vec<ExecutionUpdate>>>,
     started: watch::Sender<usize>,
-    /// While `true`, claims wait (they are counted in `claims_started` first).
-    claims_held: watch::Sender<bool>,
-    claims_started: watch::Sender<usize>,
-    /// While `true`, job inserts wait (they are counted in `inserts_started` first).
-    inserts_held: watch::Sender<bool>,
-    inserts_started: watch::Sender<usize>,
+    claims: Hold,
+    inserts: Hold,
+}
+
+/// A point where calls of one kind can be made to wait, counting the calls that reach it.
+#[derive(Default)]
+struct Hold {
+    /// While `true`, calls wait at [`Hold::pass`].
+    held: watch::Sender<bool>,
+    started: watch::Sender<usize>,
+}
+
+impl Hold {
+    /// Makes calls wait (`true`) until called with `false`.
+    fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// How many calls have reached the hold.
+    fn started(&self) -> usize {
+        *self.started.borrow()
+    }
+
+    /// Completes once at least `n` calls have reached the hold.
+    async fn wait_for(&self, n: usize) {
+        let mut started = self.started.subscribe();
+        let _ = started.wait_for(|&calls| calls >= n).await;
+    }
+
+    /// Counts a call, then waits while calls are held.
+    async fn pass(&self) {
+        self.started.send_modify(|calls| *calls += 1);
+        let mut held = self.held.subscribe();
+        let _ = held.wait_for(|&held| !held).await;
+    }
 }
 
 impl GatedStore {
@@ -201,33 +230,9 @@ impl GatedStore {
             failing: AtomicBool::new(false),
             calls: Mutex::default(),
             started: watch::Sender::new(0),
-            claims_held: watch::Sender::new(false),
-            claims_started: watch::Sender::new(0),
-            inserts_held: watch::Sender::new(false),
-            inserts_started: watch::Sender::new(0),
+            claims: Hold::default(),
+            inserts: Hold::default(),
         }
-    }
-
-    /// Makes job inserts wait (`true`) until called with `false`.
-    fn hold_inserts(&self, held: bool) {
-        self.inserts_held.send_replace(held);
-    }
-
-    /// Completes once at least `n` job inserts have started.
-    async fn wait_for_inserts(&self, n: usize) {
-        let mut started = self.inserts_started.subscribe();
-        let _ = started.wait_for(|&inserts| inserts >= n).await;
-    }
-
-    /// Makes claims wait (`true`) until called with `false`.
-    fn hold_claims(&self, held: bool) {
-        self.claims_held.send_replace(held);
-    }
-
-    /// Completes once at least `n` claims have started.
-    async fn wait_for_claims(&self, n: usize) {
-        let mut started = self.claims_started.subscribe();
-        let _ = started.wait_for(|&claims| claims >= n).await;
     }
 
     /// Lets `n` more calls through.
@@ -293,10 +298,8 @@ impl JobStore for GatedStore {
 
 impl ExecutionStore for GatedStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.claims_started.send_modify(|claims| *claims += 1);
         Box::pin(async move {
-            let mut held = self.claims_held.subscribe();
-            let _ = held.wait_for(|&held| !held).await;
+            self.claims.pass().await;
             self.inner.claim_due(request).await
         })
     }
@@ -306,10 +309,8 @@ impl ExecutionStore for GatedStore {
         job: Job,
         request: ClaimRequest,
     ) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.inserts_started.send_modify(|inserts| *inserts += 1);
         Box::pin(async move {
-            let mut held = self.inserts_held.subscribe();
-            let _ = held.wait_for(|&held| !held).await;
+            self.inserts.pass().await;
             self.inner.insert_job_and_claim(job, request).await
         })
     }
@@ -825,10 +826,10 @@ async fn a_creation_does_not_wait_for_a_claim_pass() {
     // for a slow store, jobs are still created, answered, and fire on time.
     let (harness, gated) = gated_harness(config()).await;
     gated.open();
-    within("the first claim pass", gated.wait_for_claims(1)).await;
-    gated.hold_claims(true);
+    within("the first claim pass", gated.claims.wait_for(1)).await;
+    gated.claims.hold(true);
     harness.clock.advance_to(at_millis(500));
-    within("the claim pass at 0.5 s", gated.wait_for_claims(2)).await;
+    within("the claim pass at 0.5 s", gated.claims.wait_for(2)).await;
 
     let job = within(
         "a creation while the claim pass waits",
@@ -839,13 +840,9 @@ async fn a_creation_does_not_wait_for_a_claim_pass() {
     harness.advance_to_and_expect_sent(at(1), 1).await;
     let sent = harness.sent_for(&job);
     assert_eq!((sent[0].scheduled_at, sent[0].sent_at), (at(1), at(1)));
-    assert_eq!(
-        gated.claims_started.borrow().to_owned(),
-        2,
-        "no claim since"
-    );
+    assert_eq!(gated.claims.started(), 2, "no claim since");
 
-    gated.hold_claims(false);
+    gated.claims.hold(false);
     harness.advance_to_and_expect_sent(at(2), 2).await;
     harness.engine.shutdown(Duration::ZERO).await;
 }
@@ -857,14 +854,14 @@ async fn a_creation_under_way_at_shutdown_is_answered_and_its_ticks_recovered() 
     // left in the store for the next start, which fires them.
     let (mut harness, gated) = gated_harness(config()).await;
     gated.open();
-    gated.hold_inserts(true);
+    gated.inserts.hold(true);
     let engine = harness.engine.clone();
     let creation = tokio::spawn(async move {
         engine
             .create_job(spec("* * * * * *", OK, DeliveryType::AtLeastOnce))
             .await
     });
-    within("the insert starts", gated.wait_for_inserts(1)).await;
+    within("the insert starts", gated.inserts.wait_for(1)).await;
     let engine = harness.engine.clone();
     let shutdown = tokio::spawn(async move { engine.shutdown(Duration::ZERO).await });
     // The shutdown has begun (the engine stops answering) while the insert still waits.
@@ -880,7 +877,7 @@ async fn a_creation_under_way_at_shutdown_is_answered_and_its_ticks_recovered() 
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    gated.hold_inserts(false);
+    gated.inserts.hold(false);
 
     let job = within("the creation's answer", creation)
         .await
