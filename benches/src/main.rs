@@ -222,8 +222,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The sink on its own runtime (threads named `sink`), so its CPU can be told apart.
+///
+/// Dropping it (also on an early error return inside the harness's own runtime, where a
+/// runtime may not be dropped in the ordinary, blocking way) stops the sink and shuts its
+/// runtime down in the background.
 struct SinkRuntime {
-    runtime: tokio::runtime::Runtime,
+    runtime: Option<tokio::runtime::Runtime>,
     sink: Sink,
 }
 
@@ -235,12 +239,22 @@ impl SinkRuntime {
             .thread_name("sink")
             .build()?;
         let sink = runtime.spawn(Sink::start(delay, port)).await??;
-        Ok(SinkRuntime { runtime, sink })
+        Ok(SinkRuntime {
+            runtime: Some(runtime),
+            sink,
+        })
     }
 
     fn stop(self) {
-        drop(self.sink);
-        self.runtime.shutdown_background();
+        drop(self);
+    }
+}
+
+impl Drop for SinkRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
