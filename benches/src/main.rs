@@ -136,6 +136,10 @@ struct RunArgs {
     /// Concurrent baseline clients (default: 64 at 0 ms delay, else the in-flight limit).
     #[arg(long)]
     baseline_concurrency: Option<usize>,
+    /// API writes per second during the window (binary mode): one client creates a job that
+    /// never fires in the window and deletes it again, timing each write; 0 turns it off.
+    #[arg(long, default_value_t = 10)]
+    api_probe_rate: u32,
     /// Append the report as one JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -389,6 +393,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     report.window = Some((start_ms, end_ms));
 
     sleep_until_unix_millis(start_ms).await;
+    let probe = match &scheduler {
+        Scheduler::Binary(binary) if args.api_probe_rate > 0 => {
+            Some(tokio::spawn(register::probe_api(
+                binary.api,
+                sink.sink.url(),
+                Duration::from_secs(1) / args.api_probe_rate,
+                Instant::now() + args.duration,
+            )))
+        }
+        _ => None,
+    };
     let cpu_start = scheduler.cpu_seconds();
     let sink_cpu_start = procstat::own_threads(&["sink"]);
     let threads_start = scheduler.threads();
@@ -405,6 +420,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     report.window_cpu_seconds = Some(scheduler.cpu_seconds() - cpu_start);
     report.thread_cpu_seconds = procstat::difference(&threads_start, &scheduler.threads());
     report.sink_cpu_seconds = Some(procstat::own_threads(&["sink"]) - sink_cpu_start);
+    if let Some(probe) = probe {
+        report.api_probe = Some(probe.await??);
+    }
     tokio::time::sleep(args.delay + args.settle).await;
 
     let grace = args.delay + Duration::from_secs(10);

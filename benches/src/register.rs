@@ -97,6 +97,129 @@ where
     Ok((all, stats))
 }
 
+/// A job that never fires within a run: its only tick is in 2099.
+const PROBE_SCHEDULE: &str = "0 0 0 1 1 * 2099";
+
+/// Until `until`, every `interval` (one at a time; a late write delays the next), creates a
+/// job through `POST /api/jobs` of the server at `api` and deletes it again: how long an API
+/// call waits while the scheduler is under load. Returns the creations' and the deletions'
+/// stats. The jobs never fire in the window, so they leave the tick counts alone.
+pub(crate) async fn probe_api(
+    api: SocketAddr,
+    sink_url: String,
+    interval: Duration,
+    until: Instant,
+) -> anyhow::Result<(CreationStats, CreationStats)> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let jobs_uri: http::Uri = format!("http://{api}/api/jobs").parse()?;
+    let body = Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "schedule": PROBE_SCHEDULE,
+        "api": sink_url,
+        "type": Delivery::AtLeastOnce.api_name(),
+    }))?);
+    let mut creations = Probe::new()?;
+    let mut deletions = Probe::new()?;
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if Instant::now() >= until {
+            break;
+        }
+        let create = http::Request::post(jobs_uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body.clone()))?;
+        let (created, elapsed) = timed(&client, create, http::StatusCode::CREATED).await;
+        let id = created.and_then(|body| {
+            let created: serde_json::Value = serde_json::from_slice(&body)?;
+            created["jobId"]
+                .as_str()
+                .map(str::to_owned)
+                .context("the created job has no jobId")
+        });
+        let Some(id) = creations.record(id, elapsed) else {
+            continue;
+        };
+        let delete = http::Request::delete(format!("http://{api}/api/jobs/{id}"))
+            .body(Full::new(Bytes::new()))?;
+        let (deleted, elapsed) = timed(&client, delete, http::StatusCode::NO_CONTENT).await;
+        deletions.record(deleted, elapsed);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((creations.finish(seconds), deletions.finish(seconds)))
+}
+
+/// The outcomes and latencies of one kind of probe write.
+struct Probe {
+    stats: CreationStats,
+    histogram: Histogram<u64>,
+}
+
+impl Probe {
+    fn new() -> anyhow::Result<Probe> {
+        Ok(Probe {
+            stats: CreationStats::default(),
+            histogram: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+        })
+    }
+
+    /// Counts one write; its value when it succeeded.
+    fn record<T>(&mut self, result: anyhow::Result<T>, elapsed: Duration) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.histogram
+                    .saturating_record(elapsed.as_micros().max(1) as u64);
+                self.stats.created += 1;
+                Some(value)
+            }
+            Err(error) => {
+                self.stats.failed += 1;
+                self.stats
+                    .first_error
+                    .get_or_insert_with(|| format!("{error:#}"));
+                None
+            }
+        }
+    }
+
+    fn finish(mut self, seconds: f64) -> CreationStats {
+        self.stats.seconds = seconds;
+        self.stats.per_second = self.stats.created as f64 / seconds.max(1e-9);
+        self.stats.latency = drift_summary(&self.histogram);
+        self.stats
+    }
+}
+
+/// Sends `request` and reads the answer: its body if the status is `expected`, and the time
+/// the exchange took.
+async fn timed(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+    expected: http::StatusCode,
+) -> (anyhow::Result<Bytes>, Duration) {
+    let what = format!("{} {}", request.method(), request.uri().path());
+    let sent = Instant::now();
+    let result = async {
+        let response = client
+            .request(request)
+            .await
+            .with_context(|| what.clone())?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if status != expected {
+            anyhow::bail!(
+                "{what} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(body)
+    }
+    .await;
+    (result, sent.elapsed())
+}
+
 /// Registers `jobs` jobs through `POST /api/jobs` of the server at `api`, targeting `sink_url`.
 pub(crate) async fn through_api(
     api: SocketAddr,

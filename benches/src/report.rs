@@ -19,6 +19,8 @@ pub(crate) struct Report {
     pub(crate) baseline: Option<BaselineStats>,
     pub(crate) seeding: Option<CreationStats>,
     pub(crate) creation: Option<CreationStats>,
+    /// Creations and deletions through the API, one at a time, during the window.
+    pub(crate) api_probe: Option<(CreationStats, CreationStats)>,
     pub(crate) start_up_seconds: Option<f64>,
     pub(crate) ticks: Option<TickSummary>,
     pub(crate) drift: Option<DriftSummary>,
@@ -81,6 +83,9 @@ impl Report {
             "fractionOfBaseline": self.fraction_of_baseline(),
             "seeding": self.seeding.as_ref().map(creation),
             "creation": self.creation.as_ref().map(creation),
+            "apiProbe": self.api_probe.as_ref().map(|(created, deleted)| json!({
+                "creations": creation(created), "deletions": creation(deleted),
+            })),
             "startUpSeconds": self.start_up_seconds,
             "ticks": self.ticks.map(|t| json!({
                 "expected": t.expected, "delivered": t.delivered, "missed": t.missed,
@@ -131,6 +136,14 @@ impl Report {
         for (what, stats) in [
             ("seeding (store)", &self.seeding),
             ("creation", &self.creation),
+            (
+                "API creations during the window",
+                &self.api_probe.as_ref().map(|probe| probe.0.clone()),
+            ),
+            (
+                "API deletions during the window",
+                &self.api_probe.as_ref().map(|probe| probe.1.clone()),
+            ),
         ] {
             if let Some(c) = stats {
                 println!(
