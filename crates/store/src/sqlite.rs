@@ -19,7 +19,7 @@ use crate::codec::{
 };
 use crate::error::StoreError;
 use crate::schema;
-use crate::writer::Writer;
+use crate::writer::{Priority, Writer};
 
 /// How a [`SqliteStore`] opens its database.
 #[derive(Clone, Debug)]
@@ -249,12 +249,22 @@ impl SqliteStore {
         })
     }
 
+    /// A write someone waits for (an API call): committed ahead of queued background work.
     fn write<T, F>(&self, work: F) -> BoxFuture<'_, Result<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        Box::pin(self.shared.writer.write(work))
+        Box::pin(self.shared.writer.write(Priority::Interactive, work))
+    }
+
+    /// The engine's bulk work (claims, result batches): behind interactive writes.
+    fn write_background<T, F>(&self, work: F) -> BoxFuture<'_, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        Box::pin(self.shared.writer.write(Priority::Background, work))
     }
 }
 
@@ -461,7 +471,7 @@ impl JobStore for SqliteStore {
 
 impl ExecutionStore for SqliteStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.write(move |connection| claim(connection, &request))
+        self.write_background(move |connection| claim(connection, &request))
     }
 
     fn insert_job_and_claim(
@@ -507,7 +517,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
-        self.write(move |connection| {
+        self.write_background(move |connection| {
             let mut statement = connection
                 .prepare_cached(UPDATE_EXECUTION)
                 .map_err(store_error("recording results"))?;
@@ -592,7 +602,7 @@ impl ExecutionStore for SqliteStore {
                 loop {
                     let round = shared
                         .writer
-                        .write(move |connection| {
+                        .write(Priority::Background, move |connection| {
                             connection
                                 .prepare_cached(
                                     "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM job_executions \
@@ -613,7 +623,7 @@ impl ExecutionStore for SqliteStore {
                 loop {
                     let round = shared
                         .writer
-                        .write(move |connection| {
+                        .write(Priority::Background, move |connection| {
                             connection
                                 .prepare_cached(
                                     "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM (SELECT rowid, \

@@ -6,13 +6,32 @@
 //! IMMEDIATE` transaction, commits once, and only then completes the tasks' futures. A task that
 //! fails rolls back its own savepoint and reports its error; the others still commit. So under
 //! load a thousand executions cost one fsync, and a caller that was told "done" is durable.
-
+//!
+//! **Two priorities.** A write is [`Priority::Interactive`] (someone waits for it: a job
+//! created, changed or deleted through the API) or [`Priority::Background`] (the engine's claims,
+//! result batches and pruning, which are large and which nobody waits for in person). Interactive
+//! writes are committed in transactions of their own, ahead of the background work queued
+//! before them; a background transaction ends early, after the task under way, when an
+//! interactive write arrives. So an API call waits for at most one background task (one claim
+//! or one result batch), not for everything queued ahead of it. After an interactive
+//! transaction the next one is background (when any is waiting), so a steady stream of API
+//! writes cannot starve the claims and results.
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
 use scheduler_core::{Error, Result};
 use tokio::sync::oneshot;
+
+/// Whether someone waits for a write in person; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// An API call waits for it: committed ahead of queued background work.
+    Interactive,
+    /// The engine's bulk work (claims, results, pruning).
+    Background,
+}
 
 /// A unit of work for the writer: runs against the open transaction, completes after commit.
 trait WriteTask: Send {
@@ -71,17 +90,20 @@ where
     }
 }
 
+/// A task and its priority, as sent to the writer thread.
+type Queued = (Priority, Box<dyn WriteTask>);
+
 /// The handle through which the store submits writes.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    sender: Option<Sender<Box<dyn WriteTask>>>,
+    sender: Option<Sender<Queued>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `connection`.
     pub(crate) fn start(connection: Connection, max_batch: usize) -> std::io::Result<Writer> {
-        let (sender, receiver) = channel::<Box<dyn WriteTask>>();
+        let (sender, receiver) = channel::<Queued>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || run(connection, &receiver, max_batch.max(1)))?;
@@ -91,8 +113,18 @@ impl Writer {
         })
     }
 
-    /// Queues `work` and waits for it to be committed.
-    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    /// Queues `work` with `priority` and waits for it to be committed.
+    pub(crate) async fn write<T, F>(&self, priority: Priority, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let receiver = self.submit(priority, work)?;
+        receiver.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `work` with `priority` at once; the receiver hears its result after the commit.
+    fn submit<T, F>(&self, priority: Priority, work: F) -> Result<oneshot::Receiver<Result<T>>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -103,16 +135,19 @@ impl Writer {
             result: None,
             reply,
         });
-        let stopped = || Error::Store {
-            message: "the database writer has stopped".to_owned(),
-            source: None,
-        };
         self.sender
             .as_ref()
             .ok_or_else(stopped)?
-            .send(task)
+            .send((priority, task))
             .map_err(|_| stopped())?;
-        receiver.await.map_err(|_| stopped())?
+        Ok(receiver)
+    }
+}
+
+fn stopped() -> Error {
+    Error::Store {
+        message: "the database writer has stopped".to_owned(),
+        source: None,
     }
 }
 
@@ -134,25 +169,100 @@ impl std::fmt::Debug for dyn WriteTask {
     }
 }
 
-fn run(mut connection: Connection, receiver: &Receiver<Box<dyn WriteTask>>, max_batch: usize) {
-    let mut batch: Vec<Box<dyn WriteTask>> = Vec::with_capacity(max_batch);
-    while let Ok(first) = receiver.recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
+/// The tasks taken off the channel and not yet run, by priority.
+#[derive(Default)]
+struct Queues {
+    interactive: VecDeque<Box<dyn WriteTask>>,
+    background: VecDeque<Box<dyn WriteTask>>,
+    /// Whether the channel is still open.
+    open: bool,
+}
+
+impl Queues {
+    fn is_empty(&self) -> bool {
+        self.interactive.is_empty() && self.background.is_empty()
+    }
+
+    fn push(&mut self, (priority, task): Queued) {
+        match priority {
+            Priority::Interactive => self.interactive.push_back(task),
+            Priority::Background => self.background.push_back(task),
+        }
+    }
+
+    /// Moves every task waiting in the channel into the queues, without blocking.
+    fn drain(&mut self, receiver: &Receiver<Queued>) {
+        while self.open {
             match receiver.try_recv() {
-                Ok(task) => batch.push(task),
-                Err(_) => break,
+                Ok(queued) => self.push(queued),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.open = false,
             }
         }
+    }
+}
+
+fn run(mut connection: Connection, receiver: &Receiver<Queued>, max_batch: usize) {
+    let mut queues = Queues {
+        open: true,
+        ..Queues::default()
+    };
+    let mut batch: Vec<Box<dyn WriteTask>> = Vec::with_capacity(max_batch);
+    // Whether the last transaction was interactive: then background work goes next.
+    let mut background_owed = false;
+    loop {
+        if queues.is_empty() {
+            if !queues.open {
+                return;
+            }
+            match receiver.recv() {
+                Ok(queued) => queues.push(queued),
+                Err(_) => return,
+            }
+        }
+        queues.drain(receiver);
+        // Interactive work goes first, except right after an interactive transaction when
+        // background work waits.
+        let background_turn = background_owed && !queues.background.is_empty();
+        let interactive = !queues.interactive.is_empty() && !background_turn;
         let committed = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Err(error) => Err(error),
+            Err(error) => {
+                // Nothing ran: the tasks this transaction would have taken fail with the error.
+                let queue = if interactive {
+                    &mut queues.interactive
+                } else {
+                    &mut queues.background
+                };
+                batch.extend(queue.drain(..queue.len().min(max_batch)));
+                Err(error)
+            }
             Ok(transaction) => {
-                for task in &mut batch {
-                    task.run(&transaction);
+                if interactive {
+                    while batch.len() < max_batch {
+                        let Some(mut task) = queues.interactive.pop_front() else {
+                            break;
+                        };
+                        task.run(&transaction);
+                        batch.push(task);
+                    }
+                } else {
+                    while batch.len() < max_batch {
+                        let Some(mut task) = queues.background.pop_front() else {
+                            break;
+                        };
+                        task.run(&transaction);
+                        batch.push(task);
+                        // An API write that arrived meanwhile goes next, in its own transaction.
+                        queues.drain(receiver);
+                        if !queues.interactive.is_empty() {
+                            break;
+                        }
+                    }
                 }
                 transaction.commit()
             }
         };
+        background_owed = interactive;
         if let Err(error) = &committed {
             log::error!(
                 "a batch of {} writes failed to commit: {error}",
@@ -162,5 +272,141 @@ fn run(mut connection: Connection, receiver: &Receiver<Box<dyn WriteTask>>, max_
         for task in batch.drain(..) {
             task.complete(committed.as_ref().map(|_| ()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{self, Receiver, Sender};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The order in which the writer ran the tasks, by name.
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    fn writer() -> Writer {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        Writer::start(connection, 64).expect("the writer thread starts")
+    }
+
+    /// Queues a task that logs `name`.
+    fn queue(
+        writer: &Writer,
+        log: &Log,
+        priority: Priority,
+        name: &'static str,
+    ) -> oneshot::Receiver<Result<()>> {
+        let log = Arc::clone(log);
+        writer
+            .submit(priority, move |_| {
+                log.lock().expect("the log").push(name);
+                Ok(())
+            })
+            .expect("the writer takes the task")
+    }
+
+    /// Queues a task that says when it starts, then holds the writer until `release` is sent
+    /// to, then logs `name`.
+    fn queue_held(
+        writer: &Writer,
+        log: &Log,
+        priority: Priority,
+        name: &'static str,
+    ) -> (oneshot::Receiver<Result<()>>, Receiver<()>, Sender<()>) {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let log = Arc::clone(log);
+        let done = writer
+            .submit(priority, move |_| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                log.lock().expect("the log").push(name);
+                Ok(())
+            })
+            .expect("the writer takes the task");
+        (done, started, release)
+    }
+
+    fn wait(done: oneshot::Receiver<Result<()>>) {
+        done.blocking_recv()
+            .expect("the writer answers")
+            .expect("the task commits");
+    }
+
+    #[test]
+    fn an_interactive_write_goes_ahead_of_background_work_queued_before_it() {
+        let writer = writer();
+        let log = Log::default();
+        let (first, started, release) = queue_held(&writer, &log, Priority::Background, "claim");
+        started.recv().expect("the first task starts");
+        let second = queue(&writer, &log, Priority::Background, "results");
+        let api = queue(&writer, &log, Priority::Interactive, "create job");
+        release.send(()).expect("the first task waits");
+        for done in [first, second, api] {
+            wait(done);
+        }
+        assert_eq!(
+            *log.lock().expect("the log"),
+            ["claim", "create job", "results"]
+        );
+    }
+
+    #[test]
+    fn background_work_goes_next_after_an_interactive_transaction() {
+        let writer = writer();
+        let log = Log::default();
+        let (claim, claim_started, release_claim) =
+            queue_held(&writer, &log, Priority::Background, "claim");
+        claim_started.recv().expect("the claim starts");
+        let (create, create_started, release_create) =
+            queue_held(&writer, &log, Priority::Interactive, "create 1");
+        let results = queue(&writer, &log, Priority::Background, "results");
+        release_claim.send(()).expect("the claim waits");
+        create_started.recv().expect("the first creation starts");
+        // Another API write while the first one is being written: the results go first.
+        let create_again = queue(&writer, &log, Priority::Interactive, "create 2");
+        release_create.send(()).expect("the creation waits");
+        for done in [claim, create, results, create_again] {
+            wait(done);
+        }
+        assert_eq!(
+            *log.lock().expect("the log"),
+            ["claim", "create 1", "results", "create 2"]
+        );
+    }
+
+    #[test]
+    fn writes_of_one_priority_run_in_their_order_inside_a_transaction() {
+        let writer = writer();
+        let log = Log::default();
+        let (held, started, release) = queue_held(&writer, &log, Priority::Interactive, "held");
+        started.recv().expect("the held task starts");
+        let transactions = Arc::new(Mutex::new(Vec::new()));
+        let mut done = Vec::new();
+        for name in ["a", "b", "c"] {
+            let log = Arc::clone(&log);
+            let transactions = Arc::clone(&transactions);
+            done.push(
+                writer
+                    .submit(Priority::Background, move |connection: &Connection| {
+                        log.lock().expect("the log").push(name);
+                        // Not in autocommit mode: inside the batch's transaction.
+                        transactions
+                            .lock()
+                            .expect("the transactions")
+                            .push(connection.is_autocommit());
+                        Ok(())
+                    })
+                    .expect("the writer takes the task"),
+            );
+        }
+        release.send(()).expect("the held task waits");
+        wait(held);
+        for done in done {
+            wait(done);
+        }
+        assert_eq!(*log.lock().expect("the log"), ["held", "a", "b", "c"]);
+        assert_eq!(*transactions.lock().expect("the transactions"), [false; 3]);
     }
 }
