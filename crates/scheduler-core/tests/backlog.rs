@@ -186,6 +186,8 @@ struct GatedStore {
     calls: Mutex<Vec<Vec<ExecutionUpdate>>>,
     started: watch::Sender<usize>,
     claims: Hold,
+    /// Where a claim that took ticks waits after the store has written it, before it returns.
+    claimed: Hold,
     inserts: Hold,
 }
 
@@ -231,6 +233,7 @@ impl GatedStore {
             calls: Mutex::default(),
             started: watch::Sender::new(0),
             claims: Hold::default(),
+            claimed: Hold::default(),
             inserts: Hold::default(),
         }
     }
@@ -300,7 +303,11 @@ impl ExecutionStore for GatedStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
         Box::pin(async move {
             self.claims.pass().await;
-            self.inner.claim_due(request).await
+            let batch = self.inner.claim_due(request).await?;
+            if !batch.ticks.is_empty() {
+                self.claimed.pass().await;
+            }
+            Ok(batch)
         })
     }
 
@@ -902,4 +909,86 @@ async fn a_creation_under_way_at_shutdown_is_answered_and_its_ticks_recovered() 
         .collect();
     assert_eq!(sent, [at(1), at(2)]);
     harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_deletion_does_not_wait_for_a_claim_pass_and_the_ticks_that_pass_took_never_fire() {
+    // A claim pass reads a job, then the job is deleted while the pass has yet to hand its
+    // ticks over: the deletion is answered at once, and the ticks arrive after it and are
+    // dropped.
+    let (harness, gated) = gated_harness(config()).await;
+    gated.open();
+    let watcher = harness
+        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    let job = harness
+        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    gated.claimed.hold(true);
+    harness.clock.advance_to(at(9));
+    within(
+        "a claim pass with the ticks at 10 s",
+        gated.claimed.wait_for(1),
+    )
+    .await;
+    let deleted = within(
+        "the deletion while that pass is held",
+        harness.engine.delete_job(job.id),
+    )
+    .await
+    .expect("the deletion");
+    assert!(deleted);
+
+    gated.claimed.hold(false);
+    harness.advance_to_and_expect_sent(at(20), 2).await;
+    harness
+        .metrics_until("every execution finished and written", |m| m.backlog == 0)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.sent_for(&watcher).len(), 2);
+    assert!(
+        harness.sent_for(&job).is_empty(),
+        "{:?}",
+        harness.sent_for(&job)
+    );
+    assert!(harness.executions_of(&job).is_empty());
+}
+
+#[tokio::test]
+async fn a_pause_does_not_wait_for_a_claim_pass_and_applies_to_the_ticks_that_pass_took() {
+    // As above, with a pause: the ticks the pass took with the job unpaused arrive after the
+    // pause, and are skipped.
+    let (harness, gated) = gated_harness(config()).await;
+    gated.open();
+    let watcher = harness
+        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    let job = harness
+        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    gated.claimed.hold(true);
+    harness.clock.advance_to(at(9));
+    within(
+        "a claim pass with the ticks at 10 s",
+        gated.claimed.wait_for(1),
+    )
+    .await;
+    let paused = within(
+        "the pause while that pass is held",
+        harness.engine.pause_job(job.id),
+    )
+    .await
+    .expect("the pause");
+    assert!(paused.spec.paused);
+
+    gated.claimed.hold(false);
+    harness.advance_to_and_expect_sent(at(10), 1).await;
+    stored_states(&harness, &[(&job, &[ExecutionStatus::Skipped])]).await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.sent_for(&watcher).len(), 1);
+    assert!(
+        harness.sent_for(&job).is_empty(),
+        "{:?}",
+        harness.sent_for(&job)
+    );
 }

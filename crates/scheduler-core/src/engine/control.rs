@@ -1,10 +1,18 @@
 //! The control task: claims due ticks, creates jobs, and applies hot changes.
 //!
-//! Claims and changes to existing jobs (update, pause, resume, delete, trigger) happen in one
-//! sequence, so the dispatcher sees them in the order the store committed them. Creations run
-//! beside that sequence, in batches of their own: a new job's first ticks are claimed in the
-//! same write that stores it, and no other claim or change can concern a job before its
-//! creation is answered, so a creation neither waits for a claim pass nor holds one up.
+//! Three kinds of work run side by side, none waiting for another:
+//!
+//! - **Claim passes**, one at a time, on a grid between whole seconds.
+//! - **Changes** to existing jobs (update, pause, resume, delete, trigger), one at a time.
+//!   A pass under way may have read a job before a change to it was stored, and hand its ticks
+//!   over after the change has reached the dispatcher. So every pass is numbered, a change
+//!   tells the dispatcher how many passes had started when it was stored, and each pass says
+//!   when its last ticks are sent; until then the dispatcher applies the change to the ticks
+//!   that arrive (a deleted job's are dropped, a changed job's are checked against the new
+//!   spec). An API call that changes a job waits for its own write, not for a claim pass.
+//! - **Creations**, in batches of their own: a new job's first ticks are claimed in the same
+//!   write that stores it, and no other claim or change can concern a job before its
+//!   creation is answered, so a creation neither waits for a claim pass nor holds one up.
 //!
 //! Claims are where the engine pushes back when it is overloaded. Every execution claimed or
 //! triggered here is counted into the backlog before it goes to the dispatcher, and a claim
@@ -16,6 +24,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -80,6 +89,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     config: EngineConfig,
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
+    /// Periodic claim passes started so far; the number of the one under way, if any.
+    passes_started: AtomicU64,
 }
 
 /// A creation and where its answer goes.
@@ -87,6 +98,13 @@ type Creation = (JobSpec, oneshot::Sender<Result<Job>>);
 
 /// A periodic claim pass under way.
 type Pass = Pin<Box<dyn Future<Output = PassOutcome> + Send>>;
+
+/// A periodic claim pass under way, with the instant it started and its number.
+type PassUnderWay = (Pass, cron_expr::Timestamp, u64);
+
+/// A change to an existing job under way; it ends with the outcome of the claim pass it ran
+/// for a rescheduled job, if it ran one.
+type Change = Pin<Box<dyn Future<Output = Option<PassOutcome>> + Send>>;
 
 /// How a claim pass ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +166,7 @@ impl Control {
                 metrics,
                 config,
                 dispatch,
+                passes_started: AtomicU64::new(0),
             }),
             commands,
             deferred_passes: 0,
@@ -157,26 +176,34 @@ impl Control {
 
     pub(crate) async fn run(mut self) {
         let mut next_claim = self.shared.clock.now();
-        // The periodic claim pass under way, with the instant it started.
-        let mut pass: Option<(Pass, cron_expr::Timestamp)> = None;
+        let mut pass: Option<PassUnderWay> = None;
+        let mut change: Option<Change> = None;
         loop {
             let wake = next_claim;
             let room_to_create = self.creating.len() < CREATE_BATCHES_IN_FLIGHT;
             let clock = Arc::clone(&self.shared.clock);
             tokio::select! {
                 biased;
-                (outcome, started) = finish(&mut pass), if pass.is_some() => {
+                (outcome, started, number) = finish(&mut pass), if pass.is_some() => {
                     pass = None;
-                    next_claim = self.pass_finished(started, outcome);
+                    next_claim = self.pass_finished(started, outcome, number);
                 }
                 // A due claim pass goes before commands: a flood of them must not hold up ticks.
                 () = clock.sleep_until(wake), if pass.is_none() => {
                     let now = self.shared.clock.now();
                     if now >= next_claim {
-                        pass = Some((Box::pin(Arc::clone(&self.shared).claim_pass()), now));
+                        let number = self.shared.passes_started.fetch_add(1, Ordering::Relaxed) + 1;
+                        pass = Some((Box::pin(Arc::clone(&self.shared).claim_pass()), now, number));
                     }
                 }
-                command = self.commands.recv(), if room_to_create => {
+                outcome = finish_change(&mut change), if change.is_some() => {
+                    change = None;
+                    if let Some(outcome) = outcome {
+                        self.count_pass(outcome);
+                    }
+                }
+                // Changes are taken one at a time: the next command waits for the one under way.
+                command = self.commands.recv(), if room_to_create && change.is_none() => {
                     let command = match command {
                         Some(Command::Create { spec, reply }) => {
                             match self.start_creations((spec, reply)) {
@@ -191,14 +218,14 @@ impl Control {
                         Some(Command::Ping { reply }) => {
                             let _ = reply.send(Ok(()));
                         }
+                        Some(Command::Create { spec, reply }) => {
+                            // `start_creations` hands back only other commands; one that got
+                            // here anyway is a batch of one.
+                            self.creating
+                                .spawn(Arc::clone(&self.shared).create(vec![(spec, reply)]));
+                        }
                         Some(command) => {
-                            // A change to an existing job is ordered after the claim under way,
-                            // so the dispatcher gets that claim's ticks before the change.
-                            if let Some((pass, started)) = pass.take() {
-                                let outcome = pass.await;
-                                next_claim = self.pass_finished(started, outcome);
-                            }
-                            self.handle(command).await;
+                            change = Some(Box::pin(Arc::clone(&self.shared).change(command)));
                         }
                     }
                 }
@@ -208,9 +235,11 @@ impl Control {
             }
         }
         // The claim under way and every creation's ticks reach the dispatcher before the
-        // engine's shutdown does.
-        if let Some((pass, _)) = pass {
-            pass.await;
+        // engine's shutdown does. (No change is under way: commands, the stop among them, are
+        // taken only between changes.)
+        if let Some((pass, started, number)) = pass {
+            let outcome = pass.await;
+            self.pass_finished(started, outcome, number);
         }
         while let Some(done) = self.creating.join_next().await {
             log_if_failed(done);
@@ -223,7 +252,9 @@ impl Control {
         &mut self,
         started: cron_expr::Timestamp,
         outcome: PassOutcome,
+        number: u64,
     ) -> cron_expr::Timestamp {
+        let _ = self.shared.dispatch.send(DispatchMsg::PassDone(number));
         self.count_pass(outcome);
         let interval = self.shared.config.claim_interval;
         match outcome {
@@ -256,133 +287,6 @@ impl Control {
         self.creating
             .spawn(Arc::clone(&self.shared).create(creations));
         next
-    }
-
-    async fn handle(&mut self, command: Command) {
-        match command {
-            Command::Ping { reply } => {
-                let _ = reply.send(Ok(()));
-            }
-            Command::Create { spec, reply } => {
-                // `run` takes creations in batches; one that gets here is a batch of one.
-                self.creating
-                    .spawn(Arc::clone(&self.shared).create(vec![(spec, reply)]));
-            }
-            Command::Update {
-                id,
-                spec,
-                check,
-                reply,
-            } => {
-                let _ = reply.send(self.update(id, |_| Ok(spec), check).await);
-            }
-            Command::SetPaused { id, paused, reply } => {
-                let result = self
-                    .update(
-                        id,
-                        |current| {
-                            Ok(JobSpec {
-                                paused,
-                                ..current.spec.clone()
-                            })
-                        },
-                        VersionCheck::Any,
-                    )
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Delete { id, reply } => {
-                let result = self.shared.store.delete_job(id).await;
-                if let Ok(true) = result {
-                    self.shared.metrics.forget_job(id);
-                    let _ = self.shared.dispatch.send(DispatchMsg::JobDeleted(id));
-                    log::info!("job {id} deleted");
-                }
-                let _ = reply.send(result);
-            }
-            Command::Trigger { id, reply } => {
-                let _ = reply.send(self.trigger(id).await);
-            }
-            Command::Stop => {}
-        }
-    }
-
-    async fn update(
-        &mut self,
-        id: JobId,
-        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
-        check: VersionCheck,
-    ) -> Result<Job> {
-        let shared = Arc::clone(&self.shared);
-        let current = shared
-            .store
-            .get_job(id)
-            .await?
-            .ok_or(Error::JobNotFound(id))?;
-        let spec = new_spec(&current)?;
-        spec.validate()?;
-        let expected = match check {
-            VersionCheck::Any => current.version,
-            VersionCheck::Exactly(version) => version,
-        };
-        let now = shared.clock.now();
-        let resumed = current.spec.paused && !spec.paused;
-        let reschedule = resumed || !current.spec.same_ticks_as(&spec);
-        let next_fire = if reschedule {
-            NextFire::Set(spec.next_fire_after(now))
-        } else {
-            NextFire::Keep
-        };
-        let job = Job {
-            spec,
-            updated_at: now,
-            ..current
-        };
-        let stored = shared.store.update_job(job, expected, next_fire).await?;
-        log::info!("job {id} updated to version {}", stored.version);
-        // Claimed ticks are checked against the new spec when they come due.
-        let _ = shared
-            .dispatch
-            .send(DispatchMsg::JobChanged(Arc::new(stored.clone())));
-        if reschedule && !stored.spec.paused && shared.within_look_ahead(now, stored.next_fire_at) {
-            let outcome = Arc::clone(&shared).claim_pass().await;
-            self.count_pass(outcome);
-        }
-        Ok(stored)
-    }
-
-    async fn trigger(&mut self, id: JobId) -> Result<ExecutionId> {
-        let shared = &self.shared;
-        let job = Arc::new(
-            shared
-                .store
-                .get_job(id)
-                .await?
-                .ok_or(Error::JobNotFound(id))?,
-        );
-        let mut at = shared.clock.now();
-        for _ in 0..TRIGGER_SLOTS {
-            let execution =
-                Execution::pending(id, at, ExecutionTrigger::Manual, &shared.config.node_id);
-            match shared.store.insert_execution(execution.clone()).await {
-                Ok(()) => {
-                    let execution_id = execution.id;
-                    log::info!("job {id} triggered: execution {execution_id}");
-                    shared.metrics.hold(1);
-                    shared.hand_over(vec![ClaimedTick { execution, job }]);
-                    return Ok(execution_id);
-                }
-                // One execution per (job, instant): take the next free millisecond.
-                Err(Error::DuplicateExecution { .. }) => {
-                    at = time::add(at, Duration::from_millis(1))
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(Error::DuplicateExecution {
-            job_id: id,
-            scheduled_at: at,
-        })
     }
 
     /// Counts a claim pass's outcome and logs when claims start or stop being deferred.
@@ -419,13 +323,19 @@ impl Control {
     }
 }
 
-/// Completes when the claim pass under way does, with its outcome and the instant it started;
-/// never completes when there is none.
-async fn finish(
-    pass: &mut Option<(Pass, cron_expr::Timestamp)>,
-) -> (PassOutcome, cron_expr::Timestamp) {
+/// Completes when the claim pass under way does, with its outcome, the instant it started and
+/// its number; never completes when there is none.
+async fn finish(pass: &mut Option<PassUnderWay>) -> (PassOutcome, cron_expr::Timestamp, u64) {
     match pass {
-        Some((pass, started)) => (pass.as_mut().await, *started),
+        Some((pass, started, number)) => (pass.as_mut().await, *started, *number),
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when the change under way does; never completes when there is none.
+async fn finish_change(change: &mut Option<Change>) -> Option<PassOutcome> {
+    match change {
+        Some(change) => change.as_mut().await,
         None => std::future::pending().await,
     }
 }
@@ -445,6 +355,151 @@ impl Shared {
         next: Option<cron_expr::Timestamp>,
     ) -> bool {
         next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
+    }
+
+    /// Applies one change to an existing job and answers its caller. Returns the outcome of
+    /// the claim pass it ran for a rescheduled job, if it ran one.
+    async fn change(self: Arc<Self>, command: Command) -> Option<PassOutcome> {
+        match command {
+            Command::Update {
+                id,
+                spec,
+                check,
+                reply,
+            } => {
+                let (result, pass) = self.update(id, |_| Ok(spec), check).await;
+                let _ = reply.send(result);
+                pass
+            }
+            Command::SetPaused { id, paused, reply } => {
+                let (result, pass) = self
+                    .update(
+                        id,
+                        |current| {
+                            Ok(JobSpec {
+                                paused,
+                                ..current.spec.clone()
+                            })
+                        },
+                        VersionCheck::Any,
+                    )
+                    .await;
+                let _ = reply.send(result);
+                pass
+            }
+            Command::Delete { id, reply } => {
+                let result = self.store.delete_job(id).await;
+                if let Ok(true) = result {
+                    self.metrics.forget_job(id);
+                    let passes = self.passes_started.load(Ordering::Relaxed);
+                    let _ = self.dispatch.send(DispatchMsg::JobDeleted { id, passes });
+                    log::info!("job {id} deleted");
+                }
+                let _ = reply.send(result);
+                None
+            }
+            Command::Trigger { id, reply } => {
+                let _ = reply.send(self.trigger(id).await);
+                None
+            }
+            // The control loop answers these itself.
+            Command::Create { .. } | Command::Ping { .. } | Command::Stop => None,
+        }
+    }
+
+    /// Stores a job's new spec (from `new_spec` of the current one) and tells the dispatcher;
+    /// claims a rescheduled job's ticks due within the look-ahead at once. Returns the result
+    /// and the outcome of that claim pass, if one ran.
+    async fn update(
+        self: &Arc<Self>,
+        id: JobId,
+        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
+        check: VersionCheck,
+    ) -> (Result<Job>, Option<PassOutcome>) {
+        match self.try_update(id, new_spec, check).await {
+            Ok((job, pass)) => (Ok(job), pass),
+            Err(error) => (Err(error), None),
+        }
+    }
+
+    async fn try_update(
+        self: &Arc<Self>,
+        id: JobId,
+        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
+        check: VersionCheck,
+    ) -> Result<(Job, Option<PassOutcome>)> {
+        let shared = self;
+        let current = shared
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(Error::JobNotFound(id))?;
+        let spec = new_spec(&current)?;
+        spec.validate()?;
+        let expected = match check {
+            VersionCheck::Any => current.version,
+            VersionCheck::Exactly(version) => version,
+        };
+        let now = shared.clock.now();
+        let resumed = current.spec.paused && !spec.paused;
+        let reschedule = resumed || !current.spec.same_ticks_as(&spec);
+        let next_fire = if reschedule {
+            NextFire::Set(spec.next_fire_after(now))
+        } else {
+            NextFire::Keep
+        };
+        let job = Job {
+            spec,
+            updated_at: now,
+            ..current
+        };
+        let stored = shared.store.update_job(job, expected, next_fire).await?;
+        log::info!("job {id} updated to version {}", stored.version);
+        // Claimed ticks are checked against the new spec when they come due.
+        let passes = shared.passes_started.load(Ordering::Relaxed);
+        let _ = shared.dispatch.send(DispatchMsg::JobChanged {
+            job: Arc::new(stored.clone()),
+            passes,
+        });
+        let mut pass = None;
+        if reschedule && !stored.spec.paused && shared.within_look_ahead(now, stored.next_fire_at) {
+            pass = Some(Arc::clone(shared).claim_pass().await);
+        }
+        Ok((stored, pass))
+    }
+
+    async fn trigger(&self, id: JobId) -> Result<ExecutionId> {
+        let shared = self;
+        let job = Arc::new(
+            shared
+                .store
+                .get_job(id)
+                .await?
+                .ok_or(Error::JobNotFound(id))?,
+        );
+        let mut at = shared.clock.now();
+        for _ in 0..TRIGGER_SLOTS {
+            let execution =
+                Execution::pending(id, at, ExecutionTrigger::Manual, &shared.config.node_id);
+            match shared.store.insert_execution(execution.clone()).await {
+                Ok(()) => {
+                    let execution_id = execution.id;
+                    log::info!("job {id} triggered: execution {execution_id}");
+                    shared.metrics.hold(1);
+                    shared.hand_over(vec![ClaimedTick { execution, job }]);
+                    return Ok(execution_id);
+                }
+                // One execution per (job, instant): take the next free millisecond.
+                Err(Error::DuplicateExecution { .. }) => {
+                    at = time::add(at, Duration::from_millis(1))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::DuplicateExecution {
+            job_id: id,
+            scheduled_at: at,
+        })
     }
 
     /// Gives `ticks`, already counted into the backlog, to the dispatcher.

@@ -37,10 +37,14 @@ pub(crate) enum DispatchMsg {
     Ticks(Vec<ClaimedTick>),
     /// Unfinished executions found at start-up.
     Recovered(Vec<ClaimedTick>),
-    /// A job's spec changed (stored version given).
-    JobChanged(Arc<Job>),
-    /// A job and its executions were deleted.
-    JobDeleted(JobId),
+    /// A job's spec changed (stored version given). `passes` is how many periodic claim
+    /// passes had started when the change was stored: their ticks may still carry the job as
+    /// it was.
+    JobChanged { job: Arc<Job>, passes: u64 },
+    /// A job and its executions were deleted; `passes` as for [`DispatchMsg::JobChanged`].
+    JobDeleted { id: JobId, passes: u64 },
+    /// Every tick of periodic claim pass number `n` (counting from 1) has been sent.
+    PassDone(u64),
     /// Drain and stop.
     Shutdown {
         deadline: Timestamp,
@@ -84,6 +88,19 @@ impl Ord for TimerEntry {
     }
 }
 
+/// A change to a job that ticks of a claim pass already under way may not reflect.
+///
+/// Changes and periodic claim passes run concurrently, so a pass that read a job before it
+/// was changed or deleted can hand its ticks over after the change has reached the
+/// dispatcher. Until every such pass is done, the dispatcher remembers the change and applies
+/// it to the ticks that arrive.
+enum RecentChange {
+    /// The job's newest stored version.
+    Changed(Arc<Job>),
+    /// The job is gone (with the executions the pass claimed for it).
+    Deleted,
+}
+
 /// The dispatcher's view of a job with executions under way.
 struct JobEntry {
     job: Arc<Job>,
@@ -125,6 +142,11 @@ pub(crate) struct Dispatcher {
     attempt_jobs: HashMap<TaskId, JobId>,
     /// Jobs whose last execution failed for good, for the recovery alert.
     failing: HashSet<JobId>,
+    /// Changes stored while claim passes were under way, each with the number of the last
+    /// pass that may not reflect it.
+    recent: HashMap<JobId, (RecentChange, u64)>,
+    /// The number of the last periodic claim pass whose ticks have all arrived.
+    passes_done: u64,
     rng: fastrand::Rng,
     draining: bool,
 }
@@ -158,6 +180,8 @@ impl Dispatcher {
             attempts: JoinSet::new(),
             attempt_jobs: HashMap::new(),
             failing: HashSet::new(),
+            recent: HashMap::new(),
+            passes_done: 0,
             rng,
             draining: false,
         }
@@ -197,24 +221,53 @@ impl Dispatcher {
         match message {
             DispatchMsg::Ticks(ticks) => {
                 Metrics::add(&self.metrics.claimed, ticks.len() as u64);
-                for tick in ticks {
-                    self.hold(tick.job);
-                    self.schedule(tick.execution.scheduled_at, Stage::Tick, tick.execution);
+                for ClaimedTick { execution, mut job } in ticks {
+                    match self.recent.get(&job.id) {
+                        Some((RecentChange::Deleted, _)) => {
+                            // Claimed before the deletion, which took the execution with it.
+                            self.leave_backlog(1);
+                            continue;
+                        }
+                        Some((RecentChange::Changed(newer), _)) if newer.version > job.version => {
+                            job = Arc::clone(newer);
+                        }
+                        Some(_) | None => {}
+                    }
+                    self.hold(job);
+                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
                 }
             }
             DispatchMsg::Recovered(ticks) => self.recover(ticks),
-            DispatchMsg::JobChanged(job) => {
+            DispatchMsg::JobChanged { job, passes } => {
                 if let Some(entry) = self.jobs.get_mut(&job.id)
                     && job.version >= entry.job.version
                 {
-                    entry.job = job;
+                    entry.job = Arc::clone(&job);
+                }
+                if passes > self.passes_done {
+                    let newest = match self.recent.get(&job.id) {
+                        Some((RecentChange::Changed(known), _)) if known.version > job.version => {
+                            Arc::clone(known)
+                        }
+                        _ => job,
+                    };
+                    self.recent
+                        .insert(newest.id, (RecentChange::Changed(newest), passes));
                 }
             }
-            DispatchMsg::JobDeleted(job_id) => {
-                if let Some(entry) = self.jobs.get_mut(&job_id) {
+            DispatchMsg::JobDeleted { id, passes } => {
+                if let Some(entry) = self.jobs.get_mut(&id) {
                     entry.deleted = true;
                 }
-                self.failing.remove(&job_id);
+                self.failing.remove(&id);
+                if passes > self.passes_done {
+                    self.recent.insert(id, (RecentChange::Deleted, passes));
+                }
+            }
+            DispatchMsg::PassDone(pass) => {
+                self.passes_done = self.passes_done.max(pass);
+                let done = self.passes_done;
+                self.recent.retain(|_, (_, last_pass)| *last_pass > done);
             }
             // `run` takes shutdowns before they get here.
             DispatchMsg::Shutdown { .. } => {}
