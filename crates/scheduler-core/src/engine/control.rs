@@ -529,9 +529,14 @@ impl Shared {
                 return PassOutcome::Deferred;
             }
             request.limit = room.min(self.config.claim_batch_size);
+            // Reserved before the claim, as creations do, so that claims running at the same
+            // time (a rescheduling update's beside the periodic pass) cannot overshoot the
+            // limit together; what the claim does not take is given back.
+            self.metrics.hold(request.limit);
             match self.store.claim_due(request.clone()).await {
                 Ok(batch) => {
                     let claimed = batch.ticks.len();
+                    self.metrics.release(request.limit.saturating_sub(claimed));
                     if batch.misfired > 0 {
                         Metrics::add(&self.metrics.misfired, batch.misfired);
                         log::warn!(
@@ -539,13 +544,13 @@ impl Shared {
                             batch.misfired
                         );
                     }
-                    self.metrics.hold(claimed);
                     self.hand_over(batch.ticks);
                     if claimed < request.limit {
                         return PassOutcome::Complete;
                     }
                 }
                 Err(error) => {
+                    self.metrics.release(request.limit);
                     Metrics::add(&self.metrics.store_errors, 1);
                     log::error!("claiming due ticks failed: {error}");
                     return PassOutcome::Failed;
