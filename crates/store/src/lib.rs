@@ -29,7 +29,11 @@
 //! write queued at that moment (up to [`SqliteConfig::max_batch`]), runs each in its own
 //! savepoint inside one transaction, commits once, and only then completes the callers'
 //! futures: thousands of executions a second cost one commit per batch, not one each. A write
-//! that fails rolls back alone. When a write's future completes it has committed: with
+//! that fails rolls back alone. Writes made for API calls (job creations, changes, deletions,
+//! manual triggers) are committed in transactions of their own ahead of the engine's queued
+//! background work (claims, result batches, pruning), so an API call waits for at most the
+//! one background write under way, not for everything queued before it; after an API
+//! transaction, waiting background work goes next, so a stream of API calls cannot starve it. When a write's future completes it has committed: with
 //! [`Durability::Normal`] (the default) it survives a crash of the process; after a power
 //! loss the last batches may be lost, whole. With [`Durability::Full`] every commit is synced
 //! before it is acknowledged. The database is in WAL mode, so reads, which run on a pool of

@@ -1,11 +1,13 @@
 //! The engine: claiming, timing, dispatch, retries, result writing, and its public handle.
 //!
 //! Four tasks, connected by channels:
-//! - the *control* task claims due ticks from the store every `claim_interval` and applies hot
-//!   changes (update, pause, resume, delete, trigger); because both go through one sequence,
-//!   the dispatcher sees claims and changes in the order the store committed them. Creations
-//!   run beside that sequence in batches of their own: each new job is stored with its first
-//!   ticks claimed in the same write, so a creation never waits for a claim pass;
+//! - the *control* task claims due ticks from the store every `claim_interval`, applies hot
+//!   changes (update, pause, resume, delete, trigger) one at a time, and creates jobs in
+//!   batches, the three side by side: a change or a creation never waits for a claim pass.
+//!   Each new job is stored with its first ticks claimed in the same write. Claim passes are
+//!   numbered, and a change tells the dispatcher how many had started when it was stored, so
+//!   the dispatcher applies it to the ticks those passes hand over after it (see
+//!   `control.rs`);
 //! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
 //!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
 //!   an execution is made there, so there are no races between them;
