@@ -203,3 +203,42 @@ async fn creations_queued_together_each_get_their_own_answer_and_first_tick() {
     assert_eq!(harness.engine.metrics().claimed, 540 * 2);
     harness.advance_to_and_expect_sent(at(1), 540).await;
 }
+
+#[tokio::test]
+async fn the_control_task_can_run_on_a_runtime_of_its_own() {
+    // The server runs the control task on a runtime of its own, away from the attempts.
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("test-control")
+        .build()
+        .expect("a runtime for the control task");
+    let harness = Harness::start_with_control_on(control.handle().clone()).await;
+    let job = harness
+        .create(spec(
+            "* * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    let gone = harness
+        .create(spec(
+            "* * * * * *",
+            "http://target.test/ok",
+            DeliveryType::AtLeastOnce,
+        ))
+        .await;
+    harness.advance_to_and_expect_sent(at(1), 2).await;
+    let paused = harness.engine.pause_job(job.id).await.expect("pause");
+    assert!(paused.spec.paused);
+    assert!(harness.engine.delete_job(gone.id).await.expect("delete"));
+    let manual = harness.engine.trigger_now(job.id).await.expect("trigger");
+    harness.advance_to_and_expect_sent(at(5), 3).await;
+    let sent = harness.sent_for(&job);
+    assert_eq!(sent.len(), 2, "the tick at 1 s and the manual run");
+    assert_eq!(sent[1].execution_id, manual);
+    assert_eq!(harness.sent_for(&gone).len(), 1, "only the tick at 1 s");
+    let report = harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(report.interrupted, 0);
+    control.shutdown_background();
+}

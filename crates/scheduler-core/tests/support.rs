@@ -47,6 +47,8 @@ pub(crate) struct Harness {
     pub(crate) alerts: Arc<RecordingAlertSink>,
     pub(crate) engine: Engine,
     pub(crate) config: EngineConfig,
+    /// Where the engine's control task runs, when not on the test's runtime.
+    control_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Harness {
@@ -65,10 +67,27 @@ impl Harness {
         store: Arc<MemoryStore>,
         engine_store: Arc<dyn Store>,
     ) -> Harness {
+        Harness::start_on_runtimes(config, store, engine_store, None).await
+    }
+
+    /// An engine whose control task runs on `control_runtime`.
+    pub(crate) async fn start_with_control_on(control_runtime: tokio::runtime::Handle) -> Harness {
+        let store = Arc::new(MemoryStore::new());
+        let engine_store: Arc<dyn Store> = store.clone();
+        Harness::start_on_runtimes(config(), store, engine_store, Some(control_runtime)).await
+    }
+
+    async fn start_on_runtimes(
+        config: EngineConfig,
+        store: Arc<MemoryStore>,
+        engine_store: Arc<dyn Store>,
+        control_runtime: Option<tokio::runtime::Handle>,
+    ) -> Harness {
         let clock = Arc::new(ManualClock::new(t0()));
         let transport = Arc::new(FakeTransport::new(clock.clone()));
         let alerts = Arc::new(RecordingAlertSink::default());
-        let engine = engine(&clock, &engine_store, &transport, &alerts, &config).await;
+        let parts = (&clock, &engine_store, &transport, &alerts);
+        let engine = engine(parts, &config, control_runtime.as_ref()).await;
         Harness {
             clock,
             store,
@@ -77,20 +96,20 @@ impl Harness {
             alerts,
             engine,
             config,
+            control_runtime,
         }
     }
 
     /// A new engine on the same store, clock, transport and alert sink (the old one must be
     /// shut down or aborted first).
     pub(crate) async fn restart(&mut self) {
-        self.engine = engine(
+        let parts = (
             &self.clock,
             &self.engine_store,
             &self.transport,
             &self.alerts,
-            &self.config,
-        )
-        .await;
+        );
+        self.engine = engine(parts, &self.config, self.control_runtime.as_ref()).await;
     }
 
     pub(crate) async fn create(&self, spec: JobSpec) -> Job {
@@ -137,20 +156,27 @@ impl Harness {
     }
 }
 
+/// The clock, store, transport and alert sink an engine is built on.
+type Parts<'a> = (
+    &'a Arc<ManualClock>,
+    &'a Arc<dyn Store>,
+    &'a Arc<FakeTransport>,
+    &'a Arc<RecordingAlertSink>,
+);
+
 async fn engine(
-    clock: &Arc<ManualClock>,
-    store: &Arc<dyn Store>,
-    transport: &Arc<FakeTransport>,
-    alerts: &Arc<RecordingAlertSink>,
+    (clock, store, transport, alerts): Parts<'_>,
     config: &EngineConfig,
+    control_runtime: Option<&tokio::runtime::Handle>,
 ) -> Engine {
-    Engine::builder(store.clone(), transport.clone())
+    let mut builder = Engine::builder(store.clone(), transport.clone())
         .clock(clock.clone())
         .alert_sink(alerts.clone())
-        .config(config.clone())
-        .start()
-        .await
-        .expect("the engine starts")
+        .config(config.clone());
+    if let Some(runtime) = control_runtime {
+        builder = builder.control_runtime(runtime.clone());
+    }
+    builder.start().await.expect("the engine starts")
 }
 
 /// A spec with `schedule` and `url`, no jitter, short fixed retries.

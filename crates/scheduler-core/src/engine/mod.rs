@@ -175,6 +175,7 @@ pub struct EngineBuilder {
     alert_sink: Arc<dyn AlertSink>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
+    control_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -201,6 +202,18 @@ impl EngineBuilder {
     /// The settings; the default is [`EngineConfig::default`].
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Runs the control task (claims, job changes and creations: everything an API call waits
+    /// for) on `runtime` instead of the current one.
+    ///
+    /// The attempts in flight are tasks of the current runtime; during a burst of ticks
+    /// thousands of them are queued there, and a control task among them waits its turn
+    /// behind them. On a runtime of its own (one worker thread is plenty: it mostly waits for
+    /// the store), an API call waits only for the store and the CPU.
+    pub fn control_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.control_runtime = Some(runtime);
         self
     }
 
@@ -264,17 +277,19 @@ impl EngineBuilder {
             )
             .run(),
         );
-        let control = tokio::spawn(
-            Control::new(
-                Arc::clone(&self.store),
-                Arc::clone(&self.clock),
-                Arc::clone(&metrics),
-                self.config.clone(),
-                command_rx,
-                dispatch_tx.clone(),
-            )
-            .run(),
-        );
+        let control = Control::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            Arc::clone(&metrics),
+            self.config.clone(),
+            command_rx,
+            dispatch_tx.clone(),
+        )
+        .run();
+        let control = match &self.control_runtime {
+            Some(runtime) => runtime.spawn(control),
+            None => tokio::spawn(control),
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -375,6 +390,7 @@ impl Engine {
             alert_sink: Arc::new(LogAlertSink),
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
+            control_runtime: None,
         }
     }
 
