@@ -115,7 +115,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("scheduler")
         .build()?;
-    runtime.block_on(serve(args))
+    // The engine's control task (claims, and every change an API call waits for) gets a thread
+    // of its own, so that an API call is not queued behind a burst of attempts on the main
+    // runtime. It is dropped after the main runtime has finished with it.
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("scheduler-control")
+        .build()?;
+    runtime.block_on(serve(args, control.handle().clone()))
 }
 
 /// The store settings the flags ask for.
@@ -130,7 +138,7 @@ fn store_config(args: &ServeArgs) -> SqliteConfig {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     let store_config = store_config(&args);
     let store = Arc::new(SqliteStore::open(&store_config)?);
     log::info!("store: SQLite database {}", args.db.display());
@@ -149,6 +157,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::builder(store, transport)
         .alert_sink(alert_sink)
         .config(engine_config(&args))
+        .control_runtime(control_runtime)
         .start()
         .await
         .context("starting the engine")?;
