@@ -92,8 +92,8 @@ struct SchedulerArgs {
 struct RunArgs {
     #[command(flatten)]
     scheduler: SchedulerArgs,
-    /// Jobs to register.
-    #[arg(long, default_value_t = 10_000)]
+    /// Jobs to register (not with `--from-db`, whose database sets the jobs).
+    #[arg(long, default_value_t = 10_000, conflicts_with = "from_db")]
     jobs: usize,
     /// Their schedules.
     #[arg(long, value_enum, default_value_t = ScheduleKind::EverySecond)]
@@ -299,6 +299,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         jobs = seeded;
     }
     if let Some(source) = &args.from_db {
+        anyhow::ensure!(
+            source.is_file(),
+            "--from-db {}: no such database (make one with `harness seed`)",
+            source.display()
+        );
         for suffix in ["", "-wal"] {
             let from = PathBuf::from(format!("{}{suffix}", source.display()));
             let to = PathBuf::from(format!("{}{suffix}", db.display()));
