@@ -267,6 +267,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.duration <= Duration::from_secs(600),
         "--duration is at most 10m"
     );
+    if let Some(source) = &args.from_db {
+        anyhow::ensure!(
+            source.is_file(),
+            "--from-db {}: no such database (make one with `harness seed`)",
+            source.display()
+        );
+    }
     let directory = work_directory(args.scheduler.keep.as_deref())?;
     let db = target::database_in(directory.path());
     let sink = SinkRuntime::start(args.delay, args.sink_port).await?;
@@ -299,11 +306,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         jobs = seeded;
     }
     if let Some(source) = &args.from_db {
-        anyhow::ensure!(
-            source.is_file(),
-            "--from-db {}: no such database (make one with `harness seed`)",
-            source.display()
-        );
         for suffix in ["", "-wal"] {
             let from = PathBuf::from(format!("{}{suffix}", source.display()));
             let to = PathBuf::from(format!("{}{suffix}", db.display()));
