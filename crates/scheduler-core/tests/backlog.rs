@@ -911,11 +911,9 @@ async fn a_creation_under_way_at_shutdown_is_answered_and_its_ticks_recovered() 
     harness.engine.shutdown(Duration::ZERO).await;
 }
 
-#[tokio::test]
-async fn a_deletion_does_not_wait_for_a_claim_pass_and_the_ticks_that_pass_took_never_fire() {
-    // A claim pass reads a job, then the job is deleted while the pass has yet to hand its
-    // ticks over: the deletion is answered at once, and the ticks arrive after it and are
-    // dropped.
+/// Two jobs firing every 10 s (a watcher and the one the test changes), and the claim pass
+/// that took their ticks at 10 s held after its store write, before it hands them over.
+async fn a_claim_pass_held_after_its_write() -> (Harness, Arc<GatedStore>, Job, Job) {
     let (harness, gated) = gated_harness(config()).await;
     gated.open();
     let watcher = harness
@@ -931,6 +929,15 @@ async fn a_deletion_does_not_wait_for_a_claim_pass_and_the_ticks_that_pass_took_
         gated.claimed.wait_for(1),
     )
     .await;
+    (harness, gated, watcher, job)
+}
+
+#[tokio::test]
+async fn a_deletion_does_not_wait_for_a_claim_pass_and_the_ticks_that_pass_took_never_fire() {
+    // A claim pass reads a job, then the job is deleted while the pass has yet to hand its
+    // ticks over: the deletion is answered at once, and the ticks arrive after it and are
+    // dropped.
+    let (harness, gated, watcher, job) = a_claim_pass_held_after_its_write().await;
     let deleted = within(
         "the deletion while that pass is held",
         harness.engine.delete_job(job.id),
@@ -958,21 +965,7 @@ async fn a_deletion_does_not_wait_for_a_claim_pass_and_the_ticks_that_pass_took_
 async fn a_pause_does_not_wait_for_a_claim_pass_and_applies_to_the_ticks_that_pass_took() {
     // As above, with a pause: the ticks the pass took with the job unpaused arrive after the
     // pause, and are skipped.
-    let (harness, gated) = gated_harness(config()).await;
-    gated.open();
-    let watcher = harness
-        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
-        .await;
-    let job = harness
-        .create(spec("0/10 * * * * *", OK, DeliveryType::AtLeastOnce))
-        .await;
-    gated.claimed.hold(true);
-    harness.clock.advance_to(at(9));
-    within(
-        "a claim pass with the ticks at 10 s",
-        gated.claimed.wait_for(1),
-    )
-    .await;
+    let (harness, gated, watcher, job) = a_claim_pass_held_after_its_write().await;
     let paused = within(
         "the pause while that pass is held",
         harness.engine.pause_job(job.id),

@@ -190,6 +190,15 @@ impl Queues {
         }
     }
 
+    /// The interactive queue, or the background one.
+    fn of(&mut self, interactive: bool) -> &mut VecDeque<Box<dyn WriteTask>> {
+        if interactive {
+            &mut self.interactive
+        } else {
+            &mut self.background
+        }
+    }
+
     /// Moves every task waiting in the channel into the queues, without blocking.
     fn drain(&mut self, receiver: &Receiver<Queued>) {
         while self.open {
@@ -228,30 +237,18 @@ fn run(mut connection: Connection, receiver: &Receiver<Queued>, max_batch: usize
         let committed = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
             Err(error) => {
                 // Nothing ran: the tasks this transaction would have taken fail with the error.
-                let queue = if interactive {
-                    &mut queues.interactive
-                } else {
-                    &mut queues.background
-                };
+                let queue = queues.of(interactive);
                 batch.extend(queue.drain(..queue.len().min(max_batch)));
                 Err(error)
             }
             Ok(transaction) => {
-                if interactive {
-                    while batch.len() < max_batch {
-                        let Some(mut task) = queues.interactive.pop_front() else {
-                            break;
-                        };
-                        task.run(&transaction);
-                        batch.push(task);
-                    }
-                } else {
-                    while batch.len() < max_batch {
-                        let Some(mut task) = queues.background.pop_front() else {
-                            break;
-                        };
-                        task.run(&transaction);
-                        batch.push(task);
+                while batch.len() < max_batch {
+                    let Some(mut task) = queues.of(interactive).pop_front() else {
+                        break;
+                    };
+                    task.run(&transaction);
+                    batch.push(task);
+                    if !interactive {
                         // An API write that arrived meanwhile goes next, in its own transaction.
                         queues.drain(receiver);
                         if !queues.interactive.is_empty() {

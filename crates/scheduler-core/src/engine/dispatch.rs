@@ -244,15 +244,10 @@ impl Dispatcher {
                 {
                     entry.job = Arc::clone(&job);
                 }
+                // Changes are stored one at a time and sent in that order: this is the newest.
                 if passes > self.passes_done {
-                    let newest = match self.recent.get(&job.id) {
-                        Some((RecentChange::Changed(known), _)) if known.version > job.version => {
-                            Arc::clone(known)
-                        }
-                        _ => job,
-                    };
                     self.recent
-                        .insert(newest.id, (RecentChange::Changed(newest), passes));
+                        .insert(job.id, (RecentChange::Changed(job), passes));
                 }
             }
             DispatchMsg::JobDeleted { id, passes } => {
