@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scheduler_core::{
     ClaimRequest, DeliveryType, ExecutionStatus, ExecutionStore, Job, JobId, JobSpec, JobStore,
-    Schedule, Timestamp,
+    RetentionPolicy, Schedule, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -198,9 +198,77 @@ fn cycle(c: &mut Criterion) {
     group.finish();
 }
 
+/// Jobs and finished executions per job before [`prune_per_job`] runs, and how many it keeps.
+const PRUNE_JOBS: usize = 1_000;
+const PRUNE_HISTORY: usize = 150;
+const PRUNE_KEEP: usize = 100;
+
+/// Retention by count: `PRUNE_JOBS` every-second jobs with `PRUNE_HISTORY` finished executions
+/// each, pruned to the newest `PRUNE_KEEP` per job (50,000 deletions). Only the prune is timed;
+/// each iteration builds its history on a fresh store first.
+fn prune_per_job(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("sqlite");
+    group.throughput(Throughput::Elements(
+        (PRUNE_JOBS * (PRUNE_HISTORY - PRUNE_KEEP)) as u64,
+    ));
+    let start = Timestamp::from_second(1_767_225_600).expect("a timestamp");
+    let name = format!(
+        "prune {PRUNE_JOBS} jobs x {PRUNE_HISTORY} finished executions to {PRUNE_KEEP} each"
+    );
+    group.bench_function(name, |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iterations {
+                let store = Arc::new(SqliteStore::open_temporary().expect("a store"));
+                runtime.block_on(async {
+                    insert_jobs(&store, PRUNE_JOBS, start).await;
+                    for second in 0..PRUNE_HISTORY {
+                        let now = Timestamp::from_second(start.as_second() + second as i64)
+                            .expect("a timestamp");
+                        let request = ClaimRequest {
+                            now,
+                            due_before: now,
+                            limit: PRUNE_JOBS,
+                            owner: "bench".to_owned(),
+                            misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+                        };
+                        let claimed = store.claim_due(request).await.expect("claim");
+                        let updates = claimed
+                            .ticks
+                            .iter()
+                            .map(|tick| {
+                                let mut execution = tick.execution.clone();
+                                execution.status = ExecutionStatus::Succeeded;
+                                execution.attempts = 1;
+                                execution.executed_at = Some(now);
+                                execution.finished_at = Some(now);
+                                execution.to_update()
+                            })
+                            .collect();
+                        store.record_results(updates).await.expect("record");
+                    }
+                });
+                let policy = RetentionPolicy {
+                    max_per_job: Some(PRUNE_KEEP),
+                    max_age: None,
+                };
+                let now = Timestamp::from_second(start.as_second() + PRUNE_HISTORY as i64)
+                    .expect("a timestamp");
+                let begin = Instant::now();
+                let pruned = runtime.block_on(store.prune(policy, now)).expect("prune");
+                spent += begin.elapsed();
+                assert_eq!(pruned as usize, PRUNE_JOBS * (PRUNE_HISTORY - PRUNE_KEEP));
+            }
+            spent
+        });
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(5));
-    targets = claims, cycle
+    targets = claims, cycle, prune_per_job
 }
 criterion_main!(benches);

@@ -51,7 +51,13 @@
 //! **Retention.** [`prune`](scheduler_core::ExecutionStore::prune) deletes finished executions
 //! older than an age and/or beyond the newest N per job, [`SqliteConfig::prune_batch`] rows
 //! per transaction, each its own write, so claims and results interleave with a long prune.
-//! Pending and running executions are never pruned.
+//! Pending and running executions are never pruned. By age, a round deletes the oldest
+//! finished executions through the tick index. By count, rounds walk the jobs in id order and
+//! seek each one's `(job, tick)` index entries: a job with no more than N executions costs one
+//! seek, and otherwise its cut-off is its (N+1)-th newest finished execution; a round also
+//! stops after reading about 16 batches' worth of executions. The whole prune reads each job's
+//! newest executions once (it used to rank every execution of every job in each round, which
+//! grew with the square of the history: docs/PERFORMANCE.md).
 
 #![warn(missing_docs)]
 

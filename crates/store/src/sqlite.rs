@@ -620,30 +620,124 @@ impl ExecutionStore for SqliteStore {
             }
             if let Some(max_per_job) = policy.max_per_job {
                 let keep = i64::try_from(max_per_job).unwrap_or(i64::MAX);
+                let mut from = PruneFrom::Start;
                 loop {
                     let round = shared
                         .writer
                         .write(Priority::Background, move |connection| {
-                            connection
-                                .prepare_cached(
-                                    "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM (SELECT rowid, \
-                                     row_number() OVER (PARTITION BY job_id ORDER BY scheduled_time DESC) AS newer \
-                                     FROM job_executions WHERE status NOT IN ('PENDING', 'RUNNING')) \
-                                     WHERE newer > ?1 LIMIT ?2)",
-                                )
-                                .and_then(|mut statement| statement.execute(params![keep, batch]))
-                                .map_err(store_error("pruning executions beyond the per-job limit"))
+                            prune_per_job_round(connection, from, keep, batch)
                         })
                         .await?;
-                    deleted += round as u64;
-                    if (round as i64) < batch {
-                        break;
+                    deleted += round.deleted;
+                    match round.resume {
+                        Some(next) => from = next,
+                        None => break,
                     }
                 }
             }
             Ok(deleted)
         })
     }
+}
+
+/// Where a round of per-job pruning starts: at the lowest job id, or at the job the previous
+/// round stopped at.
+#[derive(Debug)]
+enum PruneFrom {
+    Start,
+    At(String),
+}
+
+/// What one round of per-job pruning did, and where the next one starts (`None`: done).
+struct PruneRound {
+    deleted: u64,
+    resume: Option<PruneFrom>,
+}
+
+/// Per-job pruning's statements; each one seeks the `(job, tick)` index (a test checks the plans).
+const PRUNE_NEXT_JOB_AFTER: &str =
+    "SELECT job_id FROM job_executions WHERE job_id > ?1 ORDER BY job_id LIMIT 1";
+const PRUNE_NEXT_JOB_FROM: &str =
+    "SELECT job_id FROM job_executions WHERE job_id >= ?1 ORDER BY job_id LIMIT 1";
+const PRUNE_MORE_THAN_KEPT: &str = "SELECT 1 FROM job_executions WHERE job_id = ?1 \
+     ORDER BY scheduled_time DESC LIMIT 1 OFFSET ?2";
+const PRUNE_CUT_OFF: &str = "SELECT scheduled_time FROM job_executions WHERE job_id = ?1 \
+     AND status NOT IN ('PENDING', 'RUNNING') ORDER BY scheduled_time DESC LIMIT 1 OFFSET ?2";
+const PRUNE_UP_TO: &str = "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM job_executions \
+     WHERE job_id = ?1 AND scheduled_time <= ?2 AND status NOT IN ('PENDING', 'RUNNING') LIMIT ?3)";
+
+/// One write's share of retention by count: job after job in id order from `from`, deletes the
+/// finished executions beyond each job's newest `keep`.
+///
+/// Each job costs a few index seeks: a job with at most `keep` executions of any status is
+/// passed over on its `(job, tick)` index entries alone, and otherwise the cut-off is the
+/// tick of its `keep + 1`-th newest finished execution. A round stops after `batch` deletions or
+/// after examining about `16 * batch` executions, so one write never holds the writer long and
+/// the whole prune reads each job's newest executions once, not the table once per round.
+fn prune_per_job_round(
+    connection: &Connection,
+    from: PruneFrom,
+    keep: i64,
+    batch: i64,
+) -> Result<PruneRound> {
+    const WHAT: &str = "pruning executions beyond the per-job limit";
+    let next_job = |sql: &str, key: &str| -> Result<Option<String>> {
+        connection
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+            .map_err(store_error(WHAT))
+    };
+    let mut job = match &from {
+        PruneFrom::Start => next_job(PRUNE_NEXT_JOB_FROM, "")?,
+        PruneFrom::At(job) => next_job(PRUNE_NEXT_JOB_FROM, job)?,
+    };
+    let mut deleted: i64 = 0;
+    let mut examined: i64 = 0;
+    while let Some(id) = job {
+        if deleted >= batch || examined >= batch.saturating_mul(16) {
+            return Ok(PruneRound {
+                deleted: deleted as u64,
+                resume: Some(PruneFrom::At(id)),
+            });
+        }
+        examined = examined.saturating_add(1);
+        let over = connection
+            .prepare_cached(PRUNE_MORE_THAN_KEPT)
+            .and_then(|mut statement| statement.exists(params![id, keep]))
+            .map_err(store_error(WHAT))?;
+        if over {
+            examined = examined.saturating_add(keep);
+            let cut_off: Option<i64> = connection
+                .prepare_cached(PRUNE_CUT_OFF)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![id, keep], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(store_error(WHAT))?;
+            if let Some(cut_off) = cut_off {
+                let budget = batch - deleted;
+                let gone = connection
+                    .prepare_cached(PRUNE_UP_TO)
+                    .and_then(|mut statement| statement.execute(params![id, cut_off, budget]))
+                    .map_err(store_error(WHAT))? as i64;
+                deleted += gone;
+                examined = examined.saturating_add(gone);
+                if gone == budget {
+                    // The batch is spent; this job may have more beyond it.
+                    return Ok(PruneRound {
+                        deleted: deleted as u64,
+                        resume: Some(PruneFrom::At(id)),
+                    });
+                }
+            }
+        }
+        job = next_job(PRUNE_NEXT_JOB_AFTER, &id)?;
+    }
+    Ok(PruneRound {
+        deleted: deleted as u64,
+        resume: None,
+    })
 }
 
 /// The claim's read of due jobs, each with its row id after its columns: `?1` due before, `?2`
@@ -659,8 +753,6 @@ fn select_due_sql() -> String {
     )
 }
 
-/// The claim transaction's work: due jobs in watermark order, a chunk at a time, each planned
-/// with [`plan_claim`], its new executions inserted and its watermark advanced.
 /// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
 fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
     let row = job_row(job)?;
@@ -705,6 +797,8 @@ fn insert_claimed(
     Ok(())
 }
 
+/// The claim transaction's work: due jobs in watermark order, a chunk at a time, each planned
+/// with [`plan_claim`], its new executions inserted and its watermark advanced.
 fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> {
     const CHUNK: usize = 256;
     let due_before = millis(request.due_before);
@@ -863,5 +957,30 @@ mod tests {
             plan[0].contains("USING INDEX idx_jobs_due (next_fire_at"),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn per_job_pruning_seeks_the_job_tick_index_and_never_scans_or_sorts() {
+        for sql in [
+            PRUNE_NEXT_JOB_AFTER,
+            PRUNE_NEXT_JOB_FROM,
+            PRUNE_MORE_THAN_KEPT,
+            PRUNE_CUT_OFF,
+            PRUNE_UP_TO,
+        ] {
+            let plan = plan(sql);
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("SEARCH job_executions USING")
+                        && step.contains("idx_job_executions_job_tick (job_id")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .all(|step| !step.starts_with("SCAN job_executions")
+                        && !step.contains("TEMP B-TREE")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use scheduler_core::{
-    ClaimRequest, ExecutionStatus, ExecutionStore, JobStore, RetentionPolicy, Timestamp,
+    ClaimRequest, Execution, ExecutionStatus, ExecutionStore, ExecutionTrigger, JobStore,
+    RetentionPolicy, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -64,5 +65,84 @@ fn pruning_in_small_rounds_removes_everything_it_should() {
             .map(|execution| execution.scheduled_at.as_second() - base_time().as_second())
             .collect();
         assert_eq!(left, vec![19, 18, 17, 16, 15, 14, 13]);
+    });
+}
+
+/// Retention by count over several jobs, in rounds of three deletions that end in the middle of
+/// a job's history and between jobs: each job keeps exactly its newest `KEEP` finished
+/// executions and every pending or running one, wherever it lies in its history.
+#[test]
+fn pruning_by_count_keeps_each_jobs_newest_finished_executions_and_all_unfinished_ones() {
+    const KEEP: usize = 4;
+    let directory = tempfile::tempdir().unwrap();
+    let config = SqliteConfig {
+        prune_batch: 3,
+        ..SqliteConfig::new(directory.path().join("scheduler.db"))
+    };
+    let store = SqliteStore::open(&config).unwrap();
+    // A status for tick `i` of job `j`: unfinished ones scattered through the histories.
+    let status = |j: usize, i: usize| match (i * 7 + j * 3) % 11 {
+        0 => ExecutionStatus::Running,
+        5 => ExecutionStatus::Pending,
+        1 | 6 => ExecutionStatus::Failed,
+        2 => ExecutionStatus::Skipped,
+        _ => ExecutionStatus::Succeeded,
+    };
+    block_on(async {
+        let mut expected = Vec::new();
+        let mut deletions = 0;
+        for (j, history) in [0, 1, 4, 5, 9, 12, 30].into_iter().enumerate() {
+            let job = job(None);
+            store.insert_job(job.clone()).await.unwrap();
+            let mut finished_newer = 0;
+            let mut kept = Vec::new();
+            // Newest first, as the oracle counts.
+            for i in (0..history).rev() {
+                let mut execution =
+                    Execution::pending(job.id, at(i as i64), ExecutionTrigger::Schedule, "node-a");
+                execution.status = status(j, i);
+                store.insert_execution(execution).await.unwrap();
+                let unfinished = matches!(
+                    status(j, i),
+                    ExecutionStatus::Pending | ExecutionStatus::Running
+                );
+                if unfinished || finished_newer < KEEP {
+                    kept.push((i as i64, status(j, i)));
+                } else {
+                    deletions += 1;
+                }
+                if !unfinished {
+                    finished_newer += 1;
+                }
+            }
+            expected.push((job.id, kept));
+        }
+        assert!(deletions > 3 * 5, "the prune takes several rounds");
+
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_per_job: Some(KEEP),
+        };
+        assert_eq!(store.prune(policy, at(100)).await.unwrap(), deletions);
+        for (job_id, kept) in expected {
+            let left: Vec<(i64, ExecutionStatus)> = store
+                .job_executions(job_id, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|execution| {
+                    (
+                        execution.scheduled_at.as_second() - base_time().as_second(),
+                        execution.status,
+                    )
+                })
+                .collect();
+            assert_eq!(left, kept, "job {job_id}");
+        }
+        assert_eq!(
+            store.prune(policy, at(100)).await.unwrap(),
+            0,
+            "nothing is left to prune"
+        );
     });
 }
