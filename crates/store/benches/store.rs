@@ -129,16 +129,61 @@ fn claims(c: &mut Criterion) {
 /// Jobs in the steady-state cycle: as many every-second jobs as scenario 1 of the load harness.
 const CYCLE_JOBS: usize = 10_000;
 
+/// Cycles run, untimed, before the measured ones in the variant with a history: 1,000,000
+/// finished executions, 100 seconds of `CYCLE_JOBS`.
+const HISTORY_CYCLES: i64 = 100;
+
+/// One second of the writer's work for `CYCLE_JOBS` every-second jobs at `now`: the claim of
+/// every due tick, then each execution's `RUNNING` and `SUCCEEDED` updates in batches of 1,024.
+async fn run_cycle(store: &SqliteStore, now: Timestamp) {
+    let request = ClaimRequest {
+        now,
+        due_before: now,
+        limit: CYCLE_JOBS,
+        owner: "bench".to_owned(),
+        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+    };
+    let claimed = store.claim_due(request).await.expect("claim");
+    assert_eq!(claimed.ticks.len(), CYCLE_JOBS);
+    for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
+        for chunk in claimed.ticks.chunks(1_024) {
+            let updates = chunk
+                .iter()
+                .map(|tick| {
+                    let mut execution = tick.execution.clone();
+                    execution.status = status;
+                    execution.attempts = 1;
+                    execution.executed_at = Some(now);
+                    if status == ExecutionStatus::Succeeded {
+                        execution.finished_at = Some(now);
+                        execution.http_status = Some(200);
+                        execution.duration = Some(Duration::from_millis(1));
+                    }
+                    execution.to_update()
+                })
+                .collect();
+            store.record_results(updates).await.expect("record");
+        }
+    }
+}
+
 /// The writer's whole work for one second of `CYCLE_JOBS` every-second jobs, as the engine
-/// drives it: one claim of every due tick, then each execution's `RUNNING` update and its
-/// `SUCCEEDED` update, in batches of 1,024. The executions finish, so the unfinished-executions
-/// index stays small, as in a running scheduler. Once with SQLite's default page size (4 KiB)
-/// and once with the store's (16 KiB).
+/// drives it ([`run_cycle`]). The executions finish, so the unfinished-executions index stays
+/// small, as in a running scheduler. Three variants: on a fresh database with SQLite's default
+/// page size (4 KiB), on a fresh one with the store's (16 KiB), and with the store's after
+/// `HISTORY_CYCLES` untimed cycles (a million executions of history), which shows what the
+/// history costs each claim (docs/PERFORMANCE.md). Every measured cycle adds 10,000 rows, so
+/// the history grows by up to a few hundred thousand rows while a variant is measured.
 fn cycle(c: &mut Criterion) {
     let runtime = runtime();
     let mut group = c.benchmark_group("sqlite");
     group.throughput(Throughput::Elements(CYCLE_JOBS as u64));
-    for page_size in [4_096, SqliteConfig::DEFAULT_PAGE_SIZE] {
+    let variants = [
+        (4_096, 0),
+        (SqliteConfig::DEFAULT_PAGE_SIZE, 0),
+        (SqliteConfig::DEFAULT_PAGE_SIZE, HISTORY_CYCLES),
+    ];
+    for (page_size, history) in variants {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let config = SqliteConfig {
             page_size,
@@ -147,49 +192,25 @@ fn cycle(c: &mut Criterion) {
         let store = Arc::new(SqliteStore::open(&config).expect("a store"));
         let start = Timestamp::from_second(1_767_225_600).expect("a timestamp");
         runtime.block_on(insert_jobs(&store, CYCLE_JOBS, start));
-        let mut second = 0;
+        let at =
+            |second: i64| Timestamp::from_second(start.as_second() + second).expect("a timestamp");
+        runtime.block_on(async {
+            for second in 0..history {
+                run_cycle(&store, at(second)).await;
+            }
+        });
+        let mut second = history;
         let name = format!(
-            "cycle: claim 10,000 ticks, record RUNNING and SUCCEEDED, {} KiB pages",
-            page_size / 1024
+            "cycle: claim 10,000 ticks, record RUNNING and SUCCEEDED, {} KiB pages, {} executions of history",
+            page_size / 1024,
+            history * CYCLE_JOBS as i64
         );
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
                 let begin = Instant::now();
                 for _ in 0..iterations {
-                    let now =
-                        Timestamp::from_second(start.as_second() + second).expect("a timestamp");
+                    runtime.block_on(run_cycle(&store, at(second)));
                     second += 1;
-                    let request = ClaimRequest {
-                        now,
-                        due_before: now,
-                        limit: CYCLE_JOBS,
-                        owner: "bench".to_owned(),
-                        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
-                    };
-                    runtime.block_on(async {
-                        let claimed = store.claim_due(request).await.expect("claim");
-                        assert_eq!(claimed.ticks.len(), CYCLE_JOBS);
-                        for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
-                            for chunk in claimed.ticks.chunks(1_024) {
-                                let updates = chunk
-                                    .iter()
-                                    .map(|tick| {
-                                        let mut execution = tick.execution.clone();
-                                        execution.status = status;
-                                        execution.attempts = 1;
-                                        execution.executed_at = Some(now);
-                                        if status == ExecutionStatus::Succeeded {
-                                            execution.finished_at = Some(now);
-                                            execution.http_status = Some(200);
-                                            execution.duration = Some(Duration::from_millis(1));
-                                        }
-                                        execution.to_update()
-                                    })
-                                    .collect();
-                                store.record_results(updates).await.expect("record");
-                            }
-                        }
-                    });
                 }
                 begin.elapsed()
             });
