@@ -133,8 +133,15 @@ const CYCLE_JOBS: usize = 10_000;
 /// finished executions, 100 seconds of `CYCLE_JOBS`.
 const HISTORY_CYCLES: i64 = 100;
 
+/// Cycles per round of the per-job history index: the store's default interval (10 s) at one
+/// cycle a second.
+const CYCLES_PER_HISTORY_ROUND: i64 = 10;
+
 /// One second of the writer's work for `CYCLE_JOBS` every-second jobs at `now`: the claim of
-/// every due tick, then each execution's `RUNNING` and `SUCCEEDED` updates in batches of 1,024.
+/// every due tick, then each execution's `RUNNING` and `SUCCEEDED` updates in batches of 1,024,
+/// and, every `CYCLES_PER_HISTORY_ROUND` seconds, the round that indexes those seconds' history
+/// (run here, in line, instead of on the store's thread at wall-clock times, so that every
+/// sample carries its share).
 async fn run_cycle(store: &SqliteStore, now: Timestamp) {
     let request = ClaimRequest {
         now,
@@ -165,6 +172,10 @@ async fn run_cycle(store: &SqliteStore, now: Timestamp) {
             store.record_results(updates).await.expect("record");
         }
     }
+    if now.as_second() % CYCLES_PER_HISTORY_ROUND == CYCLES_PER_HISTORY_ROUND - 1 {
+        let next = Timestamp::from_second(now.as_second() + 1).expect("a timestamp");
+        store.index_history(next).await.expect("a history round");
+    }
 }
 
 /// The writer's whole work for one second of `CYCLE_JOBS` every-second jobs, as the engine
@@ -187,6 +198,8 @@ fn cycle(c: &mut Criterion) {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let config = SqliteConfig {
             page_size,
+            // Rounds run in `run_cycle`, not on the store's thread.
+            history_interval: Duration::from_secs(24 * 3600),
             ..SqliteConfig::new(directory.path().join("cycle.db"))
         };
         let store = Arc::new(SqliteStore::open(&config).expect("a store"));

@@ -87,17 +87,47 @@ CREATE INDEX idx_job_executions_unfinished ON job_executions(claimed_by, schedul
 /// Job names, a label for people.
 const V3_JOB_NAMES: &str = "ALTER TABLE jobs ADD COLUMN name TEXT;";
 
+/// Claims no longer write an index ordered by job. The unique `(job, tick)` index took one entry
+/// at a random place per job and claim, so as the history grew every claimed execution dirtied a
+/// page of its own. Uniqueness moves to `(tick, job)`, written at its end, which also replaces
+/// the plain tick index; the per-job order moves to `job_execution_history`, filled a window at
+/// a time in job order behind the watermark `history_indexed_before` in `store_state` (every
+/// execution with an earlier tick has its entry there; one inserted with a tick below
+/// `history_announced` gets its entry as it is inserted), and emptied by a trigger when an
+/// execution is deleted. Every existing execution gets its entry here.
+const V4_BATCHED_HISTORY: &str = "
+CREATE TABLE job_execution_history (
+  job_id TEXT NOT NULL,
+  scheduled_time INTEGER NOT NULL,
+  PRIMARY KEY (job_id, scheduled_time)
+) WITHOUT ROWID;
+INSERT INTO job_execution_history (job_id, scheduled_time)
+  SELECT job_id, scheduled_time FROM job_executions ORDER BY job_id, scheduled_time;
+CREATE TABLE store_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO store_state (name, value)
+  SELECT 'history_indexed_before', COALESCE(MAX(scheduled_time) + 1, -9223372036854775808) FROM job_executions;
+INSERT INTO store_state (name, value)
+  SELECT 'history_announced', value FROM store_state WHERE name = 'history_indexed_before';
+DROP INDEX idx_job_executions_job_tick;
+DROP INDEX IF EXISTS idx_job_executions_scheduled_time;
+CREATE UNIQUE INDEX idx_job_executions_tick_job ON job_executions(scheduled_time, job_id);
+CREATE TRIGGER job_executions_leave_history AFTER DELETE ON job_executions BEGIN
+  DELETE FROM job_execution_history WHERE job_id = OLD.job_id AND scheduled_time = OLD.scheduled_time;
+END;
+";
+
 /// One migration: the statements that take the schema from version `n` to `n + 1`.
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 3] = [
+const MIGRATIONS: [Migration; 4] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
         set_initial_watermarks(transaction, now)
     },
     |transaction, _| transaction.execute_batch(V3_JOB_NAMES),
+    |transaction, _| transaction.execute_batch(V4_BATCHED_HISTORY),
 ];
 
 /// The newest schema version.

@@ -18,6 +18,7 @@ use crate::codec::{
     job_columns_of, job_from_row, millis,
 };
 use crate::error::StoreError;
+use crate::history;
 use crate::schema;
 use crate::writer::{Priority, Writer};
 
@@ -48,6 +49,12 @@ pub struct SqliteConfig {
     /// 65,536. SQLite fixes a database's page size when it creates the file, so an existing
     /// database keeps its own, whatever this says.
     pub page_size: u32,
+    /// How often the per-job history index takes in the executions of the last window, sorted
+    /// by job, so that claims never write an index ordered by job (see the crate documentation).
+    /// Reads of one job's executions scan the executions of up to about one window plus a
+    /// second through the tick index. Zero indexes each execution as it is inserted instead: no
+    /// scan, but each claimed execution then writes a page of its own once the history is long.
+    pub history_interval: Duration,
 }
 
 impl SqliteConfig {
@@ -62,9 +69,13 @@ impl SqliteConfig {
     /// (docs/PERFORMANCE.md, third round).
     pub const DEFAULT_PAGE_SIZE: u32 = 16_384;
 
+    /// The default [`SqliteConfig::history_interval`]: 10 s.
+    pub const DEFAULT_HISTORY_INTERVAL: Duration = Duration::from_secs(10);
+
     /// The defaults for a database at `path`: 4 read connections, [`Durability::Normal`],
     /// batches of up to 1,024 writes, a 5 s busy timeout, pruning 1,000 rows at a time, no
-    /// memory-mapped I/O, 16 KiB pages for a new database.
+    /// memory-mapped I/O, 16 KiB pages for a new database, the per-job history indexed every
+    /// 10 s.
     pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
         SqliteConfig {
             path: path.into(),
@@ -75,6 +86,7 @@ impl SqliteConfig {
             prune_batch: 1000,
             mmap_size: SqliteConfig::DEFAULT_MMAP_SIZE,
             page_size: SqliteConfig::DEFAULT_PAGE_SIZE,
+            history_interval: SqliteConfig::DEFAULT_HISTORY_INTERVAL,
         }
     }
 }
@@ -104,11 +116,14 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
 }
 
+/// What the store's handles, its writer tasks' callers and the history indexer share.
 #[derive(Debug)]
-struct Shared {
-    writer: Writer,
-    readers: Pool<SqliteConnectionManager>,
+pub(crate) struct Shared {
+    pub(crate) writer: Writer,
+    pub(crate) readers: Pool<SqliteConnectionManager>,
     prune_batch: usize,
+    /// Dropped with the store, which stops the history indexer thread.
+    _stop_indexer: Option<std::sync::mpsc::Sender<()>>,
     /// Keeps the directory of [`SqliteStore::open_temporary`] alive as long as the store.
     _temporary_directory: Option<tempfile::TempDir>,
 }
@@ -128,11 +143,22 @@ impl SqliteStore {
     /// A store on a fresh database in a temporary directory, deleted when the store is dropped.
     /// For tests, benchmarks and throwaway runs.
     pub fn open_temporary() -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_temporary_with(|_| {})
+    }
+
+    /// [`SqliteStore::open_temporary`] with the defaults changed by `adjust` (a change of the
+    /// path is ignored).
+    pub fn open_temporary_with(
+        adjust: impl FnOnce(&mut SqliteConfig),
+    ) -> Result<SqliteStore, StoreError> {
         let directory = tempfile::Builder::new()
             .prefix("scheduler-store-")
             .tempdir()
             .map_err(StoreError::TempDir)?;
-        let config = SqliteConfig::new(directory.path().join("scheduler.db"));
+        let path = directory.path().join("scheduler.db");
+        let mut config = SqliteConfig::new(&path);
+        adjust(&mut config);
+        config.path = path;
         SqliteStore::open_with(&config, Some(directory))
     }
 
@@ -193,6 +219,8 @@ impl SqliteStore {
                 schema::LATEST_VERSION
             );
         }
+        history::open(&writer, config.history_interval)
+            .map_err(|source| classify_open_error(&path, source))?;
         let reader_config = config.clone();
         let mmap_size = i64::try_from(config.mmap_size).unwrap_or(i64::MAX);
         let manager = SqliteConnectionManager::file(&path)
@@ -212,15 +240,35 @@ impl SqliteStore {
                 source,
             })?;
         let writer = Writer::start(writer, config.max_batch).map_err(StoreError::Thread)?;
-        let shared = Shared {
+        let batched = !config.history_interval.is_zero();
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
             writer,
             readers,
             prune_batch: config.prune_batch.max(1),
+            _stop_indexer: batched.then_some(stop),
             _temporary_directory: temporary,
-        };
-        Ok(SqliteStore {
-            shared: Arc::new(shared),
-        })
+        });
+        if batched {
+            history::spawn_indexer(Arc::downgrade(&shared), config.history_interval, stopped)
+                .map_err(StoreError::Thread)?;
+        }
+        Ok(SqliteStore { shared })
+    }
+
+    /// Gives every execution with a tick before `before` its entry in the per-job history
+    /// index, and returns how many executions the round read. The store runs this by itself
+    /// every [`SqliteConfig::history_interval`], up to a second before the clock; reads are
+    /// correct whether it has run or not, so calling it is only for tests and tools.
+    ///
+    /// # Errors
+    ///
+    /// A store error if the database cannot be read or written.
+    pub async fn index_history(&self, before: Timestamp) -> Result<u64> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || history::index_before(&shared, millis(before)))
+            .await
+            .map_err(|error| Error::store("indexing the history: the task failed", error))?
     }
 
     /// The database file.
@@ -287,7 +335,11 @@ fn configure(connection: &Connection, config: &SqliteConfig) -> rusqlite::Result
         Durability::Full => "FULL",
     };
     connection.pragma_update(None, "synchronous", synchronous)?;
-    connection.pragma_update(None, "foreign_keys", true)?;
+    // The store keeps `job_executions.job_id` pointing at a job itself: every insert checks or
+    // has just read the job, and a job's deletion deletes its executions first. Enforcing the
+    // key would cost each claimed execution a lookup of its job, and each job deletion a scan
+    // of the executions (no index is ordered by job since schema version 4).
+    connection.pragma_update(None, "foreign_keys", false)?;
     // Each write runs in a savepoint; keep its statement journal in memory, not in a temp
     // file (the claim touches many pages, and file-backed sub-journals doubled its I/O).
     connection.pragma_update(None, "temp_store", "MEMORY")?;
@@ -333,19 +385,27 @@ const UPDATE_JOB: &str = "UPDATE jobs SET schedule = ?2, api = ?3, type = ?4, cr
 
 const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
      http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, retry_count) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (scheduled_time, job_id) DO NOTHING";
 
 const UPDATE_EXECUTION: &str = "UPDATE job_executions SET status = ?2, executed_time = ?3, finished_time = ?4, \
      http_status = ?5, duration = ?6, error_message = ?7, attempts = ?8, retry_count = ?9 WHERE id = ?1";
 
 /// Inserts an execution unless its job already has one at that tick; `false` if it had.
-fn insert_execution_row(connection: &Connection, execution: &Execution) -> rusqlite::Result<bool> {
+/// Inserts `execution` unless its job has one at its tick; one inserted below `announced` (read
+/// from the history state in the same transaction) also enters the per-job history.
+fn insert_execution_row(
+    connection: &Connection,
+    execution: &Execution,
+    announced: i64,
+) -> rusqlite::Result<bool> {
+    let job_id = execution.job_id.0.to_string();
+    let tick = millis(execution.scheduled_at);
     let inserted = connection
         .prepare_cached(INSERT_EXECUTION)?
         .execute(params![
             execution.id.0.to_string(),
-            execution.job_id.0.to_string(),
-            millis(execution.scheduled_at),
+            job_id,
+            tick,
             execution.executed_at.map(millis),
             execution.status.as_str(),
             execution.http_status,
@@ -357,6 +417,9 @@ fn insert_execution_row(connection: &Connection, execution: &Execution) -> rusql
             execution.attempts,
             execution.attempts.saturating_sub(1),
         ])?;
+    if inserted == 1 {
+        history::enter_if_announced(connection, &job_id, tick, announced)?;
+    }
     Ok(inserted == 1)
 }
 
@@ -424,9 +487,7 @@ impl JobStore for SqliteStore {
     fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
         self.write(move |connection| {
             let id = id.0.to_string();
-            connection
-                .prepare_cached("DELETE FROM job_executions WHERE job_id = ?1")
-                .and_then(|mut statement| statement.execute([&id]))
+            history::delete_job_executions(connection, &id)
                 .map_err(store_error("deleting a job's executions"))?;
             let deleted = connection
                 .prepare_cached("DELETE FROM jobs WHERE id = ?1")
@@ -490,7 +551,16 @@ impl ExecutionStore for SqliteStore {
                 misfired: plan.misfired,
                 ..ClaimBatch::default()
             };
-            insert_claimed(connection, &job, plan.ticks, &request.owner, &mut batch)?;
+            let announced =
+                history::announced(connection).map_err(store_error("reading the history state"))?;
+            insert_claimed(
+                connection,
+                &job,
+                plan.ticks,
+                &request.owner,
+                announced,
+                &mut batch,
+            )?;
             Ok(batch)
         })
     }
@@ -504,7 +574,9 @@ impl ExecutionStore for SqliteStore {
             if !exists {
                 return Err(Error::JobNotFound(execution.job_id));
             }
-            match insert_execution_row(connection, &execution)
+            let announced =
+                history::announced(connection).map_err(store_error("reading the history state"))?;
+            match insert_execution_row(connection, &execution, announced)
                 .map_err(store_error("inserting an execution"))?
             {
                 true => Ok(()),
@@ -552,23 +624,24 @@ impl ExecutionStore for SqliteStore {
 
     fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
         self.read("reading executions", move |connection| {
-            // Two shapes, so that each uses its index: per job (job, tick) and across jobs (tick);
-            // the second leaves `?1` (no job) unused.
-            let sql = if query.job_id.is_some() {
-                format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE job_id = ?1 AND (?2 IS NULL OR status = ?2) \
-                     ORDER BY scheduled_time DESC, id DESC LIMIT ?3"
-                )
-            } else {
-                format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE (?2 IS NULL OR status = ?2) \
-                     ORDER BY scheduled_time DESC, id DESC LIMIT ?3"
-                )
-            };
-            let job_id = query.job_id.map(|id| id.0.to_string());
             let status = query.status.map(|status| status.as_str());
+            // Per job: the history index and the last window (`history`); across jobs: the
+            // tick index.
+            if let Some(job_id) = query.job_id {
+                return history::job_executions(
+                    connection,
+                    &job_id.0.to_string(),
+                    status,
+                    query.limit,
+                );
+            }
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE (?1 IS NULL OR status = ?1) \
+                 ORDER BY scheduled_time DESC, id DESC LIMIT ?2"
+            );
             let mut statement = connection.prepare_cached(&sql)?;
-            let rows = statement.query_map(params![job_id, status, query.limit as i64], execution_from_row)?;
+            let rows =
+                statement.query_map(params![status, query.limit as i64], execution_from_row)?;
             rows.collect()
         })
     }
@@ -576,8 +649,7 @@ impl ExecutionStore for SqliteStore {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
         let owner = owner.to_owned();
         self.read("reading unfinished executions", move |connection| {
-            let execution_columns =
-                EXECUTION_COLUMNS.split(", ").map(|column| format!("e.{column}")).collect::<Vec<_>>().join(", ");
+            let execution_columns = history::prefixed_execution_columns();
             let sql = format!(
                 "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
                  WHERE e.status IN ('PENDING', 'RUNNING') AND e.claimed_by = ?1 ORDER BY e.scheduled_time, e.id",
@@ -620,6 +692,16 @@ impl ExecutionStore for SqliteStore {
             }
             if let Some(max_per_job) = policy.max_per_job {
                 let keep = i64::try_from(max_per_job).unwrap_or(i64::MAX);
+                // Counting goes through the history table: first give every execution there
+                // now its entry (with per-insert indexing, this finds nothing to do).
+                let indexer = Arc::clone(&shared);
+                let now = millis(now);
+                tokio::task::spawn_blocking(move || {
+                    let before = history::everything_before(&indexer, now)?;
+                    history::index_before(&indexer, before)
+                })
+                .await
+                .map_err(|error| Error::store("pruning: the indexing task failed", error))??;
                 let mut from = PruneFrom::Start;
                 loop {
                     let round = shared
@@ -654,23 +736,28 @@ struct PruneRound {
     resume: Option<PruneFrom>,
 }
 
-/// Per-job pruning's statements; each one seeks the `(job, tick)` index (a test checks the plans).
+/// Per-job pruning's statements; each one seeks the history table, and the executions through
+/// their tick index (a test checks the plans).
 const PRUNE_NEXT_JOB_AFTER: &str =
-    "SELECT job_id FROM job_executions WHERE job_id > ?1 ORDER BY job_id LIMIT 1";
+    "SELECT job_id FROM job_execution_history WHERE job_id > ?1 ORDER BY job_id LIMIT 1";
 const PRUNE_NEXT_JOB_FROM: &str =
-    "SELECT job_id FROM job_executions WHERE job_id >= ?1 ORDER BY job_id LIMIT 1";
-const PRUNE_MORE_THAN_KEPT: &str = "SELECT 1 FROM job_executions WHERE job_id = ?1 \
+    "SELECT job_id FROM job_execution_history WHERE job_id >= ?1 ORDER BY job_id LIMIT 1";
+const PRUNE_MORE_THAN_KEPT: &str = "SELECT 1 FROM job_execution_history WHERE job_id = ?1 \
      ORDER BY scheduled_time DESC LIMIT 1 OFFSET ?2";
-const PRUNE_CUT_OFF: &str = "SELECT scheduled_time FROM job_executions WHERE job_id = ?1 \
-     AND status NOT IN ('PENDING', 'RUNNING') ORDER BY scheduled_time DESC LIMIT 1 OFFSET ?2";
-const PRUNE_UP_TO: &str = "DELETE FROM job_executions WHERE rowid IN (SELECT rowid FROM job_executions \
-     WHERE job_id = ?1 AND scheduled_time <= ?2 AND status NOT IN ('PENDING', 'RUNNING') LIMIT ?3)";
+const PRUNE_CUT_OFF: &str = "SELECT h.scheduled_time FROM job_execution_history h CROSS JOIN job_executions e \
+     ON e.scheduled_time = h.scheduled_time AND e.job_id = h.job_id \
+     WHERE h.job_id = ?1 AND e.status NOT IN ('PENDING', 'RUNNING') \
+     ORDER BY h.scheduled_time DESC LIMIT 1 OFFSET ?2";
+const PRUNE_UP_TO: &str = "DELETE FROM job_executions WHERE rowid IN (SELECT e.rowid FROM job_execution_history h \
+     CROSS JOIN job_executions e ON e.scheduled_time = h.scheduled_time AND e.job_id = h.job_id \
+     WHERE h.job_id = ?1 AND h.scheduled_time <= ?2 AND e.status NOT IN ('PENDING', 'RUNNING') LIMIT ?3)";
 
 /// One write's share of retention by count: job after job in id order from `from`, deletes the
 /// finished executions beyond each job's newest `keep`.
 ///
-/// Each job costs a few index seeks: a job with at most `keep` executions of any status is
-/// passed over on its `(job, tick)` index entries alone, and otherwise the cut-off is the
+/// Runs after an indexing round that took in every execution present, so the history table
+/// holds them all. Each job costs a few index seeks: a job with at most `keep` executions of
+/// any status is passed over on its history entries alone, and otherwise the cut-off is the
 /// tick of its `keep + 1`-th newest finished execution. A round stops after `batch` deletions or
 /// after examining about `16 * batch` executions, so one write never holds the writer long and
 /// the whole prune reads each job's newest executions once, not the table once per round.
@@ -776,6 +863,7 @@ fn insert_claimed(
     job: &Arc<Job>,
     ticks: Vec<Timestamp>,
     owner: &str,
+    announced: i64,
     batch: &mut ClaimBatch,
 ) -> Result<()> {
     for tick in ticks {
@@ -785,7 +873,7 @@ fn insert_claimed(
             scheduler_core::ExecutionTrigger::Schedule,
             owner,
         );
-        if insert_execution_row(connection, &execution)
+        if insert_execution_row(connection, &execution, announced)
             .map_err(store_error("inserting a claimed execution"))?
         {
             batch.ticks.push(ClaimedTick {
@@ -804,6 +892,8 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
     let due_before = millis(request.due_before);
     let mut batch = ClaimBatch::default();
     let select = select_due_sql();
+    let announced =
+        history::announced(connection).map_err(store_error("reading the history state"))?;
     while batch.ticks.len() < request.limit {
         let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
         let jobs: Vec<(Job, i64)> = connection
@@ -830,7 +920,14 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
                 next_fire_at: plan.next_fire_at,
                 ..job
             });
-            insert_claimed(connection, &job, plan.ticks, &request.owner, &mut batch)?;
+            insert_claimed(
+                connection,
+                &job,
+                plan.ticks,
+                &request.owner,
+                announced,
+                &mut batch,
+            )?;
             connection
                 .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE rowid = ?2")
                 .and_then(|mut statement| {
@@ -960,7 +1057,79 @@ mod tests {
     }
 
     #[test]
-    fn per_job_pruning_seeks_the_job_tick_index_and_never_scans_or_sorts() {
+    fn reads_of_one_jobs_executions_seek_the_tick_index_and_the_history_table() {
+        // Above the watermark: one seek per distinct tick, then a point lookup of the job's
+        // execution at it; nothing reads the window's executions one by one.
+        for sql in [history::recent_sql(), history::delete_recent_sql()] {
+            let recent = plan(&sql);
+            assert!(
+                recent
+                    .iter()
+                    .all(|step| !step.starts_with("SCAN job_executions")
+                        && !step.starts_with("SCAN e")),
+                "{recent:?}"
+            );
+            assert!(
+                recent.iter().any(|step| step
+                    == "SEARCH job_executions USING COVERING INDEX idx_job_executions_tick_job (scheduled_time>? AND scheduled_time<?)"),
+                "{recent:?}"
+            );
+            assert!(
+                recent.iter().any(|step| step.starts_with("SEARCH e USING")
+                    && step.ends_with(
+                        "INDEX idx_job_executions_tick_job (scheduled_time=? AND job_id=?)"
+                    )),
+                "{recent:?}"
+            );
+        }
+        // Below it: the history table in order, then the execution at each entry.
+        let older = plan(&history::older_sql());
+        assert_eq!(older.len(), 2, "{older:?}");
+        assert!(
+            older[0].starts_with("SEARCH h USING PRIMARY KEY (job_id=? AND scheduled_time<?)"),
+            "{older:?}"
+        );
+        assert!(
+            older[1].contains(
+                "USING INDEX idx_job_executions_tick_job (scheduled_time=? AND job_id=?)"
+            ),
+            "{older:?}"
+        );
+    }
+
+    #[test]
+    fn no_index_of_the_executions_is_ordered_by_job() {
+        let connection = {
+            let mut connection = Connection::open_in_memory().expect("an in-memory database");
+            schema::migrate(&mut connection, Timestamp::UNIX_EPOCH).expect("the migrations");
+            connection
+        };
+        let first_columns: Vec<(String, String)> = connection
+            .prepare(
+                "SELECT il.name, (SELECT ii.name FROM pragma_index_info(il.name) ii WHERE ii.seqno = 0) \
+                 FROM pragma_index_list('job_executions') il",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .expect("the indexes");
+        assert!(
+            first_columns.iter().all(|(_, column)| column != "job_id"),
+            "{first_columns:?}"
+        );
+        assert!(
+            first_columns
+                .iter()
+                .any(|(name, column)| name == "idx_job_executions_tick_job"
+                    && column == "scheduled_time"),
+            "{first_columns:?}"
+        );
+    }
+
+    #[test]
+    fn per_job_pruning_seeks_the_history_table_and_never_scans_or_sorts() {
         for sql in [
             PRUNE_NEXT_JOB_AFTER,
             PRUNE_NEXT_JOB_FROM,
@@ -971,14 +1140,13 @@ mod tests {
             let plan = plan(sql);
             assert!(
                 plan.iter()
-                    .any(|step| step.contains("SEARCH job_executions USING")
-                        && step.contains("idx_job_executions_job_tick (job_id")),
+                    .any(|step| step.starts_with("SEARCH")
+                        && step.contains("USING PRIMARY KEY (job_id")),
                 "{sql}: {plan:?}"
             );
             assert!(
                 plan.iter()
-                    .all(|step| !step.starts_with("SCAN job_executions")
-                        && !step.contains("TEMP B-TREE")),
+                    .all(|step| !step.starts_with("SCAN") && !step.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"
             );
         }

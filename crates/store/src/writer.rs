@@ -123,6 +123,17 @@ impl Writer {
         receiver.await.map_err(|_| stopped())?
     }
 
+    /// Queues `work` with `priority` and blocks the calling thread until it is committed. Not
+    /// for async code: for a thread of the store's own, or a blocking task.
+    pub(crate) fn write_blocking<T, F>(&self, priority: Priority, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let receiver = self.submit(priority, work)?;
+        receiver.blocking_recv().map_err(|_| stopped())?
+    }
+
     /// Queues `work` with `priority` at once; the receiver hears its result after the commit.
     fn submit<T, F>(&self, priority: Priority, work: F) -> Result<oneshot::Receiver<Result<T>>>
     where

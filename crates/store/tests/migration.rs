@@ -132,7 +132,16 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+    let entries: i64 = connection
+        .query_row("SELECT count(*) FROM job_execution_history", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        entries, 2,
+        "every execution kept has its per-job history entry"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod durability;
+mod history;
 mod migration;
 mod open_errors;
 mod retention;
