@@ -32,6 +32,11 @@ pub(crate) struct ServeArgs {
     /// turns it off. Mapped pages count in the process's resident memory.
     #[arg(long, env = "SCHEDULER_SQLITE_MMAP_MIB", default_value_t = SqliteConfig::DEFAULT_MMAP_SIZE >> 20)]
     pub(crate) sqlite_mmap_mib: u64,
+    /// How often executions enter the per-job history index, a window at a time sorted by job
+    /// (e.g. `10s`); claims then never write an index ordered by job, whose cost grows with the
+    /// history. `0s` indexes each execution as it is inserted.
+    #[arg(long, env = "SCHEDULER_SQLITE_HISTORY_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) sqlite_history_interval: Duration,
     /// The most HTTP attempts in flight at once, across all jobs.
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub(crate) max_in_flight: usize,
@@ -134,6 +139,7 @@ fn store_config(args: &ServeArgs) -> SqliteConfig {
             DurabilityArg::Full => Durability::Full,
         },
         mmap_size: args.sqlite_mmap_mib.saturating_mul(1 << 20),
+        history_interval: args.sqlite_history_interval,
         ..SqliteConfig::new(&args.db)
     }
 }
@@ -283,6 +289,18 @@ mod tests {
             assert_eq!(
                 engine_config(&args).max_backlog,
                 EngineConfig::default().max_backlog
+            );
+        }
+    }
+
+    #[test]
+    fn the_history_interval_flag_reaches_the_store_and_defaults_to_its_default() {
+        let args = Serve::parse_from(["serve", "--sqlite-history-interval", "0s"]).args;
+        assert_eq!(store_config(&args).history_interval, Duration::ZERO);
+        if std::env::var_os("SCHEDULER_SQLITE_HISTORY_INTERVAL").is_none() {
+            assert_eq!(
+                store_config(&Serve::parse_from(["serve"]).args).history_interval,
+                SqliteConfig::DEFAULT_HISTORY_INTERVAL
             );
         }
     }
