@@ -8,16 +8,17 @@
 //! history is long). Two values in `store_state` describe the state:
 //!
 //! - `history_indexed_before` (the watermark): every execution with an earlier tick has its
-//!   entry. Reads take older executions through the history table and newer ones by scanning
-//!   the tick index from the watermark (covering, so the scan costs the executions of one
-//!   window, not the history).
+//!   entry. Reads take older executions through the history table and newer ones from the tick
+//!   index, seeking each distinct tick above the watermark (a dozen seeks for a window of cron
+//!   ticks, whatever the number of jobs or the length of the history).
 //! - `history_announced` (at least the watermark): an execution inserted with an earlier tick
 //!   gets its entry as it is inserted. The indexer raises it before it reads a window, so an
 //!   execution that arrives in the window after the read (a misfire catch-up, a recovery) is
 //!   not missed.
 //!
-//! A trigger deletes an execution's entry with it. An indexing round that stops half-way (a
-//! crash) leaves the watermark where it was, and the next round inserts again what is missing.
+//! A trigger deletes an execution's entry with it. An indexing round reads and writes on the
+//! writer connection, in tasks of `CHUNK`. One that stops half-way (a crash) leaves the
+//! watermark where it was, and the next round inserts again what is missing.
 //! With an interval of zero the store indexes each execution as it is inserted (both values at
 //! their maximum), as the schema before version 4 did.
 
@@ -29,7 +30,6 @@ use rusqlite::{Connection, params};
 use scheduler_core::{Error, Execution, Result, Timestamp};
 
 use crate::codec::{EXECUTION_COLUMNS, execution_from_row, millis};
-
 use crate::sqlite::Shared;
 use crate::writer::Priority;
 

@@ -120,7 +120,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) writer: Writer,
-    pub(crate) readers: Pool<SqliteConnectionManager>,
+    readers: Pool<SqliteConnectionManager>,
     prune_batch: usize,
     /// Dropped with the store, which stops the history indexer thread.
     _stop_indexer: Option<std::sync::mpsc::Sender<()>>,
