@@ -51,9 +51,9 @@ pub struct SqliteConfig {
     pub page_size: u32,
     /// How often the per-job history index takes in the executions of the last window, sorted
     /// by job, so that claims never write an index ordered by job (see the crate documentation).
-    /// Reads of one job's executions scan the executions of up to about one window plus a
-    /// second through the tick index. Zero indexes each execution as it is inserted instead: no
-    /// scan, but each claimed execution then writes a page of its own once the history is long.
+    /// Reads of one job's executions find the ones not indexed yet with a seek per distinct
+    /// tick of the last window or so. Zero indexes each execution as it is inserted instead: no
+    /// seeks, but each claimed execution then writes a page of its own once the history is long.
     pub history_interval: Duration,
 }
 
