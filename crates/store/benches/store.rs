@@ -44,6 +44,17 @@ async fn insert_jobs(store: &Arc<SqliteStore>, count: usize, start: Timestamp) {
     }
 }
 
+/// A claim of up to `limit` ticks due at `now`, none of them ever misfired.
+fn claim_due_at(now: Timestamp, limit: usize) -> ClaimRequest {
+    ClaimRequest {
+        now,
+        due_before: now,
+        limit,
+        owner: "bench".to_owned(),
+        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,13 +82,7 @@ fn claims(c: &mut Criterion) {
             for _ in 0..iterations {
                 let now = Timestamp::from_second(start.as_second() + second).expect("a timestamp");
                 second += 1;
-                let request = ClaimRequest {
-                    now,
-                    due_before: now,
-                    limit: 10_000,
-                    owner: "bench".to_owned(),
-                    misfire_threshold: Duration::from_secs(3600 * 24 * 365),
-                };
+                let request = claim_due_at(now, 10_000);
                 let claimed = runtime.block_on(store.claim_due(request)).expect("claim");
                 assert_eq!(claimed.ticks.len(), JOBS);
             }
@@ -143,13 +148,7 @@ const CYCLES_PER_HISTORY_ROUND: i64 = 10;
 /// (run here, in line, instead of on the store's thread at wall-clock times, so that every
 /// sample carries its share).
 async fn run_cycle(store: &SqliteStore, now: Timestamp) {
-    let request = ClaimRequest {
-        now,
-        due_before: now,
-        limit: CYCLE_JOBS,
-        owner: "bench".to_owned(),
-        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
-    };
+    let request = claim_due_at(now, CYCLE_JOBS);
     let claimed = store.claim_due(request).await.expect("claim");
     assert_eq!(claimed.ticks.len(), CYCLE_JOBS);
     for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
@@ -260,13 +259,7 @@ fn prune_per_job(c: &mut Criterion) {
                     for second in 0..PRUNE_HISTORY {
                         let now = Timestamp::from_second(start.as_second() + second as i64)
                             .expect("a timestamp");
-                        let request = ClaimRequest {
-                            now,
-                            due_before: now,
-                            limit: PRUNE_JOBS,
-                            owner: "bench".to_owned(),
-                            misfire_threshold: Duration::from_secs(3600 * 24 * 365),
-                        };
+                        let request = claim_due_at(now, PRUNE_JOBS);
                         let claimed = store.claim_due(request).await.expect("claim");
                         let updates = claimed
                             .ticks

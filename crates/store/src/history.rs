@@ -123,8 +123,8 @@ pub(crate) fn indexed_before(connection: &Connection) -> rusqlite::Result<i64> {
 
 /// Executions inserted with a tick below this get their entry as they are inserted; read once
 /// per write task, inside its transaction.
-pub(crate) fn announced(connection: &Connection) -> rusqlite::Result<i64> {
-    state(connection, ANNOUNCED)
+pub(crate) fn announced(connection: &Connection) -> Result<i64> {
+    state(connection, ANNOUNCED).map_err(|error| Error::store("reading the history state", error))
 }
 
 /// Gives a just-inserted execution its entry if its tick is below `announced`.

@@ -551,8 +551,7 @@ impl ExecutionStore for SqliteStore {
                 misfired: plan.misfired,
                 ..ClaimBatch::default()
             };
-            let announced =
-                history::announced(connection).map_err(store_error("reading the history state"))?;
+            let announced = history::announced(connection)?;
             insert_claimed(
                 connection,
                 &job,
@@ -574,8 +573,7 @@ impl ExecutionStore for SqliteStore {
             if !exists {
                 return Err(Error::JobNotFound(execution.job_id));
             }
-            let announced =
-                history::announced(connection).map_err(store_error("reading the history state"))?;
+            let announced = history::announced(connection)?;
             match insert_execution_row(connection, &execution, announced)
                 .map_err(store_error("inserting an execution"))?
             {
@@ -892,8 +890,7 @@ fn claim(connection: &Connection, request: &ClaimRequest) -> Result<ClaimBatch> 
     let due_before = millis(request.due_before);
     let mut batch = ClaimBatch::default();
     let select = select_due_sql();
-    let announced =
-        history::announced(connection).map_err(store_error("reading the history state"))?;
+    let announced = history::announced(connection)?;
     while batch.ticks.len() < request.limit {
         let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
         let jobs: Vec<(Job, i64)> = connection

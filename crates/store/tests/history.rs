@@ -1,7 +1,7 @@
 //! The per-job history index: reads, deletions and retention agree whether an execution's
 //! entry has been written yet or not, and whichever way the store was configured.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -50,6 +50,18 @@ fn entries(path: &Path, job_id: JobId) -> i64 {
         .unwrap()
 }
 
+/// A store on a new file with `history_interval`; the directory lives as long as the result.
+fn open_with_interval(interval: Duration) -> (tempfile::TempDir, PathBuf, SqliteStore) {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let config = SqliteConfig {
+        history_interval: interval,
+        ..SqliteConfig::new(&path)
+    };
+    let store = SqliteStore::open(&config).unwrap();
+    (directory, path, store)
+}
+
 /// Claims ticks 0..=9 s of each job and finishes the even ones.
 async fn claim_ten_seconds(store: &SqliteStore) {
     let request = ClaimRequest {
@@ -74,14 +86,8 @@ async fn claim_ten_seconds(store: &SqliteStore) {
 
 #[test]
 fn reads_agree_on_both_sides_of_the_watermark_and_deletion_empties_both() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("scheduler.db");
     // An interval long enough that only the explicit rounds below index anything.
-    let config = SqliteConfig {
-        history_interval: Duration::from_secs(3600),
-        ..SqliteConfig::new(&path)
-    };
-    let store = SqliteStore::open(&config).unwrap();
+    let (_directory, path, store) = open_with_interval(Duration::from_secs(3600));
     block_on(async {
         let (a, b) = (job(Some(base_time())), job(Some(base_time())));
         store.insert_job(a.clone()).await.unwrap();
@@ -151,13 +157,7 @@ fn reads_agree_on_both_sides_of_the_watermark_and_deletion_empties_both() {
 
 #[test]
 fn deleting_a_job_removes_executions_below_and_above_the_watermark() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("scheduler.db");
-    let config = SqliteConfig {
-        history_interval: Duration::from_secs(3600),
-        ..SqliteConfig::new(&path)
-    };
-    let store = SqliteStore::open(&config).unwrap();
+    let (_directory, path, store) = open_with_interval(Duration::from_secs(3600));
     block_on(async {
         let a = job(Some(base_time()));
         store.insert_job(a.clone()).await.unwrap();
@@ -245,13 +245,7 @@ fn reopening_with_another_interval_keeps_every_execution_readable() {
 
 #[test]
 fn the_store_indexes_the_history_by_itself_every_interval() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("scheduler.db");
-    let config = SqliteConfig {
-        history_interval: Duration::from_millis(20),
-        ..SqliteConfig::new(&path)
-    };
-    let store = SqliteStore::open(&config).unwrap();
+    let (_directory, path, store) = open_with_interval(Duration::from_millis(20));
     let a = job(Some(base_time()));
     block_on(async {
         store.insert_job(a.clone()).await.unwrap();
@@ -273,13 +267,7 @@ fn the_store_indexes_the_history_by_itself_every_interval() {
 
 #[test]
 fn a_window_larger_than_one_read_chunk_is_indexed_whole() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("scheduler.db");
-    let config = SqliteConfig {
-        history_interval: Duration::from_secs(3600),
-        ..SqliteConfig::new(&path)
-    };
-    let store = SqliteStore::open(&config).unwrap();
+    let (_directory, path, store) = open_with_interval(Duration::from_secs(3600));
     // 450 jobs with ten ticks each: 4,500 executions, three chunks (2,000 each) of the
     // round's reads and writes, with the chunk boundaries inside one tick's executions.
     let jobs: Vec<_> = (0..450).map(|_| job(Some(base_time()))).collect();
