@@ -5,7 +5,7 @@ use std::time::Duration;
 use scheduler_core::testing::FakeReply;
 use scheduler_core::{Alert, AttemptError, DeliveryType, ExecutionStatus, RetryPolicy};
 
-use crate::support::{Harness, at, spec};
+use crate::support::{Harness, at, at_millis, spec};
 
 const FLAKY: &str = "http://target.test/flaky";
 
@@ -369,6 +369,81 @@ async fn the_in_flight_limit_queues_ticks_without_losing_them() {
     assert_eq!(sent_at, [at(3_600), at(3_600), at(3_605)]);
     let drift = harness.engine.metrics().drift;
     assert_eq!((drift.count, drift.max), (3, Duration::from_secs(5)));
+}
+
+/// Five hourly jobs on `url`, on an engine that lets 2 fresh attempts and 10 in all be in
+/// flight, with a fresh window of 10 ms.
+async fn five_jobs_under_a_fresh_limit_of_two(url: &str, reply: FakeReply) -> Harness {
+    let config = scheduler_core::EngineConfig {
+        max_in_flight: 10,
+        max_fresh_attempts: 2,
+        fresh_window: Duration::from_millis(10),
+        ..crate::support::config()
+    };
+    let harness = Harness::start_with(
+        config,
+        std::sync::Arc::new(scheduler_core::MemoryStore::new()),
+    )
+    .await;
+    harness.transport.script(url, vec![reply]);
+    for _ in 0..5 {
+        harness
+            .create(spec("0 0 * * * *", url, DeliveryType::AtLeastOnce))
+            .await;
+    }
+    harness
+}
+
+#[tokio::test]
+async fn unanswered_attempts_stop_counting_as_fresh_after_the_window() {
+    let hung = "http://target.test/hung";
+    let harness = five_jobs_under_a_fresh_limit_of_two(hung, FakeReply::Hang).await;
+    harness.advance_to_and_expect_sent(at(3_600), 2).await;
+    harness
+        .metrics_until("two fresh attempts in flight", |m| {
+            m.in_flight == 2 && m.fired == 2
+        })
+        .await;
+    // Nothing else starts until the first two have waited the window out, although
+    // `max_in_flight` has room.
+    harness.clock.advance_to(at_millis(3_600_009));
+    assert_eq!(harness.transport.sent().len(), 2);
+    harness
+        .advance_to_and_expect_sent(at_millis(3_600_010), 4)
+        .await;
+    harness
+        .advance_to_and_expect_sent(at_millis(3_600_020), 5)
+        .await;
+    harness
+        .metrics_until("five in flight, none answered", |m| {
+            m.in_flight == 5 && m.fired == 5 && m.succeeded == 0
+        })
+        .await;
+    let mut sent_at: Vec<_> = harness.transport.sent().iter().map(|s| s.sent_at).collect();
+    sent_at.sort();
+    assert_eq!(
+        sent_at,
+        [
+            at(3_600),
+            at(3_600),
+            at_millis(3_600_010),
+            at_millis(3_600_010),
+            at_millis(3_600_020)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn answered_attempts_free_their_fresh_slot_at_once() {
+    let quick = "http://target.test/quick";
+    let harness = five_jobs_under_a_fresh_limit_of_two(quick, FakeReply::Status(200)).await;
+    // The clock stays at the tick: each answer lets the next waiting tick start.
+    harness.advance_to_and_expect_sent(at(3_600), 5).await;
+    harness
+        .metrics_until("all succeeded", |m| m.succeeded == 5 && m.in_flight == 0)
+        .await;
+    let sent = harness.transport.sent();
+    assert!(sent.iter().all(|s| s.sent_at == at(3_600)), "{sent:?}");
 }
 
 /// An alert sink that never finishes delivering.

@@ -125,6 +125,14 @@ struct AttemptDone {
     result: AttemptResult,
 }
 
+/// What the dispatcher keeps about one attempt task.
+struct AttemptSlot {
+    job_id: JobId,
+    /// Started less than [`EngineConfig::fresh_window`] ago (as of the last
+    /// [`Dispatcher::age_attempts`]): counted in [`Dispatcher::fresh`].
+    fresh: bool,
+}
+
 pub(crate) struct Dispatcher {
     clock: Arc<dyn Clock>,
     transport: Arc<dyn Transport>,
@@ -139,7 +147,12 @@ pub(crate) struct Dispatcher {
     ready: VecDeque<Execution>,
     jobs: HashMap<JobId, JobEntry>,
     attempts: JoinSet<AttemptDone>,
-    attempt_jobs: HashMap<TaskId, JobId>,
+    attempt_slots: HashMap<TaskId, AttemptSlot>,
+    /// Attempts in flight that are still fresh: at most [`EngineConfig::max_fresh_attempts`].
+    fresh: usize,
+    /// The start of every attempt not yet aged, oldest first (finished ones included: their
+    /// slot is gone, and aging skips them).
+    starts: VecDeque<(Timestamp, TaskId)>,
     /// Jobs whose last execution failed for good, for the recovery alert.
     failing: HashSet<JobId>,
     /// Changes stored while claim passes were under way, each with the number of the last
@@ -178,7 +191,9 @@ impl Dispatcher {
             ready: VecDeque::new(),
             jobs: HashMap::new(),
             attempts: JoinSet::new(),
-            attempt_jobs: HashMap::new(),
+            attempt_slots: HashMap::new(),
+            fresh: 0,
+            starts: VecDeque::new(),
             failing: HashSet::new(),
             recent: HashMap::new(),
             passes_done: 0,
@@ -189,7 +204,10 @@ impl Dispatcher {
 
     pub(crate) async fn run(mut self) {
         loop {
-            let next_due = self.timer.peek().map(|entry| entry.at);
+            let next_due = match (self.timer.peek(), self.next_aging()) {
+                (Some(entry), Some(aging)) => Some(entry.at.min(aging)),
+                (entry, aging) => entry.map(|entry| entry.at).or(aging),
+            };
             let clock = Arc::clone(&self.clock);
             let timer = async move {
                 match next_due {
@@ -432,7 +450,12 @@ impl Dispatcher {
     }
 
     fn start_ready(&mut self) {
-        while self.attempts.len() < self.config.max_in_flight {
+        if !self.ready.is_empty() {
+            self.age_attempts(self.clock.now());
+        }
+        while self.attempts.len() < self.config.max_in_flight
+            && self.fresh < self.config.max_fresh_attempts
+        {
             let Some(execution) = self.ready.pop_front() else {
                 break;
             };
@@ -505,7 +528,54 @@ impl Dispatcher {
                 result: AttemptResult::Sent { result, elapsed },
             }
         });
-        self.attempt_jobs.insert(handle.id(), job_id);
+        // With no window, no attempt is ever fresh.
+        let fresh = !self.config.fresh_window.is_zero();
+        if fresh {
+            self.fresh += 1;
+            self.starts.push_back((now, handle.id()));
+        }
+        self.attempt_slots
+            .insert(handle.id(), AttemptSlot { job_id, fresh });
+    }
+
+    /// Attempts started `fresh_window` or longer before `now` stop counting as fresh: they
+    /// wait on their targets, which costs memory (bounded by `max_in_flight`) but no CPU.
+    fn age_attempts(&mut self, now: Timestamp) {
+        while let Some(&(started, task_id)) = self.starts.front() {
+            if time::add(started, self.config.fresh_window) > now {
+                break;
+            }
+            self.starts.pop_front();
+            if let Some(slot) = self.attempt_slots.get_mut(&task_id)
+                && slot.fresh
+            {
+                slot.fresh = false;
+                self.fresh -= 1;
+            }
+        }
+    }
+
+    /// When the oldest fresh attempt ages, if executions are waiting for the fresh limit.
+    fn next_aging(&self) -> Option<Timestamp> {
+        if self.ready.is_empty() || self.fresh < self.config.max_fresh_attempts {
+            return None;
+        }
+        self.starts
+            .front()
+            .map(|&(started, _)| time::add(started, self.config.fresh_window))
+    }
+
+    /// Forgets a finished attempt task; its job, if the dispatcher still knew the task.
+    fn forget_attempt(&mut self, task_id: TaskId) -> Option<JobId> {
+        let slot = self.attempt_slots.remove(&task_id)?;
+        if slot.fresh {
+            self.fresh -= 1;
+        }
+        if self.attempt_slots.is_empty() {
+            // Every start left is of a finished attempt.
+            self.starts.clear();
+        }
+        Some(slot.job_id)
     }
 
     fn attempt_finished(&mut self, done: Result<(TaskId, AttemptDone), JoinError>) {
@@ -515,7 +585,7 @@ impl Dispatcher {
                 // A panicking transport: the execution stays unfinished in the store, and the
                 // next start recovers it.
                 log::error!("an attempt task failed: {error}");
-                if let Some(job_id) = self.attempt_jobs.remove(&error.id()) {
+                if let Some(job_id) = self.forget_attempt(error.id()) {
                     self.release(job_id, true);
                 }
                 self.leave_backlog(1);
@@ -523,7 +593,7 @@ impl Dispatcher {
                 return;
             }
         };
-        self.attempt_jobs.remove(&task_id);
+        self.forget_attempt(task_id);
         self.conclude(done);
         self.start_ready();
     }

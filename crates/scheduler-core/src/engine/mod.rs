@@ -58,8 +58,27 @@ pub struct EngineConfig {
     pub claim_interval: Duration,
     /// The most ticks one claim takes; a claim pass repeats until fewer come back.
     pub claim_batch_size: usize,
-    /// The most attempts in flight at once, across all jobs.
+    /// The most attempts in flight at once, across all jobs. This bounds the memory of
+    /// attempts (a connection and its buffers each); [`EngineConfig::max_fresh_attempts`]
+    /// bounds how many of them compete for CPU.
     pub max_in_flight: usize,
+    /// The most attempts in flight that started less than `fresh_window` ago.
+    ///
+    /// Against fast targets, an attempt is CPU work from start to answer, and starting more of
+    /// them at once than the cores can run only makes each wait longer and costs more per
+    /// attempt: at 30,000 executions/s, a burst with up to 1,024 attempts at once instead of
+    /// 128 cost the dispatch threads and the target 10-25% more CPU (docs/PERFORMANCE.md). An
+    /// attempt still unanswered after `fresh_window` is waiting on its target, which costs no
+    /// CPU, so it stops counting here and counts only against `max_in_flight`: slow or hung
+    /// targets never hold this limit. So starts are capped at `max_fresh_attempts /
+    /// fresh_window` per second while every target is slow (25,600/s by default), and not at
+    /// all otherwise; and when the cores cannot answer this many attempts within the window,
+    /// attempts age before their answer and the limit loosens, up to `max_in_flight`. It must
+    /// be at least 1.
+    pub max_fresh_attempts: usize,
+    /// How long an attempt counts as fresh (see [`EngineConfig::max_fresh_attempts`]); zero
+    /// turns that limit off.
+    pub fresh_window: Duration,
     /// The most executions the engine holds at once: claimed (or triggered, or recovered)
     /// and not yet finally written, whether on the timer, waiting for an in-flight slot, in
     /// flight, waiting for a retry, or with their last update queued for the store.
@@ -111,6 +130,8 @@ impl Default for EngineConfig {
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
             max_in_flight: 1_024,
+            max_fresh_attempts: 128,
+            fresh_window: Duration::from_millis(5),
             max_backlog: 100_000,
             misfire_threshold: Duration::from_secs(10),
             result_batch_size: 8_192,
@@ -134,6 +155,7 @@ impl EngineConfig {
         let positive = [
             ("claim_batch_size", self.claim_batch_size),
             ("max_in_flight", self.max_in_flight),
+            ("max_fresh_attempts", self.max_fresh_attempts),
             ("max_backlog", self.max_backlog),
             ("result_batch_size", self.result_batch_size),
             ("alert_queue_capacity", self.alert_queue_capacity),
@@ -597,5 +619,32 @@ async fn run_pruner(
 async fn run_alerts(sink: Arc<dyn AlertSink>, mut alerts: mpsc::Receiver<crate::alert::Alert>) {
     while let Some(alert) = alerts.recv().await {
         sink.deliver(alert).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_must_be_at_least_one() {
+        assert!(EngineConfig::default().validate().is_ok());
+        let zero_fresh = EngineConfig {
+            max_fresh_attempts: 0,
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            zero_fresh.validate(),
+            Err(Error::Invalid {
+                field: "max_fresh_attempts",
+                ..
+            })
+        ));
+        // A zero window is allowed: it turns the fresh limit off.
+        let no_window = EngineConfig {
+            fresh_window: Duration::ZERO,
+            ..EngineConfig::default()
+        };
+        assert!(no_window.validate().is_ok());
     }
 }
