@@ -40,6 +40,16 @@ pub(crate) struct ServeArgs {
     /// The most HTTP attempts in flight at once, across all jobs.
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub(crate) max_in_flight: usize,
+    /// The most attempts in flight that started less than `--fresh-window` ago. Fast targets
+    /// make each attempt CPU work until it is answered, and more of them at once than the
+    /// cores can run only adds cost and delay; an attempt still unanswered after the window is
+    /// waiting on its target and counts only against `--max-in-flight`.
+    #[arg(long, env = "SCHEDULER_MAX_FRESH_ATTEMPTS", default_value_t = EngineConfig::default().max_fresh_attempts)]
+    pub(crate) max_fresh_attempts: usize,
+    /// How long an attempt counts as fresh (see `--max-fresh-attempts`); `0s` turns that
+    /// limit off.
+    #[arg(long, env = "SCHEDULER_FRESH_WINDOW", default_value = "5ms", value_parser = parse_duration)]
+    pub(crate) fresh_window: Duration,
     /// The most executions the engine holds at once: claimed and not yet recorded (waiting
     /// for their instant, in flight, waiting for a retry or for the database). When it is
     /// full, due ticks wait in the database and fire late instead of piling up in memory. The
@@ -234,6 +244,8 @@ fn engine_config(args: &ServeArgs) -> EngineConfig {
     EngineConfig {
         node_id: args.node_id.clone(),
         max_in_flight: args.max_in_flight,
+        max_fresh_attempts: args.max_fresh_attempts,
+        fresh_window: args.fresh_window,
         max_backlog: args.max_backlog,
         retention,
         ..EngineConfig::default()
@@ -279,16 +291,37 @@ mod tests {
 
     #[test]
     fn engine_limits_come_from_the_flags() {
-        let args =
-            Serve::parse_from(["serve", "--max-in-flight", "64", "--max-backlog", "5000"]).args;
+        let args = Serve::parse_from([
+            "serve",
+            "--max-in-flight",
+            "64",
+            "--max-backlog",
+            "5000",
+            "--max-fresh-attempts",
+            "32",
+            "--fresh-window",
+            "0s",
+        ])
+        .args;
         let config = engine_config(&args);
         assert_eq!((config.max_in_flight, config.max_backlog), (64, 5_000));
+        assert_eq!(
+            (config.max_fresh_attempts, config.fresh_window),
+            (32, Duration::ZERO)
+        );
         // Without flags (and without their environment variables), the engine's default.
         if std::env::var_os("SCHEDULER_MAX_BACKLOG").is_none() {
             let args = Serve::parse_from(["serve"]).args;
             assert_eq!(
                 engine_config(&args).max_backlog,
                 EngineConfig::default().max_backlog
+            );
+        }
+        if std::env::var_os("SCHEDULER_FRESH_WINDOW").is_none() {
+            let args = Serve::parse_from(["serve"]).args;
+            assert_eq!(
+                engine_config(&args).fresh_window,
+                EngineConfig::default().fresh_window
             );
         }
     }
