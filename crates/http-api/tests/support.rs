@@ -47,6 +47,8 @@ impl Harness {
             .clock(clock.clone())
             .config(EngineConfig {
                 jitter_seed: Some(1),
+                // The clock moves only when a test moves it.
+                result_linger: Duration::ZERO,
                 ..EngineConfig::default()
             })
             .start()

@@ -440,6 +440,107 @@ async fn a_store_that_falls_behind_stops_the_claims_at_the_limit() {
     assert!(late > 0, "the ticks claimed after the stall fire late");
 }
 
+/// A gated harness that lets every write through, whose writer lingers 100 ms.
+async fn lingering_harness(result_batch_size: usize) -> (Harness, Arc<GatedStore>) {
+    let config = EngineConfig {
+        result_linger: Duration::from_millis(100),
+        result_batch_size,
+        ..config()
+    };
+    let (harness, gated) = gated_harness(config).await;
+    gated.open();
+    (harness, gated)
+}
+
+#[tokio::test]
+async fn results_linger_so_that_an_execution_answered_within_the_wait_costs_one_row() {
+    let (harness, gated) = lingering_harness(100).await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(
+            harness
+                .create(spec("1 * * * * *", OK, DeliveryType::AtLeastOnce))
+                .await,
+        );
+    }
+    harness.advance_to_and_expect_sent(at(1), 3).await;
+    harness
+        .metrics_until("all answered", |m| m.succeeded == 3)
+        .await;
+    // The clock has not moved: every state waits in the writer.
+    assert_eq!(gated.calls(), Vec::<Vec<ExecutionUpdate>>::new());
+    assert_eq!(count_status(&harness, ExecutionStatus::Pending), 3);
+
+    harness.clock.advance_to(at_millis(1_100));
+    within("the lingering write", gated.wait_for_calls(1)).await;
+    let succeeded = [ExecutionStatus::Succeeded];
+    let expected: Vec<(&Job, &[ExecutionStatus])> =
+        jobs.iter().map(|job| (job, &succeeded[..])).collect();
+    stored_states(&harness, &expected).await;
+    harness
+        .metrics_until("nothing held", |m| m.backlog == 0)
+        .await;
+    // One call, one row per execution: its final state.
+    let calls = gated.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].len(), 3);
+    assert!(
+        calls[0]
+            .iter()
+            .all(|update| update.status == ExecutionStatus::Succeeded)
+    );
+}
+
+#[tokio::test]
+async fn a_full_batch_or_an_at_most_once_start_is_written_without_lingering() {
+    let (harness, gated) = lingering_harness(2).await;
+    let at_most_once = harness
+        .create(spec("1 * * * * *", OK, DeliveryType::AtMostOnce))
+        .await;
+    // The attempt is sent only once its start is stored, and the clock stays at the tick.
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    assert_eq!(gated.calls()[0][0].status, ExecutionStatus::Running);
+    harness
+        .metrics_until("answered", |m| m.succeeded == 1)
+        .await;
+    harness.clock.advance_to(at_millis(1_100));
+    stored_states(
+        &harness,
+        &[(&at_most_once, &[ExecutionStatus::Succeeded][..])],
+    )
+    .await;
+    let calls_before = gated.calls().len();
+
+    // Three at-least-once attempts at 2 s that are never answered: a batch is full at two
+    // states and goes at once; the third state waits for the linger.
+    let hung = "http://target.test/hung";
+    harness.transport.script(hung, vec![FakeReply::Hang]);
+    for _ in 0..3 {
+        harness
+            .create(spec("2 * * * * *", hung, DeliveryType::AtLeastOnce))
+            .await;
+    }
+    harness.advance_to_and_expect_sent(at(2), 4).await;
+    within("a full batch", gated.wait_for_calls(calls_before + 1)).await;
+    harness
+        .metrics_until("three in flight", |m| m.in_flight == 3)
+        .await;
+    let calls = gated.calls();
+    assert_eq!(calls.len(), calls_before + 1, "{calls:?}");
+    assert_eq!(calls[calls_before].len(), 2);
+    harness.clock.advance_to(at_millis(2_100));
+    within(
+        "the lingering write",
+        gated.wait_for_calls(calls_before + 2),
+    )
+    .await;
+    eventually("every start stored", || {
+        count_status(&harness, ExecutionStatus::Running) == 3
+    })
+    .await;
+    assert_eq!(gated.calls()[calls_before + 1].len(), 1);
+}
+
 #[tokio::test]
 async fn states_queued_during_a_write_cost_one_row_per_execution() {
     // Batches of two updates: without coalescing, the seven states queued below would take

@@ -30,9 +30,12 @@ pub(crate) fn at_millis(millis: i64) -> Timestamp {
     Timestamp::from_millisecond(t0().as_millisecond() + millis).expect("a timestamp")
 }
 
+/// The defaults, with a fixed jitter seed, and results written without lingering: the clock
+/// moves only when a test moves it (the writer's lingering has tests of its own).
 pub(crate) fn config() -> EngineConfig {
     EngineConfig {
         jitter_seed: Some(1),
+        result_linger: Duration::ZERO,
         ..EngineConfig::default()
     }
 }

@@ -18,6 +18,13 @@
 //! the attempts in flight rather than the claims, and would need an asynchronous send in the
 //! middle of its synchronous bookkeeping.
 //!
+//! **Lingering.** A store call is made once the oldest queued update has waited
+//! `EngineConfig::result_linger` (on the engine's clock), or a full batch is queued, or an
+//! update waits for its acknowledgement; until then the writer keeps taking updates. Against
+//! targets that answer within the wait, an execution's `RUNNING` state and its final state
+//! meet in the queue and cost one row, and a burst is written in a few large transactions
+//! instead of many small ones, each of which would write the same hot pages again.
+//!
 //! **Acknowledgements.** An update may carry a `stored` channel (the `RUNNING` state of an
 //! at-most-once attempt, which must be durable before the request leaves). It hears `true`
 //! only once a store call that contained this state, or a later state of the same execution,
@@ -32,12 +39,15 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::domain::{ExecutionId, ExecutionUpdate};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::time;
 
 /// One update to write; `stored` (if any) hears whether it reached the store.
 pub(crate) struct WriteOp {
@@ -52,16 +62,29 @@ pub(crate) struct WriteOp {
 /// the store, and the next start recovers them).
 const WRITE_TRIES: usize = 3;
 
+/// How much one store call takes, and how long the writer waits to fill it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// `EngineConfig::result_batch_size`.
+    pub(crate) max_batch: usize,
+    /// `EngineConfig::result_linger`.
+    pub(crate) linger: Duration,
+}
+
 /// Writes the updates from `ops` until the channel is closed and every queued update has been
 /// written (or given up).
 pub(crate) async fn run(
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     mut ops: mpsc::UnboundedReceiver<WriteOp>,
-    max_batch: usize,
+    limits: Limits,
     metrics: Arc<Metrics>,
 ) {
     let mut queue = Queue::default();
     let mut open = true;
+    // When the oldest update in the queue arrived (for updates left from the previous call: when
+    // that call started, which none of them predates by more than the call took).
+    let mut since = clock.now();
     loop {
         if queue.is_empty() {
             if !open {
@@ -71,6 +94,16 @@ pub(crate) async fn run(
                 Some(op) => queue.push(op),
                 None => return,
             }
+            since = clock.now();
+        }
+        if !limits.linger.is_zero() {
+            open = linger(
+                &mut queue,
+                &mut ops,
+                clock.sleep_until(time::add(since, limits.linger)),
+                limits.max_batch,
+            )
+            .await;
         }
         while open {
             match ops.try_recv() {
@@ -79,7 +112,8 @@ pub(crate) async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
         }
-        let batch = queue.take(max_batch);
+        since = clock.now();
+        let batch = queue.take(limits.max_batch);
         let write = write(store.as_ref(), &batch.updates, &metrics);
         tokio::pin!(write);
         // Keep taking updates while the store works, so that they coalesce in the queue rather
@@ -101,6 +135,28 @@ pub(crate) async fn run(
             metrics.release(batch.releases);
         }
     }
+}
+
+/// Takes updates into `queue` until `deadline`, a full batch, or an update that waits for its
+/// acknowledgement; whether the channel is still open.
+async fn linger(
+    queue: &mut Queue,
+    ops: &mut mpsc::UnboundedReceiver<WriteOp>,
+    deadline: crate::store::BoxFuture<'static, ()>,
+    max_batch: usize,
+) -> bool {
+    tokio::pin!(deadline);
+    while queue.order.len() < max_batch && queue.acks == 0 {
+        tokio::select! {
+            biased;
+            op = ops.recv() => match op {
+                Some(op) => queue.push(op),
+                None => return false,
+            },
+            () = &mut deadline => break,
+        }
+    }
+    true
 }
 
 /// Writes `updates` in one store call, trying up to [`WRITE_TRIES`] times; whether it was
@@ -135,6 +191,8 @@ struct Queued {
 struct Queue {
     order: VecDeque<ExecutionId>,
     entries: HashMap<ExecutionId, Queued>,
+    /// Acknowledgements waiting in `entries`.
+    acks: usize,
 }
 
 /// What one store call writes, and what to do once it returns.
@@ -152,6 +210,7 @@ impl Queue {
     /// Queues `op`, replacing the queued state of its execution if there is one.
     fn push(&mut self, op: WriteOp) {
         let release = usize::from(op.last);
+        self.acks += usize::from(op.stored.is_some());
         match self.entries.entry(op.update.id) {
             Entry::Occupied(mut entry) => {
                 let queued = entry.get_mut();
@@ -180,6 +239,7 @@ impl Queue {
         };
         for id in self.order.drain(..count) {
             if let Some(queued) = self.entries.remove(&id) {
+                self.acks -= queued.acks.len();
                 batch.updates.push(queued.update);
                 batch.acks.extend(queued.acks);
                 batch.releases += queued.releases;
