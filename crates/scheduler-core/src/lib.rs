@@ -65,7 +65,7 @@
 //! ticks already claimed (they are recorded as skipped, with the reason).
 //!
 //! **Dispatch.** Each attempt is a spawned task, at most `max_in_flight` at once; the timer never
-//! waits for a target. Of those, at most `max_fresh_attempts` (128) may be *fresh*, started less
+//! waits for a target. Of those, at most `max_fresh_attempts` (64 per core) may be *fresh*, started less
 //! than `fresh_window` (5 ms) ago: against fast targets an attempt is CPU work until it is
 //! answered, and starting more at once than the cores can run only adds cost and delay; an
 //! attempt still unanswered after the window is waiting on its target and counts only against

@@ -71,10 +71,11 @@ pub struct EngineConfig {
     /// attempt still unanswered after `fresh_window` is waiting on its target, which costs no
     /// CPU, so it stops counting here and counts only against `max_in_flight`: slow or hung
     /// targets never hold this limit. So starts are capped at `max_fresh_attempts /
-    /// fresh_window` per second while every target is slow (25,600/s by default), and not at
-    /// all otherwise; and when the cores cannot answer this many attempts within the window,
-    /// attempts age before their answer and the limit loosens, up to `max_in_flight`. It must
-    /// be at least 1.
+    /// fresh_window` per second while every target is slow (25,600/s by default on two cores),
+    /// and not at all otherwise; and when the cores cannot answer this many attempts within
+    /// the window, attempts age before their answer and the limit loosens, up to
+    /// `max_in_flight`. It must be at least 1. The default is 64 per core the machine offers
+    /// ([`std::thread::available_parallelism`]), 128 on two cores, where it was measured.
     pub max_fresh_attempts: usize,
     /// How long an attempt counts as fresh (see [`EngineConfig::max_fresh_attempts`]); zero
     /// turns that limit off.
@@ -133,6 +134,9 @@ pub struct EngineConfig {
     pub jitter_seed: Option<u64>,
 }
 
+/// The default of [`EngineConfig::max_fresh_attempts`] per core.
+const FRESH_ATTEMPTS_PER_CORE: usize = 64;
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
@@ -141,7 +145,8 @@ impl Default for EngineConfig {
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
             max_in_flight: 1_024,
-            max_fresh_attempts: 128,
+            max_fresh_attempts: FRESH_ATTEMPTS_PER_CORE
+                * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             fresh_window: Duration::from_millis(5),
             max_backlog: 100_000,
             misfire_threshold: Duration::from_secs(10),
