@@ -1,43 +1,62 @@
-//! The [`Transport`] of `scheduler-core`: an [`AttemptRequest`] becomes one [`HttpRequest`].
+//! The [`Transport`] of `scheduler-core`: an [`AttemptRequest`] becomes one HTTP request.
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use http_body_util::Full;
 use scheduler_core::{
     AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, HttpMethod, Transport,
 };
 
-use crate::client::{HttpRequest, HttpTransport};
+use crate::client::{HttpTransport, header_name, header_value, parse_url};
 use crate::error::Error;
 
-impl HttpRequest {
-    /// The request for one attempt: the job's method, URL, headers and body, and the
+/// The idempotency headers' names, in the order of [`AttemptRequest::idempotency_headers`]
+/// (lower case, as HTTP/1.1 sends them and HTTP/2 requires).
+fn idempotency_names() -> [HeaderName; 4] {
+    [
+        HeaderName::from_static("x-scheduler-job-id"),
+        HeaderName::from_static("x-scheduler-execution-id"),
+        HeaderName::from_static("x-scheduler-scheduled-time"),
+        HeaderName::from_static("x-scheduler-attempt"),
+    ]
+}
+
+impl HttpTransport {
+    /// The request an attempt becomes: the job's method, URL, headers and body, then the
     /// idempotency headers of [`AttemptRequest::idempotency_headers`] (job id, execution id,
-    /// scheduled time, attempt), which a job's own headers cannot override.
-    pub fn for_attempt(attempt: &AttemptRequest) -> HttpRequest {
+    /// scheduled time, attempt), which a job's own headers cannot override, then the default
+    /// `Content-Type` and `User-Agent` where the job sets none. This is what
+    /// [`Transport::send`] sends.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] when the job's URL is not an absolute `http://` or
+    /// `https://` URL, or one of its headers is not a valid name or value.
+    pub fn attempt_request(
+        &self,
+        attempt: &AttemptRequest,
+    ) -> Result<http::Request<Full<Bytes>>, Error> {
         let spec = &attempt.job.spec;
-        let idempotency = attempt.idempotency_headers();
-        let mut headers: Vec<(String, String)> = spec
-            .headers
-            .iter()
-            .filter(|(name, _)| {
-                !idempotency
-                    .iter()
-                    .any(|(reserved, _)| reserved.eq_ignore_ascii_case(name))
-            })
-            .cloned()
-            .collect();
-        headers.extend(
-            idempotency
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value)),
-        );
-        HttpRequest {
-            method: method(spec.method),
-            url: spec.target_url.trim().to_owned(),
-            headers,
-            // Shares the job's allocation rather than copying the body on every attempt.
-            body: spec.body.clone().map(Bytes::from_owner).unwrap_or_default(),
-            timeout: attempt.timeout(),
+        let uri = parse_url(spec.target_url.trim())?;
+        let names = idempotency_names();
+        let mut headers = HeaderMap::with_capacity(spec.headers.len() + names.len() + 2);
+        for (name, value) in &spec.headers {
+            let name = header_name(name)?;
+            if names.contains(&name) {
+                continue;
+            }
+            let value = header_value(&name, value)?;
+            headers.append(name, value);
         }
+        for (name, (_, value)) in names.into_iter().zip(attempt.idempotency_headers()) {
+            // Ids, an RFC 3339 instant and a number: always a valid value, taken without a copy.
+            let value = HeaderValue::try_from(value)
+                .map_err(|e| Error::InvalidRequest(format!("value of header {name}: {e}")))?;
+            headers.append(name, value);
+        }
+        // Shares the job's allocation rather than copying the body on every attempt.
+        let body = spec.body.clone().map(Bytes::from_owner).unwrap_or_default();
+        self.finish(method(spec.method), uri, headers, body)
     }
 }
 
@@ -47,10 +66,10 @@ impl Transport for HttpTransport {
         attempt: AttemptRequest,
     ) -> BoxFuture<'static, Result<AttemptOutcome, AttemptError>> {
         let transport = self.clone();
-        let request = HttpRequest::for_attempt(&attempt);
+        let request = self.attempt_request(&attempt);
         Box::pin(async move {
             let response = transport
-                .send_request(request)
+                .send_built(request?, attempt.timeout())
                 .await
                 .map_err(AttemptError::from)?;
             if response.body_truncated {
@@ -99,5 +118,46 @@ fn method(method: HttpMethod) -> http::Method {
         HttpMethod::Put => http::Method::PUT,
         HttpMethod::Patch => http::Method::PATCH,
         HttpMethod::Delete => http::Method::DELETE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use scheduler_core::{DeliveryType, ExecutionId, Job, JobId, JobSpec, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn the_idempotency_names_are_the_engines_in_its_order() {
+        let now = Timestamp::now();
+        let spec = JobSpec::new(
+            "* * * * * *".parse().expect("a schedule"),
+            "http://127.0.0.1/hook",
+            DeliveryType::AtLeastOnce,
+        );
+        let job = Job {
+            id: JobId::new_random(),
+            spec,
+            created_at: now,
+            updated_at: now,
+            next_fire_at: None,
+            version: 1,
+        };
+        let attempt = AttemptRequest {
+            job: Arc::new(job),
+            execution_id: ExecutionId::new_time_ordered(),
+            scheduled_at: now,
+            attempt: 1,
+        };
+        let engine: Vec<String> = attempt
+            .idempotency_headers()
+            .iter()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect();
+        let names = idempotency_names();
+        let ours: Vec<&str> = names.iter().map(HeaderName::as_str).collect();
+        assert_eq!(engine, ours);
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -125,9 +125,18 @@ impl HttpTransport {
     /// [`Error::ConnectionReset`], [`Error::ConnectionClosed`], [`Error::Tls`] or
     /// [`Error::Protocol`]. A status of 4xx or 5xx is a response, not an error.
     pub async fn send_request(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
-        let started = Instant::now();
         let timeout = request.timeout;
         let request = self.build(request)?;
+        self.send_built(request, timeout).await
+    }
+
+    /// Sends a request already built (and checked), within `timeout`.
+    pub(crate) async fn send_built(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<HttpResponse, Error> {
+        let started = Instant::now();
         match tokio::time::timeout(timeout, self.exchange(request, started)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(Error::Timeout { timeout }),
@@ -135,39 +144,38 @@ impl HttpTransport {
     }
 
     fn build(&self, request: HttpRequest) -> Result<http::Request<Full<Bytes>>, Error> {
-        let uri: http::Uri = request
-            .url
-            .parse()
-            .map_err(|e| Error::InvalidRequest(format!("url {:?}: {e}", request.url)))?;
-        match uri.scheme_str() {
-            Some("http" | "https") if uri.host().is_some() => {}
-            _ => {
-                return Err(Error::InvalidRequest(format!(
-                    "url {:?}: expected an absolute http:// or https:// URL",
-                    request.url
-                )));
-            }
-        }
-        let mut builder = http::Request::builder().method(request.method).uri(uri);
-        let headers = builder
-            .headers_mut()
-            .ok_or_else(|| Error::InvalidRequest("invalid method or url".to_owned()))?;
+        let uri = parse_url(&request.url)?;
+        let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
         for (name, value) in &request.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| Error::InvalidRequest(format!("header name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| Error::InvalidRequest(format!("value of header {name}: {e}")))?;
+            let name = header_name(name)?;
+            let value = header_value(&name, value)?;
             headers.append(name, value);
         }
+        self.finish(request.method, uri, headers, request.body)
+    }
+
+    /// The request with `headers`, plus the default `Content-Type` and `User-Agent` where
+    /// `headers` has none.
+    pub(crate) fn finish(
+        &self,
+        method: Method,
+        uri: http::Uri,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, Error> {
         if !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
         }
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, self.shared.user_agent.clone());
         }
-        builder
-            .body(Full::new(request.body))
-            .map_err(|e| Error::InvalidRequest(e.to_string()))
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        *request.headers_mut() = headers;
+        Ok(request)
     }
 
     async fn exchange(
@@ -208,6 +216,31 @@ impl HttpTransport {
             body_truncated,
         })
     }
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+pub(crate) fn parse_url(url: &str) -> Result<http::Uri, Error> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Error::InvalidRequest(format!("url {url:?}: {e}")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(uri),
+        _ => Err(Error::InvalidRequest(format!(
+            "url {url:?}: expected an absolute http:// or https:// URL"
+        ))),
+    }
+}
+
+/// A header name, checked.
+pub(crate) fn header_name(name: &str) -> Result<HeaderName, Error> {
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| Error::InvalidRequest(format!("header name {name:?}: {e}")))
+}
+
+/// The value of header `name`, checked.
+pub(crate) fn header_value(name: &HeaderName, value: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(value)
+        .map_err(|e| Error::InvalidRequest(format!("value of header {name}: {e}")))
 }
 
 /// Reads at most `cap` bytes of `body`. When the body is longer, stops there: dropping the
