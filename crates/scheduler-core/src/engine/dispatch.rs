@@ -27,7 +27,7 @@ use crate::engine::retry::{Verdict, backoff, classify};
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
 use crate::metrics::Metrics;
-use crate::store::ClaimedTick;
+use crate::store::{BoxFuture, ClaimedTick};
 use crate::time;
 use crate::transport::{AttemptError, AttemptOutcome, AttemptRequest, Transport};
 
@@ -203,15 +203,20 @@ impl Dispatcher {
     }
 
     pub(crate) async fn run(mut self) {
+        // The wait for the earliest entry, kept while that instant stays the same: the loop
+        // turns once per finished attempt, and a new wait would register a timer each time.
+        let mut wait: Option<(Timestamp, BoxFuture<'static, ()>)> = None;
         loop {
             let next_due = match (self.timer.peek(), self.next_aging()) {
                 (Some(entry), Some(aging)) => Some(entry.at.min(aging)),
                 (entry, aging) => entry.map(|entry| entry.at).or(aging),
             };
-            let clock = Arc::clone(&self.clock);
-            let timer = async move {
-                match next_due {
-                    Some(at) => clock.sleep_until(at).await,
+            if wait.as_ref().map(|(at, _)| *at) != next_due {
+                wait = next_due.map(|at| (at, self.clock.sleep_until(at)));
+            }
+            let timer = async {
+                match &mut wait {
+                    Some((_, sleep)) => sleep.await,
                     None => std::future::pending().await,
                 }
             };
@@ -221,6 +226,8 @@ impl Dispatcher {
                     // Every handle is gone without a shutdown: stop; attempts are dropped.
                     None => return,
                     Some(DispatchMsg::Shutdown { deadline, done }) => {
+                        // The timer is done with: its wait must not wake the drain.
+                        drop(wait.take());
                         let report = self.drain(deadline).await;
                         let _ = done.send(report);
                         return;
@@ -230,7 +237,11 @@ impl Dispatcher {
                 Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
                     self.attempt_finished(done);
                 }
-                () = timer => self.fire_due(),
+                () = timer => {
+                    // A finished wait is never polled again.
+                    wait = None;
+                    self.fire_due();
+                }
             }
         }
     }
