@@ -57,6 +57,15 @@ pub(crate) struct ServeArgs {
     /// `0s` writes as soon as the previous write is done.
     #[arg(long, env = "SCHEDULER_RESULT_LINGER", default_value = "100ms", value_parser = parse_duration)]
     pub(crate) result_linger: Duration,
+    /// How far ahead due ticks are claimed from the database (e.g. `2s`). Ticks are claimed
+    /// this long before their instant at the most and `--look-ahead` minus
+    /// `--claim-interval` at the least. A longer look-ahead rides out longer database stalls
+    /// and holds more executions in memory (see `--max-backlog`).
+    #[arg(long, env = "SCHEDULER_LOOK_AHEAD", default_value = "2s", value_parser = parse_duration)]
+    pub(crate) look_ahead: Duration,
+    /// How often due ticks are claimed; must be shorter than `--look-ahead`.
+    #[arg(long, env = "SCHEDULER_CLAIM_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub(crate) claim_interval: Duration,
     /// The most executions the engine holds at once: claimed and not yet recorded (waiting
     /// for their instant, in flight, waiting for a retry or for the database). When it is
     /// full, due ticks wait in the database and fire late instead of piling up in memory. The
@@ -161,7 +170,21 @@ fn store_config(args: &ServeArgs) -> SqliteConfig {
     }
 }
 
+/// Refuses flag combinations the engine cannot run with, before anything is opened.
+fn check_args(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.claim_interval.is_zero() || args.claim_interval >= args.look_ahead {
+        anyhow::bail!(
+            "--claim-interval ({:?}) must be greater than zero and shorter than --look-ahead ({:?}), \
+             so that every tick is claimed before its instant",
+            args.claim_interval,
+            args.look_ahead
+        );
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+    check_args(&args)?;
     let store_config = store_config(&args);
     let store = Arc::new(SqliteStore::open(&store_config)?);
     log::info!("store: SQLite database {}", args.db.display());
@@ -250,6 +273,8 @@ fn engine_config(args: &ServeArgs) -> EngineConfig {
         });
     EngineConfig {
         node_id: args.node_id.clone(),
+        look_ahead: args.look_ahead,
+        claim_interval: args.claim_interval,
         max_in_flight: args.max_in_flight,
         max_fresh_attempts: args.max_fresh_attempts,
         fresh_window: args.fresh_window,
@@ -311,9 +336,17 @@ mod tests {
             "0s",
             "--result-linger",
             "250ms",
+            "--look-ahead",
+            "6s",
+            "--claim-interval",
+            "3s",
         ])
         .args;
         let config = engine_config(&args);
+        assert_eq!(
+            (config.look_ahead, config.claim_interval),
+            (Duration::from_secs(6), Duration::from_secs(3))
+        );
         assert_eq!((config.max_in_flight, config.max_backlog), (64, 5_000));
         assert_eq!(
             (config.max_fresh_attempts, config.fresh_window),
@@ -332,6 +365,29 @@ mod tests {
         }
         if unset("SCHEDULER_RESULT_LINGER") {
             assert_eq!(config.result_linger, defaults.result_linger);
+        }
+        if unset("SCHEDULER_LOOK_AHEAD") {
+            assert_eq!(config.look_ahead, defaults.look_ahead);
+        }
+        if unset("SCHEDULER_CLAIM_INTERVAL") {
+            assert_eq!(config.claim_interval, defaults.claim_interval);
+        }
+    }
+
+    #[test]
+    fn a_claim_interval_not_shorter_than_the_look_ahead_is_refused_by_flag_name() {
+        let args = |interval: &str| {
+            Serve::parse_from(["serve", "--look-ahead", "2s", "--claim-interval", interval]).args
+        };
+        assert!(check_args(&args("1s")).is_ok());
+        for interval in ["2s", "5s", "0s"] {
+            let message = check_args(&args(interval))
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                message.contains("--claim-interval") && message.contains("--look-ahead"),
+                "{interval}: {message}"
+            );
         }
     }
 
