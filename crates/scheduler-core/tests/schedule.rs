@@ -4,9 +4,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use scheduler_core::Clock;
+use scheduler_core::testing::FakeReply;
 use scheduler_core::{
-    DeliveryType, ExecutionStatus, Job, JobId, JobSpec, JobStore, MemoryStore, Schedule, TimeZone,
-    Timestamp,
+    DeliveryType, EngineConfig, ExecutionStatus, Job, JobId, JobSpec, JobStore, MemoryStore,
+    Schedule, TimeZone, Timestamp,
 };
 
 use crate::support::{Harness, at, at_millis, config, eventually, spec, t0, within};
@@ -189,4 +191,89 @@ async fn periodic_claim_passes_fall_half_way_between_whole_seconds() {
     control_waits_for(at_millis(2_500)).await;
     harness.advance_to_and_expect_sent(at(3), 3).await;
     harness.engine.shutdown(Duration::ZERO).await;
+}
+
+/// An engine with one attempt slot and three every-minute jobs whose target answers after
+/// `answer_after`, with their ticks at 60 s claimed: at 60 s one attempt is in flight and two
+/// wait for the slot.
+async fn one_slot_and_a_burst_at_a_minute(answer_after: Duration) -> Harness {
+    const SLOW: &str = "http://target.test/slow";
+    let config = EngineConfig {
+        max_in_flight: 1,
+        ..config()
+    };
+    let harness = Harness::start_with(config, Arc::new(MemoryStore::new())).await;
+    harness
+        .transport
+        .script(SLOW, vec![FakeReply::Delayed(200, answer_after)]);
+    for _ in 0..3 {
+        harness
+            .create(spec("0 * * * * *", SLOW, DeliveryType::AtLeastOnce))
+            .await;
+    }
+    harness.clock.advance_to(at_millis(58_500));
+    harness
+        .metrics_until("the ticks at 60 s claimed", |m| m.claimed == 3)
+        .await;
+    harness.advance_to_and_expect_sent(at(60), 1).await;
+    harness
+}
+
+#[tokio::test]
+async fn a_periodic_claim_pass_waits_for_the_burst_of_dispatches_to_end() {
+    // Each answer takes 300 ms: the three attempts run 60.0-60.3, 60.5-60.8 (the clock jumps
+    // past 60.3 to 60.5) and 60.8 on; the last one leaves no execution waiting.
+    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_millis(300)).await;
+    let clock = &harness.clock;
+    let sleeper_at =
+        |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
+    // The pass due at 60.5 s finds an execution waiting for the slot, so it waits too: at most
+    // until 60.9 s, two fifths of the interval later.
+    harness
+        .advance_to_and_expect_sent(at_millis(60_500), 2)
+        .await;
+    sleeper_at(at_millis(60_900), "the claim pass waits for the burst").await;
+    assert!(!clock.has_sleeper_at(at_millis(61_500)));
+    // At 60.8 s the last attempt starts and nothing waits: the pass runs then, and the next
+    // one is due on the grid.
+    harness
+        .advance_to_and_expect_sent(at_millis(60_800), 3)
+        .await;
+    sleeper_at(at_millis(61_500), "the pass ran when the burst ended").await;
+    assert_eq!(harness.clock.now(), at_millis(60_800));
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_periodic_claim_pass_waits_for_a_burst_two_fifths_of_the_interval_at_most() {
+    // Each answer takes 2 s: two executions wait for the slot until 62 s.
+    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
+    let clock = &harness.clock;
+    let sleeper_at =
+        |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
+    harness.clock.advance_to(at_millis(60_500));
+    sleeper_at(at_millis(60_900), "the claim pass waits for the burst").await;
+    harness.clock.advance_to(at_millis(60_899));
+    sleeper_at(at_millis(60_900), "still waiting a millisecond before").await;
+    assert!(!clock.has_sleeper_at(at_millis(61_500)));
+    // At the deadline it runs, though the burst goes on.
+    harness.clock.advance_to(at_millis(60_900));
+    sleeper_at(at_millis(61_500), "the pass ran at its deadline").await;
+    assert_eq!(harness.transport.sent_count(), 1);
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_for_a_claim_pass_that_waits_for_a_burst() {
+    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
+    let clock = &harness.clock;
+    harness.clock.advance_to(at_millis(60_500));
+    eventually("the claim pass waits for the burst", || {
+        clock.has_sleeper_at(at_millis(60_900))
+    })
+    .await;
+    // The clock stays at 60.5 s: the engine stops without the pass, and without its deadline.
+    let report = within("the shutdown", harness.engine.shutdown(Duration::ZERO)).await;
+    assert_eq!(report.interrupted, 1);
+    assert_eq!(report.left_for_recovery, 2);
 }

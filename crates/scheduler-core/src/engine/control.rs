@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
@@ -77,6 +77,9 @@ pub(crate) struct Control {
     /// Claim passes deferred in a row (0 when the last pass claimed everything due): the
     /// warning is logged when this leaves 0, not on every deferred pass.
     deferred_passes: u64,
+    /// Whether the next claim pass is a periodic one on the grid (which waits for a burst to
+    /// end), rather than the first one or the retry of a deferred one (which do not wait).
+    next_on_grid: bool,
     /// The creation batches under way, at most [`CREATE_BATCHES_IN_FLIGHT`].
     creating: JoinSet<()>,
 }
@@ -91,6 +94,8 @@ struct Shared {
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
     /// Periodic claim passes started so far; the number of the one under way, if any.
     passes_started: AtomicU64,
+    /// The dispatcher's executions waiting for an attempt slot: `true` during a burst.
+    busy: watch::Receiver<bool>,
 }
 
 /// A creation and where its answer goes.
@@ -127,14 +132,24 @@ const DEFERRED_RETRY_DIVISOR: u32 = 10;
 /// Cron ticks fall on whole seconds, and every job due at a second fires at that instant, so
 /// the dispatcher's busiest moments are just after whole seconds. A claim pass is the
 /// store's largest write (one row per tick claimed); placing it half-way between ticks keeps
-/// it from competing with a burst of dispatches for the CPU. Ticks are still claimed at least
-/// `look_ahead - claim_interval` before they are due.
+/// it from competing with a burst of dispatches for the CPU. A burst that lasts longer than
+/// half a second still has executions waiting for an attempt slot then, and the pass waits
+/// for them (see [`quiet_wait`]). Ticks are still claimed at least
+/// `look_ahead - claim_interval` before they are due, less that wait.
 fn claim_phase(interval: Duration) -> Duration {
     if interval.subsec_nanos() == 0 {
         Duration::from_millis(500)
     } else {
         interval / 2
     }
+}
+
+/// How long a periodic claim pass may wait for the dispatcher's burst to end: two fifths of
+/// the claim interval (400 ms of the default second), so that an engine that is always busy
+/// still claims every interval. The first pass and the quick retry of a deferred one do not
+/// wait: they run when the backlog has room, which is when ticks are already late.
+fn quiet_wait(interval: Duration) -> Duration {
+    interval * 2 / 5
 }
 
 /// How many later milliseconds a manual trigger tries when its instant is taken.
@@ -158,6 +173,7 @@ impl Control {
         config: EngineConfig,
         commands: mpsc::Receiver<Command>,
         dispatch: mpsc::UnboundedSender<DispatchMsg>,
+        busy: watch::Receiver<bool>,
     ) -> Control {
         Control {
             shared: Arc::new(Shared {
@@ -167,9 +183,11 @@ impl Control {
                 config,
                 dispatch,
                 passes_started: AtomicU64::new(0),
+                busy,
             }),
             commands,
             deferred_passes: 0,
+            next_on_grid: false,
             creating: JoinSet::new(),
         }
     }
@@ -178,8 +196,12 @@ impl Control {
         let mut next_claim = self.shared.clock.now();
         let mut pass: Option<PassUnderWay> = None;
         let mut change: Option<Change> = None;
+        // A periodic pass that fell due while the dispatcher was busy waits for it until this
+        // instant (see `quiet_wait`).
+        let mut quiet_deadline: Option<cron_expr::Timestamp> = None;
+        let mut busy = self.shared.busy.clone();
         loop {
-            let wake = next_claim;
+            let wake = quiet_deadline.unwrap_or(next_claim);
             let room_to_create = self.creating.len() < CREATE_BATCHES_IN_FLIGHT;
             let clock = Arc::clone(&self.shared.clock);
             tokio::select! {
@@ -191,10 +213,22 @@ impl Control {
                 // A due claim pass goes before commands: a flood of them must not hold up ticks.
                 () = clock.sleep_until(wake), if pass.is_none() => {
                     let now = self.shared.clock.now();
-                    if now >= next_claim {
-                        let number = self.shared.passes_started.fetch_add(1, Ordering::Relaxed) + 1;
-                        pass = Some((Box::pin(Arc::clone(&self.shared).claim_pass()), now, number));
+                    if now < wake {
+                        continue;
                     }
+                    if quiet_deadline.is_none() && self.next_on_grid && *self.shared.busy.borrow() {
+                        quiet_deadline = Some(time::add(
+                            now,
+                            quiet_wait(self.shared.config.claim_interval),
+                        ));
+                    } else {
+                        quiet_deadline = None;
+                        pass = Some(self.start_pass(now));
+                    }
+                }
+                _ = busy.wait_for(|&busy| !busy), if quiet_deadline.is_some() && pass.is_none() => {
+                    quiet_deadline = None;
+                    pass = Some(self.start_pass(self.shared.clock.now()));
                 }
                 outcome = finish_change(&mut change), if change.is_some() => {
                     change = None;
@@ -246,6 +280,12 @@ impl Control {
         }
     }
 
+    /// Starts periodic claim pass number `passes_started + 1` at `now`.
+    fn start_pass(&self, now: cron_expr::Timestamp) -> PassUnderWay {
+        let number = self.shared.passes_started.fetch_add(1, Ordering::Relaxed) + 1;
+        (Box::pin(Arc::clone(&self.shared).claim_pass()), now, number)
+    }
+
     /// Books a finished periodic claim pass that started at `started`; returns when the next
     /// one is due.
     fn pass_finished(
@@ -257,6 +297,7 @@ impl Control {
         let _ = self.shared.dispatch.send(DispatchMsg::PassDone(number));
         self.count_pass(outcome);
         let interval = self.shared.config.claim_interval;
+        self.next_on_grid = outcome != PassOutcome::Deferred;
         match outcome {
             // A deferred pass left due ticks in the store: look again soon rather than a whole
             // interval later, so that room freed by finished executions is used within a tenth

@@ -15,7 +15,7 @@ use std::sync::atomic;
 use std::time::Duration;
 
 use cron_expr::Timestamp;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{Id as TaskId, JoinError, JoinSet};
 
 use crate::alert::Alert;
@@ -133,6 +133,18 @@ struct AttemptSlot {
     fresh: bool,
 }
 
+/// The dispatcher's channels.
+pub(crate) struct Channels {
+    /// What the control task and the handle tell it.
+    pub(crate) inbox: mpsc::UnboundedReceiver<DispatchMsg>,
+    /// Execution states to store.
+    pub(crate) writer: mpsc::UnboundedSender<WriteOp>,
+    /// Alerts to raise.
+    pub(crate) alerts: mpsc::Sender<Alert>,
+    /// Whether executions wait for an attempt slot; see [`Dispatcher::busy`].
+    pub(crate) busy: watch::Sender<bool>,
+}
+
 pub(crate) struct Dispatcher {
     clock: Arc<dyn Clock>,
     transport: Arc<dyn Transport>,
@@ -162,6 +174,10 @@ pub(crate) struct Dispatcher {
     passes_done: u64,
     rng: fastrand::Rng,
     draining: bool,
+    /// Whether executions are due and waiting for an attempt slot (a burst is under way):
+    /// periodic claim passes wait for it to clear, so that the store's largest writes do not
+    /// compete with a burst for the CPU.
+    busy: watch::Sender<bool>,
 }
 
 impl Dispatcher {
@@ -170,9 +186,12 @@ impl Dispatcher {
         transport: Arc<dyn Transport>,
         metrics: Arc<Metrics>,
         config: EngineConfig,
-        inbox: mpsc::UnboundedReceiver<DispatchMsg>,
-        writer: mpsc::UnboundedSender<WriteOp>,
-        alerts: mpsc::Sender<Alert>,
+        Channels {
+            inbox,
+            writer,
+            alerts,
+            busy,
+        }: Channels,
     ) -> Dispatcher {
         let rng = match config.jitter_seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -199,6 +218,7 @@ impl Dispatcher {
             passes_done: 0,
             rng,
             draining: false,
+            busy,
         }
     }
 
@@ -475,6 +495,15 @@ impl Dispatcher {
         self.metrics
             .in_flight
             .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
+        self.set_busy(!self.ready.is_empty());
+    }
+
+    fn set_busy(&self, busy: bool) {
+        self.busy.send_if_modified(|was| {
+            let changed = *was != busy;
+            *was = busy;
+            changed
+        });
     }
 
     fn start_attempt(&mut self, mut execution: Execution) {
@@ -724,6 +753,7 @@ impl Dispatcher {
         };
         self.timer.clear();
         self.ready.clear();
+        self.set_busy(false);
         self.leave_backlog(report.left_for_recovery);
         while !self.attempts.is_empty() {
             tokio::select! {

@@ -7,7 +7,9 @@
 //!   Each new job is stored with its first ticks claimed in the same write. Claim passes are
 //!   numbered, and a change tells the dispatcher how many had started when it was stored, so
 //!   the dispatcher applies it to the ticks those passes hand over after it (see
-//!   `control.rs`);
+//!   `control.rs`). A periodic pass falls half-way between whole seconds, and if the
+//!   dispatcher still has executions waiting for an attempt slot then (a burst of ticks is
+//!   under way), it waits for them, for two fifths of the interval at most;
 //! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
 //!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
 //!   an execution is made there, so there are no races between them;
@@ -30,7 +32,7 @@ mod writer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::alert::{AlertSink, LogAlertSink};
@@ -283,6 +285,7 @@ impl EngineBuilder {
         let (alert_tx, alert_rx) = mpsc::channel(self.config.alert_queue_capacity);
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::channel(1_024);
+        let (busy_tx, busy_rx) = watch::channel(false);
 
         let writer = tokio::spawn(writer::run(
             Arc::clone(&self.store),
@@ -314,9 +317,12 @@ impl EngineBuilder {
                 self.transport,
                 Arc::clone(&metrics),
                 self.config.clone(),
-                dispatch_rx,
-                write_tx,
-                alert_tx,
+                dispatch::Channels {
+                    inbox: dispatch_rx,
+                    writer: write_tx,
+                    alerts: alert_tx,
+                    busy: busy_tx,
+                },
             )
             .run(),
         );
@@ -327,6 +333,7 @@ impl EngineBuilder {
             self.config.clone(),
             command_rx,
             dispatch_tx.clone(),
+            busy_rx,
         )
         .run();
         let control = match &self.control_runtime {
