@@ -221,43 +221,43 @@ async fn one_slot_and_a_burst_at_a_minute(answer_after: Duration) -> Harness {
 
 #[tokio::test]
 async fn a_periodic_claim_pass_waits_for_the_burst_of_dispatches_to_end() {
-    // Each answer takes 300 ms: the three attempts run 60.0-60.3, 60.5-60.8 (the clock jumps
-    // past 60.3 to 60.5) and 60.8 on; the last one leaves no execution waiting.
-    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_millis(300)).await;
+    // Each answer takes 100 ms: the three attempts run 60.0-60.1, 60.5-60.6 (the clock jumps
+    // past 60.1 to 60.5) and 60.6 on; the last one leaves no execution waiting.
+    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_millis(100)).await;
     let clock = &harness.clock;
     let sleeper_at =
         |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
     // The pass due at 60.5 s finds an execution waiting for the slot, so it waits too: at most
-    // until 60.9 s, two fifths of the interval later.
+    // until 60.7 s, a fifth of the interval later.
     harness
         .advance_to_and_expect_sent(at_millis(60_500), 2)
         .await;
-    sleeper_at(at_millis(60_900), "the claim pass waits for the burst").await;
+    sleeper_at(at_millis(60_700), "the claim pass waits for the burst").await;
     assert!(!clock.has_sleeper_at(at_millis(61_500)));
-    // At 60.8 s the last attempt starts and nothing waits: the pass runs then, and the next
+    // At 60.6 s the last attempt starts and nothing waits: the pass runs then, and the next
     // one is due on the grid.
     harness
-        .advance_to_and_expect_sent(at_millis(60_800), 3)
+        .advance_to_and_expect_sent(at_millis(60_600), 3)
         .await;
     sleeper_at(at_millis(61_500), "the pass ran when the burst ended").await;
-    assert_eq!(harness.clock.now(), at_millis(60_800));
+    assert_eq!(harness.clock.now(), at_millis(60_600));
     harness.engine.shutdown(Duration::ZERO).await;
 }
 
 #[tokio::test]
-async fn a_periodic_claim_pass_waits_for_a_burst_two_fifths_of_the_interval_at_most() {
+async fn a_periodic_claim_pass_waits_for_a_burst_a_fifth_of_the_interval_at_most() {
     // Each answer takes 2 s: two executions wait for the slot until 62 s.
     let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
     let clock = &harness.clock;
     let sleeper_at =
         |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
     harness.clock.advance_to(at_millis(60_500));
-    sleeper_at(at_millis(60_900), "the claim pass waits for the burst").await;
-    harness.clock.advance_to(at_millis(60_899));
-    sleeper_at(at_millis(60_900), "still waiting a millisecond before").await;
+    sleeper_at(at_millis(60_700), "the claim pass waits for the burst").await;
+    harness.clock.advance_to(at_millis(60_699));
+    sleeper_at(at_millis(60_700), "still waiting a millisecond before").await;
     assert!(!clock.has_sleeper_at(at_millis(61_500)));
     // At the deadline it runs, though the burst goes on.
-    harness.clock.advance_to(at_millis(60_900));
+    harness.clock.advance_to(at_millis(60_700));
     sleeper_at(at_millis(61_500), "the pass ran at its deadline").await;
     assert_eq!(harness.transport.sent_count(), 1);
     harness.engine.shutdown(Duration::ZERO).await;
@@ -269,7 +269,7 @@ async fn a_shutdown_does_not_wait_for_a_claim_pass_that_waits_for_a_burst() {
     let clock = &harness.clock;
     harness.clock.advance_to(at_millis(60_500));
     eventually("the claim pass waits for the burst", || {
-        clock.has_sleeper_at(at_millis(60_900))
+        clock.has_sleeper_at(at_millis(60_700))
     })
     .await;
     // The clock stays at 60.5 s: the engine stops without the pass, and without its deadline.

@@ -144,12 +144,15 @@ fn claim_phase(interval: Duration) -> Duration {
     }
 }
 
-/// How long a periodic claim pass may wait for the dispatcher's burst to end: two fifths of
-/// the claim interval (400 ms of the default second), so that an engine that is always busy
-/// still claims every interval. The first pass and the quick retry of a deferred one do not
+/// How long a periodic claim pass may wait for the dispatcher's burst to end: a fifth of the
+/// claim interval (200 ms of the default second), so that the pass, half-way between whole
+/// seconds, still ends before the next second's burst. Two fifths (up to 900 ms past the
+/// second) pushed the passes into the start of the next burst whenever a burst outlasted the
+/// wait, which made that burst end later still: at 45,000 every-second jobs, two of three
+/// runs fell seconds behind. The first pass and the quick retry of a deferred one do not
 /// wait: they run when the backlog has room, which is when ticks are already late.
 fn quiet_wait(interval: Duration) -> Duration {
-    interval * 2 / 5
+    interval / 5
 }
 
 /// How many later milliseconds a manual trigger tries when its instant is taken.
