@@ -15,7 +15,7 @@ $H tcs --label scenario-1-tcs --jobs 10000 --duration 60s --json "$OUT"
 # 2. The ceiling: more every-second jobs, shorter windows. Seeded through the store, so that
 #    every run starts from the same jobs however fast the API registers them while the first
 #    ones fire (it slowed down badly before the third round; see docs/PERFORMANCE.md).
-for jobs in 20000 30000 40000; do
+for jobs in 20000 30000 40000 50000; do
   SEED2="target/load-harness-seed-$jobs.db"
   [ -f "$SEED2" ] || $H seed --jobs "$jobs" --schedules every-second --db "$SEED2" --sink-port 18998
   $H run --label "scenario-2-$jobs" --from-db "$SEED2" --sink-port 18998 --duration 30s \
