@@ -149,8 +149,9 @@ fn claim_phase(interval: Duration) -> Duration {
 /// seconds, still ends before the next second's burst. Two fifths (up to 900 ms past the
 /// second) pushed the passes into the start of the next burst whenever a burst outlasted the
 /// wait, which made that burst end later still: at 45,000 every-second jobs, two of three
-/// runs fell seconds behind. The first pass and the quick retry of a deferred one do not
-/// wait: they run when the backlog has room, which is when ticks are already late.
+/// runs fell seconds behind. The first pass (at start-up) and the quick retries of deferred
+/// passes do not wait: the first has nothing claimed ahead of it yet, and a deferred pass
+/// left ticks in the store that are due or nearly so.
 fn quiet_wait(interval: Duration) -> Duration {
     interval / 5
 }
