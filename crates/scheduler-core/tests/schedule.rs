@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scheduler_core::Clock;
-use scheduler_core::testing::FakeReply;
+use scheduler_core::testing::{FakeReply, ManualClock};
 use scheduler_core::{
     DeliveryType, EngineConfig, ExecutionStatus, Job, JobId, JobSpec, JobStore, MemoryStore,
     Schedule, TimeZone, Timestamp,
@@ -176,12 +176,8 @@ async fn periodic_claim_passes_fall_half_way_between_whole_seconds() {
         ))
         .await;
     let clock = &harness.clock;
-    let control_waits_for = |t: Timestamp| {
-        eventually(
-            "the control task waits for its next claim pass",
-            move || clock.has_sleeper_at(t),
-        )
-    };
+    let control_waits_for =
+        |t: Timestamp| sleeper_at(clock, t, "the control task waits for its next claim pass");
     // Started at a whole second: the next pass is at half past, not a whole interval later.
     control_waits_for(at_millis(500)).await;
     harness.clock.advance_to(at_millis(500));
@@ -191,6 +187,11 @@ async fn periodic_claim_passes_fall_half_way_between_whole_seconds() {
     control_waits_for(at_millis(2_500)).await;
     harness.advance_to_and_expect_sent(at(3), 3).await;
     harness.engine.shutdown(Duration::ZERO).await;
+}
+
+/// Waits until something (the control task, here) sleeps until `t` on the manual clock.
+async fn sleeper_at(clock: &ManualClock, t: Timestamp, what: &str) {
+    eventually(what, || clock.has_sleeper_at(t)).await;
 }
 
 /// An engine with one attempt slot and three every-minute jobs whose target answers after
@@ -225,21 +226,29 @@ async fn a_periodic_claim_pass_waits_for_the_burst_of_dispatches_to_end() {
     // past 60.1 to 60.5) and 60.6 on; the last one leaves no execution waiting.
     let harness = one_slot_and_a_burst_at_a_minute(Duration::from_millis(100)).await;
     let clock = &harness.clock;
-    let sleeper_at =
-        |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
     // The pass due at 60.5 s finds an execution waiting for the slot, so it waits too: at most
     // until 60.7 s, a fifth of the interval later.
     harness
         .advance_to_and_expect_sent(at_millis(60_500), 2)
         .await;
-    sleeper_at(at_millis(60_700), "the claim pass waits for the burst").await;
+    sleeper_at(
+        clock,
+        at_millis(60_700),
+        "the claim pass waits for the burst",
+    )
+    .await;
     assert!(!clock.has_sleeper_at(at_millis(61_500)));
     // At 60.6 s the last attempt starts and nothing waits: the pass runs then, and the next
     // one is due on the grid.
     harness
         .advance_to_and_expect_sent(at_millis(60_600), 3)
         .await;
-    sleeper_at(at_millis(61_500), "the pass ran when the burst ended").await;
+    sleeper_at(
+        clock,
+        at_millis(61_500),
+        "the pass ran when the burst ended",
+    )
+    .await;
     assert_eq!(harness.clock.now(), at_millis(60_600));
     harness.engine.shutdown(Duration::ZERO).await;
 }
@@ -249,16 +258,24 @@ async fn a_periodic_claim_pass_waits_for_a_burst_a_fifth_of_the_interval_at_most
     // Each answer takes 2 s: two executions wait for the slot until 62 s.
     let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
     let clock = &harness.clock;
-    let sleeper_at =
-        |t: Timestamp, what: &'static str| eventually(what, move || clock.has_sleeper_at(t));
     harness.clock.advance_to(at_millis(60_500));
-    sleeper_at(at_millis(60_700), "the claim pass waits for the burst").await;
+    sleeper_at(
+        clock,
+        at_millis(60_700),
+        "the claim pass waits for the burst",
+    )
+    .await;
     harness.clock.advance_to(at_millis(60_699));
-    sleeper_at(at_millis(60_700), "still waiting a millisecond before").await;
+    sleeper_at(
+        clock,
+        at_millis(60_700),
+        "still waiting a millisecond before",
+    )
+    .await;
     assert!(!clock.has_sleeper_at(at_millis(61_500)));
     // At the deadline it runs, though the burst goes on.
     harness.clock.advance_to(at_millis(60_700));
-    sleeper_at(at_millis(61_500), "the pass ran at its deadline").await;
+    sleeper_at(clock, at_millis(61_500), "the pass ran at its deadline").await;
     assert_eq!(harness.transport.sent_count(), 1);
     harness.engine.shutdown(Duration::ZERO).await;
 }
@@ -268,9 +285,11 @@ async fn a_shutdown_does_not_wait_for_a_claim_pass_that_waits_for_a_burst() {
     let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
     let clock = &harness.clock;
     harness.clock.advance_to(at_millis(60_500));
-    eventually("the claim pass waits for the burst", || {
-        clock.has_sleeper_at(at_millis(60_700))
-    })
+    sleeper_at(
+        clock,
+        at_millis(60_700),
+        "the claim pass waits for the burst",
+    )
     .await;
     // The clock stays at 60.5 s: the engine stops without the pass, and without its deadline.
     let report = within("the shutdown", harness.engine.shutdown(Duration::ZERO)).await;
