@@ -19,6 +19,7 @@ pub struct Metrics {
     pub(crate) misfired: AtomicU64,
     pub(crate) claimed: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) waiting: AtomicU64,
     /// The executions the engine holds; see [`MetricsSnapshot::backlog`]. The control task
     /// reads it to size its claims, so it is kept exact, not sampled.
     backlog: AtomicU64,
@@ -60,6 +61,10 @@ pub struct MetricsSnapshot {
     pub claimed: u64,
     /// Attempts in flight now.
     pub in_flight: u64,
+    /// Executions due now that wait for an attempt slot (`max_in_flight`, or the fresh-attempt
+    /// limit). Above zero during a burst; above zero for long, the targets or the machine do
+    /// not keep up, and ticks go out late.
+    pub waiting: u64,
     /// Executions the engine holds now: claimed, triggered or recovered, and not yet finally
     /// written (on the timer, waiting for an in-flight slot, in flight, waiting for a retry,
     /// or with their last update queued for the store). Claims stop when it reaches
@@ -104,6 +109,7 @@ impl Metrics {
             misfired: get(&self.misfired),
             claimed: get(&self.claimed),
             in_flight: get(&self.in_flight),
+            waiting: get(&self.waiting),
             backlog: get(&self.backlog),
             claims_deferred: get(&self.claims_deferred),
             alerts_dropped: get(&self.alerts_dropped),

@@ -355,11 +355,16 @@ async fn the_in_flight_limit_queues_ticks_without_losing_them() {
     harness.advance_to_and_expect_sent(at(3_600), 2).await;
     harness
         .metrics_until("two in flight, one waiting", |m| {
-            m.in_flight == 2 && m.fired == 2
+            m.in_flight == 2 && m.fired == 2 && m.waiting == 1
         })
         .await;
     // When the first two answer, the third goes out.
     harness.advance_to_and_expect_sent(at(3_605), 3).await;
+    harness
+        .metrics_until("one in flight, none waiting", |m| {
+            m.in_flight == 1 && m.waiting == 0
+        })
+        .await;
     harness.advance_to_and_expect_sent(at(3_610), 3).await;
     harness
         .metrics_until("all succeeded", |m| m.succeeded == 3 && m.in_flight == 0)

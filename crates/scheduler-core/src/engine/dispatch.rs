@@ -495,6 +495,9 @@ impl Dispatcher {
         self.metrics
             .in_flight
             .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
+        self.metrics
+            .waiting
+            .store(self.ready.len() as u64, atomic::Ordering::Relaxed);
         self.set_busy(!self.ready.is_empty());
     }
 
@@ -772,6 +775,7 @@ impl Dispatcher {
             }
         }
         self.metrics.in_flight.store(0, atomic::Ordering::Relaxed);
+        self.metrics.waiting.store(0, atomic::Ordering::Relaxed);
         report
     }
 }
