@@ -121,6 +121,7 @@ struct EngineDto {
     misfired: u64,
     claimed: u64,
     in_flight: u64,
+    waiting: u64,
     backlog: u64,
     claims_deferred: u64,
     alerts_dropped: u64,
@@ -220,6 +221,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             misfired: engine.misfired,
             claimed: engine.claimed,
             in_flight: engine.in_flight,
+            waiting: engine.waiting,
             backlog: engine.backlog,
             claims_deferred: engine.claims_deferred,
             alerts_dropped: engine.alerts_dropped,
@@ -321,6 +323,13 @@ pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> Str
         "gauge",
     );
     let _ = writeln!(out, "scheduler_in_flight {}", engine.in_flight);
+    header(
+        &mut out,
+        "scheduler_waiting",
+        "Executions due now that wait for an attempt slot.",
+        "gauge",
+    );
+    let _ = writeln!(out, "scheduler_waiting {}", engine.waiting);
     header(
         &mut out,
         "scheduler_backlog",

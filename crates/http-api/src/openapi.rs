@@ -359,12 +359,13 @@ fn schemas() -> Value {
                 "uptimeSeconds": {"type": "integer"},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "backlog", "claimsDeferred", "alertsDropped", "storeErrors"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
                         "misfired": {"type": "integer"}, "claimed": {"type": "integer"},
                         "inFlight": {"type": "integer", "description": "Attempts in flight now (a gauge)."},
+                        "waiting": {"type": "integer", "description": "Executions due now that wait for an attempt slot (a gauge): above zero during a burst; above zero for long, ticks go out late."},
                         "backlog": {"type": "integer", "description": "Executions the engine holds now, claimed and not yet finally written (a gauge); claims stop at the engine's backlog limit."},
                         "claimsDeferred": {"type": "integer", "description": "Claim passes skipped or cut short because the backlog was full; due ticks left in the store fire late."},
                         "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"}
