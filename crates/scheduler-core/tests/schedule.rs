@@ -220,6 +220,20 @@ async fn one_slot_and_a_burst_at_a_minute(answer_after: Duration) -> Harness {
     harness
 }
 
+/// [`one_slot_and_a_burst_at_a_minute`] with answers after 2 s (two executions wait for the
+/// slot until 62 s), at 60.5 s, where the claim pass due then waits until 60.7 s.
+async fn a_claim_pass_waiting_for_a_long_burst() -> Harness {
+    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
+    harness.clock.advance_to(at_millis(60_500));
+    sleeper_at(
+        &harness.clock,
+        at_millis(60_700),
+        "the claim pass waits for the burst",
+    )
+    .await;
+    harness
+}
+
 #[tokio::test]
 async fn a_periodic_claim_pass_waits_for_the_burst_of_dispatches_to_end() {
     // Each answer takes 100 ms: the three attempts run 60.0-60.1, 60.5-60.6 (the clock jumps
@@ -255,16 +269,8 @@ async fn a_periodic_claim_pass_waits_for_the_burst_of_dispatches_to_end() {
 
 #[tokio::test]
 async fn a_periodic_claim_pass_waits_for_a_burst_a_fifth_of_the_interval_at_most() {
-    // Each answer takes 2 s: two executions wait for the slot until 62 s.
-    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
+    let harness = a_claim_pass_waiting_for_a_long_burst().await;
     let clock = &harness.clock;
-    harness.clock.advance_to(at_millis(60_500));
-    sleeper_at(
-        clock,
-        at_millis(60_700),
-        "the claim pass waits for the burst",
-    )
-    .await;
     harness.clock.advance_to(at_millis(60_699));
     sleeper_at(
         clock,
@@ -282,15 +288,7 @@ async fn a_periodic_claim_pass_waits_for_a_burst_a_fifth_of_the_interval_at_most
 
 #[tokio::test]
 async fn a_shutdown_does_not_wait_for_a_claim_pass_that_waits_for_a_burst() {
-    let harness = one_slot_and_a_burst_at_a_minute(Duration::from_secs(2)).await;
-    let clock = &harness.clock;
-    harness.clock.advance_to(at_millis(60_500));
-    sleeper_at(
-        clock,
-        at_millis(60_700),
-        "the claim pass waits for the burst",
-    )
-    .await;
+    let harness = a_claim_pass_waiting_for_a_long_burst().await;
     // The clock stays at 60.5 s: the engine stops without the pass, and without its deadline.
     let report = within("the shutdown", harness.engine.shutdown(Duration::ZERO)).await;
     assert_eq!(report.interrupted, 1);

@@ -80,6 +80,8 @@ pub(crate) struct Control {
     /// Whether the next claim pass is a periodic one on the grid (which waits for a burst to
     /// end), rather than the first one or the retry of a deferred one (which do not wait).
     next_on_grid: bool,
+    /// Whether the dispatcher has executions waiting for an attempt slot: `true` during a burst.
+    busy: watch::Receiver<bool>,
     /// The creation batches under way, at most [`CREATE_BATCHES_IN_FLIGHT`].
     creating: JoinSet<()>,
 }
@@ -94,8 +96,6 @@ struct Shared {
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
     /// Periodic claim passes started so far; the number of the one under way, if any.
     passes_started: AtomicU64,
-    /// The dispatcher's executions waiting for an attempt slot: `true` during a burst.
-    busy: watch::Receiver<bool>,
 }
 
 /// A creation and where its answer goes.
@@ -187,11 +187,11 @@ impl Control {
                 config,
                 dispatch,
                 passes_started: AtomicU64::new(0),
-                busy,
             }),
             commands,
             deferred_passes: 0,
             next_on_grid: false,
+            busy,
             creating: JoinSet::new(),
         }
     }
@@ -203,7 +203,7 @@ impl Control {
         // A periodic pass that fell due while the dispatcher was busy waits for it until this
         // instant (see `quiet_wait`).
         let mut quiet_deadline: Option<cron_expr::Timestamp> = None;
-        let mut busy = self.shared.busy.clone();
+        let mut busy = self.busy.clone();
         loop {
             let wake = quiet_deadline.unwrap_or(next_claim);
             let room_to_create = self.creating.len() < CREATE_BATCHES_IN_FLIGHT;
@@ -220,7 +220,7 @@ impl Control {
                     if now < wake {
                         continue;
                     }
-                    if quiet_deadline.is_none() && self.next_on_grid && *self.shared.busy.borrow() {
+                    if quiet_deadline.is_none() && self.next_on_grid && *self.busy.borrow() {
                         quiet_deadline = Some(time::add(
                             now,
                             quiet_wait(self.shared.config.claim_interval),
