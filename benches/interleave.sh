@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Interleaved rounds: runs each (label, scheduler binary, extra flags) variant once per round,
 # for ROUNDS rounds, on the same seeded database, and prints one line per run: drift p50 / p99,
-# the scheduler's and the SQLite writer's CPU, the sink's CPU, missed ticks, and API creation
-# p99. On a shared machine whose speed drifts, compare variants within a round, not across runs
-# an hour apart. Build first (cargo build --release -p scheduler -p load-harness), seed with
-# `harness seed --jobs N --schedules every-second --db SEED --sink-port PORT`, and copy each
-# binary to compare out of target/ (a rebuild overwrites it).
+# the median and highest of the per-second p99s, the scheduler's and the SQLite writer's CPU,
+# the sink's CPU, missed ticks, and API creation p99. On a shared machine whose speed drifts,
+# compare variants within a round, not across runs an hour apart. Build first (cargo build
+# --release -p scheduler -p load-harness), seed with `harness seed --jobs N --schedules
+# every-second --db SEED --sink-port PORT`, and copy each binary to compare out of target/ (a
+# rebuild overwrites it).
 #
 # Usage: benches/interleave.sh ROUNDS SEED PORT LABEL BIN "FLAGS" [LABEL BIN "FLAGS" ...]
 #   e.g. benches/interleave.sh 3 target/seed-30k.db 18998 \
@@ -36,6 +37,7 @@ for round in $(seq 1 "$ROUNDS"); do
     sink=$(grep -oE 'the sink used [0-9.]+s' "$LOG" || true)
     missed=$(grep -oE 'missed [0-9]+' "$LOG" || true)
     api=$(grep -E '^API creations' "$LOG" | grep -oE 'p99 [0-9.]+ ms' || true)
-    echo "round $round $label: $drift | $cpu | $sink | $missed | API creation $api"
+    seconds=$(grep -oE 'median [0-9]+ ms, highest [0-9]+ ms' "$LOG" || true)
+    echo "round $round $label: $drift | per second $seconds | $cpu | $sink | $missed | API creation $api"
   done
 done

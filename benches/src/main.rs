@@ -461,6 +461,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", db.display()))?;
     report.ticks = Some(tally.ticks());
     report.drift = Some(tally.drift());
+    report.drift_by_second = Some(tally.seconds());
     report.finish(args.json.as_deref())?;
     if args.scheduler.keep.is_none() {
         drop(directory);
@@ -681,5 +682,6 @@ fn tcs_only(args: &TcsArgs) -> anyhow::Result<()> {
     report.rss_growth_bytes = Some(run.rss_growth_bytes);
     report.ticks = Some(run.tally.ticks());
     report.drift = Some(run.tally.drift());
+    report.drift_by_second = Some(run.tally.seconds());
     report.finish(args.json.as_deref())
 }

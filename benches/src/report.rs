@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::baseline::BaselineStats;
 use crate::register::CreationStats;
-use crate::ticks::{DriftSummary, TickSummary};
+use crate::ticks::{DriftSummary, SecondsSummary, TickSummary};
 
 /// Everything a run measured; absent parts were not measured.
 #[derive(Debug, Default)]
@@ -24,6 +24,8 @@ pub(crate) struct Report {
     pub(crate) start_up_seconds: Option<f64>,
     pub(crate) ticks: Option<TickSummary>,
     pub(crate) drift: Option<DriftSummary>,
+    /// The drift second by second.
+    pub(crate) drift_by_second: Option<SecondsSummary>,
     pub(crate) window_cpu_seconds: Option<f64>,
     pub(crate) total_cpu_seconds: Option<f64>,
     pub(crate) sink_cpu_seconds: Option<f64>,
@@ -95,6 +97,11 @@ impl Report {
                 "recordedNotDelivered": t.recorded_not_delivered, "unexpectedRows": t.unexpected_rows,
             })),
             "driftMs": self.drift.as_ref().map(drift),
+            "driftBySecond": self.drift_by_second.as_ref().map(|s| json!({
+                "seconds": s.seconds, "p99LowMs": s.p99_low_ms, "p99MedianMs": s.p99_median_ms,
+                "p99HighMs": s.p99_high_ms,
+                "worst": s.worst.iter().map(|&(offset, p99)| json!({"offsetSeconds": offset, "p99Ms": p99})).collect::<Vec<_>>(),
+            })),
             "windowCpuSeconds": self.window_cpu_seconds,
             "totalCpuSeconds": self.total_cpu_seconds,
             "sinkCpuSeconds": self.sink_cpu_seconds,
@@ -179,6 +186,21 @@ impl Report {
             println!(
                 "drift (scheduled to arrival): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples)",
                 d.p50_ms, d.p99_ms, d.p999_ms, d.max_ms, d.count
+            );
+        }
+        if let Some(s) = self.drift_by_second.as_ref().filter(|s| s.seconds > 0) {
+            let worst: Vec<String> = s
+                .worst
+                .iter()
+                .map(|(offset, p99)| format!("{p99:.0} ms at +{offset}s"))
+                .collect();
+            println!(
+                "drift by tick second (p99 within each of {} seconds): lowest {:.0} ms, median {:.0} ms, highest {:.0} ms; worst: {}",
+                s.seconds,
+                s.p99_low_ms,
+                s.p99_median_ms,
+                s.p99_high_ms,
+                worst.join(", ")
             );
         }
         if let Some(t) = &self.ticks {

@@ -1,7 +1,7 @@
 //! Exact tick accounting: the ticks a window must have (from each job's schedule), against
 //! those that reached the sink and those recorded in the database.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use cron_expr::Schedule;
@@ -86,6 +86,8 @@ pub(crate) struct Tally {
     /// Database rows inside the window that are not expected ticks.
     unexpected_rows: u64,
     drift_us: Histogram<u64>,
+    /// Drift of the ticks due in each whole second (by the second's start, in milliseconds).
+    drift_by_second_us: BTreeMap<i64, Histogram<u64>>,
 }
 
 /// The counts of a finished tally.
@@ -118,6 +120,24 @@ pub(crate) struct DriftSummary {
     pub(crate) p999_ms: f64,
     pub(crate) max_ms: f64,
 }
+
+/// How the drift spreads over the seconds of the window: the p99 within each second that had
+/// arrivals, so a tail made by a few bad seconds can be told from one every burst has.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SecondsSummary {
+    /// Seconds with at least one arrival.
+    pub(crate) seconds: usize,
+    /// The lowest, median and highest of the per-second p99s, in milliseconds.
+    pub(crate) p99_low_ms: f64,
+    pub(crate) p99_median_ms: f64,
+    pub(crate) p99_high_ms: f64,
+    /// The worst seconds (offset from the window's start in seconds, their p99 in
+    /// milliseconds), worst first; at most [`WORST_SECONDS`].
+    pub(crate) worst: Vec<(i64, f64)>,
+}
+
+/// How many of the worst seconds a [`SecondsSummary`] names.
+const WORST_SECONDS: usize = 3;
 
 impl Tally {
     /// The ticks that `jobs` (id, cron expression) must fire in `[start_ms, end_ms)`.
@@ -156,6 +176,7 @@ impl Tally {
             early_arrivals: 0,
             unexpected_rows: 0,
             drift_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)?,
+            drift_by_second_us: BTreeMap::new(),
         })
     }
 
@@ -184,6 +205,11 @@ impl Tally {
             }
             let drift_us = (drift_ns.max(0) / 1_000).max(1) as u64;
             self.drift_us.saturating_record(drift_us);
+            let second = arrival.scheduled_ms.div_euclid(1_000) * 1_000;
+            self.drift_by_second_us
+                .entry(second)
+                .or_insert_with(|| Histogram::new_from(&self.drift_us))
+                .saturating_record(drift_us);
         }
     }
 
@@ -232,6 +258,29 @@ impl Tally {
 
     pub(crate) fn drift(&self) -> DriftSummary {
         drift_summary(&self.drift_us)
+    }
+
+    /// The drift second by second.
+    pub(crate) fn seconds(&self) -> SecondsSummary {
+        let mut p99s: Vec<(i64, f64)> = self
+            .drift_by_second_us
+            .iter()
+            .map(|(&second, histogram)| {
+                let offset = (second - self.start_ms).div_euclid(1_000);
+                (offset, drift_summary(histogram).p99_ms)
+            })
+            .collect();
+        if p99s.is_empty() {
+            return SecondsSummary::default();
+        }
+        p99s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        SecondsSummary {
+            seconds: p99s.len(),
+            p99_low_ms: p99s[p99s.len() - 1].1,
+            p99_median_ms: p99s[p99s.len() / 2].1,
+            p99_high_ms: p99s[0].1,
+            worst: p99s.into_iter().take(WORST_SECONDS).collect(),
+        }
     }
 }
 
@@ -290,6 +339,29 @@ mod tests {
         let drift = tally.drift();
         assert_eq!(drift.count, 5);
         assert!((drift.max_ms - 900.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn the_drift_of_each_second_is_summarised_and_the_worst_seconds_named() {
+        let start = 1_795_958_236_000;
+        let jobs = vec![(1, "* * * * * *".to_owned()), (2, "* * * * * *".to_owned())];
+        let mut tally = Tally::new(&jobs, start, start + 3_000).unwrap();
+        assert_eq!(tally.seconds().seconds, 0);
+        tally.add_arrivals(&[
+            arrival(1, start, 2),
+            arrival(2, start, 5),
+            arrival(1, start + 1_000, 3),
+            arrival(2, start + 1_000, 900),
+            arrival(1, start + 2_000, 4),
+        ]);
+        let seconds = tally.seconds();
+        let close = |ms: f64, expected: f64| (ms - expected).abs() < expected / 100.0;
+        assert_eq!(seconds.seconds, 3);
+        assert!(close(seconds.p99_high_ms, 900.0), "{seconds:?}");
+        assert!(close(seconds.p99_median_ms, 5.0), "{seconds:?}");
+        assert!(close(seconds.p99_low_ms, 4.0), "{seconds:?}");
+        let offsets: Vec<i64> = seconds.worst.iter().map(|&(offset, _)| offset).collect();
+        assert_eq!(offsets, [1, 0, 2]);
     }
 
     #[test]
