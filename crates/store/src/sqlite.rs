@@ -987,6 +987,78 @@ mod tests {
         assert_eq!(read, 0, "off by default");
     }
 
+    /// Bytes the calling thread has read from files so far (`rchar` in `/proc/thread-self/io`):
+    /// SQLite reads every page it does not hold in its page cache with `pread`.
+    fn bytes_read_by_this_thread() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").expect("this thread's I/O counts");
+        io.lines()
+            .find_map(|line| line.strip_prefix("rchar: "))
+            .and_then(|count| count.trim().parse().ok())
+            .expect("an rchar line")
+    }
+
+    /// A full scan of the filler table on the writer, and the bytes the writer read from the
+    /// files for it.
+    async fn scan_on_the_writer(store: &SqliteStore) -> u64 {
+        store
+            .write(|connection| {
+                let before = bytes_read_by_this_thread();
+                connection
+                    .query_row("SELECT sum(length(b)) FROM filler", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .map_err(store_error("scanning the filler"))?;
+                Ok(bytes_read_by_this_thread() - before)
+            })
+            .await
+            .expect("the writer answers")
+    }
+
+    /// The bundled SQLite is built without `SQLITE_ENABLE_MEMORY_MANAGEMENT` (see
+    /// `.cargo/config.toml`). With it, every connection's page cache is one shared pool, and a
+    /// read connection scanning more than its own cache holds takes the pages it needs from the
+    /// writer's cache: the writer then reads its pages, B-tree roots included, back from the
+    /// file (docs/PERFORMANCE.md, the history round).
+    #[tokio::test]
+    async fn a_long_read_on_a_read_connection_leaves_the_writers_page_cache_alone() {
+        let store = SqliteStore::open_temporary().expect("a temporary store");
+        // About 8 MB, four times a read connection's page cache (SQLite's default, 2 MB), and
+        // an eighth of the writer's (64 MiB).
+        store
+            .write(|connection| {
+                connection
+                    .execute_batch(
+                        "CREATE TABLE filler (b BLOB);
+                         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)
+                         INSERT INTO filler SELECT randomblob(2000) FROM n;",
+                    )
+                    .map_err(store_error("filling"))
+            })
+            .await
+            .expect("the filler is written");
+        scan_on_the_writer(&store).await;
+        let warm = scan_on_the_writer(&store).await;
+        let long_read = store
+            .read("a long read", |connection| {
+                let before = bytes_read_by_this_thread();
+                connection.query_row("SELECT sum(length(b)) FROM filler", [], |row| {
+                    row.get::<_, i64>(0)
+                })?;
+                Ok(bytes_read_by_this_thread() - before)
+            })
+            .await
+            .expect("a reader answers");
+        let after = scan_on_the_writer(&store).await;
+        assert!(
+            long_read > 4 << 20,
+            "the read connection reads the table from the files ({long_read} bytes)"
+        );
+        assert!(
+            after <= warm + (64 << 10),
+            "the writer read {after} bytes back after the long read, {warm} before it"
+        );
+    }
+
     /// The page size of the database file at `path`, read from a connection of its own.
     fn page_size_of(path: &Path) -> i64 {
         Connection::open(path)
