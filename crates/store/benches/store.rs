@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scheduler_core::{
-    ClaimRequest, DeliveryType, ExecutionStatus, ExecutionStore, Job, JobId, JobSpec, JobStore,
-    RetentionPolicy, Schedule, Timestamp,
+    ClaimRequest, DeliveryType, ExecutionQuery, ExecutionStatus, ExecutionStore, Job, JobId,
+    JobSpec, JobStore, RetentionPolicy, Schedule, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -182,18 +182,22 @@ async fn run_cycle(store: &SqliteStore, now: Timestamp) {
 /// small, as in a running scheduler. Three variants: on a fresh database with SQLite's default
 /// page size (4 KiB), on a fresh one with the store's (16 KiB), and with the store's after
 /// `HISTORY_CYCLES` untimed cycles (a million executions of history), which shows what the
-/// history costs each claim (docs/PERFORMANCE.md). Every measured cycle adds 10,000 rows, so
-/// the history grows by up to a few hundred thousand rows while a variant is measured.
+/// history costs each claim (docs/PERFORMANCE.md). A fourth variant runs, untimed before each
+/// cycle, an operator's query that reads the whole history on a read connection (failed
+/// executions, of which there are none), which shows whether the readers take the writer's
+/// page cache. Every measured cycle adds 10,000 rows, so the history grows by up to a few
+/// hundred thousand rows while a variant is measured.
 fn cycle(c: &mut Criterion) {
     let runtime = runtime();
     let mut group = c.benchmark_group("sqlite");
     group.throughput(Throughput::Elements(CYCLE_JOBS as u64));
     let variants = [
-        (4_096, 0),
-        (SqliteConfig::DEFAULT_PAGE_SIZE, 0),
-        (SqliteConfig::DEFAULT_PAGE_SIZE, HISTORY_CYCLES),
+        (4_096, 0, false),
+        (SqliteConfig::DEFAULT_PAGE_SIZE, 0, false),
+        (SqliteConfig::DEFAULT_PAGE_SIZE, HISTORY_CYCLES, false),
+        (SqliteConfig::DEFAULT_PAGE_SIZE, HISTORY_CYCLES, true),
     ];
-    for (page_size, history) in variants {
+    for (page_size, history, long_reads) in variants {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let config = SqliteConfig {
             page_size,
@@ -213,18 +217,36 @@ fn cycle(c: &mut Criterion) {
         });
         let mut second = history;
         let name = format!(
-            "cycle: claim 10,000 ticks, record RUNNING and SUCCEEDED, {} KiB pages, {} executions of history",
+            "cycle: claim 10,000 ticks, record RUNNING and SUCCEEDED, {} KiB pages, {} executions of history{}",
             page_size / 1024,
-            history * CYCLE_JOBS as i64
+            history * CYCLE_JOBS as i64,
+            if long_reads {
+                ", after a long read on a read connection"
+            } else {
+                ""
+            }
         );
+        let failed = ExecutionQuery {
+            job_id: None,
+            status: Some(ExecutionStatus::Failed),
+            limit: 100,
+        };
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
-                let begin = Instant::now();
+                let mut elapsed = Duration::ZERO;
                 for _ in 0..iterations {
+                    if long_reads {
+                        let found = runtime
+                            .block_on(store.find_executions(failed.clone()))
+                            .expect("the query");
+                        assert!(found.is_empty());
+                    }
+                    let begin = Instant::now();
                     runtime.block_on(run_cycle(&store, at(second)));
+                    elapsed += begin.elapsed();
                     second += 1;
                 }
-                begin.elapsed()
+                elapsed
             });
         });
     }
