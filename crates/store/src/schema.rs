@@ -116,11 +116,26 @@ CREATE TRIGGER job_executions_leave_history AFTER DELETE ON job_executions BEGIN
 END;
 ";
 
+/// Executions in the final states that are rare in a healthy system (failed, abandoned,
+/// skipped), by state, tick and id (the listing's order). Without it, a listing of one of them across jobs reads the whole
+/// history newest first to find the few there are, or that there are none (1.0-1.6 s for 750,000
+/// executions). The index is partial: the engine's own writes (pending, running, succeeded) never
+/// touch it. `EXCEPTIONAL_STATES` must keep to its condition.
+const V5_EXCEPTIONAL_EXECUTIONS: &str = "
+CREATE INDEX idx_job_executions_exceptional ON job_executions(status, scheduled_time, id)
+  WHERE status <> 'PENDING' AND status <> 'RUNNING' AND status <> 'SUCCEEDED';
+";
+
+/// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
+/// query whose `WHERE` contains its condition.
+pub(crate) const EXCEPTIONAL_STATES: &str =
+    "status <> 'PENDING' AND status <> 'RUNNING' AND status <> 'SUCCEEDED'";
+
 /// One migration: the statements that take the schema from version `n` to `n + 1`.
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 4] = [
+const MIGRATIONS: [Migration; 5] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -128,6 +143,7 @@ const MIGRATIONS: [Migration; 4] = [
     },
     |transaction, _| transaction.execute_batch(V3_JOB_NAMES),
     |transaction, _| transaction.execute_batch(V4_BATCHED_HISTORY),
+    |transaction, _| transaction.execute_batch(V5_EXCEPTIONAL_EXECUTIONS),
 ];
 
 /// The newest schema version.

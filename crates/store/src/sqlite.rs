@@ -9,8 +9,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use scheduler_core::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
-    ExecutionQuery, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
-    NextFire, Result, RetentionPolicy, Timestamp, plan_claim, plan_new_job_claim,
+    ExecutionQuery, ExecutionStatus, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId,
+    JobQuery, JobStore, NextFire, Result, RetentionPolicy, Timestamp, plan_claim,
+    plan_new_job_claim,
 };
 
 use crate::codec::{
@@ -633,10 +634,7 @@ impl ExecutionStore for SqliteStore {
                     query.limit,
                 );
             }
-            let sql = format!(
-                "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE (?1 IS NULL OR status = ?1) \
-                 ORDER BY scheduled_time DESC, id DESC LIMIT ?2"
-            );
+            let sql = executions_across_jobs_sql(query.status);
             let mut statement = connection.prepare_cached(&sql)?;
             let rows =
                 statement.query_map(params![status, query.limit as i64], execution_from_row)?;
@@ -836,6 +834,30 @@ fn select_due_sql() -> String {
         "SELECT {JOB_COLUMNS}, rowid FROM jobs INDEXED BY idx_jobs_due \
          WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 ORDER BY next_fire_at LIMIT ?2"
     )
+}
+
+/// The listing of executions across jobs, newest tick first: the tick index, unless `status` is
+/// one of the rare final states, which have an index of their own (schema version 5).
+fn executions_across_jobs_sql(status: Option<ExecutionStatus>) -> String {
+    let exceptional = match status {
+        Some(ExecutionStatus::Failed | ExecutionStatus::Abandoned | ExecutionStatus::Skipped) => {
+            true
+        }
+        Some(ExecutionStatus::Pending | ExecutionStatus::Running | ExecutionStatus::Succeeded)
+        | None => false,
+    };
+    if exceptional {
+        format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions INDEXED BY idx_job_executions_exceptional \
+             WHERE status = ?1 AND {} ORDER BY scheduled_time DESC, id DESC LIMIT ?2",
+            schema::EXCEPTIONAL_STATES
+        )
+    } else {
+        format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE (?1 IS NULL OR status = ?1) \
+             ORDER BY scheduled_time DESC, id DESC LIMIT ?2"
+        )
+    }
 }
 
 /// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
@@ -1164,6 +1186,39 @@ mod tests {
             ),
             "{older:?}"
         );
+    }
+
+    #[test]
+    fn listings_of_the_rare_final_states_across_jobs_seek_their_own_index() {
+        for status in [
+            ExecutionStatus::Failed,
+            ExecutionStatus::Abandoned,
+            ExecutionStatus::Skipped,
+        ] {
+            // In order: no scan, and no sort.
+            let steps = plan(&executions_across_jobs_sql(Some(status)));
+            assert_eq!(
+                steps,
+                ["SEARCH job_executions USING INDEX idx_job_executions_exceptional (status=?)"],
+                "{status:?}"
+            );
+        }
+        // The others are at the newest ticks, or are all of them: the tick index, newest first.
+        for status in [
+            None,
+            Some(ExecutionStatus::Pending),
+            Some(ExecutionStatus::Running),
+            Some(ExecutionStatus::Succeeded),
+        ] {
+            let steps = plan(&executions_across_jobs_sql(status));
+            assert!(
+                steps
+                    .iter()
+                    .any(|step| step
+                        == "SCAN job_executions USING INDEX idx_job_executions_tick_job"),
+                "{status:?}: {steps:?}"
+            );
+        }
     }
 
     #[test]

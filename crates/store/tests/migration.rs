@@ -132,7 +132,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let entries: i64 = connection
         .query_row("SELECT count(*) FROM job_execution_history", [], |row| {
             row.get(0)

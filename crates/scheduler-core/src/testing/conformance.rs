@@ -780,6 +780,18 @@ pub async fn find_executions_filters_by_job_and_status(store: &dyn Store) {
         .await
         .expect("find_executions");
     assert_eq!(ticks(&newest_failed), [at(2)]);
+    let failed = store
+        .find_executions(query(None, Some(ExecutionStatus::Failed), 100))
+        .await
+        .expect("find_executions");
+    assert_eq!(ticks(&failed), [at(2), at(2), at(0), at(0)]);
+    assert!(
+        failed
+            .windows(2)
+            .all(|pair| (pair[0].scheduled_at, pair[0].id) > (pair[1].scheduled_at, pair[1].id)),
+        "newest tick first, then the greater id"
+    );
+    assert_eq!(newest_failed[0].id, failed[0].id);
     assert!(
         store
             .find_executions(query(Some(b.id), Some(ExecutionStatus::Succeeded), 100))
