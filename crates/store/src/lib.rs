@@ -25,6 +25,14 @@
 //! `job_executions_duplicates` (nothing is deleted) so that (job, tick) can be unique, and each
 //! job's watermark starts at its next tick. Timestamps and durations are integer milliseconds.
 //!
+//! **Listings across jobs** read the tick index newest first; listings of the final states
+//! that are rare in a healthy system (failed, abandoned, skipped) read a partial index of their
+//! own instead, so finding the few failures does not read the whole history.
+//!
+//! **The build.** SQLite is bundled, and `.cargo/config.toml` builds it without
+//! `SQLITE_ENABLE_MEMORY_MANAGEMENT`: with it, all connections share one page cache, and a read
+//! connection reading more than its own cache holds takes the writer's pages.
+//!
 //! **The per-job history.** Executions are unique on (tick, job), an index the claims write at
 //! its end. Reads of one job's executions, job deletion and retention by count need them in
 //! job order; that order lives in the table `job_execution_history`, which the claims do not
