@@ -280,19 +280,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut report = Report::new(&args.label);
     report.set_config(&args);
 
+    let baseline_concurrency = args
+        .baseline_concurrency
+        .unwrap_or(if args.delay.is_zero() {
+            64
+        } else {
+            args.scheduler.max_in_flight.unwrap_or(1_024)
+        });
     if !args.baseline_duration.is_zero() {
-        let concurrency = args
-            .baseline_concurrency
-            .unwrap_or(if args.delay.is_zero() {
-                64
-            } else {
-                args.scheduler.max_in_flight.unwrap_or(1_024)
-            });
         eprintln!(
-            "baseline: {concurrency} plain clients for {:?}",
+            "baseline: {baseline_concurrency} plain clients for {:?}",
             args.baseline_duration
         );
-        let stats = baseline::run(sink.sink.address(), concurrency, args.baseline_duration).await?;
+        let stats = baseline::run(
+            sink.sink.address(),
+            baseline_concurrency,
+            args.baseline_duration,
+        )
+        .await?;
         let _ = sink.sink.take_untracked();
         report.baseline = Some(stats);
     }
@@ -456,6 +461,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tally.add_arrivals(&sink.sink.take_arrivals());
     report.unparsable_requests = sink.sink.unparsable();
+    if !args.baseline_duration.is_zero() {
+        // Again after the run: the machine's speed moves within minutes, and the fraction of the
+        // baseline is read against both.
+        eprintln!(
+            "baseline after the run: {baseline_concurrency} plain clients for {:?}",
+            args.baseline_duration
+        );
+        let stats = baseline::run(
+            sink.sink.address(),
+            baseline_concurrency,
+            args.baseline_duration,
+        )
+        .await?;
+        let _ = sink.sink.take_untracked();
+        report.baseline_after = Some(stats);
+    }
     sink.stop();
     read_database(&db, start_ms, end_ms, &mut tally)
         .with_context(|| format!("reading {}", db.display()))?;

@@ -17,6 +17,8 @@ pub(crate) struct Report {
     pub(crate) jobs: usize,
     pub(crate) window: Option<(i64, i64)>,
     pub(crate) baseline: Option<BaselineStats>,
+    /// The same baseline again after the scheduler has stopped (`harness run` only).
+    pub(crate) baseline_after: Option<BaselineStats>,
     pub(crate) seeding: Option<CreationStats>,
     pub(crate) creation: Option<CreationStats>,
     /// Creations and deletions through the API, one at a time, during the window.
@@ -82,6 +84,10 @@ impl Report {
                 "requests": b.requests, "failed": b.failed, "seconds": b.seconds,
                 "perSecond": b.per_second, "concurrency": b.concurrency, "latencyMs": drift(&b.latency),
             })),
+            "baselineAfter": self.baseline_after.as_ref().map(|b| json!({
+                "requests": b.requests, "failed": b.failed, "seconds": b.seconds,
+                "perSecond": b.per_second, "concurrency": b.concurrency, "latencyMs": drift(&b.latency),
+            })),
             "fractionOfBaseline": self.fraction_of_baseline(),
             "seeding": self.seeding.as_ref().map(creation),
             "creation": self.creation.as_ref().map(creation),
@@ -119,8 +125,18 @@ impl Report {
         })
     }
 
+    /// The plain client's rate the scheduler is compared with: the mean of the baselines before
+    /// and after the run when both were taken.
+    fn baseline_per_second(&self) -> Option<f64> {
+        let before = self.baseline.as_ref()?.per_second;
+        Some(match &self.baseline_after {
+            Some(after) => (before + after.per_second) / 2.0,
+            None => before,
+        })
+    }
+
     fn fraction_of_baseline(&self) -> Option<f64> {
-        let baseline = self.baseline.as_ref()?.per_second;
+        let baseline = self.baseline_per_second()?;
         (baseline > 0.0).then(|| self.executions_per_second().map(|rate| rate / baseline))?
     }
 
@@ -134,11 +150,16 @@ impl Report {
     /// Prints the report and appends it to `json_path` when given.
     pub(crate) fn finish(&self, json_path: Option<&Path>) -> anyhow::Result<()> {
         println!("== {} ({} jobs)", self.label, self.jobs);
-        if let Some(b) = &self.baseline {
-            println!(
-                "baseline (plain hyper, {} clients): {:.0} req/s, latency p50 {:.2} ms p99 {:.2} ms, {} failed",
-                b.concurrency, b.per_second, b.latency.p50_ms, b.latency.p99_ms, b.failed
-            );
+        for (when, baseline) in [
+            ("", &self.baseline),
+            (" after the run", &self.baseline_after),
+        ] {
+            if let Some(b) = baseline {
+                println!(
+                    "baseline{when} (plain hyper, {} clients): {:.0} req/s, latency p50 {:.2} ms p99 {:.2} ms, {} failed",
+                    b.concurrency, b.per_second, b.latency.p50_ms, b.latency.p99_ms, b.failed
+                );
+            }
         }
         for (what, stats) in [
             ("seeding (store)", &self.seeding),
@@ -177,9 +198,14 @@ impl Report {
         }
         if let (Some(rate), Some(window)) = (self.executions_per_second(), self.window_seconds()) {
             print!("executions: {rate:.0}/s over {window:.0}s");
-            match self.fraction_of_baseline() {
-                Some(fraction) => println!(" = {:.0}% of the baseline", fraction * 100.0),
-                None => println!(),
+            match (self.fraction_of_baseline(), &self.baseline_after) {
+                (Some(fraction), Some(_)) => println!(
+                    " = {:.0}% of the baseline (the mean of before and after: {:.0} req/s)",
+                    fraction * 100.0,
+                    self.baseline_per_second().unwrap_or_default()
+                ),
+                (Some(fraction), None) => println!(" = {:.0}% of the baseline", fraction * 100.0),
+                (None, _) => println!(),
             }
         }
         if let Some(d) = &self.drift {
@@ -292,5 +318,35 @@ impl Report {
             writeln!(file, "{}", self.to_json())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baseline(per_second: f64) -> BaselineStats {
+        BaselineStats {
+            per_second,
+            ..BaselineStats::default()
+        }
+    }
+
+    #[test]
+    fn the_fraction_of_the_baseline_reads_against_the_mean_of_before_and_after() {
+        let mut report = Report::new("fraction");
+        report.window = Some((0, 10_000));
+        report.ticks = Some(TickSummary {
+            delivered: 400_000,
+            ..TickSummary::default()
+        });
+        report.baseline = Some(baseline(100_000.0));
+        assert_eq!(report.fraction_of_baseline(), Some(0.4));
+        report.baseline_after = Some(baseline(60_000.0));
+        assert_eq!(report.baseline_per_second(), Some(80_000.0));
+        assert_eq!(report.fraction_of_baseline(), Some(0.5));
+        let json = report.to_json();
+        assert_eq!(json["baselineAfter"]["perSecond"], 60_000.0);
+        assert_eq!(json["fractionOfBaseline"], 0.5);
     }
 }
