@@ -622,7 +622,7 @@ fn read_database(
         let scheduled_ms: i64 = row.get(1)?;
         let status: String = row.get(2)?;
         let job = uuid::Uuid::parse_str(&job)?.as_u128();
-        tally.add_row(job, scheduled_ms, status == "SUCCEEDED");
+        tally.add_row(job, scheduled_ms, &status);
     }
     Ok(())
 }

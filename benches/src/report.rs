@@ -101,6 +101,7 @@ impl Report {
                 "earlyArrivals": t.early_arrivals, "recorded": t.recorded,
                 "deliveredNotRecorded": t.delivered_not_recorded,
                 "recordedNotDelivered": t.recorded_not_delivered, "unexpectedRows": t.unexpected_rows,
+                "missedUnfinished": t.missed_unfinished,
             })),
             "driftMs": self.drift.as_ref().map(drift),
             "driftBySecond": self.drift_by_second.as_ref().map(|s| json!({
@@ -133,6 +134,11 @@ impl Report {
             Some(after) => (before + after.per_second) / 2.0,
             None => before,
         })
+    }
+
+    /// Ticks the scheduler's misfire policy dropped during the whole run (from its metrics).
+    fn misfire_dropped(&self) -> Option<u64> {
+        self.engine_metrics.as_ref()?["engine"]["misfired"].as_u64()
     }
 
     fn fraction_of_baseline(&self) -> Option<f64> {
@@ -239,6 +245,15 @@ impl Report {
                 t.unexpected_arrivals,
                 t.early_arrivals
             );
+            if t.missed > 0 && self.window.is_some_and(|(start, _)| start > 0) {
+                println!(
+                    "  of the missed: {} claimed and still waiting when the scheduler stopped (stored as pending or running; the next start recovers them), {} with no row; the misfire policy dropped {} ticks in the whole run",
+                    t.missed_unfinished,
+                    t.missed - t.missed_unfinished,
+                    self.misfire_dropped()
+                        .map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string()),
+                );
+            }
             if self.window.is_some_and(|(start, _)| start > 0)
                 && self.tcs_register_seconds.is_none()
             {
@@ -348,5 +363,13 @@ mod tests {
         let json = report.to_json();
         assert_eq!(json["baselineAfter"]["perSecond"], 60_000.0);
         assert_eq!(json["fractionOfBaseline"], 0.5);
+    }
+
+    #[test]
+    fn the_ticks_the_misfire_policy_dropped_come_from_the_engine_metrics() {
+        let mut report = Report::new("misfires");
+        assert_eq!(report.misfire_dropped(), None);
+        report.engine_metrics = Some(json!({"engine": {"misfired": 7_599}}));
+        assert_eq!(report.misfire_dropped(), Some(7_599));
     }
 }

@@ -70,6 +70,8 @@ impl ScheduleKind {
 struct Counts {
     delivered: u32,
     recorded: bool,
+    /// Stored as pending or running: claimed, and not finished when the scheduler stopped.
+    unfinished: bool,
 }
 
 /// The expected ticks of `[start_ms, end_ms)` and what happened to each.
@@ -98,6 +100,10 @@ pub(crate) struct TickSummary {
     pub(crate) delivered: u64,
     /// Expected ticks that never reached the sink.
     pub(crate) missed: u64,
+    /// Missed ticks stored as pending or running: claimed, and still waiting for their attempt
+    /// when the scheduler stopped (the next start recovers them). The rest of the missed have
+    /// no row at all.
+    pub(crate) missed_unfinished: u64,
     /// Extra arrivals of expected ticks (a tick that arrived three times counts two).
     pub(crate) duplicated: u64,
     pub(crate) unexpected_arrivals: u64,
@@ -213,8 +219,8 @@ impl Tally {
         }
     }
 
-    /// Counts one database row (job id, scheduled time, whether it succeeded).
-    pub(crate) fn add_row(&mut self, job: u128, scheduled_ms: i64, succeeded: bool) {
+    /// Counts one database row (job id, scheduled time, its status as stored).
+    pub(crate) fn add_row(&mut self, job: u128, scheduled_ms: i64, status: &str) {
         if !self.in_window(scheduled_ms) {
             return;
         }
@@ -223,7 +229,10 @@ impl Tally {
             .get(&job)
             .and_then(|&index| self.ticks.get_mut(&(index, scheduled_ms)));
         match counts {
-            Some(counts) => counts.recorded |= succeeded,
+            Some(counts) => {
+                counts.recorded |= status == "SUCCEEDED";
+                counts.unfinished |= matches!(status, "PENDING" | "RUNNING");
+            }
             None => self.unexpected_rows += 1,
         }
     }
@@ -243,6 +252,7 @@ impl Tally {
                 summary.duplicated += u64::from(counts.delivered - 1);
             } else {
                 summary.missed += 1;
+                summary.missed_unfinished += u64::from(counts.unfinished);
             }
             if counts.recorded {
                 summary.recorded += 1;
@@ -323,10 +333,10 @@ mod tests {
             arrival(2, start + 3_000, 1),
             arrival(3, start, 1),
         ]);
-        tally.add_row(1, start, true);
-        tally.add_row(1, start + 1_000, true);
-        tally.add_row(2, start + 2_000, true);
-        tally.add_row(2, start + 1_000, false);
+        tally.add_row(1, start, "SUCCEEDED");
+        tally.add_row(1, start + 1_000, "SUCCEEDED");
+        tally.add_row(2, start + 2_000, "SUCCEEDED");
+        tally.add_row(2, start + 1_000, "FAILED");
         let ticks = tally.ticks();
         assert_eq!(ticks.expected, 6);
         assert_eq!(ticks.delivered, 4);
@@ -336,9 +346,24 @@ mod tests {
         assert_eq!(ticks.recorded, 3);
         assert_eq!(ticks.delivered_not_recorded, 2);
         assert_eq!(ticks.recorded_not_delivered, 1);
+        assert_eq!(ticks.missed_unfinished, 0, "a failed row is finished");
         let drift = tally.drift();
         assert_eq!(drift.count, 5);
         assert!((drift.max_ms - 900.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn missed_ticks_still_pending_at_the_stop_are_told_apart_from_those_never_claimed() {
+        let start = 1_795_958_236_000;
+        let jobs = vec![(1, "* * * * * *".to_owned())];
+        let mut tally = Tally::new(&jobs, start, start + 4_000).unwrap();
+        tally.add_arrivals(&[arrival(1, start, 2)]);
+        tally.add_row(1, start, "SUCCEEDED");
+        tally.add_row(1, start + 1_000, "PENDING");
+        tally.add_row(1, start + 2_000, "RUNNING");
+        let ticks = tally.ticks();
+        assert_eq!(ticks.missed, 3);
+        assert_eq!(ticks.missed_unfinished, 2, "the tick at +3 s has no row");
     }
 
     #[test]
