@@ -236,6 +236,23 @@ struct SinkRuntime {
 }
 
 impl SinkRuntime {
+    /// Runs the plain-client baseline against this sink for `duration` (none if zero), and
+    /// forgets its requests so that they are not counted as ticks.
+    async fn baseline(
+        &self,
+        when: &str,
+        concurrency: usize,
+        duration: Duration,
+    ) -> anyhow::Result<Option<baseline::BaselineStats>> {
+        if duration.is_zero() {
+            return Ok(None);
+        }
+        eprintln!("baseline{when}: {concurrency} plain clients for {duration:?}");
+        let stats = baseline::run(self.sink.address(), concurrency, duration).await?;
+        let _ = self.sink.take_untracked();
+        Ok(Some(stats))
+    }
+
     async fn start(delay: Duration, port: u16) -> anyhow::Result<SinkRuntime> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -287,20 +304,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         } else {
             args.scheduler.max_in_flight.unwrap_or(1_024)
         });
-    if !args.baseline_duration.is_zero() {
-        eprintln!(
-            "baseline: {baseline_concurrency} plain clients for {:?}",
-            args.baseline_duration
-        );
-        let stats = baseline::run(
-            sink.sink.address(),
-            baseline_concurrency,
-            args.baseline_duration,
-        )
+    report.baseline = sink
+        .baseline("", baseline_concurrency, args.baseline_duration)
         .await?;
-        let _ = sink.sink.take_untracked();
-        report.baseline = Some(stats);
-    }
 
     let mut jobs = Vec::new();
     if args.seed {
@@ -461,22 +467,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tally.add_arrivals(&sink.sink.take_arrivals());
     report.unparsable_requests = sink.sink.unparsable();
-    if !args.baseline_duration.is_zero() {
-        // Again after the run: the machine's speed moves within minutes, and the fraction of the
-        // baseline is read against both.
-        eprintln!(
-            "baseline after the run: {baseline_concurrency} plain clients for {:?}",
-            args.baseline_duration
-        );
-        let stats = baseline::run(
-            sink.sink.address(),
+    // Again after the run: the machine's speed moves within minutes, and the fraction of the
+    // baseline is read against both.
+    report.baseline_after = sink
+        .baseline(
+            " after the run",
             baseline_concurrency,
             args.baseline_duration,
         )
         .await?;
-        let _ = sink.sink.take_untracked();
-        report.baseline_after = Some(stats);
-    }
     sink.stop();
     read_database(&db, start_ms, end_ms, &mut tally)
         .with_context(|| format!("reading {}", db.display()))?;
