@@ -20,6 +20,9 @@ pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updat
 /// How many columns [`JOB_COLUMNS`] names.
 pub(crate) const JOB_COLUMN_COUNT: usize = 23;
 
+/// Where `next_fire_at` is in [`JOB_COLUMNS`].
+pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
+
 /// The execution columns, in the order [`execution_from_row`] reads them.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
      error_message, finished_time, trigger, claimed_by, attempts";
@@ -201,11 +204,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         spec,
         created_at: timestamp_from(row, column(4))?,
         updated_at: timestamp_from(row, column(5))?,
-        next_fire_at: row
-            .get::<_, Option<i64>>(column(20))?
-            .map(timestamp_from_millis)
-            .transpose()
-            .map_err(|reason| invalid(column(20), reason))?,
+        next_fire_at: optional_timestamp_from(row, column(NEXT_FIRE_AT_COLUMN))?,
         version: u64::try_from(row.get::<_, i64>(column(21))?).unwrap_or(1),
     })
 }
@@ -265,7 +264,10 @@ fn timestamp_from(row: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
     timestamp_from_millis(row.get(column)?).map_err(|reason| invalid(column, reason))
 }
 
-fn optional_timestamp_from(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Timestamp>> {
+pub(crate) fn optional_timestamp_from(
+    row: &Row<'_>,
+    column: usize,
+) -> rusqlite::Result<Option<Timestamp>> {
     row.get::<_, Option<i64>>(column)?
         .map(timestamp_from_millis)
         .transpose()
@@ -347,6 +349,10 @@ mod tests {
     #[test]
     fn the_job_column_count_matches_the_column_list() {
         assert_eq!(JOB_COLUMNS.split(", ").count(), JOB_COLUMN_COUNT);
+        assert_eq!(
+            JOB_COLUMNS.split(", ").nth(NEXT_FIRE_AT_COLUMN),
+            Some("next_fire_at")
+        );
     }
     use super::*;
 

@@ -69,10 +69,15 @@
 //! less CPU per execution with them. An existing database keeps the page size it has.
 //!
 //! **Claims.** One write task: read the due active jobs by `next_fire_at` through a partial
-//! index (`idx_jobs_due`), plan each with `plan_claim`, insert the executions (unique on tick
-//! and job; an existing one is skipped), advance `next_fire_at`. SQLite has one writer per
-//! file, so a claim is exclusive; several processes may share the file (they wait on SQLite's
-//! lock), but several nodes should share a PostgreSQL database instead.
+//! index (`idx_jobs_due`), with their row ids and revisions; take each job's spec from the
+//! claims' cache of decoded jobs when it holds the job at that revision
+//! ([`SqliteConfig::job_cache_capacity`]; jobs that fire again within a minute are kept), or
+//! else decode it from its row; plan it with `plan_claim`, insert the executions (unique on
+//! tick and job; an existing one is skipped), and advance `next_fire_at`. A job's revision is a random number, new at every write of its
+//! row except the claims' watermark updates, so a job changed since it was kept, by this store
+//! or another process, is read again. SQLite has one writer per file, so a claim is exclusive;
+//! several processes may share the file (they wait on SQLite's lock), but several nodes should
+//! share a PostgreSQL database instead.
 //!
 //! **Retention.** [`prune`](scheduler_core::ExecutionStore::prune) deletes finished executions
 //! older than an age and/or beyond the newest N per job, [`SqliteConfig::prune_batch`] rows
@@ -92,6 +97,7 @@
 mod codec;
 mod error;
 mod history;
+mod job_cache;
 mod schema;
 mod sqlite;
 mod writer;

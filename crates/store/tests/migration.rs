@@ -30,6 +30,7 @@ fn an_original_database_upgrades_in_place() {
     let path = directory.path().join("scheduler.db");
     let job_id = Uuid::new_v4();
     let broken_job_id = Uuid::new_v4();
+    let paused_job_id = Uuid::new_v4();
     let (first, second, duplicate) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     {
         let connection = Connection::open(&path).unwrap();
@@ -57,6 +58,14 @@ fn an_original_database_upgrades_in_place() {
                     "ATMOST_ONCE",
                     1_700_000_000_000_i64
                 ],
+            )
+            .unwrap();
+        // The original system paused a job with `active = 0`.
+        connection
+            .execute(
+                "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active) \
+                 VALUES (?1, '0 * * * * *', 'http://127.0.0.1:9/c', 'ATLEAST_ONCE', ?2, ?2, 0)",
+                params![paused_job_id.to_string(), 1_700_000_000_000_i64],
             )
             .unwrap();
         let insert_execution = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, http_status, duration, retry_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -102,7 +111,11 @@ fn an_original_database_upgrades_in_place() {
         // A job whose schedule this version cannot read is moved aside, not lost, and does not
         // break listing.
         assert_eq!(store.get_job(JobId(broken_job_id)).await.unwrap(), None);
-        assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+        assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 2);
+        let paused = store.get_job(JobId(paused_job_id)).await.unwrap().unwrap();
+        assert!(paused.spec.paused);
+        let counts = store.count_jobs().await.unwrap();
+        assert_eq!((counts.active, counts.paused), (1, 1));
 
         let history = store.job_executions(JobId(job_id), 10).await.unwrap();
         assert_eq!(
@@ -132,7 +145,16 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
+    // Every job has a revision of its own.
+    let revisions: (i64, i64) = connection
+        .query_row(
+            "SELECT count(*), count(DISTINCT revision) FROM jobs",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(revisions, (2, 2));
     let entries: i64 = connection
         .query_row("SELECT count(*) FROM job_execution_history", [], |row| {
             row.get(0)

@@ -1,0 +1,129 @@
+//! Claims keep the jobs they decode between claims (schema version 6): a job changed since,
+//! by this store or by another on the same file, is claimed as it is now.
+
+use std::time::Duration;
+
+use scheduler_core::{
+    ClaimRequest, ClaimedTick, ExecutionStore, Job, JobStore, NextFire, Timestamp,
+};
+use store::{SqliteConfig, SqliteStore};
+
+use crate::support::{base_time, block_on, job};
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(base_time().as_second() + seconds).expect("a valid timestamp")
+}
+
+/// Claims the ticks due up to `at(seconds)`, at that time.
+async fn claim_through(store: &SqliteStore, seconds: i64) -> Vec<ClaimedTick> {
+    let request = ClaimRequest {
+        now: at(seconds),
+        due_before: at(seconds),
+        limit: 100,
+        owner: "node-a".to_owned(),
+        misfire_threshold: Duration::from_secs(60),
+    };
+    store.claim_due(request).await.expect("a claim").ticks
+}
+
+fn with_url(job: &Job, url: &str) -> Job {
+    let mut changed = job.clone();
+    changed.spec.target_url = url.to_owned();
+    changed
+}
+
+#[test]
+fn a_claim_after_a_change_carries_the_changed_job() {
+    let store = SqliteStore::open_temporary().unwrap();
+    block_on(async {
+        let job = job(Some(at(0)));
+        store.insert_job(job.clone()).await.unwrap();
+        let first = claim_through(&store, 0).await;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].job.spec.target_url, job.spec.target_url);
+
+        let changed = with_url(&job, "http://127.0.0.1:9/changed");
+        store.update_job(changed, 1, NextFire::Keep).await.unwrap();
+        let second = claim_through(&store, 1).await;
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].execution.scheduled_at, at(1));
+        assert_eq!(second[0].job.spec.target_url, "http://127.0.0.1:9/changed");
+        assert_eq!(second[0].job.version, 2);
+        assert_eq!(second[0].job.next_fire_at, Some(at(2)));
+
+        // Unchanged since, it is claimed the same way again.
+        let third = claim_through(&store, 2).await;
+        assert_eq!(third[0].job.spec.target_url, "http://127.0.0.1:9/changed");
+        assert_eq!(third[0].job.next_fire_at, Some(at(3)));
+    });
+}
+
+#[test]
+fn a_job_deleted_and_created_again_under_its_id_is_claimed_as_created() {
+    let store = SqliteStore::open_temporary().unwrap();
+    block_on(async {
+        let job = job(Some(at(0)));
+        store.insert_job(job.clone()).await.unwrap();
+        assert_eq!(claim_through(&store, 0).await.len(), 1);
+
+        // The same id and the same version, another target.
+        assert!(store.delete_job(job.id).await.unwrap());
+        let again = Job {
+            next_fire_at: Some(at(1)),
+            ..with_url(&job, "http://127.0.0.1:9/again")
+        };
+        store.insert_job(again).await.unwrap();
+        let claimed = claim_through(&store, 1).await;
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].job.version, 1);
+        assert_eq!(claimed[0].job.spec.target_url, "http://127.0.0.1:9/again");
+    });
+}
+
+#[test]
+fn a_change_made_by_another_store_on_the_file_reaches_the_claims() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = SqliteConfig::new(directory.path().join("scheduler.db"));
+    let claimer = SqliteStore::open(&config).unwrap();
+    let job = job(Some(at(0)));
+    block_on(async {
+        claimer.insert_job(job.clone()).await.unwrap();
+        assert_eq!(claim_through(&claimer, 0).await.len(), 1);
+    });
+
+    // Another process, as far as the claimer can tell.
+    let other = SqliteStore::open(&config).unwrap();
+    block_on(async {
+        let paused = {
+            let mut paused = with_url(&job, "http://127.0.0.1:9/other");
+            paused.spec.paused = true;
+            paused
+        };
+        other.update_job(paused, 1, NextFire::Keep).await.unwrap();
+    });
+    drop(other);
+
+    block_on(async {
+        assert!(
+            claim_through(&claimer, 1).await.is_empty(),
+            "a job paused elsewhere is not claimed"
+        );
+    });
+
+    let other = SqliteStore::open(&config).unwrap();
+    block_on(async {
+        let resumed = with_url(&job, "http://127.0.0.1:9/resumed");
+        other
+            .update_job(resumed, 2, NextFire::Set(Some(at(1))))
+            .await
+            .unwrap();
+    });
+    drop(other);
+
+    block_on(async {
+        let claimed = claim_through(&claimer, 1).await;
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].job.spec.target_url, "http://127.0.0.1:9/resumed");
+        assert_eq!(claimed[0].job.version, 3);
+    });
+}
