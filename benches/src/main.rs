@@ -705,3 +705,45 @@ fn tcs_only(args: &TcsArgs) -> anyhow::Result<()> {
     report.drift_by_second = Some(run.tally.seconds());
     report.finish(args.json.as_deref())
 }
+
+#[cfg(test)]
+mod tests {
+    use scheduler_core::{JobId, JobStore};
+    use store::{SqliteConfig, SqliteStore};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn rewinding_a_seeded_database_moves_every_watermark_past_now() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = target::database_in(directory.path());
+        target::seed(
+            &db,
+            "http://127.0.0.1:9/hook",
+            ScheduleKind::EverySecond,
+            3,
+            3,
+        )
+        .await
+        .unwrap();
+        // As if the seed were years old.
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute("UPDATE jobs SET next_fire_at = 0", [])
+            .unwrap();
+        let before = scheduler_core::Timestamp::now();
+        let jobs = read_jobs(&db).unwrap();
+        assert_eq!(jobs.len(), 3);
+        rewind_watermarks(&db, &jobs).unwrap();
+
+        let store = SqliteStore::open(&SqliteConfig::new(&db)).unwrap();
+        for (id, _) in &jobs {
+            let job = store
+                .get_job(JobId(uuid::Uuid::from_u128(*id)))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(job.next_fire_at.unwrap() > before, "{job:?}");
+        }
+    }
+}
