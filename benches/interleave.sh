@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Interleaved rounds: runs each (label, scheduler binary, extra flags) variant once per round,
 # for ROUNDS rounds, on the same seeded database, and prints one line per run: drift p50 / p99,
-# the median and highest of the per-second p99s, the scheduler's and the SQLite writer's CPU,
-# the sink's CPU, missed ticks, and API creation p99. On a shared machine whose speed drifts,
+# the median and highest of the per-second p99s and how many seconds were over a second, the
+# scheduler's and the SQLite writer's CPU, the sink's CPU, missed ticks, and API creation p99.
+# On a shared machine whose speed drifts,
 # compare variants within a round, not across runs an hour apart. Build first (cargo build
 # --release -p scheduler -p load-harness), seed with `harness seed --jobs N --schedules
 # every-second --db SEED --sink-port PORT`, and copy each binary to compare out of target/ (a
@@ -37,7 +38,7 @@ for round in $(seq 1 "$ROUNDS"); do
     sink=$(grep -oE 'the sink used [0-9.]+s' "$LOG" || true)
     missed=$(grep -oE 'missed [0-9]+' "$LOG" || true)
     api=$(grep -E '^API creations' "$LOG" | grep -oE 'p99 [0-9.]+ ms' || true)
-    seconds=$(grep -oE 'median [0-9]+ ms, highest [0-9]+ ms' "$LOG" || true)
+    seconds=$(grep -oE 'median [0-9]+ ms, highest [0-9]+ ms; over a second in [0-9]+' "$LOG" || true)
     echo "round $round $label: $drift | per second $seconds | $cpu | $sink | $missed | API creation $api"
   done
 done

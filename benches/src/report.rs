@@ -106,7 +106,7 @@ impl Report {
             "driftMs": self.drift.as_ref().map(drift),
             "driftBySecond": self.drift_by_second.as_ref().map(|s| json!({
                 "seconds": s.seconds, "p99LowMs": s.p99_low_ms, "p99MedianMs": s.p99_median_ms,
-                "p99HighMs": s.p99_high_ms,
+                "p99HighMs": s.p99_high_ms, "secondsOverOneSecond": s.late,
                 "worst": s.worst.iter().map(|&(offset, p99)| json!({"offsetSeconds": offset, "p99Ms": p99})).collect::<Vec<_>>(),
             })),
             "windowCpuSeconds": self.window_cpu_seconds,
@@ -227,11 +227,12 @@ impl Report {
                 .map(|(offset, p99)| format!("{p99:.0} ms at +{offset}s"))
                 .collect();
             println!(
-                "drift by tick second (p99 within each of {} seconds): lowest {:.0} ms, median {:.0} ms, highest {:.0} ms; worst: {}",
+                "drift by tick second (p99 within each of {} seconds): lowest {:.0} ms, median {:.0} ms, highest {:.0} ms; over a second in {}; worst: {}",
                 s.seconds,
                 s.p99_low_ms,
                 s.p99_median_ms,
                 s.p99_high_ms,
+                s.late,
                 worst.join(", ")
             );
         }

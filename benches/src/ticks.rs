@@ -140,7 +140,13 @@ pub(crate) struct SecondsSummary {
     /// The worst seconds (offset from the window's start in seconds, their p99 in
     /// milliseconds), worst first; at most [`WORST_SECONDS`].
     pub(crate) worst: Vec<(i64, f64)>,
+    /// Seconds whose p99 was over [`ON_TIME_MS`]: how much of a run was late by the ceiling's
+    /// measure, which the worst few alone cannot tell.
+    pub(crate) late: usize,
 }
+
+/// The ceiling's bound on drift (the "on time": p99 under a second).
+pub(crate) const ON_TIME_MS: f64 = 1_000.0;
 
 /// How many of the worst seconds a [`SecondsSummary`] names.
 const WORST_SECONDS: usize = 3;
@@ -284,12 +290,14 @@ impl Tally {
             return SecondsSummary::default();
         }
         p99s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let late = p99s.iter().filter(|&&(_, p99)| p99 > ON_TIME_MS).count();
         SecondsSummary {
             seconds: p99s.len(),
             p99_low_ms: p99s[p99s.len() - 1].1,
             p99_median_ms: p99s[p99s.len() / 2].1,
             p99_high_ms: p99s[0].1,
             worst: p99s.into_iter().take(WORST_SECONDS).collect(),
+            late,
         }
     }
 }
@@ -387,6 +395,10 @@ mod tests {
         assert!(close(seconds.p99_low_ms, 4.0), "{seconds:?}");
         let offsets: Vec<i64> = seconds.worst.iter().map(|&(offset, _)| offset).collect();
         assert_eq!(offsets, [1, 0, 2]);
+        assert_eq!(seconds.late, 0, "900 ms is on time");
+
+        tally.add_arrivals(&[arrival(2, start + 2_000, 1_500)]);
+        assert_eq!(tally.seconds().late, 1, "{:?}", tally.seconds());
     }
 
     #[test]
