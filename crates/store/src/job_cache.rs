@@ -23,7 +23,7 @@ use std::time::Duration;
 use scheduler_core::{Job, Timestamp};
 
 /// How soon after its claim a job must fire again to be kept.
-pub(crate) const KEEP_WITHIN: Duration = Duration::from_secs(60);
+const KEEP_WITHIN: Duration = Duration::from_secs(60);
 
 /// Whether a job claimed at `now` whose next tick is `next` is worth keeping.
 pub(crate) fn worth_keeping(next: Option<Timestamp>, now: Timestamp) -> bool {

@@ -32,14 +32,21 @@ fn with_url(job: &Job, url: &str) -> Job {
     changed
 }
 
+/// Inserts an every-second job due at `at(0)` and claims its first tick, which must be the one
+/// claimed; returns the job and that tick's claim.
+async fn insert_and_claim_the_first_tick(store: &SqliteStore) -> (Job, Vec<ClaimedTick>) {
+    let job = job(Some(at(0)));
+    store.insert_job(job.clone()).await.unwrap();
+    let first = claim_through(store, 0).await;
+    assert_eq!(first.len(), 1);
+    (job, first)
+}
+
 #[test]
 fn a_claim_after_a_change_carries_the_changed_job() {
     let store = SqliteStore::open_temporary().unwrap();
     block_on(async {
-        let job = job(Some(at(0)));
-        store.insert_job(job.clone()).await.unwrap();
-        let first = claim_through(&store, 0).await;
-        assert_eq!(first.len(), 1);
+        let (job, first) = insert_and_claim_the_first_tick(&store).await;
         assert_eq!(first[0].job.spec.target_url, job.spec.target_url);
 
         let changed = with_url(&job, "http://127.0.0.1:9/changed");
@@ -62,9 +69,7 @@ fn a_claim_after_a_change_carries_the_changed_job() {
 fn a_job_deleted_and_created_again_under_its_id_is_claimed_as_created() {
     let store = SqliteStore::open_temporary().unwrap();
     block_on(async {
-        let job = job(Some(at(0)));
-        store.insert_job(job.clone()).await.unwrap();
-        assert_eq!(claim_through(&store, 0).await.len(), 1);
+        let (job, _) = insert_and_claim_the_first_tick(&store).await;
 
         // The same id and the same version, another target.
         assert!(store.delete_job(job.id).await.unwrap());
@@ -85,11 +90,7 @@ fn a_change_made_by_another_store_on_the_file_reaches_the_claims() {
     let directory = tempfile::tempdir().unwrap();
     let config = SqliteConfig::new(directory.path().join("scheduler.db"));
     let claimer = SqliteStore::open(&config).unwrap();
-    let job = job(Some(at(0)));
-    block_on(async {
-        claimer.insert_job(job.clone()).await.unwrap();
-        assert_eq!(claim_through(&claimer, 0).await.len(), 1);
-    });
+    let (job, _) = block_on(insert_and_claim_the_first_tick(&claimer));
 
     // Another process, as far as the claimer can tell.
     let other = SqliteStore::open(&config).unwrap();
