@@ -8,8 +8,7 @@
 //! [`Dispatcher::leave_backlog`] (its job was deleted, its attempt task failed, or the engine
 //! stops and leaves it for the next start).
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic;
 use std::time::Duration;
@@ -24,6 +23,7 @@ use crate::domain::{
     DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
 };
 use crate::engine::retry::{Verdict, backoff, classify};
+use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
 use crate::metrics::Metrics;
@@ -58,34 +58,6 @@ pub(crate) enum DispatchMsg {
 enum Stage {
     Tick,
     Continue,
-}
-
-struct TimerEntry {
-    at: Timestamp,
-    seq: u64,
-    stage: Stage,
-    execution: Execution,
-}
-
-impl PartialEq for TimerEntry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for TimerEntry {}
-
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TimerEntry {
-    /// Reversed, so that the max-heap pops the earliest entry (ties in insertion order).
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 /// A change to a job that ticks of a claim pass already under way may not reflect.
@@ -153,8 +125,7 @@ pub(crate) struct Dispatcher {
     inbox: mpsc::UnboundedReceiver<DispatchMsg>,
     writer: mpsc::UnboundedSender<WriteOp>,
     alerts: mpsc::Sender<Alert>,
-    timer: BinaryHeap<TimerEntry>,
-    seq: u64,
+    timer: Timer<(Stage, Execution)>,
     /// Executions due and admitted, waiting for an in-flight slot.
     ready: VecDeque<Execution>,
     jobs: HashMap<JobId, JobEntry>,
@@ -205,8 +176,7 @@ impl Dispatcher {
             inbox,
             writer,
             alerts,
-            timer: BinaryHeap::new(),
-            seq: 0,
+            timer: Timer::default(),
             ready: VecDeque::new(),
             jobs: HashMap::new(),
             attempts: JoinSet::new(),
@@ -227,9 +197,9 @@ impl Dispatcher {
         // turns once per finished attempt, and a new wait would register a timer each time.
         let mut wait: Option<(Timestamp, BoxFuture<'static, ()>)> = None;
         loop {
-            let next_due = match (self.timer.peek(), self.next_aging()) {
-                (Some(entry), Some(aging)) => Some(entry.at.min(aging)),
-                (entry, aging) => entry.map(|entry| entry.at).or(aging),
+            let next_due = match (self.timer.next_at(), self.next_aging()) {
+                (Some(at), Some(aging)) => Some(at.min(aging)),
+                (at, aging) => at.or(aging),
             };
             if wait.as_ref().map(|(at, _)| *at) != next_due {
                 wait = next_due.map(|at| (at, self.clock.sleep_until(at)));
@@ -384,13 +354,7 @@ impl Dispatcher {
     }
 
     fn schedule(&mut self, at: Timestamp, stage: Stage, execution: Execution) {
-        self.seq += 1;
-        self.timer.push(TimerEntry {
-            at,
-            seq: self.seq,
-            stage,
-            execution,
-        });
+        self.timer.push(at, (stage, execution));
     }
 
     /// Queues an intermediate state of an execution that stays in the engine (a retry).
@@ -430,11 +394,10 @@ impl Dispatcher {
     /// Pops every entry that is due and starts what the in-flight limit allows.
     fn fire_due(&mut self) {
         let now = self.clock.now();
-        while self.timer.peek().is_some_and(|entry| entry.at <= now) {
-            let Some(entry) = self.timer.pop() else { break };
-            match entry.stage {
-                Stage::Tick => self.admit(entry.execution, now),
-                Stage::Continue => self.ready.push_back(entry.execution),
+        while let Some((stage, execution)) = self.timer.pop_due(now) {
+            match stage {
+                Stage::Tick => self.admit(execution, now),
+                Stage::Continue => self.ready.push_back(execution),
             }
         }
         self.start_ready();

@@ -27,6 +27,7 @@
 mod control;
 mod dispatch;
 mod retry;
+mod timer;
 mod writer;
 
 use std::sync::{Arc, Mutex};
