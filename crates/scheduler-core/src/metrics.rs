@@ -1,9 +1,10 @@
 //! Counters, the in-flight and backlog gauges, the drift histogram and per-job statistics.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use crate::domain::JobId;
 

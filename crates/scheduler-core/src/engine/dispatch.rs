@@ -8,7 +8,9 @@
 //! [`Dispatcher::leave_backlog`] (its job was deleted, its attempt task failed, or the engine
 //! stops and leaves it for the next start).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic;
 use std::time::Duration;
@@ -178,13 +180,13 @@ impl Dispatcher {
             alerts,
             timer: Timer::default(),
             ready: VecDeque::new(),
-            jobs: HashMap::new(),
+            jobs: HashMap::default(),
             attempts: JoinSet::new(),
-            attempt_slots: HashMap::new(),
+            attempt_slots: HashMap::default(),
             fresh: 0,
             starts: VecDeque::new(),
-            failing: HashSet::new(),
-            recent: HashMap::new(),
+            failing: HashSet::default(),
+            recent: HashMap::default(),
             passes_done: 0,
             rng,
             draining: false,

@@ -36,11 +36,12 @@
 //! the execution stays unfinished in the store for the next start to recover), the execution
 //! leaves the backlog.
 
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use foldhash::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
