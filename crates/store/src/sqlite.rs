@@ -15,8 +15,8 @@ use scheduler_core::{
 };
 
 use crate::codec::{
-    EXECUTION_COLUMNS, JOB_COLUMN_COUNT, JOB_COLUMNS, JobRow, NEXT_FIRE_AT_COLUMN, duration_millis,
-    execution_from_row, job_columns_of, job_from_row, millis, optional_timestamp_from,
+    EXECUTION_COLUMNS, JOB_COLUMNS, JobRow, duration_millis, execution_from_row, job_columns_of,
+    job_from_row, millis, optional_timestamp_from,
 };
 use crate::error::StoreError;
 use crate::history;
@@ -851,18 +851,21 @@ fn prune_per_job_round(
     })
 }
 
-/// The claim's read of due jobs, in watermark order: each one's columns, then its row id and
-/// its revision: `?1` due before, `?2` the most rows. SQLite decodes a column only when it is
-/// read, so a job taken from the claims' cache costs the row's lookup, not its decoding.
+/// The claim's read of due jobs, in watermark order: each one's row id, revision and watermark;
+/// `?1` due before, `?2` the most rows. A job the claims' cache holds at that revision needs
+/// nothing more; any other is read whole with [`SELECT_JOB_BY_ROW`]. SQLite extracts every
+/// column a statement returns as it steps, read or not, so reading all of a job's 23 columns
+/// here cost their extraction at every claim of every job (docs/PERFORMANCE.md, tenth round).
 ///
 /// `INDEXED BY`: without statistics, SQLite's planner prefers the equality on `idx_jobs_active`
 /// and then sorts every active job, in every chunk of every claim (with a million jobs, a
 /// million rows read and sorted to find a thousand due ones).
-fn select_due_sql() -> String {
-    format!(
-        "SELECT {JOB_COLUMNS}, rowid, revision FROM jobs INDEXED BY idx_jobs_due \
-         WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 ORDER BY next_fire_at LIMIT ?2"
-    )
+const SELECT_DUE: &str = "SELECT rowid, revision, next_fire_at FROM jobs INDEXED BY idx_jobs_due \
+     WHERE active = 1 AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 ORDER BY next_fire_at LIMIT ?2";
+
+/// A due job the claims' cache does not hold at its revision, read whole by its row id.
+fn select_job_by_row_sql() -> String {
+    format!("SELECT {JOB_COLUMNS} FROM jobs WHERE rowid = ?1")
 }
 
 /// The listing of executions across jobs, newest tick first: the tick index, unless `status` is
@@ -946,21 +949,30 @@ fn claim(
     const CHUNK: usize = 256;
     let due_before = millis(request.due_before);
     let mut batch = ClaimBatch::default();
-    let select = select_due_sql();
+    let select_job = select_job_by_row_sql();
     let announced = history::announced(connection)?;
     while batch.ticks.len() < request.limit {
         let chunk = (request.limit - batch.ticks.len()).min(CHUNK);
-        let due: Vec<DueJob> = connection
-            .prepare_cached(&select)
+        let due: Vec<(i64, i64, Option<Timestamp>)> = connection
+            .prepare_cached(SELECT_DUE)
             .and_then(|mut statement| {
                 statement
-                    .query_map(params![due_before, chunk as i64], |row| due_job(row, cache))?
+                    .query_map(params![due_before, chunk as i64], |row| {
+                        Ok((row.get(0)?, row.get(1)?, optional_timestamp_from(row, 2)?))
+                    })?
                     .collect()
             })
             .map_err(store_error("reading due jobs"))?;
         if due.is_empty() {
             break;
         }
+        let due = due
+            .into_iter()
+            .map(|(row, revision, next_fire_at)| {
+                due_job(connection, &select_job, cache, row, revision, next_fire_at)
+            })
+            .collect::<rusqlite::Result<Vec<DueJob>>>()
+            .map_err(store_error("reading due jobs"))?;
         for DueJob {
             row,
             revision,
@@ -1009,21 +1021,31 @@ struct DueJob {
     kept: bool,
 }
 
-/// The due job of a row of [`select_due_sql`]: from `cache` when it holds the job at the row's
-/// revision, decoded from the row otherwise.
-fn due_job(row: &rusqlite::Row<'_>, cache: &JobCache) -> rusqlite::Result<DueJob> {
-    let key: i64 = row.get(JOB_COLUMN_COUNT)?;
-    let revision: i64 = row.get(JOB_COLUMN_COUNT + 1)?;
-    let (job, kept) = match cache.get(key, revision) {
+/// The due job at `row` (as read by [`SELECT_DUE`]): from `cache` when it holds the job at
+/// `revision`, read with `select_job` otherwise.
+fn due_job(
+    connection: &Connection,
+    select_job: &str,
+    cache: &JobCache,
+    row: i64,
+    revision: i64,
+    next_fire_at: Option<Timestamp>,
+) -> rusqlite::Result<DueJob> {
+    let (job, kept) = match cache.get(row, revision) {
         Some(kept) => {
             let mut job = kept.clone();
-            job.next_fire_at = optional_timestamp_from(row, NEXT_FIRE_AT_COLUMN)?;
+            job.next_fire_at = next_fire_at;
             (job, true)
         }
-        None => (job_from_row(row, 0)?, false),
+        None => {
+            let job = connection
+                .prepare_cached(select_job)?
+                .query_row([row], |job| job_from_row(job, 0))?;
+            (job, false)
+        }
     };
     Ok(DueJob {
-        row: key,
+        row,
         revision,
         job,
         kept,
@@ -1211,10 +1233,13 @@ mod tests {
 
     #[test]
     fn the_claim_reads_due_jobs_through_the_due_index_without_sorting() {
-        let plan = plan(&select_due_sql());
         assert_eq!(
-            plan,
+            plan(SELECT_DUE),
             ["SEARCH jobs USING INDEX idx_jobs_due (next_fire_at>? AND next_fire_at<?)"]
+        );
+        assert_eq!(
+            plan(&select_job_by_row_sql()),
+            ["SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)"]
         );
     }
 
