@@ -38,7 +38,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_SQLITE_HISTORY_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub(crate) sqlite_history_interval: Duration,
     /// Decoded jobs the claims keep between claims, so that a job that fires again within a
-    /// minute is decoded once per change, not at every claim. When more jobs fire than this
+    /// minute and a half (every-minute jobs included) is decoded once per change, not at every
+    /// claim. When more jobs fire than this
     /// before the claims come back to the same job, the rest are decoded at every claim, as
     /// with `0`. Each kept job costs about 400 bytes plus its target, headers and body.
     #[arg(long, env = "SCHEDULER_SQLITE_JOB_CACHE", default_value_t = SqliteConfig::DEFAULT_JOB_CACHE_CAPACITY)]

@@ -22,8 +22,11 @@ use std::time::Duration;
 
 use scheduler_core::{Job, Timestamp};
 
-/// How soon after its claim a job must fire again to be kept.
-const KEEP_WITHIN: Duration = Duration::from_secs(60);
+/// How soon after its claim a job must fire again to be kept: a minute and a half, so that a
+/// job due every minute is kept. Its claim comes up to the engine's look-ahead (2 s by default)
+/// before its tick, so its next tick is a minute *and that look-ahead* away from the claim; a
+/// limit of exactly a minute left every such job out (tenth round).
+const KEEP_WITHIN: Duration = Duration::from_secs(90);
 
 /// Whether a job claimed at `now` whose next tick is `next` is worth keeping.
 pub(crate) fn worth_keeping(next: Option<Timestamp>, now: Timestamp) -> bool {
@@ -155,12 +158,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_job_that_fires_again_within_a_minute_is_worth_keeping() {
+    fn only_a_job_that_fires_again_within_a_minute_and_a_half_is_worth_keeping() {
         let now = Timestamp::from_second(1_767_225_600).unwrap();
         let later = |seconds: i64| Some(Timestamp::from_second(1_767_225_600 + seconds).unwrap());
         assert!(worth_keeping(later(1), now));
-        assert!(worth_keeping(later(60), now));
-        assert!(!worth_keeping(later(61), now));
+        // An every-minute job claimed two seconds before its tick: its next one is 62 s away.
+        assert!(worth_keeping(later(62), now));
+        assert!(worth_keeping(later(90), now));
+        assert!(!worth_keeping(later(91), now));
+        assert!(!worth_keeping(later(120), now));
         assert!(!worth_keeping(later(900), now));
         assert!(!worth_keeping(None, now));
     }

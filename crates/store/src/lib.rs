@@ -71,7 +71,7 @@
 //! **Claims.** One write task: read the due active jobs by `next_fire_at` through a partial
 //! index (`idx_jobs_due`), with their row ids and revisions; take each job's spec from the
 //! claims' cache of decoded jobs when it holds the job at that revision
-//! ([`SqliteConfig::job_cache_capacity`]; jobs that fire again within a minute are kept), or
+//! ([`SqliteConfig::job_cache_capacity`]; jobs that fire again within a minute and a half, every-minute jobs included, are kept), or
 //! else decode it from its row; plan it with `plan_claim`, insert the executions (unique on
 //! tick and job; an existing one is skipped), and advance `next_fire_at`. A job's revision is a random number, new at every write of its
 //! row except the claims' watermark updates, so a job changed since it was kept, by this store

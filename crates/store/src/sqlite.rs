@@ -58,7 +58,7 @@ pub struct SqliteConfig {
     /// seeks, but each claimed execution then writes a page of its own once the history is long.
     pub history_interval: Duration,
     /// How many decoded jobs the claims keep between claims (see the crate documentation). A
-    /// job that fires again within a minute is then decoded once per change rather than at
+    /// job that fires again within a minute and a half (every-minute jobs included) is then decoded once per change rather than at
     /// every claim; when more jobs fire than this before the claims come back to the same job,
     /// the rest are decoded at every claim, as with 0. Each kept job costs about 400 bytes plus
     /// its target, headers and body.
