@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the scheduler: the engine, the REST API and the SQLite store (the default).
-    Serve(serve_command::ServeArgs),
+    Serve(Box<serve_command::ServeArgs>),
     /// Work with cron expressions: list fire times, explain them.
     #[command(subcommand)]
     Cron(cron_command::CronCommand),
@@ -62,10 +62,10 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Some(command) => command,
         // No command: serve, with flags' defaults and environment variables.
-        None => Command::Serve(ServeOnly::parse_from(["scheduler"]).args),
+        None => Command::Serve(Box::new(ServeOnly::parse_from(["scheduler"]).args)),
     };
     let result = match command {
-        Command::Serve(args) => serve_command::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve_command::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Cron(command) => cron_command::run(command),
         Command::Jobs { server, command } => runtime()
             .and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command))),

@@ -2,6 +2,7 @@
 //! shuts both down gracefully on SIGINT or SIGTERM.
 
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +40,19 @@ pub(crate) struct ServeArgs {
     pub(crate) sqlite_history_interval: Duration,
     /// Decoded jobs the claims keep between claims, so that a job that fires again within a
     /// minute and a half (every-minute jobs included) is decoded once per change, not at every
-    /// claim. When more jobs fire than this
-    /// before the claims come back to the same job, the rest are decoded at every claim, as
-    /// with `0`. Each kept job costs about 400 bytes plus its target, headers and body.
+    /// claim. When more jobs fire than this before the claims come back to the same job, the
+    /// rest are decoded at every claim, as with `0`. Each kept job costs about 400 bytes plus
+    /// its target, headers and body.
     #[arg(long, env = "SCHEDULER_SQLITE_JOB_CACHE", default_value_t = SqliteConfig::DEFAULT_JOB_CACHE_CAPACITY)]
     pub(crate) sqlite_job_cache: usize,
+    /// Threads that run the HTTP attempts and the REST API (the engine's claims and the SQLite
+    /// writer have threads of their own). Default: one per core the process may use. Fewer
+    /// threads than cores leave the rest to other work on the machine: with the targets on the
+    /// same two cores, one thread sent the same load for about 15% less CPU than two
+    /// (docs/PERFORMANCE.md, tenth round), at the price of a ceiling of one core's worth of
+    /// attempts.
+    #[arg(long, env = "SCHEDULER_WORKER_THREADS")]
+    pub(crate) worker_threads: Option<NonZeroUsize>,
     /// The most HTTP attempts in flight at once, across all jobs.
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub(crate) max_in_flight: usize,
@@ -149,10 +158,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs the server until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     logging::init(&args.log_level, args.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("scheduler")
-        .build()?;
+    let runtime = main_runtime(args.worker_threads)?;
     // The engine's control task (claims, and every change an API call waits for) gets a thread
     // of its own, so that an API call is not queued behind a burst of attempts on the main
     // runtime. It is dropped after the main runtime has finished with it.
@@ -162,6 +168,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("scheduler-control")
         .build()?;
     runtime.block_on(serve(args, control.handle().clone()))
+}
+
+/// The runtime of the attempts and the REST API: `threads` workers, or one per core.
+fn main_runtime(threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads.get());
+    }
+    builder.enable_all().thread_name("scheduler").build()
 }
 
 /// The store settings the flags ask for.
@@ -409,6 +424,16 @@ mod tests {
                 SqliteConfig::DEFAULT_HISTORY_INTERVAL
             );
         }
+    }
+
+    #[test]
+    fn the_worker_threads_flag_sets_the_main_runtimes_workers() {
+        let args = Serve::parse_from(["serve", "--worker-threads", "1"]).args;
+        let runtime = main_runtime(args.worker_threads).expect("a runtime");
+        assert_eq!(runtime.metrics().num_workers(), 1);
+        let error = Serve::try_parse_from(["serve", "--worker-threads", "0"])
+            .expect_err("zero threads is refused");
+        assert!(error.to_string().contains("--worker-threads"), "{error}");
     }
 
     #[test]
