@@ -58,10 +58,10 @@ pub struct SqliteConfig {
     /// seeks, but each claimed execution then writes a page of its own once the history is long.
     pub history_interval: Duration,
     /// How many decoded jobs the claims keep between claims (see the crate documentation). A
-    /// job that fires again within a minute and a half (every-minute jobs included) is then decoded once per change rather than at
-    /// every claim; when more jobs fire than this before the claims come back to the same job,
-    /// the rest are decoded at every claim, as with 0. Each kept job costs about 400 bytes plus
-    /// its target, headers and body.
+    /// job that fires again within a minute and a half (every-minute jobs included) is then
+    /// decoded once per change rather than at every claim; when more jobs fire than this before
+    /// the claims come back to the same job, the rest are decoded at every claim, as with 0.
+    /// Each kept job costs about 400 bytes plus its target, headers and body.
     pub job_cache_capacity: usize,
 }
 
@@ -853,7 +853,7 @@ fn prune_per_job_round(
 
 /// The claim's read of due jobs, in watermark order: each one's row id, revision and watermark;
 /// `?1` due before, `?2` the most rows. A job the claims' cache holds at that revision needs
-/// nothing more; any other is read whole with [`SELECT_JOB_BY_ROW`]. SQLite extracts every
+/// nothing more; any other is read whole with [`select_job_by_row_sql`]. SQLite extracts every
 /// column a statement returns as it steps, read or not, so reading all of a job's 23 columns
 /// here cost their extraction at every claim of every job (docs/PERFORMANCE.md, tenth round).
 ///

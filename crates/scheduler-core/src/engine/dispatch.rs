@@ -9,13 +9,12 @@
 //! stops and leaves it for the next start).
 
 use std::collections::VecDeque;
-
-use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic;
 use std::time::Duration;
 
 use cron_expr::Timestamp;
+use foldhash::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{Id as TaskId, JoinError, JoinSet};
 
