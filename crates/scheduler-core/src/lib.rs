@@ -58,8 +58,9 @@
 //! rows `FOR UPDATE SKIP LOCKED`; the unique key backs it up). The schedule arithmetic of a claim
 //! is [`plan_claim`], shared by every store.
 //!
-//! **Timer.** Claimed ticks wait in a binary heap in the dispatcher task, which sleeps until the
-//! earliest one on the [`Clock`] and fires each at its instant. A hot change (create, update,
+//! **Timer.** Claimed ticks wait in the dispatcher task's timer, one queue per instant (cron
+//! ticks bunch on few instants), which sleeps until the earliest one on the [`Clock`] and fires
+//! each at its instant, in the order they were claimed. A hot change (create, update,
 //! resume) that moves a tick into the window claims at once; a claimed tick is checked against
 //! the job's current spec when it comes due, so an update, pause or delete takes effect even for
 //! ticks already claimed (they are recorded as skipped, with the reason).
@@ -76,7 +77,7 @@
 //!
 //! **Retries.** 2xx succeeds; 408, 429, 5xx, timeouts, connection and protocol errors are
 //! retried (at-least-once jobs only) after exponential backoff with jitter, never above
-//! `max_backoff`, and no sooner than a `Retry-After` asks. A retry waits in the timer heap like a
+//! `max_backoff`, and no sooner than a `Retry-After` asks. A retry waits in the timer like a
 //! tick, holding no in-flight slot. Other answers fail at once. A final failure raises one alert;
 //! the next success of that job raises a recovery alert.
 //!

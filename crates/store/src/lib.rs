@@ -68,11 +68,12 @@
 //! ([`SqliteConfig::page_size`]; SQLite's default is 4 KiB): under load the writer spent 15-20%
 //! less CPU per execution with them. An existing database keeps the page size it has.
 //!
-//! **Claims.** One write task: read the due active jobs by `next_fire_at` through a partial
-//! index (`idx_jobs_due`), with their row ids and revisions; take each job's spec from the
+//! **Claims.** One write task: read the due active jobs' row ids, revisions and watermarks by
+//! `next_fire_at` through a partial index (`idx_jobs_due`); take each job's spec from the
 //! claims' cache of decoded jobs when it holds the job at that revision
-//! ([`SqliteConfig::job_cache_capacity`]; jobs that fire again within a minute and a half, every-minute jobs included, are kept), or
-//! else decode it from its row; plan it with `plan_claim`, insert the executions (unique on
+//! ([`SqliteConfig::job_cache_capacity`]; jobs that fire again within a minute and a half,
+//! every-minute jobs included, are kept), or else read its columns by row id and decode them;
+//! plan it with `plan_claim`, insert the executions (unique on
 //! tick and job; an existing one is skipped), and advance `next_fire_at`. A job's revision is a random number, new at every write of its
 //! row except the claims' watermark updates, so a job changed since it was kept, by this store
 //! or another process, is read again. SQLite has one writer per file, so a claim is exclusive;

@@ -10,7 +10,7 @@
 //!   `control.rs`). A periodic pass falls half-way between whole seconds, and if the
 //!   dispatcher still has executions waiting for an attempt slot then (a burst of ticks is
 //!   under way), it waits for them, for a fifth of the interval at most;
-//! - the *dispatcher* owns the timer (a binary heap of ticks and retries), the per-job state
+//! - the *dispatcher* owns the timer (ticks and retries, one queue per instant), the per-job state
 //!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
 //!   an execution is made there, so there are no races between them;
 //! - the *writer* groups result updates into batches (group commit), keeping only the newest
