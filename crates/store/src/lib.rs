@@ -98,7 +98,6 @@
 mod codec;
 mod error;
 mod history;
-mod job_cache;
 mod schema;
 mod sqlite;
 mod writer;
