@@ -293,7 +293,7 @@ mod tests {
     /// `.cargo/config.toml`). With it, every connection's page cache is one shared pool, and a
     /// read connection scanning more than its own cache holds takes the pages it needs from the
     /// writer's cache: the writer then reads its pages, B-tree roots included, back from the
-    /// file (docs/perf-log/round-05.md).
+    /// file (docs/perf-log/round-08.md).
     #[tokio::test]
     async fn a_long_read_on_a_read_connection_leaves_the_writers_page_cache_alone() {
         let store = SqliteStore::open_temporary().expect("a temporary store");
