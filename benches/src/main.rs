@@ -13,7 +13,9 @@
 //! address is loopback.
 
 mod baseline;
+mod cli;
 mod clock;
+mod database;
 mod procstat;
 mod register;
 mod report;
@@ -26,187 +28,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use scheduler_core::EngineConfig;
 
-use crate::clock::{parse_duration, sleep_until_unix_millis, unix_millis};
+use crate::cli::{BaselineArgs, Cli, Command, CreateArgs, Mode, RunArgs, SeedArgs, TcsArgs};
+use crate::clock::{sleep_until_unix_millis, unix_millis};
+use crate::database::{read_database, read_jobs, rewind_watermarks, work_directory};
 use crate::report::Report;
 use crate::sink::Sink;
 use crate::target::{BinaryScheduler, ENGINE_THREADS, InProcessScheduler};
-use crate::ticks::{Delivery, ScheduleKind, Tally};
-
-/// The end-to-end load harness (loopback only; every run is bounded in time).
-#[derive(Debug, Parser)]
-#[command(name = "harness", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Runs the scheduler under load and reports throughput, drift, ticks, CPU and memory.
-    Run(RunArgs),
-    /// Only the plain-client baseline against the sink.
-    Baseline(BaselineArgs),
-    /// tokio-cron-scheduler on the same jobs, in memory.
-    Tcs(TcsArgs),
-    /// Only job creation through the API (scenario 5): creations per second and latency.
-    Create(CreateArgs),
-    /// Writes jobs straight into a new database through the store, for `run --from-db`
-    /// (a million jobs take too long through the API for a bounded run).
-    Seed(SeedArgs),
-}
-
-/// Which scheduler runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Mode {
-    /// `scheduler serve` in its own process; jobs registered through the REST API.
-    Binary,
-    /// The engine, SQLite store and HTTP transport in this process; jobs registered through
-    /// the engine's handle.
-    InProcess,
-}
-
-#[derive(Debug, Args)]
-struct SchedulerArgs {
-    /// Which scheduler runs.
-    #[arg(long, value_enum, default_value_t = Mode::Binary)]
-    mode: Mode,
-    /// The scheduler binary (binary mode).
-    #[arg(long, default_value = "target/release/scheduler")]
-    scheduler_bin: PathBuf,
-    /// The engine's in-flight limit (passed as `--max-in-flight` in binary mode); default:
-    /// the scheduler's own default.
-    #[arg(long)]
-    max_in_flight: Option<usize>,
-    /// Extra arguments for `scheduler serve` (repeatable), e.g. `--scheduler-arg=--durability=full`.
-    #[arg(long = "scheduler-arg", allow_hyphen_values = true)]
-    scheduler_args: Vec<String>,
-    /// Keep the database and the scheduler's log in this directory (default: a temporary one).
-    #[arg(long)]
-    keep: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct RunArgs {
-    #[command(flatten)]
-    scheduler: SchedulerArgs,
-    /// Jobs to register (not with `--from-db`, whose database sets the jobs).
-    #[arg(long, default_value_t = 10_000, conflicts_with = "from_db")]
-    jobs: usize,
-    /// Their schedules.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::EverySecond)]
-    schedules: ScheduleKind,
-    /// Their delivery type (jobs written by `--seed` or `harness seed` are at-least-once).
-    #[arg(long, value_enum, default_value_t = Delivery::AtLeastOnce)]
-    delivery: Delivery,
-    /// The measured window.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    duration: Duration,
-    /// How long the sink waits before answering.
-    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
-    delay: Duration,
-    /// Time between the end of registration and the window (rounded up to a whole second).
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    warmup: Duration,
-    /// Time after the window for its last ticks to arrive (added to the delay).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    settle: Duration,
-    /// Concurrent clients registering the jobs.
-    #[arg(long, default_value_t = 64)]
-    create_concurrency: usize,
-    /// Registration stops after this long, whatever is left.
-    #[arg(long, default_value = "120s", value_parser = parse_duration)]
-    register_limit: Duration,
-    /// Write the jobs into the database through the store before the scheduler starts,
-    /// instead of through the API (for a million jobs; also measures start-up on them).
-    #[arg(long, conflicts_with = "from_db")]
-    seed: bool,
-    /// Start from a copy of a database made by `harness seed` (its jobs, instead of
-    /// registering); give the same `--sink-port` as the seed did.
-    #[arg(long)]
-    from_db: Option<PathBuf>,
-    /// The sink's port on 127.0.0.1 (0: any free port).
-    #[arg(long, default_value_t = 0)]
-    sink_port: u16,
-    /// How long the plain-client baseline runs first; 0s skips it.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    baseline_duration: Duration,
-    /// Concurrent baseline clients (default: 64 at 0 ms delay, else the in-flight limit).
-    #[arg(long)]
-    baseline_concurrency: Option<usize>,
-    /// API writes per second during the window (binary mode): one client creates a job that
-    /// never fires in the window and deletes it again, timing each write; 0 turns it off.
-    #[arg(long, default_value_t = 10)]
-    api_probe_rate: u32,
-    /// Append the report as one JSON line to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// A name for the report (e.g. `scenario-1`).
-    #[arg(long, default_value = "run")]
-    label: String,
-}
-
-#[derive(Debug, Args)]
-struct SeedArgs {
-    /// Jobs to write.
-    #[arg(long, default_value_t = 1_000_000)]
-    jobs: usize,
-    #[arg(long, value_enum, default_value_t = ScheduleKind::Spread)]
-    schedules: ScheduleKind,
-    /// The new database file.
-    #[arg(long)]
-    db: PathBuf,
-    /// The sink port the jobs target (`http://127.0.0.1:PORT/hook`); runs must use the same.
-    #[arg(long, default_value_t = 18_999)]
-    sink_port: u16,
-}
-
-#[derive(Debug, Args)]
-struct BaselineArgs {
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
-    delay: Duration,
-}
-
-#[derive(Debug, Args)]
-struct TcsArgs {
-    #[arg(long, default_value_t = 10_000)]
-    jobs: usize,
-    #[arg(long, value_enum, default_value_t = ScheduleKind::EverySecond)]
-    schedules: ScheduleKind,
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    duration: Duration,
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    warmup: Duration,
-    #[arg(long)]
-    json: Option<PathBuf>,
-    #[arg(long, default_value = "tcs")]
-    label: String,
-}
-
-#[derive(Debug, Args)]
-struct CreateArgs {
-    #[arg(long, default_value = "target/release/scheduler")]
-    scheduler_bin: PathBuf,
-    #[arg(long, default_value_t = 20_000)]
-    jobs: usize,
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// `spread` jobs are rarely due within the claim look-ahead; `every-second` ones always are.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::Spread)]
-    schedules: ScheduleKind,
-    #[arg(long, default_value = "110s", value_parser = parse_duration)]
-    limit: Duration,
-    #[arg(long)]
-    json: Option<PathBuf>,
-    #[arg(long, default_value = "create")]
-    label: String,
-}
+use crate::ticks::{Delivery, Tally};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -518,114 +349,6 @@ impl Scheduler {
     }
 }
 
-/// A temporary directory, or a kept one.
-enum WorkDirectory {
-    Temporary(tempfile::TempDir),
-    Kept(PathBuf),
-}
-
-impl WorkDirectory {
-    fn path(&self) -> &std::path::Path {
-        match self {
-            WorkDirectory::Temporary(directory) => directory.path(),
-            WorkDirectory::Kept(path) => path,
-        }
-    }
-}
-
-fn work_directory(keep: Option<&std::path::Path>) -> anyhow::Result<WorkDirectory> {
-    match keep {
-        Some(path) => {
-            std::fs::create_dir_all(path)?;
-            let db = target::database_in(path);
-            anyhow::ensure!(
-                !db.exists(),
-                "{} exists: give --keep a new directory",
-                db.display()
-            );
-            Ok(WorkDirectory::Kept(path.to_path_buf()))
-        }
-        None => Ok(WorkDirectory::Temporary(
-            tempfile::Builder::new().prefix("load-harness-").tempdir()?,
-        )),
-    }
-}
-
-/// The jobs (id, cron expression) of a database.
-fn read_jobs(db: &std::path::Path) -> anyhow::Result<Vec<(u128, String)>> {
-    let connection = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut statement = connection.prepare("SELECT id, schedule FROM jobs")?;
-    let mut rows = statement.query([])?;
-    let mut jobs = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        jobs.push((uuid::Uuid::parse_str(&id)?.as_u128(), row.get(1)?));
-    }
-    Ok(jobs)
-}
-
-/// Sets every job's next fire time to its first tick after now, as if the scheduler had
-/// stopped a moment ago: a seeded database is minutes old when a run starts, and its overdue
-/// ticks would otherwise all fire at once as misfires. (The harness's only write to the
-/// database; it needs the store's column for the watermark, in Unix milliseconds.)
-fn rewind_watermarks(db: &std::path::Path, jobs: &[(u128, String)]) -> anyhow::Result<()> {
-    let mut connection = rusqlite::Connection::open(db)?;
-    let now = jiff::Timestamp::now();
-    let transaction = connection.transaction()?;
-    {
-        let mut next_by_expression: std::collections::HashMap<&str, Option<i64>> =
-            std::collections::HashMap::new();
-        let mut statement =
-            transaction.prepare("UPDATE jobs SET next_fire_at = ?1 WHERE id = ?2")?;
-        for (id, expression) in jobs {
-            let next = match next_by_expression.get(expression.as_str()) {
-                Some(next) => *next,
-                None => {
-                    let schedule = cron_expr::Schedule::parse(expression)?;
-                    let next = schedule.next_after(now).map(|at| at.as_millisecond());
-                    next_by_expression.insert(expression, next);
-                    next
-                }
-            };
-            statement.execute(rusqlite::params![
-                next,
-                uuid::Uuid::from_u128(*id).to_string()
-            ])?;
-        }
-    }
-    transaction.commit()?;
-    Ok(())
-}
-
-/// Counts the executions stored for the window's ticks (read-only, after the scheduler stopped).
-fn read_database(
-    db: &std::path::Path,
-    start_ms: i64,
-    end_ms: i64,
-    tally: &mut Tally,
-) -> anyhow::Result<()> {
-    let connection = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut statement = connection.prepare(
-        "SELECT job_id, scheduled_time, status FROM job_executions \
-         WHERE scheduled_time >= ?1 AND scheduled_time < ?2",
-    )?;
-    let mut rows = statement.query([start_ms, end_ms])?;
-    while let Some(row) = rows.next()? {
-        let job: String = row.get(0)?;
-        let scheduled_ms: i64 = row.get(1)?;
-        let status: String = row.get(2)?;
-        let job = uuid::Uuid::parse_str(&job)?.as_u128();
-        tally.add_row(job, scheduled_ms, &status);
-    }
-    Ok(())
-}
-
 /// The engine's own view (`GET /api/metrics`), for the report.
 async fn fetch_metrics(api: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
     use http_body_util::{BodyExt, Empty};
@@ -704,46 +427,4 @@ fn tcs_only(args: &TcsArgs) -> anyhow::Result<()> {
     report.drift = Some(run.tally.drift());
     report.drift_by_second = Some(run.tally.seconds());
     report.finish(args.json.as_deref())
-}
-
-#[cfg(test)]
-mod tests {
-    use scheduler_core::{JobId, JobStore};
-    use store::{SqliteConfig, SqliteStore};
-
-    use super::*;
-
-    #[tokio::test]
-    async fn rewinding_a_seeded_database_moves_every_watermark_past_now() {
-        let directory = tempfile::tempdir().unwrap();
-        let db = target::database_in(directory.path());
-        target::seed(
-            &db,
-            "http://127.0.0.1:9/hook",
-            ScheduleKind::EverySecond,
-            3,
-            3,
-        )
-        .await
-        .unwrap();
-        // As if the seed were years old.
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute("UPDATE jobs SET next_fire_at = 0", [])
-            .unwrap();
-        let before = scheduler_core::Timestamp::now();
-        let jobs = read_jobs(&db).unwrap();
-        assert_eq!(jobs.len(), 3);
-        rewind_watermarks(&db, &jobs).unwrap();
-
-        let store = SqliteStore::open(&SqliteConfig::new(&db)).unwrap();
-        for (id, _) in &jobs {
-            let job = store
-                .get_job(JobId(uuid::Uuid::from_u128(*id)))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(job.next_fire_at.unwrap() > before, "{job:?}");
-        }
-    }
 }

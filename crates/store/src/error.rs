@@ -71,7 +71,8 @@ pub enum StoreError {
         #[source]
         source: r2d2::Error,
     },
-    /// A temporary directory could not be created.
+    /// A temporary directory could not be created (`SqliteStore::open_temporary`, feature
+    /// `testing`).
     #[error("cannot create a temporary directory for the database: {0}")]
     TempDir(#[source] std::io::Error),
     /// The writer thread could not be started.

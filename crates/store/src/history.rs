@@ -38,9 +38,8 @@ const INDEXED_BEFORE: &str = "history_indexed_before";
 /// The name of the announced tick in `store_state`.
 const ANNOUNCED: &str = "history_announced";
 
-/// Executions read, and entries written, per write task of an indexing round: an API write
-/// waits behind one task at most, a few milliseconds (with 10,000 per task, API deletions'
-/// p99 rose from 11-17 to 34-88 ms at 10,000 every-second jobs; docs/PERFORMANCE.md).
+/// Executions read, and entries written, per write task of an indexing round: small, because an
+/// API write waits behind one task at most (docs/perf-log/round-05.md).
 const CHUNK: usize = 2_000;
 
 /// How far behind the clock an indexing round stops: executions claimed ahead, and those of the
@@ -255,9 +254,8 @@ pub(crate) fn index_before(shared: &Shared, before: i64) -> Result<u64> {
         return Ok(0);
     }
     // The window is read on the writer, a chunk per task in tick order, so that API writes
-    // wait behind a chunk at most. (Read on a pooled read connection, the writer's next
-    // transactions found its page cache emptied and read even the indexes' root pages from
-    // the file again: cycles of the store benchmark took twice as long; docs/PERFORMANCE.md.)
+    // wait behind a chunk at most and the writer's page cache stays warm
+    // (docs/perf-log/round-05.md).
     let mut window: Vec<(String, i64)> = Vec::new();
     let mut after: Option<(i64, String)> = None;
     loop {

@@ -119,21 +119,21 @@ END;
 /// Executions in the final states that are rare in a healthy system (failed, abandoned,
 /// skipped), by state, tick and id (the listing's order). Without it, a listing of one of them
 /// across jobs reads the whole history newest first to find the few there are, or that there
-/// are none (0.9-1.6 s for 750,000 executions). The index is partial: the engine's own writes
-/// (pending, running, succeeded) never enter it.
+/// are none. The index is partial: the engine's own writes (pending, running, succeeded) never
+/// enter it.
 ///
 /// The condition is written as `<>` comparisons on purpose: as `status NOT IN (...)` of three
 /// values, SQLite evaluates it through an ephemeral table built at each run of every statement
-/// that writes an execution, which made the writer's cycle 60% slower (docs/PERFORMANCE.md,
-/// eighth round). [`EXCEPTIONAL_STATES`] repeats it for the queries; the store's plan test fails
-/// if the two part.
+/// that writes an execution, a large share of the writer's work (docs/perf-log/round-08.md).
+/// [`EXCEPTIONAL_STATES`] repeats it for the queries; the store's plan test fails if the two
+/// part.
 const V5_EXCEPTIONAL_EXECUTIONS: &str = "
 CREATE INDEX idx_job_executions_exceptional ON job_executions(status, scheduled_time, id)
   WHERE status <> 'PENDING' AND status <> 'RUNNING' AND status <> 'SUCCEEDED';
 ";
 
 /// A revision for each job, so that a claim decodes a job only when its cache of decoded jobs
-/// has no copy at the job's current revision (docs/PERFORMANCE.md, ninth round).
+/// has no copy at the job's current revision (docs/perf-log/round-09.md).
 ///
 /// **The revision** is a random 64-bit number, new at every write of a job's row other than a
 /// claim's watermark update (insert or update; the store's statements set it with `random()`).
@@ -141,13 +141,10 @@ CREATE INDEX idx_job_executions_exceptional ON job_executions(status, scheduled_
 /// whichever connection or process changed it since, and a job deleted and created again under
 /// the same id (its version back at 1) has a new one.
 ///
-/// The due index stays `idx_jobs_due`, ordered by watermark and then row id: with the revision
-/// in the index (so that a claim would not read the job's row at all), the jobs of one tick
-/// were ordered at random within it, each watermark update inserted its entry at a random place
-/// instead of at the end of the next tick's run, and the updates cost twice as much. A first
-/// version also moved the watermark, `active` and the revision into a narrow table of their
-/// own: the update cost the same (its time is in the seek and the index, not the row), while
-/// jobs were created 39% slower and a million of them took 45% more space.
+/// The due index stays `idx_jobs_due`, ordered by watermark and then row id, and the revision
+/// stays in the job's row: in the index it would order a tick's jobs at random, so that each
+/// watermark update lands at a random place in the next tick's run, and a narrow table of its
+/// own makes job creations dearer for no cheaper update (docs/perf-log/round-09.md).
 const V6_JOB_REVISIONS: &str = "
 ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 UPDATE jobs SET revision = random();

@@ -12,9 +12,8 @@
 //!
 //! Only a job that fires again within [`KEEP_WITHIN`] of its claim is kept: one that fires less
 //! often would mostly be pushed out by others before it is due again, at a cost in memory for
-//! nothing (a million jobs firing four times an hour made the process 63 bytes per job larger
-//! when every job read was kept). Each job is boxed, so the map's free slots cost a few words,
-//! not a whole job.
+//! nothing (docs/perf-log/round-09.md). Each job is boxed, so the map's free slots cost a few
+//! words, not a whole job.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -24,8 +23,8 @@ use scheduler_core::{Job, Timestamp};
 
 /// How soon after its claim a job must fire again to be kept: a minute and a half, so that a
 /// job due every minute is kept. Its claim comes up to the engine's look-ahead (2 s by default)
-/// before its tick, so its next tick is a minute *and that look-ahead* away from the claim; a
-/// limit of exactly a minute left every such job out (tenth round).
+/// before its tick, so its next tick is a minute *and that look-ahead* away from the claim
+/// (docs/perf-log/round-10.md).
 const KEEP_WITHIN: Duration = Duration::from_secs(90);
 
 /// Whether a job claimed at `now` whose next tick is `next` is worth keeping.
