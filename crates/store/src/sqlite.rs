@@ -444,7 +444,7 @@ fn insert_execution_row(
 }
 
 fn job_row(job: &Job) -> Result<JobRow> {
-    JobRow::new(job).map_err(|reason| Error::invalid("timezone", reason))
+    JobRow::new(job).map_err(|reason| Error::invalid(scheduler_core::JobField::TimeZone, reason))
 }
 
 impl JobStore for SqliteStore {

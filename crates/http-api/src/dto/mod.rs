@@ -4,5 +4,10 @@
 mod requests;
 mod responses;
 
-pub(crate) use requests::{JobRequestKind, parse_delivery, parse_job_request, parse_status};
-pub(crate) use responses::{ExecutionDto, ExecutionListDto, JobDto, JobPageDto, format_timestamp};
+pub(crate) use requests::{
+    JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, parse_delivery, parse_job_request,
+    parse_status,
+};
+pub(crate) use responses::{
+    ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,
+};

@@ -198,6 +198,6 @@ pub(crate) fn format_timestamp(t: Timestamp) -> String {
     format!("{millis:.3}")
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
