@@ -5,6 +5,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use scheduler_core::JobField;
 use serde::Serialize;
 
 /// Everything the API answers with an error status.
@@ -217,7 +218,7 @@ impl From<scheduler_core::Error> for ApiError {
         use scheduler_core::Error as Core;
         match error {
             Core::Invalid { field, reason } => ApiError::Invalid {
-                field: api_field_name(field).to_owned(),
+                field: json_field_name(&field),
                 message: reason,
             },
             Core::JobNotFound(id) => ApiError::JobNotFound {
@@ -245,14 +246,28 @@ impl From<scheduler_core::Error> for ApiError {
     }
 }
 
-/// Core names a few fields after the domain; the API names them after the JSON.
-fn api_field_name(core_field: &'static str) -> &'static str {
-    match core_field {
-        "attemptTimeout" => "timeoutMs",
-        "retry.initialBackoff" => "retry.initialBackoffMs",
-        "retry.maxBackoff" => "retry.maxBackoffMs",
-        other => other,
-    }
+/// The JSON name of the request field that holds a part of a job.
+fn json_field_name(field: &JobField) -> String {
+    let name = match field {
+        JobField::Schedule => "schedule",
+        JobField::TimeZone => "timezone",
+        JobField::TargetUrl => "api",
+        JobField::Delivery => "type",
+        JobField::Method => "method",
+        JobField::Header(name) => return format!("headers.{name}"),
+        JobField::Body => "body",
+        JobField::AttemptTimeout => "timeoutMs",
+        JobField::RetryMaxAttempts => "retry.maxAttempts",
+        JobField::RetryInitialBackoff => "retry.initialBackoffMs",
+        JobField::RetryMaxBackoff => "retry.maxBackoffMs",
+        JobField::RetryMultiplier => "retry.multiplier",
+        JobField::RetryJitter => "retry.jitter",
+        JobField::Misfire => "misfire",
+        JobField::Overlap => "overlap",
+        JobField::Name => "name",
+        JobField::ExecutionStatus => "status",
+    };
+    name.to_owned()
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

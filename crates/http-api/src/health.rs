@@ -17,9 +17,8 @@ pub trait HealthProbe: Send + Sync + 'static {
 }
 
 /// The probe that uses only the engine handle: the store check lists one job; the engine check
-/// sends the control loop a command about a job that cannot exist (the nil id) and expects
-/// "not found", which proves the loop reads its queue and reaches the store. Neither changes
-/// anything.
+/// is [`Engine::ping`], which fails unless every engine task is running and the control loop
+/// answers a command. Neither changes anything.
 #[derive(Clone, Debug)]
 pub struct EngineHealthProbe {
     engine: Engine,

@@ -108,7 +108,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service as _};
 use actix_web::{App, HttpServer, web};
-use scheduler_core::{Engine, RetryPolicy, Timestamp};
+use scheduler_core::{Engine, JobSpec, RetryPolicy, Timestamp};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
@@ -198,7 +198,7 @@ pub struct ApiConfig {
 /// starts from these and overrides the fields it names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobDefaults {
-    /// How long one attempt may take. Default 30 s.
+    /// How long one attempt may take. Default: core's [`JobSpec::DEFAULT_ATTEMPT_TIMEOUT`].
     pub attempt_timeout: Duration,
     /// How failed attempts are retried. Default: core's [`RetryPolicy::default`].
     pub retry: RetryPolicy,
@@ -207,7 +207,7 @@ pub struct JobDefaults {
 impl Default for JobDefaults {
     fn default() -> Self {
         JobDefaults {
-            attempt_timeout: Duration::from_secs(30),
+            attempt_timeout: JobSpec::DEFAULT_ATTEMPT_TIMEOUT,
             retry: RetryPolicy::default(),
         }
     }

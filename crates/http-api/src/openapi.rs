@@ -4,7 +4,10 @@
 //! against the router and every response schema against real responses (exact field sets,
 //! types and enums), so it cannot drift from the code unnoticed.
 
+use scheduler_core::{JobSpec, MAX_NAME_CHARS, RetryPolicy};
 use serde_json::{Value, json};
+
+use crate::dto::{MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, NEXT_FIRE_TIMES, millis};
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -191,6 +194,10 @@ fn latency() -> Value {
 
 /// The settings a client sends, shared by create and replace.
 fn job_settings() -> serde_json::Map<String, Value> {
+    let timeout = format!(
+        "Timeout of one attempt (default {}).",
+        JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
+    );
     let settings = json!({
         "schedule": {"type": "string", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
         "api": {"type": "string", "description": "The target: an absolute http:// or https:// URL with a host."},
@@ -199,12 +206,12 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
         "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, name to value (their order is not kept)."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
-        "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86_400_000, "description": "Timeout of one attempt (default 30000)."},
+        "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": timeout},
         "retry": {"$ref": "#/components/schemas/RetryInput"},
         "misfire": {"$ref": "#/components/schemas/Misfire"},
         "overlap": {"$ref": "#/components/schemas/Overlap"},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
-        "name": {"type": ["string", "null"], "maxLength": 200, "description": "A label for people (not unique; no control characters)."}
+        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."}
     });
     match settings {
         Value::Object(map) => map,
@@ -213,6 +220,7 @@ fn job_settings() -> serde_json::Map<String, Value> {
 }
 
 fn schemas() -> Value {
+    let retry = RetryPolicy::default();
     let create = job_settings();
     let mut replace = job_settings();
     replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
@@ -231,11 +239,11 @@ fn schemas() -> Value {
             "type": ["object", "null"], "additionalProperties": false,
             "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
             "properties": {
-                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
-                "initialBackoffMs": {"type": "integer", "minimum": 0, "default": 1000},
-                "maxBackoffMs": {"type": "integer", "minimum": 0, "default": 60000},
-                "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": 2},
-                "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.1}
+                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
+                "initialBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.initial_backoff)},
+                "maxBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.max_backoff)},
+                "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": retry.multiplier},
+                "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry.jitter}
             }
         },
         "Retry": {
@@ -254,7 +262,7 @@ fn schemas() -> Value {
             "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW).",
             "properties": {
                 "policy": {"type": "string", "enum": ["FIRE_ONCE_NOW", "SKIP_TO_NEXT", "CATCH_UP"]},
-                "max": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000, "description": "CATCH_UP only: the most missed ticks fired."}
+                "max": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CATCH_UP, "description": "CATCH_UP only: the most missed ticks fired."}
             }
         },
         "Stats": {
@@ -289,7 +297,7 @@ fn schemas() -> Value {
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},
-                "nextFireTimes": {"type": "array", "maxItems": 5, "items": {"type": "string", "format": "date-time"}, "description": "The next five unclaimed ticks in the job's zone, from its watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
+                "nextFireTimes": {"type": "array", "maxItems": NEXT_FIRE_TIMES, "items": {"type": "string", "format": "date-time"}, "description": "The next five unclaimed ticks in the job's zone, from its watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
                 "stats": {"$ref": "#/components/schemas/Stats"}
             }
         },

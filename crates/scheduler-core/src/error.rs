@@ -2,7 +2,7 @@
 
 use cron_expr::Timestamp;
 
-use crate::domain::JobId;
+use crate::domain::{JobField, JobId};
 
 /// Everything that can go wrong in the engine or in a store.
 #[derive(Debug, thiserror::Error)]
@@ -11,8 +11,16 @@ pub enum Error {
     /// A job spec (or a value parsed into one) is not acceptable.
     #[error("invalid {field}: {reason}")]
     Invalid {
-        /// The field at fault, named as the API names it.
-        field: &'static str,
+        /// The part of the job at fault.
+        field: JobField,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An engine setting is not acceptable.
+    #[error("invalid {setting}: {reason}")]
+    InvalidConfig {
+        /// The setting at fault, named as its config field.
+        setting: &'static str,
         /// What is wrong with it.
         reason: String,
     },
@@ -56,9 +64,17 @@ pub enum Error {
 
 impl Error {
     /// An [`Error::Invalid`] for `field`.
-    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+    pub fn invalid(field: JobField, reason: impl Into<String>) -> Error {
         Error::Invalid {
             field,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidConfig`] for `setting`.
+    pub fn invalid_config(setting: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidConfig {
+            setting,
             reason: reason.into(),
         }
     }

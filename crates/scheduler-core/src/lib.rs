@@ -136,7 +136,8 @@ pub use alert::{Alert, AlertSink, LogAlertSink};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, ExecutionUpdate,
-    HttpMethod, Job, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy, RetryPolicy,
+    HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy,
+    RetryPolicy,
 };
 pub use engine::{Engine, EngineBuilder, EngineConfig, ShutdownReport, VersionCheck};
 pub use error::{Error, Result};

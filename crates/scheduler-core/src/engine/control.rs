@@ -610,7 +610,7 @@ impl Shared {
         let next_fire_at = spec.next_fire_after(now);
         if next_fire_at.is_none() {
             return Err(Error::invalid(
-                "schedule",
+                crate::JobField::Schedule,
                 "the schedule has no fire time after now",
             ));
         }

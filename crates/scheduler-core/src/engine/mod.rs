@@ -167,7 +167,7 @@ impl Default for EngineConfig {
 impl EngineConfig {
     fn validate(&self) -> Result<()> {
         if self.claim_interval.is_zero() || self.claim_interval >= self.look_ahead {
-            return Err(Error::invalid(
+            return Err(Error::invalid_config(
                 "claim_interval",
                 "must be greater than zero and shorter than look_ahead",
             ));
@@ -182,7 +182,7 @@ impl EngineConfig {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(Error::invalid(field, "must be at least 1"));
+                return Err(Error::invalid_config(field, "must be at least 1"));
             }
         }
         Ok(())
@@ -664,8 +664,8 @@ mod tests {
         };
         assert!(matches!(
             zero_fresh.validate(),
-            Err(Error::Invalid {
-                field: "max_fresh_attempts",
+            Err(Error::InvalidConfig {
+                setting: "max_fresh_attempts",
                 ..
             })
         ));

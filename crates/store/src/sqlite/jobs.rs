@@ -128,7 +128,7 @@ pub(super) fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
 }
 
 fn job_row(job: &Job) -> Result<JobRow> {
-    JobRow::new(job).map_err(|reason| Error::invalid("timezone", reason))
+    JobRow::new(job).map_err(|reason| Error::invalid(scheduler_core::JobField::TimeZone, reason))
 }
 
 /// A new job's row, with a new revision (schema version 6).

@@ -1,33 +1,31 @@
-//! The JSON of the API: request parsing into core's `JobSpec`, and the response DTOs.
+//! Job requests: JSON read into core's `JobSpec`, field by field.
 //!
 //! Requests are read from a `serde_json::Value` by hand rather than derived, so that every
 //! error names the exact field (`retry.maxAttempts`) and says what was expected, and so that an
 //! unknown field (a typo such as `timeZone`) is an error instead of being silently ignored.
+//! The rules that are about jobs rather than JSON live in core's [`JobSpec::validate`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::Uri;
 use scheduler_core::{
-    DeliveryType, Execution, ExecutionStatus, HttpMethod, Job, JobSpec, JobStats, MisfirePolicy,
-    OverlapPolicy, RetryPolicy, Schedule, TimeZone, Timestamp,
+    DeliveryType, ExecutionStatus, HttpMethod, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy,
+    Schedule, TimeZone,
 };
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::JobDefaults;
 use crate::error::ApiError;
 
-/// How many upcoming fire times a job shows.
-pub(crate) const NEXT_FIRE_TIMES: usize = 5;
 /// The longest target URL accepted.
 const MAX_URL_LENGTH: usize = 2_048;
 /// The longest attempt timeout accepted: one day.
-const MAX_TIMEOUT_MS: u64 = 86_400_000;
+pub(crate) const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// The most attempts a retry policy may ask for.
-const MAX_ATTEMPTS: u64 = 100;
+pub(crate) const MAX_ATTEMPTS: u64 = 100;
 /// The most missed ticks a catch-up misfire policy may fire.
-const MAX_CATCH_UP: u64 = 1_000;
+pub(crate) const MAX_CATCH_UP: u64 = 1_000;
 
 /// The fields a job request may have.
 const JOB_FIELDS: &[&str] = &[
@@ -161,8 +159,8 @@ pub(crate) fn parse_job_request(
     if let Some(name) = fields.optional_str("name")? {
         spec.name = Some(name.to_owned());
     }
-    // The checks core makes too (retry bounds, header names), so that they are reported
-    // before anything is sent to the engine, with the API's field names.
+    // Core's rules (header names and values among them), checked before anything reaches the
+    // engine; the error conversion names core's fields as the JSON does.
     spec.validate().map_err(ApiError::from)?;
 
     let (job_id, version) = match kind {
@@ -257,6 +255,7 @@ fn check_target_url(url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Reads the header object; core's [`JobSpec::validate`] checks the names and values.
 fn parse_headers(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
     let object = value.as_object().ok_or_else(|| {
         ApiError::invalid(
@@ -269,33 +268,15 @@ fn parse_headers(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
     })?;
     let mut headers = Vec::with_capacity(object.len());
     for (name, value) in object {
-        let field = format!("headers.{name}");
         let text = value.as_str().ok_or_else(|| {
             ApiError::invalid(
-                &field,
+                format!("headers.{name}"),
                 format!("expected a string, found {}", json_type(value)),
             )
         })?;
-        if name.is_empty() || name.bytes().any(|b| !is_token_byte(b)) {
-            return Err(ApiError::invalid(
-                field,
-                format!("invalid header name {name:?}"),
-            ));
-        }
-        if text.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
-            return Err(ApiError::invalid(
-                field,
-                "header values must not contain control characters",
-            ));
-        }
         headers.push((name.clone(), text.to_owned()));
     }
     Ok(headers)
-}
-
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn parse_retry(value: &Value, defaults: &RetryPolicy) -> Result<RetryPolicy, ApiError> {
@@ -473,197 +454,4 @@ fn json_type(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// An instant as RFC 3339 UTC with milliseconds: `2026-11-30T01:10:31.000Z`.
-pub(crate) fn format_timestamp(t: Timestamp) -> String {
-    let millis = Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t);
-    format!("{millis:.3}")
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JobDto {
-    job_id: String,
-    schedule: String,
-    api: String,
-    #[serde(rename = "type")]
-    delivery: &'static str,
-    timezone: String,
-    method: &'static str,
-    headers: Map<String, Value>,
-    body: Option<String>,
-    timeout_ms: u64,
-    retry: RetryDto,
-    misfire: MisfireDto,
-    overlap: &'static str,
-    paused: bool,
-    name: Option<String>,
-    created_at: String,
-    updated_at: String,
-    version: u64,
-    next_fire_times: Vec<String>,
-    stats: Option<StatsDto>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RetryDto {
-    max_attempts: u32,
-    initial_backoff_ms: u64,
-    max_backoff_ms: u64,
-    multiplier: f64,
-    jitter: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct MisfireDto {
-    policy: &'static str,
-    max: Option<u32>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatsDto {
-    succeeded: u64,
-    failed: u64,
-    success_rate: f64,
-    mean_duration_ms: u64,
-}
-
-impl JobDto {
-    pub(crate) fn new(job: &Job, stats: Option<JobStats>) -> JobDto {
-        let spec = &job.spec;
-        let (misfire_policy, misfire_max) = match spec.misfire {
-            MisfirePolicy::FireOnceNow => ("FIRE_ONCE_NOW", None),
-            MisfirePolicy::SkipToNext => ("SKIP_TO_NEXT", None),
-            MisfirePolicy::CatchUp { max } => ("CATCH_UP", Some(max)),
-        };
-        JobDto {
-            job_id: job.id.to_string(),
-            schedule: spec.schedule.to_string(),
-            api: spec.target_url.clone(),
-            delivery: spec.delivery.as_str(),
-            timezone: spec
-                .time_zone
-                .as_ref()
-                .and_then(TimeZone::iana_name)
-                .unwrap_or("UTC")
-                .to_owned(),
-            method: spec.method.as_str(),
-            headers: spec
-                .headers
-                .iter()
-                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-                .collect(),
-            body: spec
-                .body
-                .as_ref()
-                .map(|body| String::from_utf8_lossy(body).into_owned()),
-            timeout_ms: millis(spec.attempt_timeout),
-            retry: RetryDto {
-                max_attempts: spec.retry.max_attempts,
-                initial_backoff_ms: millis(spec.retry.initial_backoff),
-                max_backoff_ms: millis(spec.retry.max_backoff),
-                multiplier: spec.retry.multiplier,
-                jitter: spec.retry.jitter,
-            },
-            misfire: MisfireDto {
-                policy: misfire_policy,
-                max: misfire_max,
-            },
-            overlap: match spec.overlap {
-                OverlapPolicy::Allow => "ALLOW",
-                OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
-            },
-            paused: spec.paused,
-            name: spec.name.clone(),
-            created_at: format_timestamp(job.created_at),
-            updated_at: format_timestamp(job.updated_at),
-            version: job.version,
-            next_fire_times: next_fire_times(job),
-            stats: stats.map(|stats| StatsDto {
-                succeeded: stats.succeeded,
-                failed: stats.failed,
-                success_rate: stats.success_rate,
-                mean_duration_ms: millis(stats.mean_duration),
-            }),
-        }
-    }
-}
-
-/// The job's next unclaimed ticks, starting at its watermark; none while paused.
-fn next_fire_times(job: &Job) -> Vec<String> {
-    let mut times = Vec::with_capacity(NEXT_FIRE_TIMES);
-    if job.spec.paused {
-        return times;
-    }
-    let mut next = job.next_fire_at;
-    while let Some(t) = next {
-        times.push(format_timestamp(t));
-        if times.len() == NEXT_FIRE_TIMES {
-            break;
-        }
-        next = job.spec.next_fire_after(t);
-    }
-    times
-}
-
-/// An execution as the API shows it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ExecutionDto {
-    execution_id: String,
-    job_id: String,
-    scheduled_time: String,
-    executed_time: Option<String>,
-    finished_time: Option<String>,
-    status: &'static str,
-    trigger: &'static str,
-    http_status: Option<u16>,
-    duration_ms: Option<u64>,
-    error_message: Option<String>,
-    attempts: u32,
-    retry_count: u32,
-}
-
-impl ExecutionDto {
-    pub(crate) fn new(execution: &Execution) -> ExecutionDto {
-        ExecutionDto {
-            execution_id: execution.id.to_string(),
-            job_id: execution.job_id.to_string(),
-            scheduled_time: format_timestamp(execution.scheduled_at),
-            executed_time: execution.executed_at.map(format_timestamp),
-            finished_time: execution.finished_at.map(format_timestamp),
-            status: execution.status.as_str(),
-            trigger: execution.trigger.as_str(),
-            http_status: execution.http_status,
-            duration_ms: execution.duration.map(millis),
-            error_message: execution.error.clone(),
-            attempts: execution.attempts,
-            retry_count: execution.attempts.saturating_sub(1),
-        }
-    }
-}
-
-/// A page of jobs.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JobPageDto {
-    pub(crate) jobs: Vec<JobDto>,
-    pub(crate) next_cursor: Option<String>,
-}
-
-/// A list of executions, of one job (with `jobId`) or across jobs.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ExecutionListDto {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) job_id: Option<String>,
-    pub(crate) executions: Vec<ExecutionDto>,
 }

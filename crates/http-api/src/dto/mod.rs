@@ -1,0 +1,13 @@
+//! The JSON of the API: requests read into core's types, and the response DTOs core's types
+//! are shown as (core's domain types do not serialize).
+
+mod requests;
+mod responses;
+
+pub(crate) use requests::{
+    JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, parse_delivery, parse_job_request,
+    parse_status,
+};
+pub(crate) use responses::{
+    ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,
+};

@@ -1,0 +1,347 @@
+//! The Prometheus text exposition of `GET /metrics`: a table of metrics, written in order by
+//! one loop.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use scheduler_core::DriftSnapshot;
+
+use super::{ApiMetrics, MetricsReport, RouteSnapshot};
+
+/// The Prometheus text exposition (format 0.0.4) of `GET /metrics`: every row of
+/// [`PROMETHEUS`], in order.
+pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> String {
+    let sources = Sources {
+        report,
+        routes: api.route_snapshots(),
+        store: api.store_snapshots(),
+    };
+    let mut out = String::new();
+    for metric in PROMETHEUS {
+        let name = metric.name;
+        let _ = writeln!(out, "# HELP {name} {}", metric.help);
+        let _ = writeln!(out, "# TYPE {name} {}", metric.kind.as_str());
+        match metric.read {
+            Read::Value(value) => {
+                let _ = writeln!(out, "{name} {}", value(&sources));
+            }
+            Read::Labelled(series) => {
+                for (labels, value) in series(&sources) {
+                    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+                }
+            }
+            Read::Summary(series) => summary(&mut out, name, &series(&sources)),
+        }
+    }
+    out
+}
+
+/// What the Prometheus rows read from: the report and the API's own metrics, snapshotted once.
+struct Sources<'a> {
+    report: &'a MetricsReport,
+    routes: Vec<RouteSnapshot>,
+    store: Vec<(&'static str, DriftSnapshot)>,
+}
+
+/// One metric of the exposition.
+struct PrometheusMetric {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    read: Read,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    /// Read with [`Read::Summary`].
+    Summary,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// How a metric's samples are read.
+#[derive(Clone, Copy)]
+enum Read {
+    /// One sample without labels.
+    Value(fn(&Sources<'_>) -> Sample),
+    /// One sample per label set (the labels as written between the braces).
+    Labelled(fn(&Sources<'_>) -> Vec<(String, Sample)>),
+    /// A summary per label set (see [`summary`]).
+    Summary(fn(&Sources<'_>) -> Vec<(String, DriftSnapshot)>),
+}
+
+/// A sample's value: counts print as integers, seconds as decimals.
+#[derive(Clone, Copy)]
+enum Sample {
+    Count(u64),
+    Seconds(Duration),
+}
+
+impl std::fmt::Display for Sample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sample::Count(count) => write!(f, "{count}"),
+            Sample::Seconds(duration) => write!(f, "{}", seconds(*duration)),
+        }
+    }
+}
+
+/// Every metric of `GET /metrics`, in the order they are written.
+const PROMETHEUS: &[PrometheusMetric] = &[
+    counter(
+        "scheduler_executions_fired_total",
+        "Executions sent for the first time.",
+        |s| Sample::Count(s.report.engine.fired),
+    ),
+    counter(
+        "scheduler_executions_succeeded_total",
+        "Executions that succeeded.",
+        |s| Sample::Count(s.report.engine.succeeded),
+    ),
+    counter(
+        "scheduler_executions_failed_total",
+        "Executions that failed for good.",
+        |s| Sample::Count(s.report.engine.failed),
+    ),
+    counter("scheduler_retries_total", "Retries scheduled.", |s| {
+        Sample::Count(s.report.engine.retried)
+    }),
+    counter(
+        "scheduler_executions_skipped_total",
+        "Executions skipped (overlap, paused, rescheduled).",
+        |s| Sample::Count(s.report.engine.skipped),
+    ),
+    counter(
+        "scheduler_executions_abandoned_total",
+        "At-most-once executions abandoned after a crash.",
+        |s| Sample::Count(s.report.engine.abandoned),
+    ),
+    counter(
+        "scheduler_ticks_misfired_total",
+        "Missed ticks dropped by misfire policies.",
+        |s| Sample::Count(s.report.engine.misfired),
+    ),
+    counter(
+        "scheduler_ticks_claimed_total",
+        "Ticks claimed from the store, recovered ones included.",
+        |s| Sample::Count(s.report.engine.claimed),
+    ),
+    counter(
+        "scheduler_claims_deferred_total",
+        "Claim passes skipped or cut short because the engine's backlog was full.",
+        |s| Sample::Count(s.report.engine.claims_deferred),
+    ),
+    counter(
+        "scheduler_alerts_dropped_total",
+        "Alerts dropped because the alert queue was full.",
+        |s| Sample::Count(s.report.engine.alerts_dropped),
+    ),
+    counter(
+        "scheduler_store_errors_total",
+        "Engine store calls that failed.",
+        |s| Sample::Count(s.report.engine.store_errors),
+    ),
+    gauge("scheduler_in_flight", "Attempts in flight now.", |s| {
+        Sample::Count(s.report.engine.in_flight)
+    }),
+    gauge(
+        "scheduler_waiting",
+        "Executions due now that wait for an attempt slot.",
+        |s| Sample::Count(s.report.engine.waiting),
+    ),
+    gauge(
+        "scheduler_backlog",
+        "Executions the engine holds: claimed, triggered or recovered, not yet finally written.",
+        |s| Sample::Count(s.report.engine.backlog),
+    ),
+    PrometheusMetric {
+        name: "scheduler_drift_seconds",
+        kind: Kind::Summary,
+        help: "Drift of first sends: actual send time minus scheduled time.",
+        read: Read::Summary(|s| vec![(String::new(), s.report.engine.drift)]),
+    },
+    gauge(
+        "scheduler_drift_max_seconds",
+        "The largest drift seen.",
+        |s| Sample::Seconds(s.report.engine.drift.max),
+    ),
+    PrometheusMetric {
+        name: "scheduler_jobs",
+        kind: Kind::Gauge,
+        help: "Registered jobs by state.",
+        read: Read::Labelled(|s| {
+            vec![
+                (
+                    "state=\"active\"".to_owned(),
+                    Sample::Count(s.report.active_jobs),
+                ),
+                (
+                    "state=\"paused\"".to_owned(),
+                    Sample::Count(s.report.paused_jobs),
+                ),
+            ]
+        }),
+    },
+    gauge(
+        "scheduler_uptime_seconds",
+        "Seconds since the API state was created.",
+        |s| Sample::Count(s.report.uptime.as_secs()),
+    ),
+    PrometheusMetric {
+        name: "scheduler_http_requests_total",
+        kind: Kind::Counter,
+        help: "API requests by method, route and status.",
+        read: Read::Labelled(|s| {
+            s.routes
+                .iter()
+                .flat_map(|route| {
+                    route.statuses.iter().map(|(status, count)| {
+                        (
+                            format!("{},status=\"{status}\"", route_labels(route)),
+                            Sample::Count(*count),
+                        )
+                    })
+                })
+                .collect()
+        }),
+    },
+    PrometheusMetric {
+        name: "scheduler_http_request_duration_seconds",
+        kind: Kind::Summary,
+        help: "API request latency by method and route.",
+        read: Read::Summary(|s| {
+            s.routes
+                .iter()
+                .map(|route| (route_labels(route), route.latency))
+                .collect()
+        }),
+    },
+    PrometheusMetric {
+        name: "scheduler_store_read_duration_seconds",
+        kind: Kind::Summary,
+        help: "Latency of the store reads the API makes, by operation.",
+        read: Read::Summary(|s| {
+            s.store
+                .iter()
+                .map(|(operation, snapshot)| {
+                    (
+                        format!("operation=\"{}\"", escape_label(operation)),
+                        *snapshot,
+                    )
+                })
+                .collect()
+        }),
+    },
+];
+
+const fn counter(
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Sources<'_>) -> Sample,
+) -> PrometheusMetric {
+    PrometheusMetric {
+        name,
+        kind: Kind::Counter,
+        help,
+        read: Read::Value(value),
+    }
+}
+
+const fn gauge(
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Sources<'_>) -> Sample,
+) -> PrometheusMetric {
+    PrometheusMetric {
+        name,
+        kind: Kind::Gauge,
+        help,
+        read: Read::Value(value),
+    }
+}
+
+/// The `method` and `route` labels of a route's series.
+fn route_labels(route: &RouteSnapshot) -> String {
+    format!(
+        "method=\"{}\",route=\"{}\"",
+        escape_label(&route.method),
+        escape_label(&route.route)
+    )
+}
+
+/// A summary's samples: quantiles 0.5, 0.9 and 0.99, `_sum` and `_count`, one set per label set.
+fn summary(out: &mut String, name: &str, series: &[(String, DriftSnapshot)]) {
+    for (labels, snapshot) in series {
+        let separator = if labels.is_empty() { "" } else { "," };
+        for (quantile, value) in [
+            ("0.5", snapshot.p50),
+            ("0.9", snapshot.p90),
+            ("0.99", snapshot.p99),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{{labels}{separator}quantile=\"{quantile}\"}} {}",
+                seconds(value)
+            );
+        }
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = snapshot.mean.as_secs_f64() * snapshot.count as f64;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {}", snapshot.count);
+    }
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report with a zero engine snapshot and four jobs, and API metrics with two routes
+    /// (one with a label value that needs escaping) and one store operation.
+    fn sample() -> (MetricsReport, ApiMetrics) {
+        let report = MetricsReport {
+            engine: scheduler_core::Metrics::default().snapshot(),
+            active_jobs: 3,
+            paused_jobs: 1,
+            uptime: Duration::from_millis(42_500),
+            started_at: "2026-01-01T00:00:00.000Z".to_owned(),
+        };
+        let api = ApiMetrics::default();
+        api.record_request("POST", "/api/jobs", 201, Duration::from_micros(1_500));
+        api.record_request("POST", "/api/jobs", 400, Duration::from_micros(250));
+        api.record_request("GET", "/a\"b\\c", 404, Duration::from_micros(10));
+        api.record_store("get_job", Duration::from_micros(2_000));
+        (report, api)
+    }
+
+    #[test]
+    fn the_exposition_stays_byte_for_byte_the_same() {
+        let (report, api) = sample();
+        let text = render_prometheus(&report, &api);
+        assert_eq!(text, include_str!("../../tests/data/prometheus.txt"));
+    }
+}
