@@ -93,16 +93,27 @@ fn every_flag_has_its_environment_variable() {
 #[test]
 fn tuning_flags_are_hidden_documented_and_still_work() {
     let tuning_doc = include_str!("../../../../../docs/TUNING.md");
+    let readme = include_str!("../../../../../README.md");
     for arg in Serve::command().get_arguments() {
         let long = arg.get_long().expect("a long flag");
         let tuning = TUNING_FLAGS.contains(&long);
         assert_eq!(arg.is_hide_set(), tuning, "--{long}");
-        if tuning {
-            assert!(
-                tuning_doc.contains(&format!("`--{long}`")),
-                "docs/TUNING.md documents --{long}"
-            );
-        }
+        let (documented_in, other) = if tuning {
+            (("docs/TUNING.md", tuning_doc), ("README.md", readme))
+        } else {
+            (("README.md", readme), ("docs/TUNING.md", tuning_doc))
+        };
+        let row = format!("`--{long}`");
+        assert!(
+            documented_in.1.contains(&row),
+            "{} has --{long}",
+            documented_in.0
+        );
+        assert!(
+            !other.1.contains(&format!("| {row} |")),
+            "{} lists --{long}",
+            other.0
+        );
     }
     let config = parse(&["--look-ahead", "6s", "--claim-interval", "3s"]).engine_config();
     assert_eq!(
