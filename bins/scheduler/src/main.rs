@@ -10,9 +10,8 @@ mod serve_command;
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's malloc: every HTTP attempt allocates its request, its futures
-/// and its result on the dispatch threads, and glibc's allocator cost 7% of them, much of it
-/// waiting on its arena locks (docs/PERFORMANCE.md).
+/// mimalloc: every HTTP attempt allocates on the dispatch threads, where glibc's malloc
+/// contended on its arena locks (docs/perf-log/round-02.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,27 +1,14 @@
-//! A small HTTPS-capable client for the webhook: one POST, bounded by a timeout.
-//!
-//! It is deliberately not the executor's transport: alerts depend on scheduler-core only.
+//! The webhook's POST, sent through the executor's HTTP client: one POST, bounded by a timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use executor::{HttpRequest, HttpTransport, HttpTransportConfig, HttpVersionPolicy, Method};
 use http::header::{CONTENT_TYPE, USER_AGENT};
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use http::{HeaderName, HeaderValue, Uri};
 
 use crate::config::WebhookConfig;
 use crate::error::Error;
-
-/// How much of a webhook's answer is read (and ignored) so the connection can be reused.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What one POST came to.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,18 +21,21 @@ pub(crate) enum PostResult {
     Rejected(String),
 }
 
+/// The webhook's URL and headers, checked once, and the client that POSTs to it.
 pub(crate) struct WebhookClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    uri: Uri,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    transport: HttpTransport,
+    url: String,
+    headers: Vec<(String, String)>,
     timeout: Duration,
 }
 
+/// How much of a webhook's answer is read (and ignored) so the connection can be reused.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 impl WebhookClient {
     pub(crate) fn new(config: &WebhookConfig) -> Result<WebhookClient, Error> {
-        let uri: Uri = config
-            .url
-            .trim()
+        let url = config.url.trim();
+        let uri: Uri = url
             .parse()
             .map_err(|e| Error::Config(format!("url: {e}")))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
@@ -53,109 +43,86 @@ impl WebhookClient {
                 "url: expected an absolute http:// or https:// URL".to_owned(),
             ));
         }
-        let mut headers = Vec::with_capacity(config.headers.len() + 2);
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        let user_agent = HeaderValue::from_str(&config.user_agent)
+        HeaderValue::from_str(&config.user_agent)
             .map_err(|e| Error::Config(format!("user_agent: {e}")))?;
-        headers.push((USER_AGENT, user_agent));
+        let mut headers = Vec::with_capacity(config.headers.len() + 2);
+        headers.push((CONTENT_TYPE.to_string(), "application/json".to_owned()));
+        headers.push((USER_AGENT.to_string(), config.user_agent.clone()));
         for (name, value) in &config.headers {
             // Messages name the header but never show its value: it may be a secret.
-            let name = HeaderName::from_bytes(name.as_bytes())
+            let checked_name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| Error::Config(format!("headers: name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| Error::Config(format!("headers: value of {name}: {e}")))?;
-            headers.push((name, value));
+            HeaderValue::from_str(value)
+                .map_err(|e| Error::Config(format!("headers: value of {checked_name}: {e}")))?;
+            headers.push((name.clone(), value.clone()));
         }
 
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(&config.extra_root_certificates_pem)?)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1)
-            .build(connector);
+        // One connection is plenty for one POST at a time.
+        let transport = HttpTransport::new(HttpTransportConfig {
+            user_agent: config.user_agent.clone(),
+            max_response_body_bytes: MAX_ANSWER_BYTES,
+            pool_idle_timeout: Duration::from_secs(60),
+            pool_max_idle_per_host: 1,
+            extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
+            http_version: HttpVersionPolicy::Negotiate,
+        })
+        .map_err(|error| match error {
+            // The executor names the field as this configuration does.
+            executor::Error::Config(message) => Error::Config(message),
+            other => Error::Config(other.to_string()),
+        })?;
         Ok(WebhookClient {
-            client,
-            uri,
+            transport,
+            url: url.to_owned(),
             headers,
             timeout: config.request_timeout,
         })
     }
 
     pub(crate) async fn post(&self, body: Bytes) -> PostResult {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        for (name, value) in &self.headers {
-            request.headers_mut().append(name.clone(), value.clone());
-        }
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| error_chain(&e))?;
-            let status = response.status();
-            // The answer is not used; reading it lets the connection go back to the pool.
-            let _ = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await;
-            Ok::<_, String>(status)
+        let request = HttpRequest {
+            method: Method::POST,
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body,
+            timeout: self.timeout,
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => PostResult::Retry(format!("no answer within {}ms", self.timeout.as_millis())),
-            Ok(Err(message)) => PostResult::Retry(message),
-            Ok(Ok(status)) if status.is_success() => PostResult::Delivered,
-            Ok(Ok(status))
-                if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 =>
-            {
-                PostResult::Retry(format!("status {}", status.as_u16()))
+        match self.transport.send_request(request).await {
+            Err(executor::Error::Timeout { .. }) => {
+                PostResult::Retry(format!("no answer within {}ms", self.timeout.as_millis()))
             }
-            Ok(Ok(status)) => PostResult::Rejected(format!("status {}", status.as_u16())),
+            // No answer, whatever the reason, is worth another try.
+            Err(error) => PostResult::Retry(error.to_string()),
+            Ok(response) => classify_status(response.status),
         }
     }
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
+/// What the webhook's answer `status` means for its batch.
+fn classify_status(status: u16) -> PostResult {
+    match status {
+        200..=299 => PostResult::Delivered,
+        408 | 429 | 500..=599 => PostResult::Retry(format!("status {status}")),
+        _ => PostResult::Rejected(format!("status {status}")),
     }
-    message
 }
 
-fn tls_config(extra_roots_pem: &[String]) -> Result<rustls::ClientConfig, Error> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    for (index, pem) in extra_roots_pem.iter().enumerate() {
-        let mut found = 0;
-        for certificate in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let invalid = |e: &dyn std::fmt::Display| {
-                Error::Config(format!("extra_root_certificates_pem[{index}]: {e}"))
-            };
-            roots
-                .add(certificate.map_err(|e| invalid(&e))?)
-                .map_err(|e| invalid(&e))?;
-            found += 1;
-        }
-        if found == 0 {
-            return Err(Error::Config(format!(
-                "extra_root_certificates_pem[{index}]: no PEM certificate found"
-            )));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_delivered_retried_or_rejected() {
+        let check = |status: u16, expected: PostResult| {
+            assert_eq!(classify_status(status), expected, "{status}");
+        };
+        check(200, PostResult::Delivered);
+        check(204, PostResult::Delivered);
+        check(408, PostResult::Retry("status 408".to_owned()));
+        check(429, PostResult::Retry("status 429".to_owned()));
+        check(503, PostResult::Retry("status 503".to_owned()));
+        check(400, PostResult::Rejected("status 400".to_owned()));
+        check(404, PostResult::Rejected("status 404".to_owned()));
+        check(301, PostResult::Rejected("status 301".to_owned()));
     }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("tls: {e}")))
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
 }

@@ -4,8 +4,9 @@
 //! the log sink ([`LogAlertSink`], core's own, re-exported here so a binary finds every sink in
 //! one place), a [`WebhookAlertSink`] that POSTs alerts as JSON, and [`FanOutAlertSink`] to use
 //! several at once. **What it is not:** it decides nothing about *when* to alert (the engine
-//! does) and it knows nothing of the executor: it depends on `scheduler-core` only, with its
-//! own small hyper client for the webhook.
+//! does), and it is not an HTTP client: the webhook's POSTs go through the executor's
+//! [`HttpTransport::send_request`](executor::HttpTransport::send_request), so TLS, pooling and
+//! error chains are set up in one place.
 //!
 //! # The webhook sink
 //!

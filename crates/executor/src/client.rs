@@ -275,16 +275,17 @@ fn tls_config(extra_roots_pem: &[String]) -> Result<rustls::ClientConfig, Error>
     for (index, pem) in extra_roots_pem.iter().enumerate() {
         let mut found = 0;
         for certificate in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let certificate = certificate
-                .map_err(|e| Error::Config(format!("extra root certificate {index}: {e}")))?;
-            roots
-                .add(certificate)
-                .map_err(|e| Error::Config(format!("extra root certificate {index}: {e}")))?;
+            // Named as the configuration field is, so that callers can pass the message on.
+            let invalid = |e: &dyn std::fmt::Display| {
+                Error::Config(format!("extra_root_certificates_pem[{index}]: {e}"))
+            };
+            let certificate = certificate.map_err(|e| invalid(&e))?;
+            roots.add(certificate).map_err(|e| invalid(&e))?;
             found += 1;
         }
         if found == 0 {
             return Err(Error::Config(format!(
-                "extra root certificate {index}: no PEM certificate found"
+                "extra_root_certificates_pem[{index}]: no PEM certificate found"
             )));
         }
     }

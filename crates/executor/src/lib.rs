@@ -20,7 +20,7 @@
 //!   protocol, invalid request.
 //!
 //! The request-level API ([`HttpTransport::send_request`]) is public too, for callers that are
-//! not the engine.
+//! not the engine (the `alerts` crate's webhook sends its POSTs with it).
 //!
 //! Host names are resolved by the system resolver (`getaddrinfo`) on Tokio's blocking pool;
 //! when a timeout ends an attempt during resolution, the lookup itself runs on to its end.

@@ -1,0 +1,296 @@
+//! `serve`'s flags, their defaults (taken from the config types they set) and the configs
+//! they become.
+//!
+//! `--help` shows what an operator decides; the tuning flags are hidden from it (they work the
+//! same, environment variables included) and documented in docs/TUNING.md.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use http_api::{ApiConfig, JobDefaults};
+use scheduler_core::{EngineConfig, RetentionPolicy, RetryPolicy};
+use store::{Durability, SqliteConfig};
+
+use crate::logging::LogFormat;
+
+/// Every setting of the server; each flag has an environment variable.
+#[derive(Clone, Debug, Args)]
+#[command(after_help = "Tuning flags, hidden here, are described in docs/TUNING.md.")]
+pub(crate) struct ServeArgs {
+    /// The address the REST API listens on.
+    #[arg(long, env = "SCHEDULER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// The SQLite database file (created if missing; its directory must exist).
+    #[arg(long, env = "SCHEDULER_DB", default_value = DEFAULT_DB)]
+    pub(crate) db: PathBuf,
+    /// What a committed write survives: `normal` (a process crash) or `full` (a power loss).
+    #[arg(long, env = "SCHEDULER_DURABILITY", value_enum,
+          default_value_t = store_defaults().durability.into())]
+    pub(crate) durability: DurabilityArg,
+    /// Threads that run the HTTP attempts and the REST API (the engine's claims and the SQLite
+    /// writer have threads of their own). Default: one per core the process may use; fewer
+    /// leave cores to other work on the machine (docs/perf-log/round-10.md).
+    #[arg(long, env = "SCHEDULER_WORKER_THREADS")]
+    pub(crate) worker_threads: Option<NonZeroUsize>,
+    /// The most HTTP attempts in flight at once, across all jobs.
+    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT",
+          default_value_t = EngineConfig::default().max_in_flight)]
+    pub(crate) max_in_flight: usize,
+    /// The most executions the engine holds at once: claimed and not yet recorded (waiting
+    /// for their instant, in flight, waiting for a retry or for the database). When it is
+    /// full, due ticks wait in the database and fire late instead of piling up in memory;
+    /// each held execution costs up to about a kilobyte.
+    #[arg(long, env = "SCHEDULER_MAX_BACKLOG",
+          default_value_t = EngineConfig::default().max_backlog)]
+    pub(crate) max_backlog: usize,
+    /// Per-attempt timeout of jobs that do not set `timeoutMs` (e.g. `30s`, `1m`).
+    #[arg(long, env = "SCHEDULER_DEFAULT_TIMEOUT", value_parser = parse_duration,
+          default_value = duration_text(JobDefaults::default().attempt_timeout))]
+    pub(crate) default_timeout: Duration,
+    /// Attempts in total (first one included) of jobs that do not set `retry.maxAttempts`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_MAX_ATTEMPTS",
+          default_value_t = JobDefaults::default().retry.max_attempts)]
+    pub(crate) default_max_attempts: u32,
+    /// First retry delay of jobs that do not set `retry.initialBackoffMs`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_INITIAL_BACKOFF", value_parser = parse_duration,
+          default_value = duration_text(JobDefaults::default().retry.initial_backoff))]
+    pub(crate) default_initial_backoff: Duration,
+    /// Largest retry delay of jobs that do not set `retry.maxBackoffMs`.
+    #[arg(long, env = "SCHEDULER_DEFAULT_MAX_BACKOFF", value_parser = parse_duration,
+          default_value = duration_text(JobDefaults::default().retry.max_backoff))]
+    pub(crate) default_max_backoff: Duration,
+    /// Delete finished executions older than this (e.g. `7d`); default: keep them.
+    #[arg(long, env = "SCHEDULER_RETENTION_MAX_AGE", value_parser = parse_duration)]
+    pub(crate) retention_max_age: Option<Duration>,
+    /// Keep at most this many finished executions per job; default: all.
+    #[arg(long, env = "SCHEDULER_RETENTION_PER_JOB")]
+    pub(crate) retention_per_job: Option<usize>,
+    /// POST alerts about final failures (and recoveries) to this URL, as JSON.
+    #[arg(long, env = "SCHEDULER_ALERT_WEBHOOK_URL")]
+    pub(crate) alert_webhook_url: Option<String>,
+    /// This node's name; executions it claims carry it, and a restart under the same name
+    /// recovers them. Keep it stable.
+    #[arg(long, env = "SCHEDULER_NODE_ID", default_value = EngineConfig::default().node_id)]
+    pub(crate) node_id: String,
+    /// How long a shutdown lets requests and attempts in flight finish.
+    #[arg(long, env = "SCHEDULER_SHUTDOWN_GRACE", value_parser = parse_duration,
+          default_value = duration_text(DEFAULT_SHUTDOWN_GRACE))]
+    pub(crate) shutdown_grace: Duration,
+    /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or per module
+    /// (`scheduler_core=debug,info`). `RUST_LOG` overrides it.
+    #[arg(long, env = "SCHEDULER_LOG_LEVEL", default_value = "info")]
+    pub(crate) log_level: String,
+    /// Log lines as `text` or as `json` (one object per line).
+    #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+
+    // Tuning: hidden from `--help`, documented in docs/TUNING.md.
+    /// How far ahead due ticks are claimed from the database.
+    #[arg(long, env = "SCHEDULER_LOOK_AHEAD", hide = true, value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().look_ahead))]
+    pub(crate) look_ahead: Duration,
+    /// How often due ticks are claimed; shorter than `--look-ahead`.
+    #[arg(long, env = "SCHEDULER_CLAIM_INTERVAL", hide = true, value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().claim_interval))]
+    pub(crate) claim_interval: Duration,
+    /// The most attempts in flight that started less than `--fresh-window` ago.
+    #[arg(long, env = "SCHEDULER_MAX_FRESH_ATTEMPTS", hide = true,
+          default_value_t = EngineConfig::default().max_fresh_attempts)]
+    pub(crate) max_fresh_attempts: usize,
+    /// How long an attempt counts against `--max-fresh-attempts`; `0s` turns that limit off.
+    #[arg(long, env = "SCHEDULER_FRESH_WINDOW", hide = true, value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().fresh_window))]
+    pub(crate) fresh_window: Duration,
+    /// How long an execution's result may wait for others before it is written.
+    #[arg(long, env = "SCHEDULER_RESULT_LINGER", hide = true, value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().result_linger))]
+    pub(crate) result_linger: Duration,
+    /// MiB of the database file read through memory-mapped I/O; `0` turns it off.
+    #[arg(long, env = "SCHEDULER_SQLITE_MMAP_MIB", hide = true,
+          default_value_t = store_defaults().mmap_size >> 20)]
+    pub(crate) sqlite_mmap_mib: u64,
+    /// How often executions enter the per-job history index; `0s` indexes each at insert.
+    #[arg(long, env = "SCHEDULER_SQLITE_HISTORY_INTERVAL", hide = true,
+          value_parser = parse_duration,
+          default_value = duration_text(store_defaults().history_interval))]
+    pub(crate) sqlite_history_interval: Duration,
+    /// Decoded jobs the claims keep between claims.
+    #[arg(long, env = "SCHEDULER_SQLITE_JOB_CACHE", hide = true,
+          default_value_t = store_defaults().job_cache_capacity)]
+    pub(crate) sqlite_job_cache: usize,
+}
+
+/// `--durability`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Survives a process crash; the last batches may be lost in a power loss.
+    Normal,
+    /// Every commit is synced to disk before it is acknowledged.
+    Full,
+}
+
+impl From<Durability> for DurabilityArg {
+    fn from(durability: Durability) -> Self {
+        match durability {
+            Durability::Normal => DurabilityArg::Normal,
+            Durability::Full => DurabilityArg::Full,
+        }
+    }
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(durability: DurabilityArg) -> Self {
+        match durability {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The store settings the flags ask for; the rest are the store's defaults.
+    pub(crate) fn store_config(&self) -> SqliteConfig {
+        SqliteConfig {
+            durability: self.durability.into(),
+            mmap_size: self.sqlite_mmap_mib.saturating_mul(1 << 20),
+            history_interval: self.sqlite_history_interval,
+            job_cache_capacity: self.sqlite_job_cache,
+            ..SqliteConfig::new(&self.db)
+        }
+    }
+
+    /// The engine's settings from the flags; the rest are the engine's defaults.
+    pub(crate) fn engine_config(&self) -> EngineConfig {
+        let retention = (self.retention_max_age.is_some() || self.retention_per_job.is_some())
+            .then_some(RetentionPolicy {
+                max_age: self.retention_max_age,
+                max_per_job: self.retention_per_job,
+            });
+        EngineConfig {
+            node_id: self.node_id.clone(),
+            look_ahead: self.look_ahead,
+            claim_interval: self.claim_interval,
+            max_in_flight: self.max_in_flight,
+            max_fresh_attempts: self.max_fresh_attempts,
+            fresh_window: self.fresh_window,
+            result_linger: self.result_linger,
+            max_backlog: self.max_backlog,
+            retention,
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The REST API's settings from the flags; the rest are the API's defaults.
+    pub(crate) fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            job_defaults: JobDefaults {
+                attempt_timeout: self.default_timeout,
+                retry: RetryPolicy {
+                    max_attempts: self.default_max_attempts,
+                    initial_backoff: self.default_initial_backoff,
+                    max_backoff: self.default_max_backoff,
+                    ..JobDefaults::default().retry
+                },
+            },
+            shutdown_timeout: self.shutdown_grace,
+            ..ApiConfig::default()
+        }
+    }
+}
+
+/// The engine's error about its configuration, its fields named as the flags that set them.
+pub(crate) fn name_engine_flags(error: scheduler_core::Error) -> anyhow::Error {
+    let scheduler_core::Error::Invalid { field, reason } = &error else {
+        return anyhow::Error::new(error);
+    };
+    let Some(flag) = engine_flag(field) else {
+        return anyhow::Error::new(error);
+    };
+    let reason = ENGINE_FLAGS
+        .iter()
+        .fold(reason.clone(), |reason, (field, flag)| {
+            reason.replace(field, flag)
+        });
+    anyhow::anyhow!("invalid {flag}: {reason}")
+}
+
+/// The flag that sets the engine's configuration field `field`, if one does.
+fn engine_flag(field: &str) -> Option<&'static str> {
+    ENGINE_FLAGS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, flag)| *flag)
+}
+
+/// The engine's configuration fields that flags set, and those flags.
+const ENGINE_FLAGS: [(&str, &str); 8] = [
+    ("node_id", "--node-id"),
+    ("look_ahead", "--look-ahead"),
+    ("claim_interval", "--claim-interval"),
+    ("max_in_flight", "--max-in-flight"),
+    ("max_fresh_attempts", "--max-fresh-attempts"),
+    ("fresh_window", "--fresh-window"),
+    ("result_linger", "--result-linger"),
+    ("max_backlog", "--max-backlog"),
+];
+
+/// `--db` when neither it nor `SCHEDULER_DB` is given.
+const DEFAULT_DB: &str = "./scheduler.db";
+
+/// `--shutdown-grace` when not given: the whole server's, for the API, the engine and the
+/// alerts in turn, so the binary owns it rather than any one of their configs.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The store's defaults, for the flags that set its fields.
+fn store_defaults() -> SqliteConfig {
+    SqliteConfig::new(DEFAULT_DB)
+}
+
+/// Durations like `30s`, `1m 30s`, `7d`, `250ms` or ISO 8601 `PT30S`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = match text.parse() {
+        Ok(duration) => duration,
+        // `SignedDuration` has no days; accept them as 24 hours.
+        Err(_) => match text
+            .strip_suffix('d')
+            .and_then(|days| days.trim().parse::<u64>().ok())
+        {
+            Some(days) => return Ok(Duration::from_secs(days * 86_400)),
+            None => {
+                return Err(format!(
+                    "{text:?} is not a duration (e.g. 30s, 5m, 1h 30m, 7d)"
+                ));
+            }
+        },
+    };
+    Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// `duration` in the largest unit that holds it whole (`2s`, `100ms`, `1m`), as
+/// [`parse_duration`] reads it: how a config type's default appears in `--help`.
+fn duration_text(duration: Duration) -> String {
+    const UNITS: [(&str, u128); 5] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ];
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    UNITS
+        .iter()
+        .find(|(_, size)| nanos.is_multiple_of(*size))
+        .map_or_else(
+            || format!("{nanos}ns"),
+            |(unit, size)| format!("{}{unit}", nanos / size),
+        )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! The flags reach the config types, their defaults are the config types' own, and the tuning
+//! flags are hidden and documented. Every parse here ignores `SCHEDULER_*` variables, so that
+//! a variable set in the environment cannot stand in for a default.
+
+use std::sync::Arc;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use executor::{HttpTransport, HttpTransportConfig};
+use scheduler_core::{Engine, MemoryStore};
+
+use super::*;
+
+#[derive(Debug, Parser)]
+struct Serve {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+/// `serve`'s command with no environment variables attached: flags and defaults only.
+fn command_without_env() -> clap::Command {
+    Serve::command().mut_args(|arg| arg.env(None::<&'static str>))
+}
+
+/// The arguments `flags` parse to, whatever the environment says.
+fn try_parse(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+    let matches = command_without_env()
+        .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))?;
+    Serve::from_arg_matches(&matches).map(|serve| serve.args)
+}
+
+fn parse(flags: &[&str]) -> ServeArgs {
+    try_parse(flags).unwrap_or_else(|error| panic!("{flags:?}: {error}"))
+}
+
+/// Flags hidden from `--help`, documented in docs/TUNING.md.
+const TUNING_FLAGS: [&str; 8] = [
+    "look-ahead",
+    "claim-interval",
+    "max-fresh-attempts",
+    "fresh-window",
+    "result-linger",
+    "sqlite-mmap-mib",
+    "sqlite-history-interval",
+    "sqlite-job-cache",
+];
+
+#[test]
+fn without_flags_the_engine_gets_its_own_defaults() {
+    let config = parse(&[]).engine_config();
+    let defaults = EngineConfig::default();
+    assert_eq!(config.node_id, defaults.node_id);
+    assert_eq!(
+        (config.look_ahead, config.claim_interval),
+        (defaults.look_ahead, defaults.claim_interval)
+    );
+    assert_eq!(
+        (config.max_in_flight, config.max_backlog),
+        (defaults.max_in_flight, defaults.max_backlog)
+    );
+    assert_eq!(
+        (config.max_fresh_attempts, config.fresh_window),
+        (defaults.max_fresh_attempts, defaults.fresh_window)
+    );
+    assert_eq!(config.result_linger, defaults.result_linger);
+    assert_eq!(config.retention, None);
+}
+
+#[test]
+fn without_flags_the_store_and_the_api_get_their_own_defaults() {
+    let args = parse(&[]);
+    let (config, defaults) = (args.store_config(), SqliteConfig::new(&args.db));
+    assert_eq!(config.durability, defaults.durability);
+    assert_eq!(config.mmap_size, defaults.mmap_size);
+    assert_eq!(config.history_interval, defaults.history_interval);
+    assert_eq!(config.job_cache_capacity, defaults.job_cache_capacity);
+    assert_eq!(args.api_config().job_defaults, JobDefaults::default());
+    assert_eq!(args.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+}
+
+#[test]
+fn every_flag_has_its_environment_variable() {
+    for arg in Serve::command().get_arguments() {
+        let long = arg.get_long().expect("a long flag");
+        let expected = format!("SCHEDULER_{}", long.to_uppercase().replace('-', "_"));
+        assert_eq!(
+            arg.get_env().and_then(|name| name.to_str()),
+            Some(expected.as_str()),
+            "--{long}"
+        );
+    }
+}
+
+#[test]
+fn tuning_flags_are_hidden_documented_and_still_work() {
+    let tuning_doc = include_str!("../../../../../docs/TUNING.md");
+    let readme = include_str!("../../../../../README.md");
+    for arg in Serve::command().get_arguments() {
+        let long = arg.get_long().expect("a long flag");
+        let tuning = TUNING_FLAGS.contains(&long);
+        assert_eq!(arg.is_hide_set(), tuning, "--{long}");
+        let (documented_in, other) = if tuning {
+            (("docs/TUNING.md", tuning_doc), ("README.md", readme))
+        } else {
+            (("README.md", readme), ("docs/TUNING.md", tuning_doc))
+        };
+        let row = format!("`--{long}`");
+        assert!(
+            documented_in.1.contains(&row),
+            "{} has --{long}",
+            documented_in.0
+        );
+        assert!(
+            !other.1.contains(&format!("| {row} |")),
+            "{} lists --{long}",
+            other.0
+        );
+    }
+    let config = parse(&["--look-ahead", "6s", "--claim-interval", "3s"]).engine_config();
+    assert_eq!(
+        (config.look_ahead, config.claim_interval),
+        (Duration::from_secs(6), Duration::from_secs(3))
+    );
+}
+
+#[test]
+fn engine_settings_come_from_the_flags() {
+    let config = parse(&[
+        "--max-in-flight",
+        "64",
+        "--max-backlog",
+        "5000",
+        "--max-fresh-attempts",
+        "32",
+        "--fresh-window",
+        "0s",
+        "--result-linger",
+        "250ms",
+        "--node-id",
+        "node-2",
+        "--retention-per-job",
+        "10",
+    ])
+    .engine_config();
+    assert_eq!((config.max_in_flight, config.max_backlog), (64, 5_000));
+    assert_eq!(
+        (config.max_fresh_attempts, config.fresh_window),
+        (32, Duration::ZERO)
+    );
+    assert_eq!(config.result_linger, Duration::from_millis(250));
+    assert_eq!(config.node_id, "node-2");
+    assert_eq!(
+        config.retention,
+        Some(RetentionPolicy {
+            max_age: None,
+            max_per_job: Some(10),
+        })
+    );
+}
+
+#[test]
+fn store_settings_come_from_the_flags() {
+    let config = parse(&[
+        "--durability",
+        "full",
+        "--sqlite-mmap-mib",
+        "64",
+        "--sqlite-history-interval",
+        "0s",
+        "--sqlite-job-cache",
+        "0",
+    ])
+    .store_config();
+    assert_eq!(config.durability, Durability::Full);
+    assert_eq!(config.mmap_size, 64 << 20);
+    assert_eq!(config.history_interval, Duration::ZERO);
+    assert_eq!(config.job_cache_capacity, 0);
+}
+
+#[test]
+fn job_defaults_and_the_grace_come_from_the_flags() {
+    let config = parse(&[
+        "--default-timeout",
+        "5s",
+        "--default-max-attempts",
+        "7",
+        "--default-initial-backoff",
+        "250ms",
+        "--default-max-backoff",
+        "2m",
+        "--shutdown-grace",
+        "3s",
+    ])
+    .api_config();
+    let retry = &config.job_defaults.retry;
+    assert_eq!(config.job_defaults.attempt_timeout, Duration::from_secs(5));
+    assert_eq!(
+        (retry.max_attempts, retry.initial_backoff, retry.max_backoff),
+        (7, Duration::from_millis(250), Duration::from_secs(120))
+    );
+    assert_eq!(config.shutdown_timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn zero_worker_threads_are_refused_by_flag_name() {
+    let error = try_parse(&["--worker-threads", "0"]).expect_err("zero threads is refused");
+    assert!(error.to_string().contains("--worker-threads"), "{error}");
+}
+
+#[test]
+fn the_engines_refusal_of_its_settings_names_the_flags() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let refusal = |flags: &[&str]| {
+        let transport = HttpTransport::new(HttpTransportConfig::default()).expect("a transport");
+        let start = Engine::builder(Arc::new(MemoryStore::new()), Arc::new(transport))
+            .config(parse(flags).engine_config())
+            .start();
+        match runtime.block_on(start) {
+            Ok(_) => panic!("{flags:?}: the engine started"),
+            Err(error) => name_engine_flags(error).to_string(),
+        }
+    };
+    for interval in ["2s", "5s", "0s"] {
+        let message = refusal(&["--look-ahead", "2s", "--claim-interval", interval]);
+        assert_eq!(
+            message,
+            "invalid --claim-interval: must be greater than zero and shorter than --look-ahead",
+            "{interval}"
+        );
+    }
+    assert_eq!(
+        refusal(&["--max-backlog", "0"]),
+        "invalid --max-backlog: must be at least 1"
+    );
+}
+
+#[test]
+fn durations_parse_in_friendly_forms() {
+    assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+    assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+    assert_eq!(parse_duration("PT1H"), Ok(Duration::from_secs(3600)));
+    assert!(
+        parse_duration("soon")
+            .unwrap_err()
+            .contains("is not a duration")
+    );
+    assert!(
+        parse_duration("-5s")
+            .unwrap_err()
+            .contains("must not be negative")
+    );
+}
+
+#[test]
+fn durations_print_in_their_largest_whole_unit_and_parse_back() {
+    let check = |duration: Duration, text: &str| {
+        assert_eq!(duration_text(duration), text);
+        assert_eq!(parse_duration(text), Ok(duration), "{text}");
+    };
+    check(Duration::ZERO, "0s");
+    check(Duration::from_millis(5), "5ms");
+    check(Duration::from_millis(1_500), "1500ms");
+    check(Duration::from_secs(2), "2s");
+    check(Duration::from_secs(60), "1m");
+    check(Duration::from_secs(90), "90s");
+    check(Duration::from_secs(7_200), "2h");
+    check(Duration::from_micros(3), "3us");
+    check(Duration::from_nanos(7), "7ns");
+}
