@@ -338,4 +338,124 @@ mod tests {
         assert!(first_rx.try_recv().is_err());
         assert!(second_rx.try_recv().is_err());
     }
+
+    mod properties {
+        use std::collections::HashMap as StdHashMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A step of a run against the queue.
+        #[derive(Clone, Debug)]
+        enum Step {
+            /// An update of execution number `execution`, marked last and acknowledged as said.
+            Push {
+                execution: usize,
+                last: bool,
+                ack: bool,
+            },
+            /// A store call takes a batch.
+            Take,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                3 => (0..6usize, any::<bool>(), any::<bool>())
+                    .prop_map(|(execution, last, ack)| Step::Push { execution, last, ack }),
+                1 => Just(Step::Take),
+            ]
+        }
+
+        /// The newest state of an execution in the model, and what waits on it.
+        #[derive(Default)]
+        struct Newest {
+            sequence: u32,
+            acks: usize,
+            releases: usize,
+        }
+
+        /// The queue by definition: the ids in first-arrival order, and the newest state of
+        /// each.
+        #[derive(Default)]
+        struct Model {
+            order: Vec<ExecutionId>,
+            newest: StdHashMap<ExecutionId, Newest>,
+        }
+
+        impl Model {
+            fn push(&mut self, id: ExecutionId, sequence: u32, last: bool, ack: bool) {
+                if !self.newest.contains_key(&id) {
+                    self.order.push(id);
+                }
+                let newest = self.newest.entry(id).or_default();
+                newest.sequence = sequence;
+                newest.acks += usize::from(ack);
+                newest.releases += usize::from(last);
+            }
+
+            /// The first `max` entries: (id, sequence) each, acknowledgements, releases.
+            fn take(&mut self, max: usize) -> (Vec<(ExecutionId, u32)>, usize, usize) {
+                let taken: Vec<_> = self.order.drain(..max.min(self.order.len())).collect();
+                let (mut states, mut acks, mut releases) = (Vec::new(), 0, 0);
+                for id in taken {
+                    let newest = self.newest.remove(&id).expect("an entry per queued id");
+                    states.push((id, newest.sequence));
+                    acks += newest.acks;
+                    releases += newest.releases;
+                }
+                (states, acks, releases)
+            }
+        }
+
+        /// What a batch holds, as the model says it.
+        fn observed(batch: &Batch) -> (Vec<(ExecutionId, u32)>, usize, usize) {
+            let states = batch.updates.iter().map(|u| (u.id, u.attempts)).collect();
+            (states, batch.acks.len(), batch.releases)
+        }
+
+        proptest! {
+            #[test]
+            fn the_queue_matches_its_model(
+                steps in proptest::collection::vec(step(), 0..80),
+                max_batch in 1..5usize,
+            ) {
+                let ids: Vec<ExecutionId> =
+                    (0..6).map(|_| ExecutionId::new_time_ordered()).collect();
+                let mut queue = Queue::default();
+                let mut model = Model::default();
+                // Receivers kept alive, so that nothing is acknowledged behind the test's back.
+                let mut receivers = Vec::new();
+                for (sequence, step) in (1..).zip(steps) {
+                    match step {
+                        Step::Push { execution, last, ack } => {
+                            let mut write = op(ids[execution], ExecutionStatus::Running, last);
+                            write.update.attempts = sequence;
+                            if ack {
+                                let (tx, rx) = oneshot::channel();
+                                write.stored = Some(tx);
+                                receivers.push(rx);
+                            }
+                            queue.push(write);
+                            model.push(ids[execution], sequence, last, ack);
+                        }
+                        Step::Take => {
+                            let batch = queue.take(max_batch);
+                            prop_assert_eq!(observed(&batch), model.take(max_batch));
+                        }
+                    }
+                    let waiting: usize = model.newest.values().map(|newest| newest.acks).sum();
+                    prop_assert_eq!(queue.acks, waiting);
+                    prop_assert_eq!(queue.is_empty(), model.order.is_empty());
+                }
+                // Drained in chunks of the batch size, oldest first.
+                while !queue.is_empty() {
+                    let batch = queue.take(max_batch);
+                    prop_assert!(!batch.updates.is_empty() && batch.updates.len() <= max_batch);
+                    prop_assert_eq!(observed(&batch), model.take(max_batch));
+                }
+                prop_assert!(model.order.is_empty());
+            }
+        }
+    }
 }
