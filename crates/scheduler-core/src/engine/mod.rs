@@ -122,6 +122,8 @@ impl EngineBuilder {
         // Recovered executions count against the backlog (they must be finished), but are
         // never refused: they are in the store already, and only this node will finish them.
         metrics.hold(recovered.len());
+        // Unbounded: the backlog bounds what waits for the writer, and the dispatcher, which
+        // runs the timer, must never wait on a send.
         let (write_tx, write_rx) = mpsc::unbounded_channel();
         let (alert_tx, alert_rx) = mpsc::channel(self.config.alert_queue_capacity);
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();

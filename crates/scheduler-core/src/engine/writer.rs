@@ -1,40 +1,11 @@
-//! The writer task: result updates in batches (group commit), coalesced per execution.
+//! The writer task: execution updates stored in batches (group commit), one queued entry per
+//! execution in first-arrival order, a newer state replacing the queued one in place.
 //!
-//! The dispatcher sends every state change of an execution here and never waits for the store
-//! (it also runs the timer, so a wait would delay every tick). The writer keeps a queue with
-//! one entry per execution, in the order each execution first appeared: a newer state replaces
-//! the queued one in place. It drains its channel into that queue all the time, also while a
-//! store call is in progress, and each store call takes up to `result_batch_size` entries,
-//! oldest first. So when the store lags, an execution's `RUNNING` state and its final state
-//! cost one row write instead of two, and the queue never holds more than one entry per
-//! execution the engine holds (plus the batch being written).
-//!
-//! **Why the channel is unbounded.** What bounds the writer's memory is the engine's backlog
-//! (`EngineConfig::max_backlog`): an execution counts against it until its last update has
-//! been written, so when the store falls behind, the executions whose results wait here keep
-//! the backlog full and the control task stops claiming. The channel is only the hand-over
-//! between two tasks, and the writer empties it as fast as it fills. A bounded channel would
-//! push back on the dispatcher instead, which would then delay the ticks already claimed and
-//! the attempts in flight rather than the claims, and would need an asynchronous send in the
-//! middle of its synchronous bookkeeping.
-//!
-//! **Lingering.** A store call is made once the oldest queued update has waited
-//! `EngineConfig::result_linger` (on the engine's clock), or a full batch is queued, or an
-//! update waits for its acknowledgement; until then the writer keeps taking updates. Against
-//! targets that answer within the wait, an execution's `RUNNING` state and its final state
-//! meet in the queue and cost one row, and a burst is written in a few large transactions
-//! instead of many small ones, each of which would write the same hot pages again.
-//!
-//! **Acknowledgements.** An update may carry a `stored` channel (the `RUNNING` state of an
-//! at-most-once attempt, which must be durable before the request leaves). It hears `true`
-//! only once a store call that contained this state, or a later state of the same execution,
-//! has succeeded; `false` if that call was given up. An update that arrives while its
-//! execution's previous state is being written waits for the next call.
-//!
-//! **Releases.** An update marked `last` is the engine's last word on its execution; once the
-//! call that contained it has returned (stored, or given up after [`WRITE_TRIES`] tries, when
-//! the execution stays unfinished in the store for the next start to recover), the execution
-//! leaves the backlog.
+//! A store call is made once the oldest update has waited `result_linger`, a full batch of
+//! `result_batch_size` is queued, or an update waits for its acknowledgement; updates keep
+//! coming into the queue while a call runs, so they coalesce. An acknowledged update hears
+//! whether a call with its state (or a later one) was stored; a `last` update releases its
+//! execution from the backlog once its call returns, stored or given up after [`WRITE_TRIES`].
 
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;

@@ -42,6 +42,10 @@ pub(crate) enum Command {
 }
 
 /// A change to an existing job, with where to send the answer.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "changes only pass through the bounded command queue; a box would cost an allocation each"
+)]
 pub(crate) enum JobChange {
     Update {
         id: JobId,
