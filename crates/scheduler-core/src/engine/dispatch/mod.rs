@@ -27,8 +27,8 @@ use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
 use crate::metrics::Metrics;
 use crate::store::{BoxFuture, ClaimedTick};
-
 use crate::transport::Transport;
+
 use attempts::AttemptDone;
 use fresh::FreshLimiter;
 
