@@ -47,17 +47,6 @@ pub(super) struct FinishedPass {
     number: u64,
 }
 
-impl PassUnderWay {
-    /// Waits for the pass to end.
-    pub(super) async fn finish(self) -> FinishedPass {
-        FinishedPass {
-            outcome: self.pass.await,
-            started: self.started,
-            number: self.number,
-        }
-    }
-}
-
 /// Completes when the claim pass under way does; never completes when there is none.
 pub(super) async fn finish(pass: &mut Option<PassUnderWay>) -> FinishedPass {
     match pass {

@@ -170,7 +170,8 @@ impl Control {
             let idle = self.pass.is_none();
             let waiting_for_quiet = self.quiet_deadline.is_some() && idle;
             // A command is taken only when it can be handled at once: no change is under way
-            // (they go one at a time), and a creation would find room for its batch.
+            // (they go one at a time), and a creation would find room for its batch (the command
+            // a creation batch left in the inbox is never a creation).
             let take_command = self.change.is_none()
                 && (self.creating.len() < CREATE_BATCHES_IN_FLIGHT || self.inbox.pending.is_some());
             let clock = Arc::clone(&self.shared.clock);
@@ -205,8 +206,8 @@ impl Control {
         // The claim under way and every creation's ticks reach the dispatcher before the
         // engine's shutdown does. (No change is under way: commands, the stop among them, are
         // taken only between changes.)
-        if let Some(pass) = self.pass.take() {
-            let finished = pass.finish().await;
+        if self.pass.is_some() {
+            let finished = claims::finish(&mut self.pass).await;
             self.pass_finished(finished);
         }
         while let Some(done) = self.creating.join_next().await {
