@@ -42,6 +42,13 @@ fn main_runtime(threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime
 }
 
 async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+    // The engine checks its configuration again when it starts; checking it here refuses bad
+    // flags before the database file is made.
+    let engine_config = args.engine_config();
+    engine_config
+        .validate()
+        .map_err(args::name_engine_flags)
+        .context("checking the engine's configuration")?;
     let store = Arc::new(SqliteStore::open(&args.store_config())?);
     log::info!("store: SQLite database {}", args.db.display());
 
@@ -58,7 +65,7 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
 
     let engine = Engine::builder(store, transport)
         .alert_sink(alert_sink)
-        .config(args.engine_config())
+        .config(engine_config)
         .control_runtime(control_runtime)
         .start()
         .await

@@ -269,10 +269,8 @@ fn every_second_tick(c: &mut Criterion) {
     group.throughput(Throughput::Elements(JOBS as u64));
     group.sample_size(20);
     // Wall time: how long a burst takes with two worker threads. CPU time: what it costs the
-    // process, which is what decides the ceiling on a machine whose cores are all busy under
-    // load. On the shared 2-core machine the CPU time was no steadier than the wall time (a
-    // tokio worker spins a while looking for work before it parks, and that counts), so
-    // compare builds in alternating pairs either way (docs/PERFORMANCE.md, tenth round).
+    // process, which decides the ceiling when every core is busy. Neither is steady on a
+    // shared machine, so compare builds in alternating pairs (docs/perf-log/round-10.md).
     for (name, measure) in [
         (
             "fire 10,000 every-second ticks (wall time)",

@@ -46,76 +46,22 @@
 //! # }
 //! ```
 //!
-//! # How the engine works
+//! # The engine in brief
 //!
-//! **Watermarks and claims.** The store keeps each job's `next_fire_at`: the first tick not yet
-//! claimed. Every `claim_interval` (1 s) the engine *claims* the ticks due within `look_ahead`
-//! (2 s): in one store transaction, for each due job, it inserts one pending execution per tick
-//! (unique on job and tick) and advances `next_fire_at` with cron-expr. The work is proportional
-//! to the ticks due, not to the jobs registered, so a million idle jobs cost nothing. Because the
-//! watermark only moves in the same transaction that records the executions, a tick is never
-//! lost (a late claim still finds it) and never claimed twice (a PostgreSQL store takes the due
-//! rows `FOR UPDATE SKIP LOCKED`; the unique key backs it up). The schedule arithmetic of a claim
-//! is [`plan_claim`], shared by every store.
+//! - The **control task** claims the ticks due within `look_ahead` every `claim_interval`,
+//!   applies job changes one at a time, and creates jobs in batches (each stored with its
+//!   first ticks claimed in the same write). The store's watermark (`next_fire_at`) moves only
+//!   in the write that records the claimed executions, so no tick is lost or claimed twice;
+//!   [`plan_claim`] is the schedule arithmetic every store shares.
+//! - The **dispatcher task** holds the timer, decides every skip, retry and final state, and
+//!   spawns one task per attempt, within `max_in_flight` and `max_fresh_attempts`.
+//! - The **writer task** stores execution updates in batches; the **alert task** feeds the
+//!   [`AlertSink`]; a **pruner task** applies the [`RetentionPolicy`] when one is set.
+//! - The backlog (`max_backlog`) bounds the executions held between claim and last write, so
+//!   overload shows as drift, not memory. A restart recovers its node's unfinished executions.
 //!
-//! **Timer.** Claimed ticks wait in the dispatcher task's timer, one queue per instant (cron
-//! ticks bunch on few instants), which sleeps until the earliest one on the [`Clock`] and fires
-//! each at its instant, in the order they were claimed. A hot change (create, update,
-//! resume) that moves a tick into the window claims at once; a claimed tick is checked against
-//! the job's current spec when it comes due, so an update, pause or delete takes effect even for
-//! ticks already claimed (they are recorded as skipped, with the reason).
-//!
-//! **Dispatch.** Each attempt is a spawned task, at most `max_in_flight` at once; the timer never
-//! waits for a target. Of those, at most `max_fresh_attempts` (64 per core) may be *fresh*, started less
-//! than `fresh_window` (5 ms) ago: against fast targets an attempt is CPU work until it is
-//! answered, and starting more at once than the cores can run only adds cost and delay; an
-//! attempt still unanswered after the window is waiting on its target and counts only against
-//! `max_in_flight`, so slow targets never hold the fresh limit. Every attempt has a timeout, enforced with the engine's clock, so a target
-//! that never answers occupies one slot for one timeout and delays no other job. The
-//! [`AttemptRequest`] carries the job, execution id, tick and attempt number, identical across
-//! retries except the attempt number, for targets to deduplicate.
-//!
-//! **Retries.** 2xx succeeds; 408, 429, 5xx, timeouts, connection and protocol errors are
-//! retried (at-least-once jobs only) after exponential backoff with jitter, never above
-//! `max_backoff`, and no sooner than a `Retry-After` asks. A retry waits in the timer like a
-//! tick, holding no in-flight slot. Other answers fail at once. A final failure raises one alert;
-//! the next success of that job raises a recovery alert.
-//!
-//! **Group commit.** Every state change of an execution goes to a writer task that writes
-//! whatever has queued up in one store call (up to `result_batch_size`). While a call is in
-//! progress, the writer keeps only the newest state of each execution, so under load an
-//! execution's start and its result cost one row write. The hot path never waits for a write,
-//! except that an at-most-once attempt waits until its start is stored, so that a crash can
-//! never make it be sent twice.
-//!
-//! **Backpressure.** The engine counts the executions it holds, from claim (or trigger, or
-//! recovery) until their last update is written: on the timer, in flight, waiting for a retry
-//! or for the writer. A claim takes at most the room left under `max_backlog` (100,000), and
-//! none when the engine is full; the due ticks then wait in the store and are claimed late,
-//! when executions finish (those later than `misfire_threshold` by then follow their misfire
-//! policy). Overload therefore shows as drift and as deferred claims in the metrics, not as
-//! memory, and a shutdown never has more than `max_backlog` results to write.
-//!
-//! **Recovery.** On start, the engine reads the unfinished executions claimed under its
-//! `node_id`. Pending ones (never sent) fire as scheduled; running at-least-once ones are sent
-//! again; running at-most-once ones are marked abandoned. Together with the watermarks, no tick
-//! is lost across a crash.
-//!
-//! **Misfires.** A tick older than `misfire_threshold` when claimed (the engine was down) follows
-//! the job's [`MisfirePolicy`]: fire the latest missed tick once now (the default), skip to the
-//! next, or catch up at most N. Later ticks continue on schedule.
-//!
-//! **Overlap.** With [`OverlapPolicy::SkipWhileRunning`], a tick that comes due while an earlier
-//! execution of the same job is unfinished (in flight, or waiting for a retry) is skipped.
-//!
-//! **Shutdown.** [`Engine::shutdown`] stops claiming, sends nothing new, lets attempts in flight
-//! finish until the grace period ends, writes all results, and leaves claimed ticks and waiting
-//! retries in the store for the next start. [`Engine::abort`] (or dropping the engine) stops at
-//! once, like a crash; recovery handles it the same way.
-//!
-//! **Metrics.** Counters, the in-flight and backlog gauges, a lock-free log-linear drift histogram (drift =
-//! first send time minus tick) with p50/p90/p99/max, and per-job success rate and mean duration:
-//! [`Engine::metrics`], [`Engine::job_stats`].
+//! The full story (claims, hot changes, backpressure, recovery, shutdown) is in
+//! `docs/ARCHITECTURE.md`; the measurements behind the defaults are in `docs/PERFORMANCE.md`.
 #![warn(missing_docs)]
 
 mod alert;

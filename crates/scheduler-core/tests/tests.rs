@@ -1,5 +1,5 @@
-//! The engine's integration tests: one binary, one module per area. Every test runs on the
-//! manual clock, the fake transport and the in-memory store.
+//! The crate's integration tests: one binary, one module per area. Every engine test runs on
+//! the manual clock, the fake transport and the in-memory store.
 
 mod support;
 
@@ -8,6 +8,7 @@ mod conformance;
 mod delivery;
 mod hot_changes;
 mod misfire_overlap;
+mod plan_claim;
 mod retention;
 mod schedule;
 mod shutdown;

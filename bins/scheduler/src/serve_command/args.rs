@@ -203,10 +203,10 @@ impl ServeArgs {
 
 /// The engine's error about its configuration, its fields named as the flags that set them.
 pub(crate) fn name_engine_flags(error: scheduler_core::Error) -> anyhow::Error {
-    let scheduler_core::Error::Invalid { field, reason } = &error else {
+    let scheduler_core::Error::InvalidConfig { setting, reason } = &error else {
         return anyhow::Error::new(error);
     };
-    let Some(flag) = engine_flag(field) else {
+    let Some(flag) = engine_flag(setting) else {
         return anyhow::Error::new(error);
     };
     let reason = ENGINE_FLAGS

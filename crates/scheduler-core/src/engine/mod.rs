@@ -1,29 +1,9 @@
-//! The engine: claiming, timing, dispatch, retries, result writing, and its public handle.
-//!
-//! Four tasks, connected by channels:
-//! - the *control* task claims due ticks from the store every `claim_interval`, applies hot
-//!   changes (update, pause, resume, delete, trigger) one at a time, and creates jobs in
-//!   batches, the three side by side: a change or a creation never waits for a claim pass.
-//!   Each new job is stored with its first ticks claimed in the same write. Claim passes are
-//!   numbered, and a change tells the dispatcher how many had started when it was stored, so
-//!   the dispatcher applies it to the ticks those passes hand over after it (see
-//!   `control.rs`). A periodic pass falls half-way between whole seconds, and if the
-//!   dispatcher still has executions waiting for an attempt slot then (a burst of ticks is
-//!   under way), it waits for them, for a fifth of the interval at most;
-//! - the *dispatcher* owns the timer (ticks and retries, one queue per instant), the per-job state
-//!   (overlap, in-flight counts) and the attempts in flight (a `JoinSet`); every decision about
-//!   an execution is made there, so there are no races between them;
-//! - the *writer* groups result updates into batches (group commit), keeping only the newest
-//!   state of each execution while the store is busy;
-//! - the *alert* task feeds the alert sink.
-//!
-//! The executions between claim and last write are bounded: the *backlog* counts every
-//! execution the engine holds (claimed, triggered or recovered, until its last update is
-//! written or it is dropped), and the control task claims only as many as
-//! [`EngineConfig::max_backlog`] leaves room for. When the store or the targets cannot keep
-//! up, ticks stay unclaimed in the store and fire late, so overload costs drift rather than
-//! memory, and what the engine holds can always be written within a shutdown's grace period.
+//! The engine's public handle ([`Engine`], [`EngineBuilder`]) and the start-up that wires its
+//! tasks together: the control task (claims, changes, creations), the dispatcher (timer and
+//! attempts), the writer (results in batches), the alert task, and the pruner when retention is
+//! set. How they cooperate is told in docs/ARCHITECTURE.md.
 
+mod config;
 mod control;
 mod dispatch;
 mod retry;
@@ -45,149 +25,9 @@ use crate::store::{ExecutionQuery, JobCounts, JobQuery, RetentionPolicy, Store};
 use crate::time;
 use crate::transport::Transport;
 
-use control::{Command, Control};
+pub use config::EngineConfig;
+use control::{Command, Control, JobChange};
 use dispatch::{DispatchMsg, Dispatcher};
-
-/// The engine's settings. Start from `EngineConfig::default()` and change fields.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// This node's name: the lease owner written into claimed executions. A restarted node
-    /// recovers the unfinished executions claimed under its name, so keep it stable.
-    pub node_id: String,
-    /// How far ahead ticks are claimed.
-    pub look_ahead: Duration,
-    /// How often the store is asked for due ticks; must be shorter than `look_ahead`, so that
-    /// every tick is claimed before its instant.
-    pub claim_interval: Duration,
-    /// The most ticks one claim takes; a claim pass repeats until fewer come back.
-    pub claim_batch_size: usize,
-    /// The most attempts in flight at once, across all jobs. This bounds the memory of
-    /// attempts (a connection and its buffers each); [`EngineConfig::max_fresh_attempts`]
-    /// bounds how many of them compete for CPU.
-    pub max_in_flight: usize,
-    /// The most attempts in flight that started less than `fresh_window` ago.
-    ///
-    /// Against fast targets, an attempt is CPU work from start to answer, and starting more of
-    /// them at once than the cores can run only makes each wait longer and costs more per
-    /// attempt: at 30,000 executions/s, a burst with up to 1,024 attempts at once instead of
-    /// 128 cost the dispatch threads and the target 10-25% more CPU (docs/PERFORMANCE.md). An
-    /// attempt still unanswered after `fresh_window` is waiting on its target, which costs no
-    /// CPU, so it stops counting here and counts only against `max_in_flight`: slow or hung
-    /// targets never hold this limit. So starts are capped at `max_fresh_attempts /
-    /// fresh_window` per second while every target is slow (25,600/s by default on two cores),
-    /// and not at all otherwise; and when the cores cannot answer this many attempts within
-    /// the window, attempts age before their answer and the limit loosens, up to
-    /// `max_in_flight`. It must be at least 1. The default is 64 per core the machine offers
-    /// ([`std::thread::available_parallelism`]), 128 on two cores, where it was measured.
-    pub max_fresh_attempts: usize,
-    /// How long an attempt counts as fresh (see [`EngineConfig::max_fresh_attempts`]); zero
-    /// turns that limit off.
-    pub fresh_window: Duration,
-    /// The most executions the engine holds at once: claimed (or triggered, or recovered)
-    /// and not yet finally written, whether on the timer, waiting for an in-flight slot, in
-    /// flight, waiting for a retry, or with their last update queued for the store.
-    ///
-    /// A claim takes at most the room left, and none when there is none: due ticks then wait
-    /// in the store, are claimed when executions finish, and fire late; those later than
-    /// `misfire_threshold` by then follow their job's misfire policy. So an engine that gets
-    /// more ticks than its store or its targets can handle falls behind in time (drift,
-    /// [`MetricsSnapshot::claims_deferred`]) instead of growing in memory, and a shutdown
-    /// never has more than this many results to write. Manual triggers and the executions
-    /// recovered at start are counted but never refused, so the count can briefly exceed the
-    /// limit. It must be at least 1; if it is smaller than `claim_batch_size`, it also caps
-    /// each claim (that is allowed: the room left is what limits a claim anyway).
-    ///
-    /// It should exceed what steady operation holds: about `look_ahead` times the executions
-    /// per second to sustain, plus `max_in_flight`, plus the retries waiting and the results
-    /// the store lags behind. The default, 100,000, covers
-    /// about 30,000 executions per second (roughly the measured ceiling of the SQLite store,
-    /// 2 s look-ahead: ~60,000 on the timer, 1,024 in flight, the rest for a writer a second
-    /// behind) and bounds the memory of held executions to roughly 100 MB (an estimate from
-    /// the sizes of the structures, not a measurement: up to about a kilobyte per execution for
-    /// its timer entry and its queued update, with the collections' spare capacity; attempts
-    /// in flight cost more, and are bounded by `max_in_flight`).
-    pub max_backlog: usize,
-    /// Ticks later than this are misfires and follow the job's misfire policy.
-    pub misfire_threshold: Duration,
-    /// The most result updates written in one store call. The writer makes one call at a
-    /// time, and a call can wait behind a claim in the store, so this caps the results written
-    /// per round trip: at 1,024, 30,000 executions/s left the writer seconds behind (docs/
-    /// PERFORMANCE.md); the default is 8,192.
-    pub result_batch_size: usize,
-    /// How long a result may wait for others before the writer stores it: a store call is made
-    /// once its oldest result has waited this long, or `result_batch_size` results are queued,
-    /// or an at-most-once attempt waits for its `RUNNING` state to be stored (that never
-    /// waits). An execution whose answer comes within the wait costs one row write instead of
-    /// two (`RUNNING`, then its final state), and a burst is written in fewer, larger
-    /// transactions: at 20,000 executions/s, 100 ms took the SQLite writer's CPU down by a
-    /// fifth (docs/PERFORMANCE.md). Results reach the store (and the API) up to this much later,
-    /// and a crash loses nothing more than before: an execution whose state was not stored is
-    /// recovered and re-sent (at-least-once) or abandoned (at-most-once) as ever. Zero writes
-    /// as soon as the previous call returns.
-    pub result_linger: Duration,
-    /// The longest `Retry-After` honoured; longer requests are cut to this.
-    pub max_retry_after: Duration,
-    /// Alerts waiting for the sink beyond this many are dropped (and counted).
-    pub alert_queue_capacity: usize,
-    /// History retention, applied every `prune_interval`; `None` keeps everything.
-    pub retention: Option<RetentionPolicy>,
-    /// How often retention is applied.
-    pub prune_interval: Duration,
-    /// Seed of the retry jitter; `None` seeds from entropy.
-    pub jitter_seed: Option<u64>,
-}
-
-/// The default of [`EngineConfig::max_fresh_attempts`] per core.
-const FRESH_ATTEMPTS_PER_CORE: usize = 64;
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            node_id: "local".to_owned(),
-            look_ahead: Duration::from_secs(2),
-            claim_interval: Duration::from_secs(1),
-            claim_batch_size: 10_000,
-            max_in_flight: 1_024,
-            max_fresh_attempts: FRESH_ATTEMPTS_PER_CORE
-                * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            fresh_window: Duration::from_millis(5),
-            max_backlog: 100_000,
-            misfire_threshold: Duration::from_secs(10),
-            result_batch_size: 8_192,
-            result_linger: Duration::from_millis(100),
-            max_retry_after: Duration::from_secs(3_600),
-            alert_queue_capacity: 1_024,
-            retention: None,
-            prune_interval: Duration::from_secs(60),
-            jitter_seed: None,
-        }
-    }
-}
-
-impl EngineConfig {
-    fn validate(&self) -> Result<()> {
-        if self.claim_interval.is_zero() || self.claim_interval >= self.look_ahead {
-            return Err(Error::invalid_config(
-                "claim_interval",
-                "must be greater than zero and shorter than look_ahead",
-            ));
-        }
-        let positive = [
-            ("claim_batch_size", self.claim_batch_size),
-            ("max_in_flight", self.max_in_flight),
-            ("max_fresh_attempts", self.max_fresh_attempts),
-            ("max_backlog", self.max_backlog),
-            ("result_batch_size", self.result_batch_size),
-            ("alert_queue_capacity", self.alert_queue_capacity),
-        ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(Error::invalid_config(field, "must be at least 1"));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Which version of a job an update applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +122,8 @@ impl EngineBuilder {
         // Recovered executions count against the backlog (they must be finished), but are
         // never refused: they are in the store already, and only this node will finish them.
         metrics.hold(recovered.len());
+        // Unbounded: the backlog bounds what waits for the writer, and the dispatcher, which
+        // runs the timer, must never wait on a send.
         let (write_tx, write_rx) = mpsc::unbounded_channel();
         let (alert_tx, alert_rx) = mpsc::channel(self.config.alert_queue_capacity);
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
@@ -466,31 +308,37 @@ impl Engine {
     /// Replaces a job's spec. A schedule change takes effect at once, also for ticks already
     /// claimed: those that the new schedule does not have are skipped.
     pub async fn update_job(&self, id: JobId, spec: JobSpec, check: VersionCheck) -> Result<Job> {
-        self.call(|reply| Command::Update {
-            id,
-            spec,
-            check,
-            reply,
+        self.call(|reply| {
+            Command::Change(JobChange::Update {
+                id,
+                spec,
+                check,
+                reply,
+            })
         })
         .await
     }
 
     /// Pauses a job: its claimed ticks are skipped and no new ones are claimed.
     pub async fn pause_job(&self, id: JobId) -> Result<Job> {
-        self.call(|reply| Command::SetPaused {
-            id,
-            paused: true,
-            reply,
+        self.call(|reply| {
+            Command::Change(JobChange::SetPaused {
+                id,
+                paused: true,
+                reply,
+            })
         })
         .await
     }
 
     /// Resumes a paused job from its next tick after now (ticks during the pause are not owed).
     pub async fn resume_job(&self, id: JobId) -> Result<Job> {
-        self.call(|reply| Command::SetPaused {
-            id,
-            paused: false,
-            reply,
+        self.call(|reply| {
+            Command::Change(JobChange::SetPaused {
+                id,
+                paused: false,
+                reply,
+            })
         })
         .await
     }
@@ -498,12 +346,14 @@ impl Engine {
     /// Deletes a job and its history; `false` if there was no such job. Attempts in flight
     /// finish, but nothing is retried or recorded.
     pub async fn delete_job(&self, id: JobId) -> Result<bool> {
-        self.call(|reply| Command::Delete { id, reply }).await
+        self.call(|reply| Command::Change(JobChange::Delete { id, reply }))
+            .await
     }
 
     /// Fires the job now, outside its schedule (also when paused). Returns the execution.
     pub async fn trigger_now(&self, id: JobId) -> Result<ExecutionId> {
-        self.call(|reply| Command::Trigger { id, reply }).await
+        self.call(|reply| Command::Change(JobChange::Trigger { id, reply }))
+            .await
     }
 
     /// Whether the engine is alive: every one of its tasks is running and the control loop
@@ -648,32 +498,5 @@ async fn run_pruner(
 async fn run_alerts(sink: Arc<dyn AlertSink>, mut alerts: mpsc::Receiver<crate::alert::Alert>) {
     while let Some(alert) = alerts.recv().await {
         sink.deliver(alert).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_limit_must_be_at_least_one() {
-        assert!(EngineConfig::default().validate().is_ok());
-        let zero_fresh = EngineConfig {
-            max_fresh_attempts: 0,
-            ..EngineConfig::default()
-        };
-        assert!(matches!(
-            zero_fresh.validate(),
-            Err(Error::InvalidConfig {
-                setting: "max_fresh_attempts",
-                ..
-            })
-        ));
-        // A zero window is allowed: it turns the fresh limit off.
-        let no_window = EngineConfig {
-            fresh_window: Duration::ZERO,
-            ..EngineConfig::default()
-        };
-        assert!(no_window.validate().is_ok());
     }
 }

@@ -1,10 +1,9 @@
 //! The dispatcher's timer: what waits for an instant, earliest first, and in the order it was
 //! scheduled within one instant.
 //!
-//! Cron ticks bunch on few instants (every every-second job is due at each whole second), so
-//! the timer keeps one queue per instant rather than one heap of entries: scheduling and
-//! firing an entry move it once, where a binary heap of 40,000 entries moved each popped
-//! entry's neighbours about 16 times (docs/PERFORMANCE.md, tenth round).
+//! Cron ticks bunch on few instants, so the timer keeps one queue per instant rather than a
+//! heap of entries: an entry moves once when scheduled and once when fired
+//! (docs/perf-log/round-10.md).
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -1,40 +1,11 @@
-//! The writer task: result updates in batches (group commit), coalesced per execution.
+//! The writer task: execution updates stored in batches (group commit), one queued entry per
+//! execution in first-arrival order, a newer state replacing the queued one in place.
 //!
-//! The dispatcher sends every state change of an execution here and never waits for the store
-//! (it also runs the timer, so a wait would delay every tick). The writer keeps a queue with
-//! one entry per execution, in the order each execution first appeared: a newer state replaces
-//! the queued one in place. It drains its channel into that queue all the time, also while a
-//! store call is in progress, and each store call takes up to `result_batch_size` entries,
-//! oldest first. So when the store lags, an execution's `RUNNING` state and its final state
-//! cost one row write instead of two, and the queue never holds more than one entry per
-//! execution the engine holds (plus the batch being written).
-//!
-//! **Why the channel is unbounded.** What bounds the writer's memory is the engine's backlog
-//! (`EngineConfig::max_backlog`): an execution counts against it until its last update has
-//! been written, so when the store falls behind, the executions whose results wait here keep
-//! the backlog full and the control task stops claiming. The channel is only the hand-over
-//! between two tasks, and the writer empties it as fast as it fills. A bounded channel would
-//! push back on the dispatcher instead, which would then delay the ticks already claimed and
-//! the attempts in flight rather than the claims, and would need an asynchronous send in the
-//! middle of its synchronous bookkeeping.
-//!
-//! **Lingering.** A store call is made once the oldest queued update has waited
-//! `EngineConfig::result_linger` (on the engine's clock), or a full batch is queued, or an
-//! update waits for its acknowledgement; until then the writer keeps taking updates. Against
-//! targets that answer within the wait, an execution's `RUNNING` state and its final state
-//! meet in the queue and cost one row, and a burst is written in a few large transactions
-//! instead of many small ones, each of which would write the same hot pages again.
-//!
-//! **Acknowledgements.** An update may carry a `stored` channel (the `RUNNING` state of an
-//! at-most-once attempt, which must be durable before the request leaves). It hears `true`
-//! only once a store call that contained this state, or a later state of the same execution,
-//! has succeeded; `false` if that call was given up. An update that arrives while its
-//! execution's previous state is being written waits for the next call.
-//!
-//! **Releases.** An update marked `last` is the engine's last word on its execution; once the
-//! call that contained it has returned (stored, or given up after [`WRITE_TRIES`] tries, when
-//! the execution stays unfinished in the store for the next start to recover), the execution
-//! leaves the backlog.
+//! A store call is made once the oldest update has waited `result_linger`, a full batch of
+//! `result_batch_size` is queued, or an update waits for its acknowledgement; updates keep
+//! coming into the queue while a call runs, so they coalesce. An acknowledged update hears
+//! whether a call with its state (or a later one) was stored; a `last` update releases its
+//! execution from the backlog once its call returns, stored or given up after [`WRITE_TRIES`].
 
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
@@ -337,5 +308,125 @@ mod tests {
         // Nobody heard anything before the batch was written.
         assert!(first_rx.try_recv().is_err());
         assert!(second_rx.try_recv().is_err());
+    }
+
+    mod properties {
+        use std::collections::HashMap as StdHashMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A step of a run against the queue.
+        #[derive(Clone, Debug)]
+        enum Step {
+            /// An update of execution number `execution`, marked last and acknowledged as said.
+            Push {
+                execution: usize,
+                last: bool,
+                ack: bool,
+            },
+            /// A store call takes a batch.
+            Take,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                3 => (0..6usize, any::<bool>(), any::<bool>())
+                    .prop_map(|(execution, last, ack)| Step::Push { execution, last, ack }),
+                1 => Just(Step::Take),
+            ]
+        }
+
+        /// The newest state of an execution in the model, and what waits on it.
+        #[derive(Default)]
+        struct Newest {
+            sequence: u32,
+            acks: usize,
+            releases: usize,
+        }
+
+        /// The queue by definition: the ids in first-arrival order, and the newest state of
+        /// each.
+        #[derive(Default)]
+        struct Model {
+            order: Vec<ExecutionId>,
+            newest: StdHashMap<ExecutionId, Newest>,
+        }
+
+        impl Model {
+            fn push(&mut self, id: ExecutionId, sequence: u32, last: bool, ack: bool) {
+                if !self.newest.contains_key(&id) {
+                    self.order.push(id);
+                }
+                let newest = self.newest.entry(id).or_default();
+                newest.sequence = sequence;
+                newest.acks += usize::from(ack);
+                newest.releases += usize::from(last);
+            }
+
+            /// The first `max` entries: (id, sequence) each, acknowledgements, releases.
+            fn take(&mut self, max: usize) -> (Vec<(ExecutionId, u32)>, usize, usize) {
+                let taken: Vec<_> = self.order.drain(..max.min(self.order.len())).collect();
+                let (mut states, mut acks, mut releases) = (Vec::new(), 0, 0);
+                for id in taken {
+                    let newest = self.newest.remove(&id).expect("an entry per queued id");
+                    states.push((id, newest.sequence));
+                    acks += newest.acks;
+                    releases += newest.releases;
+                }
+                (states, acks, releases)
+            }
+        }
+
+        /// What a batch holds, as the model says it.
+        fn observed(batch: &Batch) -> (Vec<(ExecutionId, u32)>, usize, usize) {
+            let states = batch.updates.iter().map(|u| (u.id, u.attempts)).collect();
+            (states, batch.acks.len(), batch.releases)
+        }
+
+        proptest! {
+            #[test]
+            fn the_queue_matches_its_model(
+                steps in proptest::collection::vec(step(), 0..80),
+                max_batch in 1..5usize,
+            ) {
+                let ids: Vec<ExecutionId> =
+                    (0..6).map(|_| ExecutionId::new_time_ordered()).collect();
+                let mut queue = Queue::default();
+                let mut model = Model::default();
+                // Receivers kept alive, so that nothing is acknowledged behind the test's back.
+                let mut receivers = Vec::new();
+                for (sequence, step) in (1..).zip(steps) {
+                    match step {
+                        Step::Push { execution, last, ack } => {
+                            let mut write = op(ids[execution], ExecutionStatus::Running, last);
+                            write.update.attempts = sequence;
+                            if ack {
+                                let (tx, rx) = oneshot::channel();
+                                write.stored = Some(tx);
+                                receivers.push(rx);
+                            }
+                            queue.push(write);
+                            model.push(ids[execution], sequence, last, ack);
+                        }
+                        Step::Take => {
+                            let batch = queue.take(max_batch);
+                            prop_assert_eq!(observed(&batch), model.take(max_batch));
+                        }
+                    }
+                    let waiting: usize = model.newest.values().map(|newest| newest.acks).sum();
+                    prop_assert_eq!(queue.acks, waiting);
+                    prop_assert_eq!(queue.is_empty(), model.order.is_empty());
+                }
+                // Drained in chunks of the batch size, oldest first.
+                while !queue.is_empty() {
+                    let batch = queue.take(max_batch);
+                    prop_assert!(!batch.updates.is_empty() && batch.updates.len() <= max_batch);
+                    prop_assert_eq!(observed(&batch), model.take(max_batch));
+                }
+                prop_assert!(model.order.is_empty());
+            }
+        }
     }
 }

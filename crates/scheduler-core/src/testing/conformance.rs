@@ -1,7 +1,7 @@
 //! The store contract as executable checks. Every [`Store`] implementation runs them:
 //!
 //! ```text
-//! async fn make_store() -> Arc<dyn Store> { Arc::new(SqliteStore::open_in_memory().unwrap()) }
+//! async fn make_store() -> Arc<SqliteStore> { Arc::new(SqliteStore::open_temporary().unwrap()) }
 //! scheduler_core::store_conformance_tests!(make_store);
 //! ```
 //!

@@ -1,36 +1,36 @@
-//! The dispatcher task: the timer, the per-job state and the attempts in flight.
+//! The dispatcher task: the timer, the per-job state and the attempts in flight
+//! ([`attempts`]), with every decision about an execution made here, in one task.
 //!
-//! Every execution the dispatcher receives was counted into the engine's backlog by whoever
-//! sent it (the control task for claims and triggers, the start-up for recovery). It leaves the
-//! backlog exactly once: either the dispatcher sends its last update with
-//! [`Dispatcher::write_last`] (the writer releases it once that update is written), or the
-//! dispatcher drops it without a last update and releases it with
-//! [`Dispatcher::leave_backlog`] (its job was deleted, its attempt task failed, or the engine
-//! stops and leaves it for the next start).
+//! Every execution it receives was counted into the backlog by its sender, and leaves it
+//! exactly once: with its last update ([`Dispatcher::write_last`], released by the writer once
+//! written) or dropped without one ([`Dispatcher::leave_backlog`]).
+
+mod attempts;
+mod fresh;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic;
-use std::time::Duration;
 
 use cron_expr::Timestamp;
 use foldhash::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{Id as TaskId, JoinError, JoinSet};
+use tokio::task::{Id as TaskId, JoinSet};
 
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::domain::{
     DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
 };
-use crate::engine::retry::{Verdict, backoff, classify};
 use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
 use crate::metrics::Metrics;
 use crate::store::{BoxFuture, ClaimedTick};
-use crate::time;
-use crate::transport::{AttemptError, AttemptOutcome, AttemptRequest, Transport};
+use crate::transport::Transport;
+
+use attempts::AttemptDone;
+use fresh::FreshLimiter;
 
 /// What the control task and the handle tell the dispatcher.
 pub(crate) enum DispatchMsg {
@@ -84,26 +84,13 @@ struct JobEntry {
     deleted: bool,
 }
 
-enum AttemptResult {
-    /// The attempt was never sent: the store did not record its start (at-most-once).
-    NotSent,
-    Sent {
-        result: Result<AttemptOutcome, AttemptError>,
-        elapsed: Duration,
-    },
-}
-
-struct AttemptDone {
-    execution: Execution,
-    result: AttemptResult,
-}
-
-/// What the dispatcher keeps about one attempt task.
-struct AttemptSlot {
-    job_id: JobId,
-    /// Started less than [`EngineConfig::fresh_window`] ago (as of the last
-    /// [`Dispatcher::age_attempts`]): counted in [`Dispatcher::fresh`].
-    fresh: bool,
+/// How far an execution had got when it leaves the dispatcher (see [`Dispatcher::release`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// A tick not yet admitted: it never counted as running.
+    Scheduled,
+    /// Admitted (ready, in flight, or waiting for a retry): it counts as running.
+    Running,
 }
 
 /// The dispatcher's channels.
@@ -131,12 +118,10 @@ pub(crate) struct Dispatcher {
     ready: VecDeque<Execution>,
     jobs: HashMap<JobId, JobEntry>,
     attempts: JoinSet<AttemptDone>,
-    attempt_slots: HashMap<TaskId, AttemptSlot>,
-    /// Attempts in flight that are still fresh: at most [`EngineConfig::max_fresh_attempts`].
-    fresh: usize,
-    /// The start of every attempt not yet aged, oldest first (finished ones included: their
-    /// slot is gone, and aging skips them).
-    starts: VecDeque<(Timestamp, TaskId)>,
+    /// The job of every attempt task in flight.
+    attempt_jobs: HashMap<TaskId, JobId>,
+    /// At most [`EngineConfig::max_fresh_attempts`] attempts in flight that just started.
+    fresh: FreshLimiter,
     /// Jobs whose last execution failed for good, for the recovery alert.
     failing: HashSet<JobId>,
     /// Changes stored while claim passes were under way, each with the number of the last
@@ -169,6 +154,7 @@ impl Dispatcher {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
+        let fresh = FreshLimiter::new(config.fresh_window, config.max_fresh_attempts);
         Dispatcher {
             clock,
             transport,
@@ -181,9 +167,8 @@ impl Dispatcher {
             ready: VecDeque::new(),
             jobs: HashMap::default(),
             attempts: JoinSet::new(),
-            attempt_slots: HashMap::default(),
-            fresh: 0,
-            starts: VecDeque::new(),
+            attempt_jobs: HashMap::default(),
+            fresh,
             failing: HashSet::default(),
             recent: HashMap::default(),
             passes_done: 0,
@@ -340,18 +325,38 @@ impl Dispatcher {
         entry
     }
 
-    /// Drops a reference taken by [`Dispatcher::hold`]; `was_running` also ends the execution's
-    /// share of the overlap count.
-    fn release(&mut self, job_id: JobId, was_running: bool) {
-        if let Some(entry) = self.jobs.get_mut(&job_id) {
-            entry.refs -= 1;
-            if was_running {
-                entry.running -= 1;
-            }
-            if entry.refs == 0 {
-                self.jobs.remove(&job_id);
-            }
+    /// Drops a reference taken by [`Dispatcher::hold`]; an execution in [`Phase::Running`]
+    /// also ends its share of the overlap count.
+    fn release(&mut self, job_id: JobId, phase: Phase) {
+        let Some(entry) = self.jobs.get_mut(&job_id) else {
+            log::error!("dispatcher bookkeeping: job {job_id} released with no job entry");
+            return;
+        };
+        decrement(&mut entry.refs, "references", job_id);
+        if phase == Phase::Running {
+            decrement(&mut entry.running, "running executions", job_id);
         }
+        if entry.refs == 0 {
+            self.jobs.remove(&job_id);
+        }
+    }
+
+    /// Drops an execution whose job was deleted: it leaves the backlog without a last update
+    /// (the deletion took it from the store).
+    fn drop_deleted(&mut self, job_id: JobId, phase: Phase) {
+        self.release(job_id, phase);
+        self.leave_backlog(1);
+    }
+
+    /// Drops an execution whose job entry is missing, a bookkeeping bug: it is logged, and the
+    /// execution stays unfinished in the store for the next start to recover.
+    fn drop_orphan(&self, execution: &Execution) {
+        log::error!(
+            "dispatcher bookkeeping: job {} execution {} has no job entry; left for the next start",
+            execution.job_id,
+            execution.id
+        );
+        self.leave_backlog(1);
     }
 
     fn schedule(&mut self, at: Timestamp, stage: Stage, execution: Execution) {
@@ -408,10 +413,12 @@ impl Dispatcher {
     /// (it may have been paused or rescheduled since the claim), and allow the overlap.
     fn admit(&mut self, mut execution: Execution, now: Timestamp) {
         let job_id = execution.job_id;
-        let entry = &self.jobs[&job_id];
+        let Some(entry) = self.jobs.get(&job_id) else {
+            self.drop_orphan(&execution);
+            return;
+        };
         if entry.deleted {
-            self.release(job_id, false);
-            self.leave_backlog(1);
+            self.drop_deleted(job_id, Phase::Scheduled);
             return;
         }
         let spec = &entry.job.spec;
@@ -433,7 +440,7 @@ impl Dispatcher {
                 execution.error = Some(reason.to_owned());
                 Metrics::add(&self.metrics.skipped, 1);
                 self.write_last(&execution);
-                self.release(job_id, false);
+                self.release(job_id, Phase::Scheduled);
             }
             None => {
                 if let Some(entry) = self.jobs.get_mut(&job_id) {
@@ -444,270 +451,12 @@ impl Dispatcher {
         }
     }
 
-    fn start_ready(&mut self) {
-        if !self.ready.is_empty() {
-            self.age_attempts(self.clock.now());
-        }
-        while self.attempts.len() < self.config.max_in_flight
-            && self.fresh < self.config.max_fresh_attempts
-        {
-            let Some(execution) = self.ready.pop_front() else {
-                break;
-            };
-            self.start_attempt(execution);
-        }
-        self.metrics
-            .in_flight
-            .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
-        self.metrics
-            .waiting
-            .store(self.ready.len() as u64, atomic::Ordering::Relaxed);
-        self.set_busy(!self.ready.is_empty());
-    }
-
     fn set_busy(&self, busy: bool) {
         self.busy.send_if_modified(|was| {
             let changed = *was != busy;
             *was = busy;
             changed
         });
-    }
-
-    fn start_attempt(&mut self, mut execution: Execution) {
-        let job_id = execution.job_id;
-        let entry = &self.jobs[&job_id];
-        if entry.deleted {
-            self.release(job_id, true);
-            self.leave_backlog(1);
-            return;
-        }
-        let job = Arc::clone(&entry.job);
-        let now = self.clock.now();
-        execution.attempts += 1;
-        execution.status = ExecutionStatus::Running;
-        if execution.executed_at.is_none() {
-            execution.executed_at = Some(now);
-            Metrics::add(&self.metrics.fired, 1);
-            self.metrics
-                .drift
-                .record(time::since(now, execution.scheduled_at));
-        }
-        // At-most-once: the start must be durable before the request leaves, or a crash could
-        // make recovery send it a second time. At-least-once rides the next batch.
-        let (stored, stored_rx) = match job.spec.delivery {
-            DeliveryType::AtMostOnce => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            DeliveryType::AtLeastOnce => (None, None),
-        };
-        let _ = self.writer.send(WriteOp {
-            update: execution.to_update(),
-            stored,
-            last: false,
-        });
-        let request = AttemptRequest {
-            job,
-            execution_id: execution.id,
-            scheduled_at: execution.scheduled_at,
-            attempt: execution.attempts,
-        };
-        let transport = Arc::clone(&self.transport);
-        let clock = Arc::clone(&self.clock);
-        let handle = self.attempts.spawn(async move {
-            if let Some(stored) = stored_rx
-                && stored.await != Ok(true)
-            {
-                return AttemptDone {
-                    execution,
-                    result: AttemptResult::NotSent,
-                };
-            }
-            let started = clock.now();
-            let deadline = time::add(started, request.timeout());
-            let result = tokio::select! {
-                result = transport.send(request) => result,
-                () = clock.sleep_until(deadline) => Err(AttemptError::Timeout),
-            };
-            let elapsed = time::since(clock.now(), started);
-            AttemptDone {
-                execution,
-                result: AttemptResult::Sent { result, elapsed },
-            }
-        });
-        // With no window, no attempt is ever fresh.
-        let fresh = !self.config.fresh_window.is_zero();
-        if fresh {
-            self.fresh += 1;
-            self.starts.push_back((now, handle.id()));
-        }
-        self.attempt_slots
-            .insert(handle.id(), AttemptSlot { job_id, fresh });
-    }
-
-    /// Attempts started `fresh_window` or longer before `now` stop counting as fresh: they
-    /// wait on their targets, which costs memory (bounded by `max_in_flight`) but no CPU.
-    fn age_attempts(&mut self, now: Timestamp) {
-        while let Some(&(started, task_id)) = self.starts.front() {
-            if time::add(started, self.config.fresh_window) > now {
-                break;
-            }
-            self.starts.pop_front();
-            if let Some(slot) = self.attempt_slots.get_mut(&task_id)
-                && slot.fresh
-            {
-                slot.fresh = false;
-                self.fresh -= 1;
-            }
-        }
-    }
-
-    /// When the oldest fresh attempt ages, if executions are waiting for the fresh limit.
-    fn next_aging(&self) -> Option<Timestamp> {
-        if self.ready.is_empty() || self.fresh < self.config.max_fresh_attempts {
-            return None;
-        }
-        self.starts
-            .front()
-            .map(|&(started, _)| time::add(started, self.config.fresh_window))
-    }
-
-    /// Forgets a finished attempt task; its job, if the dispatcher still knew the task.
-    fn forget_attempt(&mut self, task_id: TaskId) -> Option<JobId> {
-        let slot = self.attempt_slots.remove(&task_id)?;
-        if slot.fresh {
-            self.fresh -= 1;
-        }
-        if self.attempt_slots.is_empty() {
-            // Every start left is of a finished attempt.
-            self.starts.clear();
-        }
-        Some(slot.job_id)
-    }
-
-    fn attempt_finished(&mut self, done: Result<(TaskId, AttemptDone), JoinError>) {
-        let (task_id, done) = match done {
-            Ok(done) => done,
-            Err(error) => {
-                // A panicking transport: the execution stays unfinished in the store, and the
-                // next start recovers it.
-                log::error!("an attempt task failed: {error}");
-                if let Some(job_id) = self.forget_attempt(error.id()) {
-                    self.release(job_id, true);
-                }
-                self.leave_backlog(1);
-                self.start_ready();
-                return;
-            }
-        };
-        self.forget_attempt(task_id);
-        self.conclude(done);
-        self.start_ready();
-    }
-
-    fn conclude(
-        &mut self,
-        AttemptDone {
-            mut execution,
-            result,
-        }: AttemptDone,
-    ) {
-        let job_id = execution.job_id;
-        let now = self.clock.now();
-        let Some(entry) = self.jobs.get(&job_id) else {
-            self.leave_backlog(1);
-            return;
-        };
-        if entry.deleted {
-            self.release(job_id, true);
-            self.leave_backlog(1);
-            return;
-        }
-        let job = Arc::clone(&entry.job);
-        let (result, elapsed) = match result {
-            AttemptResult::Sent { result, elapsed } => (result, elapsed),
-            AttemptResult::NotSent => {
-                let error = "not sent: the store did not record the start of the attempt";
-                log::error!("job {job_id} execution {}: {error}", execution.id);
-                (
-                    Err(AttemptError::InvalidRequest(error.to_owned())),
-                    Duration::ZERO,
-                )
-            }
-        };
-        let duration = result.as_ref().map_or(elapsed, |outcome| outcome.duration);
-        execution.duration = Some(duration);
-        match classify(&result) {
-            Verdict::Success { http_status } => {
-                execution.status = ExecutionStatus::Succeeded;
-                execution.http_status = Some(http_status);
-                execution.error = None;
-                execution.finished_at = Some(now);
-                Metrics::add(&self.metrics.succeeded, 1);
-                self.metrics.record_finish(job_id, true, duration);
-                self.write_last(&execution);
-                if self.failing.remove(&job_id) {
-                    self.alert(Alert::Recovered {
-                        job_id,
-                        execution_id: execution.id,
-                    });
-                }
-                self.release(job_id, true);
-            }
-            Verdict::Failure {
-                retryable,
-                http_status,
-                error,
-                retry_after,
-            } => {
-                execution.http_status = http_status;
-                let may_retry = retryable
-                    && job.spec.delivery == DeliveryType::AtLeastOnce
-                    && execution.attempts < job.spec.retry.max_attempts;
-                if may_retry && !self.draining {
-                    let mut delay = backoff(&job.spec.retry, execution.attempts, &mut self.rng);
-                    if let Some(asked) = retry_after {
-                        delay = delay.max(asked.min(self.config.max_retry_after));
-                    }
-                    log::info!(
-                        "job {job_id} execution {} attempt {} failed ({error}); retry in {delay:?}",
-                        execution.id,
-                        execution.attempts
-                    );
-                    execution.error = Some(error);
-                    Metrics::add(&self.metrics.retried, 1);
-                    self.write(&execution);
-                    self.schedule(time::add(now, delay), Stage::Continue, execution);
-                } else if may_retry {
-                    // Shutting down: the retry is left to the next start.
-                    execution.error = Some(error);
-                    self.write_last(&execution);
-                    self.release(job_id, true);
-                } else {
-                    log::warn!(
-                        "job {job_id} execution {} failed for good after {} attempts: {error}",
-                        execution.id,
-                        execution.attempts
-                    );
-                    execution.status = ExecutionStatus::Failed;
-                    execution.finished_at = Some(now);
-                    execution.error = Some(error.clone());
-                    Metrics::add(&self.metrics.failed, 1);
-                    self.metrics.record_finish(job_id, false, duration);
-                    self.write_last(&execution);
-                    self.failing.insert(job_id);
-                    self.alert(Alert::FinalFailure {
-                        job_id,
-                        execution_id: execution.id,
-                        scheduled_at: execution.scheduled_at,
-                        attempts: execution.attempts,
-                        http_status,
-                        error,
-                    });
-                    self.release(job_id, true);
-                }
-            }
-        }
     }
 
     /// Stops dispatching and waits for the attempts in flight until `deadline`.
@@ -741,5 +490,14 @@ impl Dispatcher {
         self.metrics.in_flight.store(0, atomic::Ordering::Relaxed);
         self.metrics.waiting.store(0, atomic::Ordering::Relaxed);
         report
+    }
+}
+
+/// Takes one from a count of the dispatcher's bookkeeping; one already at zero is a bug, logged
+/// with the job and left at zero rather than stopping the engine.
+fn decrement(count: &mut usize, what: &str, job_id: JobId) {
+    match count.checked_sub(1) {
+        Some(less) => *count = less,
+        None => log::error!("dispatcher bookkeeping: job {job_id} has no {what} left to release"),
     }
 }

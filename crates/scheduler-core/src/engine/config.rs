@@ -1,0 +1,172 @@
+//! The engine's settings, their defaults (written once, here) and their validation.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::store::RetentionPolicy;
+
+/// The engine's settings. Start from `EngineConfig::default()` and change fields; the
+/// defaults are written only in its `Default` implementation, and everything else (the
+/// binary's command-line defaults among them) derives from it.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This node's name: the lease owner written into claimed executions. A restarted node
+    /// recovers the unfinished executions claimed under its name, so keep it stable.
+    pub node_id: String,
+    /// How far ahead ticks are claimed.
+    pub look_ahead: Duration,
+    /// How often the store is asked for due ticks; must be shorter than `look_ahead`, so that
+    /// every tick is claimed before its instant.
+    pub claim_interval: Duration,
+    /// The most ticks one claim takes; a claim pass repeats until fewer come back.
+    pub claim_batch_size: usize,
+    /// The most attempts in flight at once, across all jobs. This bounds the memory of
+    /// attempts (a connection and its buffers each); [`EngineConfig::max_fresh_attempts`]
+    /// bounds how many of them compete for CPU.
+    pub max_in_flight: usize,
+    /// The most attempts in flight that started less than `fresh_window` ago.
+    ///
+    /// Against fast targets an attempt is CPU work until it is answered, and starting more
+    /// at once than the cores can run only costs more per attempt
+    /// (docs/perf-log/round-06.md). An attempt still unanswered after `fresh_window` is
+    /// waiting on its target, so it counts only against `max_in_flight`: slow or hung targets
+    /// never hold this limit. It must be at least 1. The default is 64 per core the machine
+    /// offers ([`std::thread::available_parallelism`]).
+    pub max_fresh_attempts: usize,
+    /// How long an attempt counts as fresh (see [`EngineConfig::max_fresh_attempts`]); zero
+    /// turns that limit off.
+    pub fresh_window: Duration,
+    /// The most executions the engine holds at once: claimed (or triggered, or recovered)
+    /// and not yet finally written, whether on the timer, waiting for an in-flight slot, in
+    /// flight, waiting for a retry, or with their last update queued for the store.
+    ///
+    /// A claim takes at most the room left, and none when there is none: due ticks then wait
+    /// in the store, are claimed when executions finish, and fire late; those later than
+    /// `misfire_threshold` by then follow their job's misfire policy. So an engine that gets
+    /// more ticks than its store or its targets can handle falls behind in time (drift,
+    /// [`MetricsSnapshot::claims_deferred`](crate::MetricsSnapshot::claims_deferred)) instead
+    /// of growing in memory, and a shutdown never has more than this many results to write.
+    /// Manual triggers and the executions recovered at start are counted but never refused,
+    /// so the count can briefly exceed the limit. It must be at least 1; if it is smaller
+    /// than `claim_batch_size`, it also caps each claim.
+    ///
+    /// It should exceed what steady operation holds: about `look_ahead` times the executions
+    /// per second to sustain, plus `max_in_flight`, plus the retries waiting and the results
+    /// the store lags behind. The default covers about 30,000 executions per second with the
+    /// default look-ahead (~60,000 on the timer, 1,024 in flight, the rest for a writer a
+    /// second behind), in roughly 100 MB by the sizes of the structures (docs/PERFORMANCE.md).
+    pub max_backlog: usize,
+    /// Ticks later than this are misfires and follow the job's misfire policy.
+    pub misfire_threshold: Duration,
+    /// The most result updates written in one store call. The writer makes one call at a
+    /// time, and a call can wait behind a claim, so this caps the results written per round
+    /// trip; too small a batch leaves the writer behind under load
+    /// (docs/perf-log/round-02.md).
+    pub result_batch_size: usize,
+    /// How long a result may wait for others before the writer stores it: a store call is made
+    /// once its oldest result has waited this long, or `result_batch_size` results are queued,
+    /// or an at-most-once attempt waits for its `RUNNING` state to be stored (that never
+    /// waits). An execution answered within the wait costs one row write instead of two, and
+    /// a burst is written in fewer, larger transactions (docs/perf-log/round-06.md). Results
+    /// reach the store (and the API) up to this much later; a crash loses nothing more, since
+    /// an execution whose state was not stored is recovered as ever. Zero writes as soon as
+    /// the previous call returns.
+    pub result_linger: Duration,
+    /// The longest `Retry-After` honoured; longer requests are cut to this.
+    pub max_retry_after: Duration,
+    /// Alerts waiting for the sink beyond this many are dropped (and counted).
+    pub alert_queue_capacity: usize,
+    /// History retention, applied every `prune_interval`; `None` keeps everything.
+    pub retention: Option<RetentionPolicy>,
+    /// How often retention is applied.
+    pub prune_interval: Duration,
+    /// Seed of the retry jitter; `None` seeds from entropy.
+    pub jitter_seed: Option<u64>,
+}
+
+/// The default of [`EngineConfig::max_fresh_attempts`] per core.
+const FRESH_ATTEMPTS_PER_CORE: usize = 64;
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: "local".to_owned(),
+            look_ahead: Duration::from_secs(2),
+            claim_interval: Duration::from_secs(1),
+            claim_batch_size: 10_000,
+            max_in_flight: 1_024,
+            max_fresh_attempts: FRESH_ATTEMPTS_PER_CORE
+                * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            fresh_window: Duration::from_millis(5),
+            max_backlog: 100_000,
+            misfire_threshold: Duration::from_secs(10),
+            result_batch_size: 8_192,
+            result_linger: Duration::from_millis(100),
+            max_retry_after: Duration::from_secs(3_600),
+            alert_queue_capacity: 1_024,
+            retention: None,
+            prune_interval: Duration::from_secs(60),
+            jitter_seed: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks what the engine relies on: a claim interval shorter than the look-ahead, and
+    /// every count limit at least 1. [`EngineBuilder::start`](crate::EngineBuilder::start)
+    /// calls it; a program may call it first to refuse a bad configuration before it opens
+    /// anything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the setting at fault.
+    pub fn validate(&self) -> Result<()> {
+        if self.claim_interval.is_zero() || self.claim_interval >= self.look_ahead {
+            return Err(Error::invalid_config(
+                "claim_interval",
+                "must be greater than zero and shorter than look_ahead",
+            ));
+        }
+        let positive = [
+            ("claim_batch_size", self.claim_batch_size),
+            ("max_in_flight", self.max_in_flight),
+            ("max_fresh_attempts", self.max_fresh_attempts),
+            ("max_backlog", self.max_backlog),
+            ("result_batch_size", self.result_batch_size),
+            ("alert_queue_capacity", self.alert_queue_capacity),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid_config(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_must_be_at_least_one() {
+        assert!(EngineConfig::default().validate().is_ok());
+        let zero_fresh = EngineConfig {
+            max_fresh_attempts: 0,
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            zero_fresh.validate(),
+            Err(Error::InvalidConfig {
+                setting: "max_fresh_attempts",
+                ..
+            })
+        ));
+        // A zero window is allowed: it turns the fresh limit off.
+        let no_window = EngineConfig {
+            fresh_window: Duration::ZERO,
+            ..EngineConfig::default()
+        };
+        assert!(no_window.validate().is_ok());
+    }
+}

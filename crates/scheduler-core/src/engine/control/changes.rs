@@ -1,0 +1,192 @@
+//! Changes to existing jobs (update, pause, resume, delete, trigger), one at a time.
+//!
+//! A change is stored, then told to the dispatcher with the number of claim passes started so
+//! far, so that ticks a pass under way read before the change still get it. A rescheduled job
+//! has its ticks due within the look-ahead claimed at once. The caller waits for its own write,
+//! not for a claim pass.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::domain::{Execution, ExecutionId, ExecutionTrigger, Job, JobId, JobSpec};
+use crate::engine::VersionCheck;
+use crate::engine::control::claims::PassOutcome;
+use crate::engine::control::{JobChange, Shared};
+use crate::engine::dispatch::DispatchMsg;
+use crate::error::{Error, Result};
+use crate::store::{ClaimedTick, NextFire};
+use crate::time;
+
+/// A change to an existing job under way; it ends with the outcome of the claim pass it ran
+/// for a rescheduled job, if it ran one.
+pub(super) type Change = Pin<Box<dyn Future<Output = Option<PassOutcome>> + Send>>;
+
+/// How many later milliseconds a manual trigger tries when its instant is taken.
+const TRIGGER_SLOTS: u32 = 1_000;
+
+/// Completes when the change under way does; never completes when there is none.
+pub(super) async fn finish(change: &mut Option<Change>) -> Option<PassOutcome> {
+    match change {
+        Some(change) => change.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Shared {
+    /// Applies one change to an existing job and answers its caller. Returns the outcome of
+    /// the claim pass it ran for a rescheduled job, if it ran one.
+    pub(super) async fn change(self: Arc<Self>, change: JobChange) -> Option<PassOutcome> {
+        match change {
+            JobChange::Update {
+                id,
+                spec,
+                check,
+                reply,
+            } => {
+                let (result, pass) = self.update(id, |_| Ok(spec), check).await;
+                let _ = reply.send(result);
+                pass
+            }
+            JobChange::SetPaused { id, paused, reply } => {
+                let (result, pass) = self
+                    .update(
+                        id,
+                        |current| {
+                            Ok(JobSpec {
+                                paused,
+                                ..current.spec.clone()
+                            })
+                        },
+                        VersionCheck::Any,
+                    )
+                    .await;
+                let _ = reply.send(result);
+                pass
+            }
+            JobChange::Delete { id, reply } => {
+                let _ = reply.send(self.delete(id).await);
+                None
+            }
+            JobChange::Trigger { id, reply } => {
+                let _ = reply.send(self.trigger(id).await);
+                None
+            }
+        }
+    }
+
+    /// Stores a job's new spec (from `new_spec` of the current one) and tells the dispatcher;
+    /// claims a rescheduled job's ticks due within the look-ahead at once. Returns the result
+    /// and the outcome of that claim pass, if one ran.
+    async fn update(
+        self: &Arc<Self>,
+        id: JobId,
+        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
+        check: VersionCheck,
+    ) -> (Result<Job>, Option<PassOutcome>) {
+        match self.try_update(id, new_spec, check).await {
+            Ok((job, pass)) => (Ok(job), pass),
+            Err(error) => (Err(error), None),
+        }
+    }
+
+    async fn try_update(
+        self: &Arc<Self>,
+        id: JobId,
+        new_spec: impl FnOnce(&Job) -> Result<JobSpec>,
+        check: VersionCheck,
+    ) -> Result<(Job, Option<PassOutcome>)> {
+        let current = self
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(Error::JobNotFound(id))?;
+        let spec = new_spec(&current)?;
+        spec.validate()?;
+        let expected = match check {
+            VersionCheck::Any => current.version,
+            VersionCheck::Exactly(version) => version,
+        };
+        let now = self.clock.now();
+        let resumed = current.spec.paused && !spec.paused;
+        let reschedule = resumed || !current.spec.same_ticks_as(&spec);
+        let next_fire = if reschedule {
+            NextFire::Set(spec.next_fire_after(now))
+        } else {
+            NextFire::Keep
+        };
+        let job = Job {
+            spec,
+            updated_at: now,
+            ..current
+        };
+        let stored = self.store.update_job(job, expected, next_fire).await?;
+        log::info!("job {id} updated to version {}", stored.version);
+        // Claimed ticks are checked against the new spec when they come due.
+        let passes = self.passes_started.load(Ordering::Relaxed);
+        let _ = self.dispatch.send(DispatchMsg::JobChanged {
+            job: Arc::new(stored.clone()),
+            passes,
+        });
+        let mut pass = None;
+        if reschedule && !stored.spec.paused && self.within_look_ahead(now, stored.next_fire_at) {
+            pass = Some(Arc::clone(self).claim_pass().await);
+        }
+        Ok((stored, pass))
+    }
+
+    fn within_look_ahead(
+        &self,
+        now: cron_expr::Timestamp,
+        next: Option<cron_expr::Timestamp>,
+    ) -> bool {
+        next.is_some_and(|at| at <= time::add(now, self.config.look_ahead))
+    }
+
+    /// Deletes a job and its executions, and tells the dispatcher to drop what it holds of it.
+    async fn delete(&self, id: JobId) -> Result<bool> {
+        let result = self.store.delete_job(id).await;
+        if let Ok(true) = result {
+            self.metrics.forget_job(id);
+            let passes = self.passes_started.load(Ordering::Relaxed);
+            let _ = self.dispatch.send(DispatchMsg::JobDeleted { id, passes });
+            log::info!("job {id} deleted");
+        }
+        result
+    }
+
+    /// Inserts a manual execution at now (or the next free millisecond) and hands it over.
+    async fn trigger(&self, id: JobId) -> Result<ExecutionId> {
+        let job = Arc::new(
+            self.store
+                .get_job(id)
+                .await?
+                .ok_or(Error::JobNotFound(id))?,
+        );
+        let mut at = self.clock.now();
+        for _ in 0..TRIGGER_SLOTS {
+            let execution =
+                Execution::pending(id, at, ExecutionTrigger::Manual, &self.config.node_id);
+            match self.store.insert_execution(execution.clone()).await {
+                Ok(()) => {
+                    let execution_id = execution.id;
+                    log::info!("job {id} triggered: execution {execution_id}");
+                    self.metrics.hold(1);
+                    self.hand_over(vec![ClaimedTick { execution, job }]);
+                    return Ok(execution_id);
+                }
+                // One execution per (job, instant): take the next free millisecond.
+                Err(Error::DuplicateExecution { .. }) => {
+                    at = time::add(at, Duration::from_millis(1))
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::DuplicateExecution {
+            job_id: id,
+            scheduled_at: at,
+        })
+    }
+}

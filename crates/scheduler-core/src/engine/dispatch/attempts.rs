@@ -1,0 +1,303 @@
+//! Attempts: starting what the in-flight and fresh limits allow, and concluding each attempt by
+//! its verdict (success, retry, retry left to the next start, final failure).
+
+use std::sync::Arc;
+use std::sync::atomic;
+use std::time::Duration;
+
+use cron_expr::Timestamp;
+use tokio::sync::oneshot;
+use tokio::task::{Id as TaskId, JoinError};
+
+use crate::alert::Alert;
+use crate::domain::{DeliveryType, Execution, ExecutionStatus, Job, JobId};
+use crate::engine::dispatch::{Dispatcher, Phase, Stage};
+use crate::engine::retry::{Verdict, backoff, classify};
+use crate::engine::writer::WriteOp;
+use crate::metrics::Metrics;
+use crate::time;
+use crate::transport::{AttemptError, AttemptOutcome, AttemptRequest};
+
+/// What an attempt task ends with.
+pub(super) struct AttemptDone {
+    execution: Execution,
+    result: AttemptResult,
+}
+
+enum AttemptResult {
+    /// The attempt was never sent: the store did not record its start (at-most-once).
+    NotSent,
+    Sent {
+        result: Result<AttemptOutcome, AttemptError>,
+        elapsed: Duration,
+    },
+}
+
+/// A failed attempt, with what its verdict said.
+struct Failure {
+    http_status: Option<u16>,
+    error: String,
+    retry_after: Option<Duration>,
+}
+
+impl Dispatcher {
+    /// Starts ready executions while the in-flight and fresh limits allow, and publishes the
+    /// gauges and whether executions wait.
+    pub(super) fn start_ready(&mut self) {
+        if !self.ready.is_empty() {
+            self.fresh.age(self.clock.now());
+        }
+        while self.attempts.len() < self.config.max_in_flight && self.fresh.has_room() {
+            let Some(execution) = self.ready.pop_front() else {
+                break;
+            };
+            self.start_attempt(execution);
+        }
+        self.metrics
+            .in_flight
+            .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
+        self.metrics
+            .waiting
+            .store(self.ready.len() as u64, atomic::Ordering::Relaxed);
+        self.set_busy(!self.ready.is_empty());
+    }
+
+    /// When the oldest fresh attempt ages, if executions are waiting for the fresh limit.
+    pub(super) fn next_aging(&self) -> Option<Timestamp> {
+        if self.ready.is_empty() {
+            return None;
+        }
+        self.fresh.next_aging()
+    }
+
+    fn start_attempt(&mut self, mut execution: Execution) {
+        let job_id = execution.job_id;
+        let Some(entry) = self.jobs.get(&job_id) else {
+            self.drop_orphan(&execution);
+            return;
+        };
+        if entry.deleted {
+            self.drop_deleted(job_id, Phase::Running);
+            return;
+        }
+        let job = Arc::clone(&entry.job);
+        let now = self.clock.now();
+        execution.attempts += 1;
+        execution.status = ExecutionStatus::Running;
+        if execution.executed_at.is_none() {
+            execution.executed_at = Some(now);
+            Metrics::add(&self.metrics.fired, 1);
+            self.metrics
+                .drift
+                .record(time::since(now, execution.scheduled_at));
+        }
+        // At-most-once: the start must be durable before the request leaves, or a crash could
+        // make recovery send it a second time. At-least-once rides the next batch.
+        let (stored, stored_rx) = match job.spec.delivery {
+            DeliveryType::AtMostOnce => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            DeliveryType::AtLeastOnce => (None, None),
+        };
+        let _ = self.writer.send(WriteOp {
+            update: execution.to_update(),
+            stored,
+            last: false,
+        });
+        let handle = self.attempts.spawn(self.attempt(job, execution, stored_rx));
+        self.fresh.started(now, handle.id());
+        self.attempt_jobs.insert(handle.id(), job_id);
+    }
+
+    /// The attempt task: waits for the start to be stored if asked, then sends with a timeout
+    /// on the engine's clock.
+    fn attempt(
+        &self,
+        job: Arc<Job>,
+        execution: Execution,
+        stored: Option<oneshot::Receiver<bool>>,
+    ) -> impl Future<Output = AttemptDone> + Send + 'static {
+        let request = AttemptRequest {
+            job,
+            execution_id: execution.id,
+            scheduled_at: execution.scheduled_at,
+            attempt: execution.attempts,
+        };
+        let transport = Arc::clone(&self.transport);
+        let clock = Arc::clone(&self.clock);
+        async move {
+            if let Some(stored) = stored
+                && stored.await != Ok(true)
+            {
+                return AttemptDone {
+                    execution,
+                    result: AttemptResult::NotSent,
+                };
+            }
+            let started = clock.now();
+            let deadline = time::add(started, request.timeout());
+            let result = tokio::select! {
+                result = transport.send(request) => result,
+                () = clock.sleep_until(deadline) => Err(AttemptError::Timeout),
+            };
+            let elapsed = time::since(clock.now(), started);
+            AttemptDone {
+                execution,
+                result: AttemptResult::Sent { result, elapsed },
+            }
+        }
+    }
+
+    /// Forgets a finished attempt task; its job, if the dispatcher still knew the task.
+    fn forget_attempt(&mut self, task_id: TaskId) -> Option<JobId> {
+        self.fresh.finished(task_id);
+        self.attempt_jobs.remove(&task_id)
+    }
+
+    pub(super) fn attempt_finished(&mut self, done: Result<(TaskId, AttemptDone), JoinError>) {
+        match done {
+            Ok((task_id, done)) => {
+                self.forget_attempt(task_id);
+                self.conclude(done);
+            }
+            Err(error) => {
+                // A panicking transport: the execution stays unfinished in the store, and the
+                // next start recovers it.
+                log::error!("an attempt task failed: {error}");
+                if let Some(job_id) = self.forget_attempt(error.id()) {
+                    self.release(job_id, Phase::Running);
+                }
+                self.leave_backlog(1);
+            }
+        }
+        self.start_ready();
+    }
+
+    /// Books an attempt's result by its verdict.
+    fn conclude(&mut self, AttemptDone { execution, result }: AttemptDone) {
+        let job_id = execution.job_id;
+        let Some(entry) = self.jobs.get(&job_id) else {
+            self.drop_orphan(&execution);
+            return;
+        };
+        if entry.deleted {
+            self.drop_deleted(job_id, Phase::Running);
+            return;
+        }
+        let job = Arc::clone(&entry.job);
+        let (result, elapsed) = match result {
+            AttemptResult::Sent { result, elapsed } => (result, elapsed),
+            AttemptResult::NotSent => {
+                let error = "not sent: the store did not record the start of the attempt";
+                log::error!("job {job_id} execution {}: {error}", execution.id);
+                (
+                    Err(AttemptError::InvalidRequest(error.to_owned())),
+                    Duration::ZERO,
+                )
+            }
+        };
+        let duration = result.as_ref().map_or(elapsed, |outcome| outcome.duration);
+        let mut execution = execution;
+        execution.duration = Some(duration);
+        match classify(&result) {
+            Verdict::Success { http_status } => self.succeeded(execution, http_status),
+            Verdict::Failure {
+                retryable,
+                http_status,
+                error,
+                retry_after,
+            } => {
+                let failure = Failure {
+                    http_status,
+                    error,
+                    retry_after,
+                };
+                let may_retry = retryable
+                    && job.spec.delivery == DeliveryType::AtLeastOnce
+                    && execution.attempts < job.spec.retry.max_attempts;
+                match (may_retry, self.draining) {
+                    (true, false) => self.retry_later(&job, execution, failure),
+                    (true, true) => self.leave_retry_to_next_start(execution, failure),
+                    (false, _) => self.failed_for_good(execution, failure),
+                }
+            }
+        }
+    }
+
+    fn succeeded(&mut self, mut execution: Execution, http_status: u16) {
+        let job_id = execution.job_id;
+        execution.status = ExecutionStatus::Succeeded;
+        execution.http_status = Some(http_status);
+        execution.error = None;
+        execution.finished_at = Some(self.clock.now());
+        Metrics::add(&self.metrics.succeeded, 1);
+        let duration = execution.duration.unwrap_or_default();
+        self.metrics.record_finish(job_id, true, duration);
+        self.write_last(&execution);
+        if self.failing.remove(&job_id) {
+            self.alert(Alert::Recovered {
+                job_id,
+                execution_id: execution.id,
+            });
+        }
+        self.release(job_id, Phase::Running);
+    }
+
+    /// Schedules the next attempt after the backoff (or the `Retry-After` asked, if longer).
+    fn retry_later(&mut self, job: &Job, mut execution: Execution, failure: Failure) {
+        let mut delay = backoff(&job.spec.retry, execution.attempts, &mut self.rng);
+        if let Some(asked) = failure.retry_after {
+            delay = delay.max(asked.min(self.config.max_retry_after));
+        }
+        log::info!(
+            "job {} execution {} attempt {} failed ({}); retry in {delay:?}",
+            execution.job_id,
+            execution.id,
+            execution.attempts,
+            failure.error
+        );
+        execution.http_status = failure.http_status;
+        execution.error = Some(failure.error);
+        Metrics::add(&self.metrics.retried, 1);
+        self.write(&execution);
+        let at = time::add(self.clock.now(), delay);
+        self.schedule(at, Stage::Continue, execution);
+    }
+
+    /// Shutting down: the retry is left to the next start, which recovers the execution.
+    fn leave_retry_to_next_start(&mut self, mut execution: Execution, failure: Failure) {
+        execution.http_status = failure.http_status;
+        execution.error = Some(failure.error);
+        self.write_last(&execution);
+        self.release(execution.job_id, Phase::Running);
+    }
+
+    fn failed_for_good(&mut self, mut execution: Execution, failure: Failure) {
+        let job_id = execution.job_id;
+        log::warn!(
+            "job {job_id} execution {} failed for good after {} attempts: {}",
+            execution.id,
+            execution.attempts,
+            failure.error
+        );
+        execution.status = ExecutionStatus::Failed;
+        execution.finished_at = Some(self.clock.now());
+        execution.http_status = failure.http_status;
+        execution.error = Some(failure.error.clone());
+        Metrics::add(&self.metrics.failed, 1);
+        let duration = execution.duration.unwrap_or_default();
+        self.metrics.record_finish(job_id, false, duration);
+        self.write_last(&execution);
+        self.failing.insert(job_id);
+        self.alert(Alert::FinalFailure {
+            job_id,
+            execution_id: execution.id,
+            scheduled_at: execution.scheduled_at,
+            attempts: execution.attempts,
+            http_status: failure.http_status,
+            error: failure.error,
+        });
+        self.release(job_id, Phase::Running);
+    }
+}
