@@ -72,15 +72,9 @@ impl Dispatcher {
 
     fn start_attempt(&mut self, mut execution: Execution) {
         let job_id = execution.job_id;
-        let Some(entry) = self.jobs.get(&job_id) else {
-            self.drop_orphan(&execution);
+        let Some(job) = self.running_job(&execution) else {
             return;
         };
-        if entry.deleted {
-            self.drop_deleted(job_id, Phase::Running);
-            return;
-        }
-        let job = Arc::clone(&entry.job);
         let now = self.clock.now();
         execution.attempts += 1;
         execution.status = ExecutionStatus::Running;
@@ -177,15 +171,9 @@ impl Dispatcher {
     /// Books an attempt's result by its verdict.
     fn conclude(&mut self, AttemptDone { execution, result }: AttemptDone) {
         let job_id = execution.job_id;
-        let Some(entry) = self.jobs.get(&job_id) else {
-            self.drop_orphan(&execution);
+        let Some(job) = self.running_job(&execution) else {
             return;
         };
-        if entry.deleted {
-            self.drop_deleted(job_id, Phase::Running);
-            return;
-        }
-        let job = Arc::clone(&entry.job);
         let (result, elapsed) = match result {
             AttemptResult::Sent { result, elapsed } => (result, elapsed),
             AttemptResult::NotSent => {

@@ -348,6 +348,21 @@ impl Dispatcher {
         self.leave_backlog(1);
     }
 
+    /// The job of an execution whose attempt starts or ends, or `None` when the execution was
+    /// dropped: its job was deleted (released from the running phase) or, a bookkeeping bug,
+    /// has no entry.
+    fn running_job(&mut self, execution: &Execution) -> Option<Arc<Job>> {
+        let Some(entry) = self.jobs.get(&execution.job_id) else {
+            self.drop_orphan(execution);
+            return None;
+        };
+        if entry.deleted {
+            self.drop_deleted(execution.job_id, Phase::Running);
+            return None;
+        }
+        Some(Arc::clone(&entry.job))
+    }
+
     /// Drops an execution whose job entry is missing, a bookkeeping bug: it is logged, and the
     /// execution stays unfinished in the store for the next start to recover.
     fn drop_orphan(&self, execution: &Execution) {
