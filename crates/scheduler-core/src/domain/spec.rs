@@ -53,7 +53,7 @@ pub enum JobField {
     Overlap,
     /// [`JobSpec::name`].
     Name,
-    /// The [`ExecutionStatus`] of one of the job's executions, read from text.
+    /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
 }
 
