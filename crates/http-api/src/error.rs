@@ -5,7 +5,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use scheduler_core::JobField;
+use scheduler_core::{JobField, error_chain};
 use serde::Serialize;
 
 /// Everything the API answers with an error status.
@@ -81,7 +81,8 @@ pub enum ApiError {
         /// The content type sent, or `none`.
         found: String,
     },
-    /// The engine or the store cannot serve the request now (shut down, store failing): 503.
+    /// The engine or the store cannot serve the request now (shut down, the store busy or
+    /// unreachable): 503, with `Retry-After: 1`.
     #[error("service unavailable: {message}")]
     Unavailable {
         /// What failed.
@@ -207,6 +208,9 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::ETAG, etag));
         }
+        if let ApiError::Unavailable { .. } = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
         response.json(ErrorBody {
             error: self.detail(),
         })
@@ -235,6 +239,11 @@ impl From<scheduler_core::Error> for ApiError {
             },
             Core::JobExists(_) | Core::DuplicateExecution { .. } => ApiError::Conflict {
                 message: error.to_string(),
+            },
+            // A store that is busy or unreachable may answer the same request in a moment; a
+            // corrupt store or a bug will not.
+            Core::Store { kind, .. } if !kind.is_transient() => ApiError::Internal {
+                message: error_chain(&error),
             },
             Core::Store { .. } | Core::ShutDown => ApiError::Unavailable {
                 message: error_chain(&error),
@@ -268,17 +277,6 @@ fn json_field_name(field: &JobField) -> String {
         JobField::ExecutionStatus => "status",
     };
     name.to_owned()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// actix's JSON extractor errors, as [`ApiError`]s (used by the `JsonConfig` of [`configure`](crate::configure)).

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scheduler_core::testing::ManualClock;
 use scheduler_core::{
-    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick,
-    DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
-    ExecutionStore, ExecutionTrigger, ExecutionUpdate, Job, JobId, JobQuery, JobSpec, JobStore,
-    NextFire, RetentionPolicy, Timestamp, Transport, plan_claim, plan_new_job_claim,
+    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimStore,
+    ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
+    ExecutionTrigger, ExecutionUpdate, HistoryStore, Job, JobId, JobQuery, JobSpec, JobStore,
+    NextFire, RecoveryStore, RetentionPolicy, RetentionStore, Timestamp, Transport, plan_claim,
+    plan_new_job_claim,
 };
 use tokio::sync::Notify;
 
@@ -66,11 +67,22 @@ impl JobsState {
         self.jobs.insert(job.id, Arc::new(job));
     }
 
-    fn claimed(job: &Arc<Job>, ticks: Vec<Timestamp>, owner: &str, batch: &mut ClaimBatch) {
+    fn claimed(
+        job: &Arc<Job>,
+        ticks: Vec<Timestamp>,
+        request: &ClaimRequest,
+        batch: &mut ClaimBatch,
+    ) {
         batch
             .ticks
             .extend(ticks.into_iter().map(|tick| ClaimedTick {
-                execution: Execution::pending(job.id, tick, ExecutionTrigger::Schedule, owner),
+                execution: Execution::pending(
+                    job.id,
+                    tick,
+                    ExecutionTrigger::Schedule,
+                    &request.owner,
+                    request.lease_until,
+                ),
                 job: Arc::clone(job),
             }));
     }
@@ -116,12 +128,13 @@ impl JobStore for JobsOnlyStore {
 /// nothing else reaches the store.
 fn not_benchmarked(what: &str) -> Error {
     Error::Store {
+        kind: scheduler_core::StoreErrorKind::Permanent,
         message: format!("{what}: the engine benchmark's store only creates jobs and claims ticks"),
         source: None,
     }
 }
 
-impl ExecutionStore for JobsOnlyStore {
+impl ClaimStore for JobsOnlyStore {
     fn claim_due(
         &self,
         request: ClaimRequest,
@@ -138,7 +151,7 @@ impl ExecutionStore for JobsOnlyStore {
             let job = Arc::clone(&state.jobs[&id]);
             let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
             batch.misfired += plan.misfired;
-            JobsState::claimed(&job, plan.ticks, &request.owner, &mut batch);
+            JobsState::claimed(&job, plan.ticks, &request, &mut batch);
             state.put(Job {
                 next_fire_at: plan.next_fire_at,
                 ..Job::clone(&job)
@@ -168,7 +181,7 @@ impl ExecutionStore for JobsOnlyStore {
             ..ClaimBatch::default()
         };
         let job = Arc::clone(&state.jobs[&id]);
-        JobsState::claimed(&job, plan.ticks, &request.owner, &mut batch);
+        JobsState::claimed(&job, plan.ticks, &request, &mut batch);
         done(Ok(batch))
     }
 
@@ -182,7 +195,9 @@ impl ExecutionStore for JobsOnlyStore {
     ) -> BoxFuture<'_, scheduler_core::Result<()>> {
         done(Ok(()))
     }
+}
 
+impl HistoryStore for JobsOnlyStore {
     fn get_execution(
         &self,
         _id: ExecutionId,
@@ -196,20 +211,24 @@ impl ExecutionStore for JobsOnlyStore {
     ) -> BoxFuture<'_, scheduler_core::Result<Vec<Execution>>> {
         done(Ok(Vec::new()))
     }
+}
 
-    fn unfinished_executions(
-        &self,
-        _owner: &str,
-    ) -> BoxFuture<'_, scheduler_core::Result<Vec<ClaimedTick>>> {
-        done(Ok(Vec::new()))
-    }
-
+impl RetentionStore for JobsOnlyStore {
     fn prune(
         &self,
         _policy: RetentionPolicy,
         _now: Timestamp,
     ) -> BoxFuture<'_, scheduler_core::Result<u64>> {
         done(Ok(0))
+    }
+}
+
+impl RecoveryStore for JobsOnlyStore {
+    fn unfinished_executions(
+        &self,
+        _owner: &str,
+    ) -> BoxFuture<'_, scheduler_core::Result<Vec<ClaimedTick>>> {
+        done(Ok(Vec::new()))
     }
 }
 

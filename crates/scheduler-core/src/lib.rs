@@ -86,13 +86,13 @@ pub use domain::{
     RetryPolicy,
 };
 pub use engine::{Engine, EngineBuilder, EngineConfig, ShutdownReport, VersionCheck};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StoreErrorKind, error_chain};
 pub use memory::MemoryStore;
 pub use metrics::{DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot};
 pub use store::{
-    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore,
-    JobCounts, JobQuery, JobStore, NextFire, RetentionPolicy, Store, plan_claim,
-    plan_new_job_claim,
+    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
+    HistoryStore, JobCounts, JobQuery, JobStore, NextFire, RecoveryStore, RetentionPolicy,
+    RetentionStore, Store, plan_claim, plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

@@ -8,8 +8,9 @@ use cron_expr::Timestamp;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, ExecutionQuery, ExecutionStore, JobCounts,
-    JobQuery, JobStore, NextFire, RetentionPolicy, plan_claim, plan_new_job_claim,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery, HistoryStore,
+    JobCounts, JobQuery, JobStore, NextFire, RecoveryStore, RetentionPolicy, RetentionStore,
+    plan_claim, plan_new_job_claim,
 };
 use crate::time;
 
@@ -80,18 +81,24 @@ impl State {
         }
     }
 
-    /// Inserts a pending execution of `job` for each of `ticks`, owned by `owner`, and adds
+    /// Inserts a pending execution of `job` for each of `ticks`, held under `request`'s lease, and adds
     /// each inserted one to `batch`; a tick with an execution already is claimed already, and
     /// skipped.
     fn insert_claimed(
         &mut self,
         job: &Arc<Job>,
         ticks: Vec<Timestamp>,
-        owner: &str,
+        request: &ClaimRequest,
         batch: &mut ClaimBatch,
     ) {
         for tick in ticks {
-            let execution = Execution::pending(job.id, tick, ExecutionTrigger::Schedule, owner);
+            let execution = Execution::pending(
+                job.id,
+                tick,
+                ExecutionTrigger::Schedule,
+                &request.owner,
+                request.lease_until,
+            );
             if self.insert_execution(execution.clone()).is_ok() {
                 batch.ticks.push(ClaimedTick {
                     execution,
@@ -233,7 +240,7 @@ impl JobStore for MemoryStore {
     }
 }
 
-impl ExecutionStore for MemoryStore {
+impl ClaimStore for MemoryStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
         let mut state = self.lock();
         let mut batch = ClaimBatch::default();
@@ -248,7 +255,7 @@ impl ExecutionStore for MemoryStore {
             let job = Arc::clone(&state.jobs[&job_id]);
             let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
             batch.misfired += plan.misfired;
-            state.insert_claimed(&job, plan.ticks, &request.owner, &mut batch);
+            state.insert_claimed(&job, plan.ticks, &request, &mut batch);
             let mut advanced = Job::clone(&job);
             advanced.next_fire_at = plan.next_fire_at;
             state.index_job(&advanced);
@@ -277,7 +284,7 @@ impl ExecutionStore for MemoryStore {
             misfired: plan.misfired,
             ..ClaimBatch::default()
         };
-        state.insert_claimed(&job, plan.ticks, &request.owner, &mut batch);
+        state.insert_claimed(&job, plan.ticks, &request, &mut batch);
         ready(Ok(batch))
     }
 
@@ -307,7 +314,9 @@ impl ExecutionStore for MemoryStore {
         }
         ready(Ok(()))
     }
+}
 
+impl HistoryStore for MemoryStore {
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
         ready(Ok(self.lock().executions.get(&id).cloned()))
     }
@@ -345,22 +354,9 @@ impl ExecutionStore for MemoryStore {
             .map(|id| state.executions[id].clone())
             .collect()))
     }
+}
 
-    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        let state = self.lock();
-        let found = state
-            .unfinished
-            .iter()
-            .map(|(_, id)| &state.executions[id])
-            .filter(|execution| execution.claimed_by == owner)
-            .map(|execution| ClaimedTick {
-                execution: execution.clone(),
-                job: Arc::clone(&state.jobs[&execution.job_id]),
-            })
-            .collect();
-        ready(Ok(found))
-    }
-
+impl RetentionStore for MemoryStore {
     fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
         let mut state = self.lock();
         let mut doomed: Vec<ExecutionId> = Vec::new();
@@ -392,5 +388,22 @@ impl ExecutionStore for MemoryStore {
             state.remove_execution(*id);
         }
         ready(Ok(doomed.len() as u64))
+    }
+}
+
+impl RecoveryStore for MemoryStore {
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        let state = self.lock();
+        let found = state
+            .unfinished
+            .iter()
+            .map(|(_, id)| &state.executions[id])
+            .filter(|execution| execution.claimed_by == owner)
+            .map(|execution| ClaimedTick {
+                execution: execution.clone(),
+                job: Arc::clone(&state.jobs[&execution.job_id]),
+            })
+            .collect();
+        ready(Ok(found))
     }
 }

@@ -1,16 +1,16 @@
 //! The backlog bound (claims stop when the engine holds `max_backlog` executions), its
 //! bookkeeping on every path an execution leaves the engine, and the coalescing writer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use scheduler_core::testing::{FakeReply, ManualClock};
 use scheduler_core::{
-    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick,
-    DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
-    ExecutionStatus, ExecutionStore, ExecutionUpdate, Job, JobCounts, JobId, JobQuery, JobStore,
-    MemoryStore, NextFire, Result, RetentionPolicy, Timestamp, Transport,
+    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimStore,
+    ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
+    ExecutionStatus, ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore,
+    MemoryStore, NextFire, RecoveryStore, Result, RetentionPolicy, RetentionStore, StoreErrorKind,
+    Timestamp, Transport,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -182,7 +182,8 @@ async fn after_a_deferred_pass_the_next_claim_comes_a_tenth_of_the_interval_late
 struct GatedStore {
     inner: Arc<MemoryStore>,
     gate: Semaphore,
-    failing: AtomicBool,
+    /// The failure of the calls let through, if they fail.
+    failing: Mutex<Option<StoreErrorKind>>,
     calls: Mutex<Vec<Vec<ExecutionUpdate>>>,
     started: watch::Sender<usize>,
     claims: Hold,
@@ -229,7 +230,7 @@ impl GatedStore {
         GatedStore {
             inner,
             gate: Semaphore::new(0),
-            failing: AtomicBool::new(false),
+            failing: Mutex::new(None),
             calls: Mutex::default(),
             started: watch::Sender::new(0),
             claims: Hold::default(),
@@ -248,9 +249,12 @@ impl GatedStore {
         self.gate.close();
     }
 
-    /// Makes the calls let through fail (`true`) or succeed.
-    fn fail_writes(&self, failing: bool) {
-        self.failing.store(failing, Ordering::SeqCst);
+    /// Makes the calls let through fail with this kind of error (`Some`) or succeed.
+    fn fail_writes(&self, failing: Option<StoreErrorKind>) {
+        *self
+            .failing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = failing;
     }
 
     /// The updates of every call so far, blocked ones included.
@@ -299,7 +303,7 @@ impl JobStore for GatedStore {
     }
 }
 
-impl ExecutionStore for GatedStore {
+impl ClaimStore for GatedStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
         Box::pin(async move {
             self.claims.pass().await;
@@ -337,8 +341,13 @@ impl ExecutionStore for GatedStore {
             if let Ok(permit) = self.gate.acquire().await {
                 permit.forget();
             }
-            if self.failing.load(Ordering::SeqCst) {
+            let failing = *self
+                .failing
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(kind) = failing {
                 return Err(Error::Store {
+                    kind,
                     message: "recording results: disk full (a test failure)".to_owned(),
                     source: None,
                 });
@@ -346,7 +355,9 @@ impl ExecutionStore for GatedStore {
             self.inner.record_results(updates).await
         })
     }
+}
 
+impl HistoryStore for GatedStore {
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
         self.inner.get_execution(id)
     }
@@ -354,13 +365,17 @@ impl ExecutionStore for GatedStore {
     fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
         self.inner.find_executions(query)
     }
+}
 
-    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        self.inner.unfinished_executions(owner)
-    }
-
+impl RetentionStore for GatedStore {
     fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
         self.inner.prune(policy, now)
+    }
+}
+
+impl RecoveryStore for GatedStore {
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        self.inner.unfinished_executions(owner)
     }
 }
 
@@ -661,10 +676,43 @@ async fn an_at_most_once_attempt_waits_for_the_write_of_its_own_start() {
 }
 
 #[tokio::test]
+async fn a_write_failure_that_is_not_transient_is_given_up_at_once() {
+    let (harness, gated) = gated_harness(bounded(2, 2)).await;
+    gated.open();
+    gated.fail_writes(Some(StoreErrorKind::Corrupt));
+    let job = harness
+        .create(spec("0 * * * * *", OK, DeliveryType::AtLeastOnce))
+        .await;
+    harness.advance_to_and_expect_sent(at(60), 1).await;
+    harness
+        .metrics_until("finished and given up", |m| {
+            m.succeeded == 1 && m.backlog == 0
+        })
+        .await;
+    let calls = gated.calls().len();
+    assert_eq!(
+        harness.engine.metrics().store_errors as usize,
+        calls,
+        "every call failed once, and none was tried again"
+    );
+    assert_eq!(
+        gated
+            .calls()
+            .iter()
+            .flatten()
+            .filter(|update| update.status == ExecutionStatus::Succeeded)
+            .count(),
+        1,
+        "the final state was offered once: {job:?}"
+    );
+    assert_eq!(count_status(&harness, ExecutionStatus::Pending), 1);
+}
+
+#[tokio::test]
 async fn results_the_writer_gives_up_on_still_leave_the_backlog() {
     let (harness, gated) = gated_harness(bounded(2, 2)).await;
     gated.open();
-    gated.fail_writes(true);
+    gated.fail_writes(Some(StoreErrorKind::Unavailable));
     let at_least_once = harness
         .create(spec("0 * * * * *", OK, DeliveryType::AtLeastOnce))
         .await;
@@ -689,7 +737,7 @@ async fn results_the_writer_gives_up_on_still_leave_the_backlog() {
     assert_eq!(count_status(&harness, ExecutionStatus::Pending), 2);
 
     // The store recovers; the room is all free, so the next ticks are claimed and recorded.
-    gated.fail_writes(false);
+    gated.fail_writes(None);
     harness.advance_to_and_expect_sent(at(120), 3).await;
     stored_states(
         &harness,

@@ -120,6 +120,7 @@ proptest! {
             .expect("a valid timestamp"),
             limit: budget,
             owner: "node".to_owned(),
+            lease_until: now,
             misfire_threshold: Duration::from_millis(threshold_millis as u64),
         };
         let job = Job {
@@ -163,6 +164,7 @@ fn a_job_without_a_watermark_plans_nothing() {
         due_before: seconds_after_origin(10),
         limit: 10,
         owner: "node".to_owned(),
+        lease_until: origin(),
         misfire_threshold: Duration::from_secs(10),
     };
     let plan = plan_claim(&job, &request, 10);

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scheduler_core::{
-    ClaimRequest, DeliveryType, ExecutionQuery, ExecutionStatus, ExecutionStore, Job, JobId,
-    JobSpec, JobStore, RetentionPolicy, Schedule, Timestamp,
+    ClaimRequest, ClaimStore, DeliveryType, ExecutionQuery, ExecutionStatus, HistoryStore, Job,
+    JobId, JobSpec, JobStore, RecoveryStore, RetentionPolicy, RetentionStore, Schedule, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -51,6 +51,7 @@ fn claim_due_at(now: Timestamp, limit: usize) -> ClaimRequest {
         due_before: now,
         limit,
         owner: "bench".to_owned(),
+        lease_until: now,
         misfire_threshold: Duration::from_secs(3600 * 24 * 365),
     }
 }

@@ -22,7 +22,10 @@ const NEXT_FIRE_AT_COLUMN: usize = 20;
 
 /// The execution columns, in the order [`execution_from_row`] reads them.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
-     error_message, finished_time, trigger, claimed_by, attempts";
+     error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at";
+
+/// How many columns [`EXECUTION_COLUMNS`] names: a join reads its other columns after these.
+pub(crate) const EXECUTION_COLUMN_COUNT: usize = 13;
 
 /// The job columns qualified with the table alias `j`, for joins.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -206,7 +209,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
     })
 }
 
-/// Reads an execution from columns `0..12` in [`EXECUTION_COLUMNS`] order.
+/// Reads an execution from columns `0..13` in [`EXECUTION_COLUMNS`] order.
 pub(crate) fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
     let status: String = row.get(4)?;
     let trigger: String = row.get(9)?;
@@ -219,6 +222,7 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
             _ => ExecutionTrigger::Schedule,
         },
         claimed_by: row.get(10)?,
+        lease_expires_at: optional_timestamp_from(row, 12)?,
         status: status
             .parse::<ExecutionStatus>()
             .map_err(|error| invalid(4, error.to_string()))?,

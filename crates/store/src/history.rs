@@ -27,9 +27,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use scheduler_core::{Error, Execution, Result, Timestamp};
+use scheduler_core::{Execution, Result, Timestamp};
 
 use crate::codec::{EXECUTION_COLUMNS, execution_from_row, millis};
+use crate::failure;
 use crate::sqlite::Shared;
 use crate::writer::Priority;
 
@@ -123,7 +124,7 @@ pub(crate) fn indexed_before(connection: &Connection) -> rusqlite::Result<i64> {
 /// Executions inserted with a tick below this get their entry as they are inserted; read once
 /// per write task, inside its transaction.
 pub(crate) fn announced(connection: &Connection) -> Result<i64> {
-    state(connection, ANNOUNCED).map_err(|error| Error::store("reading the history state", error))
+    state(connection, ANNOUNCED).map_err(failure::sqlite_while("reading the history state"))
 }
 
 /// Gives a just-inserted execution its entry if its tick is below `announced`.
@@ -226,7 +227,7 @@ pub(crate) fn everything_before(shared: &Shared, now: i64) -> Result<i64> {
             let newest: Option<i64> = connection
                 .prepare_cached("SELECT MAX(scheduled_time) FROM job_executions")
                 .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-                .map_err(|error| Error::store("reading the newest tick", error))?;
+                .map_err(failure::sqlite_while("reading the newest tick"))?;
             Ok(newest.map_or(now, |newest| now.max(newest.saturating_add(1))))
         })
 }
@@ -235,7 +236,7 @@ pub(crate) fn everything_before(shared: &Shared, now: i64) -> Result<i64> {
 /// moves the watermark to `before`. Blocking: runs on the indexer thread or a blocking thread.
 /// Every step is a write task, reads included. Returns the executions the round read.
 pub(crate) fn index_before(shared: &Shared, before: i64) -> Result<u64> {
-    let failed = |what: &'static str| move |error: rusqlite::Error| Error::store(what, error);
+    let failed = failure::sqlite_while;
     // From here on, an execution inserted below `before` enters by itself; the reads below come
     // after this task, so they see every one inserted before.
     let watermark = shared

@@ -54,7 +54,7 @@
 //! executions pointing at existing jobs. Listings across jobs read the tick index newest first,
 //! and the rare final states (failed, abandoned, skipped) a partial index of their own.
 //!
-//! **Retention.** [`prune`](scheduler_core::ExecutionStore::prune) deletes finished executions
+//! **Retention.** [`prune`](scheduler_core::RetentionStore::prune) deletes finished executions
 //! older than an age and/or beyond the newest N per job, at most [`SqliteConfig::prune_batch`]
 //! rows per write, so claims and results interleave with a long prune. By count it walks the
 //! jobs through the history table, reading each job's newest executions once. Pending and
@@ -68,6 +68,7 @@
 
 mod codec;
 mod error;
+mod failure;
 mod history;
 mod schema;
 mod sqlite;

@@ -150,6 +150,11 @@ ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 UPDATE jobs SET revision = random();
 ";
 
+/// Version 7: leases. Each execution records until when its owner (`claimed_by`) holds it, so
+/// that another node can tell an abandoned execution from one in progress. Executions stored
+/// before have none, which counts as expired. Adding a nullable column rewrites no row.
+const V7_LEASES: &str = "ALTER TABLE job_executions ADD COLUMN lease_expires_at INTEGER;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -159,7 +164,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 6] = [
+const MIGRATIONS: [Migration; 7] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -169,6 +174,7 @@ const MIGRATIONS: [Migration; 6] = [
     |transaction, _| transaction.execute_batch(V4_BATCHED_HISTORY),
     |transaction, _| transaction.execute_batch(V5_EXCEPTIONAL_EXECUTIONS),
     |transaction, _| transaction.execute_batch(V6_JOB_REVISIONS),
+    |transaction, _| transaction.execute_batch(V7_LEASES),
 ];
 
 /// The newest schema version.

@@ -21,8 +21,10 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
-use scheduler_core::{Error, Result};
+use scheduler_core::{Error, Result, StoreErrorKind};
 use tokio::sync::oneshot;
+
+use crate::failure;
 
 /// Whether someone waits for a write in person; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +58,7 @@ where
     fn run(&mut self, connection: &Connection) {
         let Some(work) = self.work.take() else { return };
         let result = match connection.execute_batch("SAVEPOINT task") {
-            Err(error) => Err(Error::store("starting a savepoint", error)),
+            Err(error) => Err(failure::sqlite("starting a savepoint", error)),
             Ok(()) => {
                 let result = work(connection);
                 let end = if result.is_ok() {
@@ -66,7 +68,7 @@ where
                 };
                 match connection.execute_batch(end) {
                     Ok(()) => result,
-                    Err(error) => Err(Error::store("ending a savepoint", error)),
+                    Err(error) => Err(failure::sqlite("ending a savepoint", error)),
                 }
             }
         };
@@ -77,10 +79,12 @@ where
         let result = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(Error::Store {
+                kind: StoreErrorKind::Permanent,
                 message: "the write was not run".to_owned(),
                 source: None,
             }),
             (Err(error), _) => Err(Error::Store {
+                kind: failure::kind_of(error),
                 message: format!("committing a batch of writes: {error}"),
                 source: None,
             }),
@@ -157,6 +161,7 @@ impl Writer {
 
 fn stopped() -> Error {
     Error::Store {
+        kind: StoreErrorKind::Unavailable,
         message: "the database writer has stopped".to_owned(),
         source: None,
     }

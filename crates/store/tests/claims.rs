@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use scheduler_core::{
-    ClaimRequest, ClaimedTick, ExecutionStore, Job, JobStore, NextFire, Timestamp,
-};
+use scheduler_core::{ClaimRequest, ClaimStore, ClaimedTick, Job, JobStore, NextFire, Timestamp};
 use store::{SqliteConfig, SqliteStore};
 
 use crate::support::{base_time, block_on, job};
@@ -21,6 +19,7 @@ async fn claim_through(store: &SqliteStore, seconds: i64) -> Vec<ClaimedTick> {
         due_before: at(seconds),
         limit: 100,
         owner: "node-a".to_owned(),
+        lease_until: at(seconds),
         misfire_threshold: Duration::from_secs(60),
     };
     store.claim_due(request).await.expect("a claim").ticks

@@ -5,7 +5,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use scheduler_core::{
-    ClaimRequest, ExecutionStatus, ExecutionStore, ExecutionUpdate, JobId, JobStore, Timestamp,
+    ClaimRequest, ClaimStore, ExecutionStatus, ExecutionUpdate, HistoryStore, JobId, JobStore,
+    RecoveryStore, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -114,6 +115,7 @@ fn concurrent_writes_are_grouped_and_all_land() {
             due_before: Timestamp::from_second(base_time().as_second() + 1999).unwrap(),
             limit: 10_000,
             owner: "node-a".to_owned(),
+            lease_until: base_time(),
             misfire_threshold: std::time::Duration::from_secs(60),
         };
         let claimed = store.claim_due(request).await.unwrap();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use scheduler_core::{
-    ClaimRequest, Execution, ExecutionQuery, ExecutionStatus, ExecutionStore, ExecutionTrigger,
-    JobId, JobStore, RetentionPolicy, Timestamp,
+    ClaimRequest, ClaimStore, Execution, ExecutionQuery, ExecutionStatus, ExecutionTrigger,
+    HistoryStore, JobId, JobStore, RetentionPolicy, RetentionStore, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -69,6 +69,7 @@ async fn claim_ten_seconds(store: &SqliteStore) {
         due_before: at(9),
         limit: 100_000,
         owner: "node-a".to_owned(),
+        lease_until: base_time(),
         misfire_threshold: Duration::from_secs(60),
     };
     let claimed = store.claim_due(request).await.unwrap().ticks;
@@ -132,7 +133,13 @@ fn reads_agree_on_both_sides_of_the_watermark_and_deletion_empties_both() {
         assert_eq!(found, expected);
 
         // An execution that arrives below the watermark (a late catch-up) enters at once.
-        let late = Execution::pending(a.id, at_millis(2_500), ExecutionTrigger::Manual, "node-a");
+        let late = Execution::pending(
+            a.id,
+            at_millis(2_500),
+            ExecutionTrigger::Manual,
+            "node-a",
+            base_time(),
+        );
         store.insert_execution(late).await.unwrap();
         assert_eq!(entries(&path, a.id), 6);
         let with_late = ticks(&store, a.id, 100).await;
@@ -227,7 +234,13 @@ fn reopening_with_another_interval_keeps_every_execution_readable() {
         // Indexing at insert: what was above the watermark is indexed on opening.
         let store = SqliteStore::open(&at_insert).unwrap();
         assert_eq!(entries(&path, a.id), 10);
-        let late = Execution::pending(a.id, at_millis(20_000), ExecutionTrigger::Manual, "node-a");
+        let late = Execution::pending(
+            a.id,
+            at_millis(20_000),
+            ExecutionTrigger::Manual,
+            "node-a",
+            base_time(),
+        );
         block_on(store.insert_execution(late)).unwrap();
         assert_eq!(entries(&path, a.id), 11, "entered as it was inserted");
         assert_eq!(block_on(ticks(&store, a.id, 100))[1..], expected[..]);
@@ -237,7 +250,13 @@ fn reopening_with_another_interval_keeps_every_execution_readable() {
     let read = block_on(ticks(&store, a.id, 100));
     assert_eq!(read.len(), 11);
     assert_eq!(read[1..], expected[..]);
-    let later = Execution::pending(a.id, at_millis(30_000), ExecutionTrigger::Manual, "node-a");
+    let later = Execution::pending(
+        a.id,
+        at_millis(30_000),
+        ExecutionTrigger::Manual,
+        "node-a",
+        base_time(),
+    );
     block_on(store.insert_execution(later)).unwrap();
     assert_eq!(entries(&path, a.id), 11);
     assert_eq!(block_on(ticks(&store, a.id, 100)).len(), 12);

@@ -2,7 +2,7 @@
 //! jobs fire.
 
 use rusqlite::{Connection, params};
-use scheduler_core::{ExecutionStatus, ExecutionStore, JobId, JobStore};
+use scheduler_core::{ExecutionStatus, HistoryStore, JobId, JobStore};
 use store::{SqliteConfig, SqliteStore};
 use uuid::Uuid;
 
@@ -145,7 +145,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     // Every job has a revision of its own.
     let revisions: (i64, i64) = connection
         .query_row(

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use scheduler_core::{
-    ClaimRequest, Execution, ExecutionStatus, ExecutionStore, ExecutionTrigger, JobStore,
-    RetentionPolicy, Timestamp,
+    ClaimRequest, ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobStore,
+    RetentionPolicy, RetentionStore, Timestamp,
 };
 use store::{SqliteConfig, SqliteStore};
 
@@ -30,6 +30,7 @@ fn pruning_in_small_rounds_removes_everything_it_should() {
             due_before: at(19),
             limit: 100,
             owner: "node-a".to_owned(),
+            lease_until: base_time(),
             misfire_threshold: Duration::from_secs(60),
         };
         let claimed = store.claim_due(request).await.unwrap().ticks;
@@ -98,8 +99,13 @@ fn pruning_by_count_keeps_each_jobs_newest_finished_executions_and_all_unfinishe
             let mut kept = Vec::new();
             // Newest first, as the oracle counts.
             for i in (0..history).rev() {
-                let mut execution =
-                    Execution::pending(job.id, at(i as i64), ExecutionTrigger::Schedule, "node-a");
+                let mut execution = Execution::pending(
+                    job.id,
+                    at(i as i64),
+                    ExecutionTrigger::Schedule,
+                    "node-a",
+                    base_time(),
+                );
                 execution.status = status(j, i);
                 store.insert_execution(execution).await.unwrap();
                 let unfinished = matches!(

@@ -97,8 +97,12 @@ pub struct Execution {
     pub scheduled_at: Timestamp,
     /// Why it exists.
     pub trigger: ExecutionTrigger,
-    /// The node (lease owner) that claimed it; recovery on start-up takes back its own.
+    /// The node that holds it (the lease owner): the one that claimed it, or the one that took
+    /// it over. Recovery on start-up takes back its own.
     pub claimed_by: String,
+    /// Until when `claimed_by` holds it; after this instant another node may take it over.
+    /// `None` only for executions stored before leases existed, which count as expired.
+    pub lease_expires_at: Option<Timestamp>,
     /// Its current state.
     pub status: ExecutionStatus,
     /// When the first attempt was sent.
@@ -116,12 +120,14 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// A new pending execution of `job_id` for the tick at `scheduled_at`.
+    /// A new pending execution of `job_id` for the tick at `scheduled_at`, held by
+    /// `claimed_by` until `lease_expires_at`.
     pub fn pending(
         job_id: JobId,
         scheduled_at: Timestamp,
         trigger: ExecutionTrigger,
         claimed_by: &str,
+        lease_expires_at: Timestamp,
     ) -> Execution {
         Execution {
             id: ExecutionId::new_time_ordered(),
@@ -129,6 +135,7 @@ impl Execution {
             scheduled_at,
             trigger,
             claimed_by: claimed_by.to_owned(),
+            lease_expires_at: Some(lease_expires_at),
             status: ExecutionStatus::Pending,
             executed_at: None,
             finished_at: None,

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use cron_expr::Timestamp;
+
 use crate::error::{Error, Result};
-use crate::store::RetentionPolicy;
+use crate::store::{ClaimRequest, RetentionPolicy};
+use crate::time;
 
 /// The engine's settings. Start from `EngineConfig::default()` and change fields; the
 /// defaults are written only in its `Default` implementation, and everything else (the
@@ -13,6 +16,10 @@ pub struct EngineConfig {
     /// This node's name: the lease owner written into claimed executions. A restarted node
     /// recovers the unfinished executions claimed under its name, so keep it stable.
     pub node_id: String,
+    /// How long this node holds an execution it claims (its lease): the lease's expiry is
+    /// written with the execution, and after it another node may take the execution over. It
+    /// must be longer than `look_ahead`, so that a tick is still held when it comes due.
+    pub lease: Duration,
     /// How far ahead ticks are claimed.
     pub look_ahead: Duration,
     /// How often the store is asked for due ticks; must be shorter than `look_ahead`, so that
@@ -91,6 +98,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             node_id: "local".to_owned(),
+            lease: Duration::from_secs(10),
             look_ahead: Duration::from_secs(2),
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
@@ -127,6 +135,12 @@ impl EngineConfig {
                 "must be greater than zero and shorter than look_ahead",
             ));
         }
+        if self.lease <= self.look_ahead {
+            return Err(Error::invalid_config(
+                "lease",
+                "must be longer than look_ahead",
+            ));
+        }
         let positive = [
             ("claim_batch_size", self.claim_batch_size),
             ("max_in_flight", self.max_in_flight),
@@ -141,6 +155,26 @@ impl EngineConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl EngineConfig {
+    /// A claim made at `now` under this configuration: ticks due within the look-ahead, held by
+    /// this node for its lease, at most `limit` of them.
+    pub(crate) fn claim_request(&self, now: Timestamp, limit: usize) -> ClaimRequest {
+        ClaimRequest {
+            now,
+            due_before: time::add(now, self.look_ahead),
+            limit,
+            owner: self.node_id.clone(),
+            lease_until: self.lease_until(now),
+            misfire_threshold: self.misfire_threshold,
+        }
+    }
+
+    /// The expiry of a lease this node takes at `now`.
+    pub(crate) fn lease_until(&self, now: Timestamp) -> Timestamp {
+        time::add(now, self.lease)
     }
 }
 

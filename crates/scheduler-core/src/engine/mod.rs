@@ -489,7 +489,10 @@ async fn run_pruner(
             Ok(n) => log::info!("retention pruned {n} executions"),
             Err(error) => {
                 Metrics::add(&metrics.store_errors, 1);
-                log::error!("retention pruning failed: {error}");
+                log::error!(
+                    "retention pruning failed: {}",
+                    crate::error::error_chain(&error)
+                );
             }
         }
     }

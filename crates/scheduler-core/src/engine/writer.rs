@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::domain::{ExecutionId, ExecutionUpdate};
+use crate::error::error_chain;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::time;
@@ -30,8 +31,9 @@ pub(crate) struct WriteOp {
     pub(crate) last: bool,
 }
 
-/// Store calls per batch before the batch is given up (the executions then stay unfinished in
-/// the store, and the next start recovers them).
+/// Store calls per batch that fails transiently before the batch is given up (the executions
+/// then stay unfinished in the store, and the next start recovers them). A failure that is not
+/// transient gives the batch up at once.
 const WRITE_TRIES: usize = 3;
 
 /// How much one store call takes, and how long the writer waits to fill it.
@@ -131,16 +133,24 @@ async fn linger(
     true
 }
 
-/// Writes `updates` in one store call, trying up to [`WRITE_TRIES`] times; whether it was
-/// stored.
+/// Writes `updates` in one store call, trying a transient failure up to [`WRITE_TRIES`] times
+/// and any other failure once; whether it was stored.
 async fn write(store: &dyn Store, updates: &[ExecutionUpdate], metrics: &Metrics) -> bool {
     for attempt in 1..=WRITE_TRIES {
         match store.record_results(updates.to_vec()).await {
             Ok(()) => return true,
             Err(error) => {
                 Metrics::add(&metrics.store_errors, 1);
+                let error_text = error_chain(&error);
+                if !error.is_transient() {
+                    log::error!(
+                        "writing {} execution results failed, not worth another try: {error_text}",
+                        updates.len()
+                    );
+                    return false;
+                }
                 log::error!(
-                    "writing {} execution results failed (try {attempt} of {WRITE_TRIES}): {error}",
+                    "writing {} execution results failed (try {attempt} of {WRITE_TRIES}): {error_text}",
                     updates.len()
                 );
             }

@@ -1,14 +1,24 @@
 //! The store boundary: where jobs and executions live.
 //!
-//! The engine talks to storage through [`Store`], the union of two capability traits:
-//! [`JobStore`] (the definitions) and [`ExecutionStore`] (claiming ticks, recording results,
-//! history). The methods are async and return boxed futures so that `Arc<dyn Store>` works:
-//! a blocking store (SQLite behind a pool) runs its work on its own threads and completes the
-//! future from there.
+//! The engine talks to storage through [`Store`], the union of capability traits split by what
+//! a caller needs: [`JobStore`] (the definitions), [`ClaimStore`] (claiming ticks and recording
+//! results: the hot path), [`HistoryStore`] (reading executions), [`RetentionStore`] (pruning)
+//! and [`RecoveryStore`] (what a node left unfinished). A program that only reads history, or a
+//! tool that only prunes, can name the one trait it needs. The methods are async and return
+//! boxed futures so that `Arc<dyn Store>` works: a blocking store (SQLite behind a pool) runs
+//! its work on its own threads and completes the future from there.
+//!
+//! Failures are [`Error::Store`](crate::Error::Store) with a
+//! [`StoreErrorKind`](crate::StoreErrorKind), so the engine can retry what is transient
+//! (busy, unavailable, conflict) and report the rest.
 //!
 //! The schedule arithmetic of a claim (which ticks are due, the misfire policy, the new
 //! watermark) is not the store's business: every implementation calls [`plan_claim`] inside
 //! its transaction, so all stores agree on it, and only the atomicity is theirs.
+
+mod plan;
+
+pub use plan::{ClaimPlan, plan_claim, plan_new_job_claim};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,10 +29,8 @@ use cron_expr::Timestamp;
 
 use crate::domain::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionUpdate, Job, JobId,
-    MisfirePolicy,
 };
 use crate::error::Result;
-use crate::time;
 
 /// A boxed, sendable future: what the boundary traits return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -116,7 +124,7 @@ pub struct JobQuery {
     pub delivery: Option<DeliveryType>,
 }
 
-/// Which executions [`ExecutionStore::find_executions`] returns, newest tick first. `None`
+/// Which executions [`HistoryStore::find_executions`] returns, newest tick first. `None`
 /// filters match everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecutionQuery {
@@ -128,8 +136,12 @@ pub struct ExecutionQuery {
     pub limit: usize,
 }
 
-/// Ticks and their executions: claiming, results, history, recovery, retention.
-pub trait ExecutionStore: Send + Sync + 'static {
+/// Claiming ticks and recording what became of them: the engine's hot path.
+///
+/// Every execution comes into being through this trait (a claimed tick, a new job's first
+/// ticks, a manual trigger) carrying its lease: the node that holds it and until when. A
+/// store shared by several nodes makes claims exclusive, so that two nodes never hold one tick.
+pub trait ClaimStore: Send + Sync + 'static {
     /// In one transaction: for the unpaused jobs whose `next_fire_at` is at or before
     /// `request.due_before`, in `next_fire_at` order, apply [`plan_claim`], insert one
     /// pending execution per planned tick (skipping a tick that already has an execution:
@@ -164,7 +176,10 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// Applies a batch of updates, in order, in one transaction (group commit). Updates of
     /// executions that no longer exist (their job was deleted, or they were pruned) are ignored.
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>>;
+}
 
+/// Reading the history of executions: what the API lists.
+pub trait HistoryStore: Send + Sync + 'static {
     /// One execution.
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>>;
 
@@ -189,21 +204,28 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// The executions that match `query`, newest tick first (ties by id, newest first), at
     /// most `query.limit`.
     fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>>;
+}
 
-    /// The pending and running executions claimed by `owner`, each with its job, oldest tick
-    /// first: what a node restarting under the same name must finish.
-    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
-
+/// Bounding the history.
+pub trait RetentionStore: Send + Sync + 'static {
     /// Deletes finished executions beyond the policy: older than `max_age` before `now`, or
     /// beyond the newest `max_per_job` of their job. Returns how many were deleted. Pending
     /// and running executions are never pruned.
     fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>>;
 }
 
-/// A complete store: jobs and executions. Implemented for every type that has both.
-pub trait Store: JobStore + ExecutionStore {}
+/// Taking back what a node left unfinished when it stopped or crashed.
+pub trait RecoveryStore: Send + Sync + 'static {
+    /// The pending and running executions claimed by `owner`, each with its job, oldest tick
+    /// first: what a node restarting under the same name must finish.
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
+}
 
-impl<T: JobStore + ExecutionStore> Store for T {}
+/// A complete store: every capability the engine uses. Implemented for every type that has
+/// them all.
+pub trait Store: JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore {}
+
+impl<T: JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore> Store for T {}
 
 /// What [`JobStore::update_job`] does with the job's `next_fire_at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +236,7 @@ pub enum NextFire {
     Set(Option<Timestamp>),
 }
 
-/// The arguments of [`ExecutionStore::claim_due`].
+/// The arguments of [`ClaimStore::claim_due`].
 #[derive(Clone, Debug)]
 pub struct ClaimRequest {
     /// The claiming node's clock.
@@ -225,6 +247,9 @@ pub struct ClaimRequest {
     pub limit: usize,
     /// The claiming node (lease owner), written into each execution.
     pub owner: String,
+    /// Until when the claiming node holds the executions it inserts: written into each as
+    /// [`Execution::lease_expires_at`]. After it, another node may take them over.
+    pub lease_until: Timestamp,
     /// Ticks older than `now - misfire_threshold` count as missed and follow the job's
     /// misfire policy; younger late ticks simply fire late.
     pub misfire_threshold: Duration,
@@ -255,113 +280,4 @@ pub struct RetentionPolicy {
     pub max_per_job: Option<usize>,
     /// Delete finished executions whose tick is older than this.
     pub max_age: Option<Duration>,
-}
-
-/// The ticks one claim takes for one job, from [`plan_claim`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimPlan {
-    /// The ticks to insert, in order.
-    pub ticks: Vec<Timestamp>,
-    /// The job's new watermark.
-    pub next_fire_at: Option<Timestamp>,
-    /// Missed ticks the misfire policy dropped (counted up to a bound; see [`plan_claim`]).
-    pub misfired: u64,
-}
-
-/// The most missed ticks [`plan_claim`] walks to count what a misfire policy dropped.
-const MISFIRE_COUNT_LIMIT: u64 = 10_000;
-
-/// Plans the claim of a job being created ([`ExecutionStore::insert_job_and_claim`]):
-/// [`plan_claim`] up to `request.limit` ticks, or nothing for a paused job, whose watermark
-/// stays as given.
-pub fn plan_new_job_claim(job: &Job, request: &ClaimRequest) -> ClaimPlan {
-    if job.spec.paused {
-        return ClaimPlan {
-            ticks: Vec::new(),
-            next_fire_at: job.next_fire_at,
-            misfired: 0,
-        };
-    }
-    plan_claim(job, request, request.limit)
-}
-
-/// Plans the claim of one due job: which ticks to insert and the new `next_fire_at`.
-///
-/// Starting from `job.next_fire_at`, ticks older than `now - misfire_threshold` are missed:
-/// [`MisfirePolicy::FireOnceNow`] keeps the most recent one, [`MisfirePolicy::CatchUp`] the
-/// most recent `max`, [`MisfirePolicy::SkipToNext`] none. Then every tick up to `due_before`
-/// is taken, until `budget` ticks are planned; the rest wait for the next claim. The dropped
-/// count is exact up to 10,000 and saturates there, so a long outage costs bounded work.
-pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan {
-    let spec = &job.spec;
-    let mut ticks = Vec::new();
-    let mut misfired = 0;
-    let Some(mut next) = job.next_fire_at else {
-        return ClaimPlan {
-            ticks,
-            next_fire_at: None,
-            misfired,
-        };
-    };
-    let cutoff = time::sub(request.now, request.misfire_threshold);
-    if next < cutoff {
-        // Missed ticks: [next, first tick at or after the cutoff).
-        let resume = spec.next_fire_at_or_after(cutoff);
-        let keep = match spec.misfire {
-            MisfirePolicy::FireOnceNow => 1,
-            MisfirePolicy::SkipToNext => 0,
-            MisfirePolicy::CatchUp { max } => max as usize,
-        };
-        let mut kept = Vec::with_capacity(keep.min(budget));
-        let mut cursor = cutoff;
-        while kept.len() < keep.min(budget) {
-            match spec.prev_fire_before(cursor) {
-                Some(t) if t >= next => {
-                    kept.push(t);
-                    cursor = t;
-                }
-                _ => break,
-            }
-        }
-        kept.reverse();
-        // Count what was dropped, walking forward from the oldest missed tick.
-        let first_kept = kept.first().copied().unwrap_or(cutoff);
-        let mut t = next;
-        while t < first_kept && misfired < MISFIRE_COUNT_LIMIT {
-            misfired += 1;
-            match spec.next_fire_after(t) {
-                Some(n) => t = n,
-                None => break,
-            }
-        }
-        ticks = kept;
-        match resume {
-            Some(t) => next = t,
-            None => {
-                return ClaimPlan {
-                    ticks,
-                    next_fire_at: None,
-                    misfired,
-                };
-            }
-        }
-    }
-    while next <= request.due_before && ticks.len() < budget {
-        ticks.push(next);
-        match spec.next_fire_after(next) {
-            Some(n) => next = n,
-            None => {
-                return ClaimPlan {
-                    ticks,
-                    next_fire_at: None,
-                    misfired,
-                };
-            }
-        }
-    }
-    ClaimPlan {
-        ticks,
-        next_fire_at: Some(next),
-        misfired,
-    }
 }

@@ -53,12 +53,7 @@ pub(super) fn insert_job_and_claim(
         };
         let announced = history::announced(connection)?;
         insert_claimed(
-            connection,
-            &job,
-            plan.ticks,
-            &request.owner,
-            announced,
-            &mut batch,
+            connection, &job, plan.ticks, &request, announced, &mut batch,
         )?;
         Ok(batch)
     })
@@ -71,7 +66,7 @@ fn insert_claimed(
     connection: &Connection,
     job: &Arc<Job>,
     ticks: Vec<Timestamp>,
-    owner: &str,
+    request: &ClaimRequest,
     announced: i64,
     batch: &mut ClaimBatch,
 ) -> Result<()> {
@@ -80,7 +75,8 @@ fn insert_claimed(
             job.id,
             tick,
             scheduler_core::ExecutionTrigger::Schedule,
-            owner,
+            &request.owner,
+            request.lease_until,
         );
         if insert_execution_row(connection, &execution, announced)
             .map_err(store_error("inserting a claimed execution"))?
@@ -148,14 +144,7 @@ fn claim(
                 cache.insert(row, revision, job.clone());
             }
             let job = Arc::new(job);
-            insert_claimed(
-                connection,
-                &job,
-                plan.ticks,
-                &request.owner,
-                announced,
-                &mut batch,
-            )?;
+            insert_claimed(connection, &job, plan.ticks, request, announced, &mut batch)?;
             connection
                 .prepare_cached("UPDATE jobs SET next_fire_at = ?1 WHERE rowid = ?2")
                 .and_then(|mut statement| {

@@ -1,23 +1,25 @@
-//! Executions: the [`ExecutionStore`] implementation, with inserts, results and the queries of
-//! the history; claims and pruning are in modules of their own.
+//! Executions: the capability traits over executions ([`ClaimStore`], [`HistoryStore`],
+//! [`RetentionStore`], [`RecoveryStore`]), with inserts, results and the queries of the history;
+//! claims and pruning are in modules of their own.
 
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Error, Execution, ExecutionId,
-    ExecutionQuery, ExecutionStatus, ExecutionStore, ExecutionUpdate, Job, Result, RetentionPolicy,
-    Timestamp,
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
+    ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
+    RetentionPolicy, RetentionStore, Timestamp,
 };
 
 use super::{SqliteStore, claims, prune, store_error};
 use crate::codec::{
-    EXECUTION_COLUMNS, duration_millis, execution_from_row, job_columns_of, job_from_row, millis,
+    EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, execution_from_row, job_columns_of,
+    job_from_row, millis,
 };
 use crate::history;
 use crate::schema;
 
-impl ExecutionStore for SqliteStore {
+impl ClaimStore for SqliteStore {
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
         claims::claim_due(self, request)
     }
@@ -75,7 +77,9 @@ impl ExecutionStore for SqliteStore {
             Ok(())
         })
     }
+}
 
+impl HistoryStore for SqliteStore {
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
         self.read("reading an execution", move |connection| {
             let sql = format!("SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE id = ?1");
@@ -106,7 +110,15 @@ impl ExecutionStore for SqliteStore {
             rows.collect()
         })
     }
+}
 
+impl RetentionStore for SqliteStore {
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        prune::prune(self, policy, now)
+    }
+}
+
+impl RecoveryStore for SqliteStore {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
         let owner = owner.to_owned();
         self.read("reading unfinished executions", move |connection| {
@@ -118,14 +130,10 @@ impl ExecutionStore for SqliteStore {
             );
             let mut statement = connection.prepare_cached(&sql)?;
             let rows = statement.query_map([owner], |row| {
-                Ok(ClaimedTick { execution: execution_from_row(row)?, job: Arc::new(job_from_row(row, 12)?) })
+                Ok(ClaimedTick { execution: execution_from_row(row)?, job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?) })
             })?;
             rows.collect()
         })
-    }
-
-    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
-        prune::prune(self, policy, now)
     }
 }
 
@@ -155,6 +163,7 @@ pub(super) fn insert_execution_row(
             execution.claimed_by,
             execution.attempts,
             execution.attempts.saturating_sub(1),
+            execution.lease_expires_at.map(millis),
         ])?;
     if inserted == 1 {
         history::enter_if_announced(connection, &job_id, tick, announced)?;
@@ -188,8 +197,8 @@ fn executions_across_jobs_sql(status: Option<ExecutionStatus>) -> String {
 
 /// An execution, unless its job has one at its tick.
 const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
-     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, retry_count) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (scheduled_time, job_id) DO NOTHING";
+     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, retry_count, \
+     lease_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (scheduled_time, job_id) DO NOTHING";
 
 /// An execution's result.
 const UPDATE_EXECUTION: &str = "UPDATE job_executions SET status = ?2, executed_time = ?3, finished_time = ?4, \

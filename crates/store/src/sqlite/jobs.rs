@@ -7,6 +7,7 @@ use scheduler_core::{
 
 use super::{SqliteStore, store_error};
 use crate::codec::{JOB_COLUMNS, JobRow, job_from_row};
+use crate::failure;
 use crate::history;
 
 impl JobStore for SqliteStore {
@@ -123,7 +124,7 @@ pub(super) fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
         Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
             Err(Error::JobExists(job.id))
         }
-        Err(error) => Err(Error::store("inserting a job", error)),
+        Err(error) => Err(failure::sqlite("inserting a job", error)),
     }
 }
 

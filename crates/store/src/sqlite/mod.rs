@@ -5,7 +5,7 @@
 //! - `open`: opening, connection settings, migrations and open errors;
 //! - `jobs`: the [`JobStore`](scheduler_core::JobStore) implementation and its SQL;
 //! - `claims` and `job_cache`: claims of due ticks and the claims' cache of decoded jobs;
-//! - `executions`: the [`ExecutionStore`](scheduler_core::ExecutionStore) implementation,
+//! - `executions`: the implementations of the execution capabilities ([`ClaimStore`](scheduler_core::ClaimStore) and the rest),
 //!   execution inserts, results and listings;
 //! - `prune`: retention, a round per write.
 //!
@@ -26,11 +26,12 @@ use std::sync::{Arc, Mutex};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
-use scheduler_core::{BoxFuture, Error, Result, Timestamp};
+use scheduler_core::{BoxFuture, Error, Result, StoreErrorKind, Timestamp};
 
 pub use self::config::{Durability, SqliteConfig};
 use self::job_cache::JobCache;
 use crate::codec::millis;
+use crate::failure;
 use crate::history;
 use crate::writer::{Priority, Writer};
 
@@ -58,7 +59,13 @@ impl SqliteStore {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || history::index_before(&shared, millis(before)))
             .await
-            .map_err(|error| Error::store("indexing the history: the task failed", error))?
+            .map_err(|error| {
+                failure::machinery(
+                    StoreErrorKind::Permanent,
+                    "indexing the history: the task failed",
+                    error,
+                )
+            })?
     }
 
     /// The database file.
@@ -102,14 +109,22 @@ impl SqliteStore {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || {
-                let connection = shared
-                    .readers
-                    .get()
-                    .map_err(|error| Error::store(format!("{what}: no read connection"), error))?;
-                work(&connection).map_err(|error| Error::store(what, error))
+                let connection = shared.readers.get().map_err(|error| {
+                    failure::machinery(
+                        StoreErrorKind::Busy,
+                        format!("{what}: no read connection"),
+                        error,
+                    )
+                })?;
+                work(&connection).map_err(|error| failure::sqlite(what, error))
             });
-            task.await
-                .map_err(|error| Error::store(format!("{what}: the read task failed"), error))?
+            task.await.map_err(|error| {
+                failure::machinery(
+                    StoreErrorKind::Permanent,
+                    format!("{what}: the read task failed"),
+                    error,
+                )
+            })?
         })
     }
 
@@ -133,7 +148,7 @@ impl SqliteStore {
 }
 
 fn store_error(what: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
-    move |error| Error::store(what, error)
+    failure::sqlite_while(what)
 }
 
 /// The query plan of `sql` on a freshly migrated database, one line per step.

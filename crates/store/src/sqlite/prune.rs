@@ -1,14 +1,15 @@
-//! Retention: [`ExecutionStore::prune`](scheduler_core::ExecutionStore::prune) as a series of
+//! Retention: [`RetentionStore::prune`](scheduler_core::RetentionStore::prune) as a series of
 //! small writes, by age through the tick index and by count job by job through the history
 //! table.
 
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use scheduler_core::{BoxFuture, Error, Result, RetentionPolicy, Timestamp};
+use scheduler_core::{BoxFuture, Result, RetentionPolicy, StoreErrorKind, Timestamp};
 
 use super::{SqliteStore, store_error};
 use crate::codec::{duration_millis, millis};
+use crate::failure;
 use crate::history;
 use crate::writer::Priority;
 
@@ -56,7 +57,13 @@ pub(super) fn prune(
                 history::index_before(&indexer, before)
             })
             .await
-            .map_err(|error| Error::store("pruning: the indexing task failed", error))??;
+            .map_err(|error| {
+                failure::machinery(
+                    StoreErrorKind::Permanent,
+                    "pruning: the indexing task failed",
+                    error,
+                )
+            })??;
             let mut from = PruneFrom::Start;
             loop {
                 let round = shared

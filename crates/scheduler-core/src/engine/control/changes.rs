@@ -167,8 +167,13 @@ impl Shared {
         );
         let mut at = self.clock.now();
         for _ in 0..TRIGGER_SLOTS {
-            let execution =
-                Execution::pending(id, at, ExecutionTrigger::Manual, &self.config.node_id);
+            let execution = Execution::pending(
+                id,
+                at,
+                ExecutionTrigger::Manual,
+                &self.config.node_id,
+                self.config.lease_until(at),
+            );
             match self.store.insert_execution(execution.clone()).await {
                 Ok(()) => {
                     let execution_id = execution.id;

@@ -15,8 +15,8 @@ use cron_expr::Timestamp;
 
 use crate::engine::control::{Control, Shared};
 use crate::engine::dispatch::DispatchMsg;
+use crate::error::error_chain;
 use crate::metrics::Metrics;
-use crate::store::ClaimRequest;
 use crate::time;
 
 /// How a claim pass ended.
@@ -175,13 +175,7 @@ impl Shared {
     /// backlog has room.
     pub(super) async fn claim_pass(self: Arc<Self>) -> PassOutcome {
         let now = self.clock.now();
-        let mut request = ClaimRequest {
-            now,
-            due_before: time::add(now, self.config.look_ahead),
-            limit: self.config.claim_batch_size,
-            owner: self.config.node_id.clone(),
-            misfire_threshold: self.config.misfire_threshold,
-        };
+        let mut request = self.config.claim_request(now, self.config.claim_batch_size);
         loop {
             let room = self.backlog_room();
             if room == 0 {
@@ -211,7 +205,14 @@ impl Shared {
                 Err(error) => {
                     self.metrics.release(request.limit);
                     Metrics::add(&self.metrics.store_errors, 1);
-                    log::error!("claiming due ticks failed: {error}");
+                    let error_text = error_chain(&error);
+                    if error.is_transient() {
+                        log::warn!(
+                            "claiming due ticks failed, tried again at the next pass: {error_text}"
+                        );
+                    } else {
+                        log::error!("claiming due ticks failed: {error_text}");
+                    }
                     return PassOutcome::Failed;
                 }
             }

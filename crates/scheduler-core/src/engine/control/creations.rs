@@ -11,8 +11,6 @@ use tokio::task::{JoinError, JoinSet};
 use crate::domain::{Job, JobId, JobSpec};
 use crate::engine::control::{Command, Control, Shared};
 use crate::error::{Error, Result};
-use crate::store::ClaimRequest;
-use crate::time;
 
 /// A creation and where its answer goes.
 pub(super) struct Creation {
@@ -90,13 +88,7 @@ impl Shared {
             .min(most_in_window);
         let reserved = per_job * jobs.len();
         self.metrics.hold(reserved);
-        let request = ClaimRequest {
-            now,
-            due_before: time::add(now, self.config.look_ahead),
-            limit: per_job,
-            owner: self.config.node_id.clone(),
-            misfire_threshold: self.config.misfire_threshold,
-        };
+        let request = self.config.claim_request(now, per_job);
         let mut inserts = JoinSet::new();
         for (index, job) in jobs {
             let store = Arc::clone(&self.store);

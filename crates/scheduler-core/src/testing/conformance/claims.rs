@@ -1,0 +1,398 @@
+//! The checks of [`ClaimStore`](crate::ClaimStore): claims, a new job's claim, triggers and results.
+
+use super::*;
+
+/// A claim takes every tick up to the horizon, advances the watermark, and a second claim
+/// finds nothing new.
+pub async fn claim_takes_each_due_tick_once(store: &dyn Store) {
+    let every_second = job("* * * * * *", Some(at(0)));
+    let later = job("0 0 * * * *", Some(at(3_600)));
+    insert(store, &every_second).await;
+    insert(store, &later).await;
+    let batch = store
+        .claim_due(claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("claim_due");
+    let claimed: Vec<Execution> = batch
+        .ticks
+        .iter()
+        .map(|tick| tick.execution.clone())
+        .collect();
+    assert_eq!(ticks(&claimed), [at(0), at(1), at(2)]);
+    for tick in &batch.ticks {
+        assert_eq!(tick.job.id, every_second.id);
+        assert_eq!(tick.execution.status, ExecutionStatus::Pending);
+        assert_eq!(tick.execution.trigger, ExecutionTrigger::Schedule);
+        assert_eq!(tick.execution.claimed_by, "node-a");
+        assert_eq!(tick.execution.attempts, 0);
+    }
+    let stored = store
+        .get_job(every_second.id)
+        .await
+        .expect("get_job")
+        .expect("the job");
+    assert_eq!((stored.next_fire_at, stored.version), (Some(at(3)), 1));
+    assert!(
+        store
+            .claim_due(claim(at(0), 2, 100, "node-a"))
+            .await
+            .expect("claim_due")
+            .ticks
+            .is_empty()
+    );
+    let next = store
+        .claim_due(claim(at(1), 2, 100, "node-a"))
+        .await
+        .expect("claim_due");
+    assert_eq!(
+        next.ticks
+            .iter()
+            .map(|t| t.execution.scheduled_at)
+            .collect::<Vec<_>>(),
+        [at(3)]
+    );
+}
+
+/// Claims come earliest first, at most `limit` per call, fewer only when nothing is left.
+pub async fn claim_respects_limit_and_order(store: &dyn Store) {
+    let mut expected = Vec::new();
+    for i in (0..5).rev() {
+        let job = job("0 0 0 * * *", Some(at(i)));
+        insert(store, &job).await;
+        expected.push((at(i), job.id));
+    }
+    expected.sort();
+    let mut seen = Vec::new();
+    loop {
+        let batch = store
+            .claim_due(claim(at(0), 10, 2, "a"))
+            .await
+            .expect("claim_due");
+        assert!(batch.ticks.len() <= 2);
+        seen.extend(
+            batch
+                .ticks
+                .iter()
+                .map(|tick| (tick.execution.scheduled_at, tick.job.id)),
+        );
+        if batch.ticks.len() < 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+/// Paused jobs are not claimed.
+pub async fn claim_ignores_paused_jobs(store: &dyn Store) {
+    let mut paused = job("* * * * * *", Some(at(0)));
+    paused.spec.paused = true;
+    insert(store, &paused).await;
+    assert!(
+        store
+            .claim_due(claim(at(0), 2, 100, "a"))
+            .await
+            .expect("claim_due")
+            .ticks
+            .is_empty()
+    );
+    let mut resumed = paused.clone();
+    resumed.spec.paused = false;
+    store
+        .update_job(resumed, 1, NextFire::Set(Some(at(1))))
+        .await
+        .expect("update_job");
+    assert_eq!(
+        store
+            .claim_due(claim(at(0), 2, 100, "a"))
+            .await
+            .expect("claim_due")
+            .ticks
+            .len(),
+        2
+    );
+}
+
+/// A job inserted with its claim gets its own due ticks (up to the limit), with the
+/// watermark past them; no other job is claimed, a paused job gets none, and a taken id
+/// stores nothing.
+pub async fn insert_job_and_claim_claims_only_the_new_job(store: &dyn Store) {
+    let other = job("* * * * * *", Some(at(0)));
+    insert(store, &other).await;
+
+    let new = job("* * * * * *", Some(at(1)));
+    let batch = store
+        .insert_job_and_claim(new.clone(), claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert_eq!(batch.misfired, 0);
+    let claimed: Vec<Execution> = batch.ticks.iter().map(|t| t.execution.clone()).collect();
+    assert_eq!(ticks(&claimed), [at(1), at(2)]);
+    for tick in &batch.ticks {
+        assert_eq!(tick.job.id, new.id);
+        assert_eq!(tick.job.next_fire_at, Some(at(3)));
+        assert_eq!(tick.execution.status, ExecutionStatus::Pending);
+        assert_eq!(tick.execution.trigger, ExecutionTrigger::Schedule);
+        assert_eq!(tick.execution.claimed_by, "node-a");
+        let stored = store
+            .get_execution(tick.execution.id)
+            .await
+            .expect("get_execution");
+        assert_eq!(stored.as_ref(), Some(&tick.execution));
+    }
+    let stored = store
+        .get_job(new.id)
+        .await
+        .expect("get_job")
+        .expect("the job");
+    assert_eq!(
+        stored,
+        Job {
+            next_fire_at: Some(at(3)),
+            ..new.clone()
+        }
+    );
+
+    let limited = job("* * * * * *", Some(at(1)));
+    let batch = store
+        .insert_job_and_claim(limited.clone(), claim(at(0), 2, 1, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert_eq!(batch.ticks.len(), 1);
+    assert_eq!(batch.ticks[0].execution.scheduled_at, at(1));
+
+    let mut paused = job("* * * * * *", Some(at(1)));
+    paused.spec.paused = true;
+    let batch = store
+        .insert_job_and_claim(paused.clone(), claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("insert_job_and_claim");
+    assert!(batch.ticks.is_empty());
+    let stored = store.get_job(paused.id).await.expect("get_job");
+    assert_eq!(stored, Some(paused.clone()));
+
+    let taken = Job {
+        next_fire_at: Some(at(0)),
+        ..new.clone()
+    };
+    assert!(matches!(
+        store.insert_job_and_claim(taken, claim(at(0), 2, 100, "node-a")).await,
+        Err(Error::JobExists(id)) if id == new.id
+    ));
+    assert_eq!(
+        store
+            .job_executions(new.id, 10)
+            .await
+            .expect("history")
+            .len(),
+        2
+    );
+
+    // The claim that follows takes the other job's ticks and the limited job's rest only.
+    let batch = store
+        .claim_due(claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("claim_due");
+    let mut claimed: Vec<(bool, Timestamp)> = batch
+        .ticks
+        .iter()
+        .map(|t| (t.job.id == other.id, t.execution.scheduled_at))
+        .collect();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [(false, at(2)), (true, at(0)), (true, at(1)), (true, at(2))]
+    );
+    assert!(
+        batch
+            .ticks
+            .iter()
+            .all(|t| t.job.id == other.id || t.job.id == limited.id)
+    );
+}
+
+/// Moving a watermark back over claimed ticks does not claim them again.
+pub async fn claim_skips_ticks_that_have_an_execution(store: &dyn Store) {
+    let job = job("* * * * * *", Some(at(0)));
+    insert(store, &job).await;
+    assert_eq!(
+        store
+            .claim_due(claim(at(0), 2, 100, "a"))
+            .await
+            .expect("claim_due")
+            .ticks
+            .len(),
+        3
+    );
+    store
+        .update_job(job.clone(), 1, NextFire::Set(Some(at(1))))
+        .await
+        .expect("update_job");
+    let again = store
+        .claim_due(claim(at(0), 4, 100, "a"))
+        .await
+        .expect("claim_due");
+    assert_eq!(
+        again
+            .ticks
+            .iter()
+            .map(|t| t.execution.scheduled_at)
+            .collect::<Vec<_>>(),
+        [at(3), at(4)]
+    );
+    assert_eq!(
+        store
+            .job_executions(job.id, 100)
+            .await
+            .expect("job_executions")
+            .len(),
+        5
+    );
+}
+
+/// Claims running at the same time never return the same tick.
+pub async fn concurrent_claims_never_share_a_tick(store: &dyn Store) {
+    for i in 0..50 {
+        insert(store, &job("* * * * * *", Some(at(i % 3)))).await;
+    }
+    let request = claim(at(0), 5, 40, "a");
+    let (a, b, c, d) = tokio::join!(
+        store.claim_due(request.clone()),
+        store.claim_due(request.clone()),
+        store.claim_due(request.clone()),
+        store.claim_due(request.clone()),
+    );
+    let mut keys = Vec::new();
+    for batch in [a, b, c, d] {
+        keys.extend(
+            batch
+                .expect("claim_due")
+                .ticks
+                .into_iter()
+                .map(|t| (t.job.id, t.execution.scheduled_at)),
+        );
+    }
+    let total = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), total, "a tick was claimed twice");
+    let executions = store
+        .recent_executions(10_000)
+        .await
+        .expect("recent_executions");
+    assert_eq!(executions.len(), total);
+}
+
+/// Ticks missed by more than the threshold follow each job's misfire policy.
+pub async fn claim_applies_misfire_policies(store: &dyn Store) {
+    // Every minute, last watermark an hour before `now`.
+    let now = at(3_600 + 30);
+    let mut once = job("0 * * * * *", Some(at(0)));
+    once.spec.misfire = MisfirePolicy::FireOnceNow;
+    let mut skip = job("0 * * * * *", Some(at(0)));
+    skip.spec.misfire = MisfirePolicy::SkipToNext;
+    let mut catch_up = job("0 * * * * *", Some(at(0)));
+    catch_up.spec.misfire = MisfirePolicy::CatchUp { max: 3 };
+    for job in [&once, &skip, &catch_up] {
+        insert(store, job).await;
+    }
+    let batch = store
+        .claim_due(claim(now, 60, 100, "a"))
+        .await
+        .expect("claim_due");
+    let of = |id: JobId| -> Vec<Timestamp> {
+        batch
+            .ticks
+            .iter()
+            .filter(|t| t.job.id == id)
+            .map(|t| t.execution.scheduled_at)
+            .collect()
+    };
+    // The latest missed tick is at(3_600); the next on schedule at(3_660) is within the window.
+    assert_eq!(of(once.id), [at(3_600), at(3_660)]);
+    assert_eq!(of(skip.id), [at(3_660)]);
+    assert_eq!(
+        of(catch_up.id),
+        [at(3_480), at(3_540), at(3_600), at(3_660)]
+    );
+    // 61 missed ticks (0..=3600 by 60): 60 dropped, 61 dropped, 58 dropped.
+    assert_eq!(batch.misfired, 60 + 61 + 58);
+    for job in [&once, &skip, &catch_up] {
+        let stored = store
+            .get_job(job.id)
+            .await
+            .expect("get_job")
+            .expect("the job");
+        assert_eq!(stored.next_fire_at, Some(at(3_720)));
+    }
+}
+
+/// One execution per (job, instant); executions need their job.
+pub async fn insert_execution_is_unique_per_tick(store: &dyn Store) {
+    let job = job("0 0 0 * * *", Some(at(86_400)));
+    insert(store, &job).await;
+    let first = Execution::pending(job.id, at(5), ExecutionTrigger::Manual, "a", at(60));
+    store
+        .insert_execution(first.clone())
+        .await
+        .expect("insert_execution");
+    assert_eq!(
+        store.get_execution(first.id).await.expect("get_execution"),
+        Some(first)
+    );
+    let twin = Execution::pending(job.id, at(5), ExecutionTrigger::Manual, "a", at(60));
+    assert!(matches!(
+        store.insert_execution(twin).await,
+        Err(Error::DuplicateExecution { scheduled_at, .. }) if scheduled_at == at(5)
+    ));
+    let orphan = Execution::pending(
+        JobId::new_random(),
+        at(5),
+        ExecutionTrigger::Manual,
+        "a",
+        at(60),
+    );
+    assert!(matches!(
+        store.insert_execution(orphan).await,
+        Err(Error::JobNotFound(_))
+    ));
+}
+
+/// Updates in one batch apply in order; unknown executions are ignored.
+pub async fn record_results_applies_in_order(store: &dyn Store) {
+    let job = job("0 0 0 * * *", Some(at(86_400)));
+    insert(store, &job).await;
+    let mut execution = Execution::pending(job.id, at(1), ExecutionTrigger::Schedule, "a", at(60));
+    store
+        .insert_execution(execution.clone())
+        .await
+        .expect("insert_execution");
+    execution.status = ExecutionStatus::Running;
+    execution.attempts = 1;
+    execution.executed_at = Some(at(1));
+    let running = execution.to_update();
+    execution.status = ExecutionStatus::Succeeded;
+    execution.finished_at = Some(at(2));
+    execution.http_status = Some(204);
+    execution.duration = Some(Duration::from_millis(1_250));
+    let succeeded = execution.to_update();
+    let unknown =
+        Execution::pending(job.id, at(9), ExecutionTrigger::Schedule, "a", at(60)).to_update();
+    store
+        .record_results(vec![running, unknown, succeeded])
+        .await
+        .expect("record_results");
+    assert_eq!(
+        store
+            .get_execution(execution.id)
+            .await
+            .expect("get_execution"),
+        Some(execution)
+    );
+    assert!(
+        store
+            .unfinished_executions("a")
+            .await
+            .expect("unfinished_executions")
+            .is_empty()
+    );
+}

@@ -1,0 +1,134 @@
+//! The store contract as executable checks. Every [`Store`] implementation runs them:
+//!
+//! ```text
+//! async fn make_store() -> Arc<SqliteStore> { Arc::new(SqliteStore::open_temporary().unwrap()) }
+//! scheduler_core::store_conformance_tests!(make_store);
+//! ```
+//!
+//! The macro expands to one `#[test]` per check, each on a fresh store from the given async
+//! function, on a current-thread tokio runtime. The checks can also be called one by one. They
+//! are grouped by the capability trait they hold a store to: `jobs`, `claims`, `history`,
+//! `recovery` (with leases) and `retention`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cron_expr::{Schedule, Timestamp};
+
+use crate::domain::{
+    DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, JobSpec, MisfirePolicy,
+};
+use crate::error::Error;
+use crate::store::{
+    ClaimRequest, ClaimedTick, ExecutionQuery, JobCounts, JobQuery, NextFire, RetentionPolicy,
+    Store,
+};
+use crate::time;
+
+mod claims;
+mod history;
+mod jobs;
+mod recovery;
+mod retention;
+
+pub use claims::*;
+pub use history::*;
+pub use jobs::*;
+pub use recovery::*;
+pub use retention::*;
+
+/// Expands to one test per conformance check, each on a fresh store from `$make_store`, an
+/// async function (or closure returning a future) that returns a pointer to a [`Store`].
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make_store:expr) => {
+        $crate::store_conformance_tests!(@each $make_store;
+            jobs_round_trip,
+            update_checks_the_version,
+            delete_removes_job_and_executions,
+            claim_takes_each_due_tick_once,
+            claim_respects_limit_and_order,
+            claim_ignores_paused_jobs,
+            insert_job_and_claim_claims_only_the_new_job,
+            claim_skips_ticks_that_have_an_execution,
+            concurrent_claims_never_share_a_tick,
+            claim_applies_misfire_policies,
+            insert_execution_is_unique_per_tick,
+            record_results_applies_in_order,
+            histories_are_newest_first,
+            find_jobs_filters_and_pages,
+            find_executions_filters_by_job_and_status,
+            unfinished_executions_belong_to_their_owner,
+            executions_carry_their_lease,
+            prune_keeps_unfinished_executions,
+        );
+    };
+    (@each $make_store:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let runtime = $crate::__private::tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("a tokio runtime");
+                runtime.block_on(async {
+                    let store = ($make_store)().await;
+                    $crate::testing::conformance::$check(&*store).await;
+                });
+            }
+        )*
+    };
+}
+
+/// 2026-01-01T00:00:00Z, the instant the checks start from.
+pub fn base_time() -> Timestamp {
+    Timestamp::from_second(1_767_225_600).expect("a valid timestamp")
+}
+
+/// `base_time()` plus `seconds`.
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(base_time().as_second() + seconds).expect("a valid timestamp")
+}
+
+fn job(schedule: &str, next_fire_at: Option<Timestamp>) -> Job {
+    let schedule: Schedule = schedule.parse().expect("a valid schedule");
+    Job {
+        id: JobId::new_random(),
+        spec: JobSpec::new(
+            schedule,
+            "http://target.test/hook",
+            DeliveryType::AtLeastOnce,
+        ),
+        created_at: base_time(),
+        updated_at: base_time(),
+        next_fire_at,
+        version: 1,
+    }
+}
+
+/// The lease expiry the checks' claims at `now` ask for.
+fn lease_of(now: Timestamp) -> Timestamp {
+    time::add(now, Duration::from_secs(30))
+}
+
+fn claim(now: Timestamp, window_seconds: u64, limit: usize, owner: &str) -> ClaimRequest {
+    ClaimRequest {
+        now,
+        due_before: time::add(now, Duration::from_secs(window_seconds)),
+        limit,
+        owner: owner.to_owned(),
+        lease_until: lease_of(now),
+        misfire_threshold: Duration::from_secs(10),
+    }
+}
+
+fn ticks(executions: &[Execution]) -> Vec<Timestamp> {
+    executions
+        .iter()
+        .map(|execution| execution.scheduled_at)
+        .collect()
+}
+
+async fn insert(store: &dyn Store, job: &Job) {
+    store.insert_job(job.clone()).await.expect("insert_job");
+}
