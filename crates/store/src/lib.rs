@@ -70,9 +70,13 @@ mod codec;
 mod error;
 mod failure;
 mod history;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod schema;
 mod sqlite;
 mod writer;
 
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{Durability, SqliteConfig, SqliteStore};

@@ -14,7 +14,7 @@ use crate::codec::{ExecutionRow, InvalidColumn, JOB_COLUMN_COUNT, JobRow, timest
 /// as text, which SQLite stores.
 pub(crate) fn job_params<'a>(
     row: &'a JobRow,
-    id: &'a String,
+    id: &'a dyn rusqlite::ToSql,
 ) -> [&'a dyn rusqlite::ToSql; JOB_COLUMN_COUNT] {
     [
         id,
