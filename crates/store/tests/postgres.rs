@@ -9,7 +9,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use scheduler_core::{ClaimRequest, ClaimStore, JobId, JobStore, Timestamp};
+use scheduler_core::{
+    ClaimRequest, ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobId,
+    JobStore, RetentionPolicy, RetentionStore, Timestamp,
+};
 use store::{PostgresConfig, PostgresStore, StoreError};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
@@ -103,10 +106,17 @@ struct Fixture {
 
 impl Fixture {
     fn new(url: &str) -> Fixture {
+        Fixture::with(url, |_| {})
+    }
+
+    /// A fixture whose store's configuration `adjust` changes.
+    fn with(url: &str, adjust: impl FnOnce(&mut PostgresConfig)) -> Fixture {
         let schema = TestSchema::new(url);
         let runtime = runtime();
+        let mut config = schema.config();
+        adjust(&mut config);
         let store = runtime
-            .block_on(PostgresStore::connect(&schema.config()))
+            .block_on(PostgresStore::connect(&config))
             .expect("a PostgreSQL store");
         Fixture {
             store,
@@ -333,4 +343,110 @@ fn bad_settings_are_refused_before_connecting() {
         matches!(error, StoreError::InvalidConfig { setting: "url", .. }),
         "{error:?}"
     );
+}
+
+#[test]
+fn retention_deletes_in_bounded_rounds_and_keeps_each_jobs_newest() {
+    let Some(url) = server_url("retention_deletes_in_bounded_rounds_and_keeps_each_jobs_newest")
+    else {
+        return;
+    };
+    let fixture = Fixture::with(&url, |config| config.prune_batch = 3);
+    fixture.runtime.block_on(async {
+        let store = &fixture.store;
+        let at = |seconds: i64| {
+            Timestamp::from_second(base_time().as_second() + seconds).expect("a timestamp")
+        };
+        let jobs = [job(None), job(None)];
+        for job in &jobs {
+            store.insert_job(job.clone()).await.expect("insert_job");
+            for second in 0..10 {
+                let mut execution =
+                    Execution::pending(job.id, at(second), ExecutionTrigger::Manual, "a", at(60));
+                execution.status = ExecutionStatus::Succeeded;
+                execution.finished_at = Some(at(second));
+                store
+                    .insert_execution(execution)
+                    .await
+                    .expect("insert_execution");
+            }
+            // Unfinished ones are never pruned, and do not count against the limit.
+            let pending = Execution::pending(job.id, at(-5), ExecutionTrigger::Manual, "a", at(60));
+            store
+                .insert_execution(pending)
+                .await
+                .expect("insert_execution");
+        }
+        let by_count = RetentionPolicy {
+            max_per_job: Some(2),
+            max_age: None,
+        };
+        // Eight finished executions beyond the newest two, for each job: rounds of three.
+        assert_eq!(store.prune(by_count, at(100)).await.expect("prune"), 16);
+        for job in &jobs {
+            let left: Vec<Timestamp> = store
+                .job_executions(job.id, 100)
+                .await
+                .expect("job_executions")
+                .iter()
+                .map(|execution| execution.scheduled_at)
+                .collect();
+            assert_eq!(left, [at(9), at(8), at(-5)]);
+        }
+        let by_age = RetentionPolicy {
+            max_per_job: None,
+            max_age: Some(Duration::from_secs(91)),
+        };
+        assert_eq!(store.prune(by_age, at(100)).await.expect("prune"), 2);
+        assert_eq!(
+            store
+                .recent_executions(100)
+                .await
+                .expect("recent_executions")
+                .len(),
+            4
+        );
+    });
+}
+
+#[test]
+fn the_claims_read_of_due_jobs_uses_the_due_index() {
+    let Some(url) = server_url("the_claims_read_of_due_jobs_uses_the_due_index") else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    let fixture = Fixture::with(&url, |config| config.schema = Some(schema.name.clone()));
+    fixture.runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("a connection");
+        let connection = tokio::spawn(connection);
+        // With an empty table any plan is cheap: forbid the sequential scan to see whether
+        // the index can serve the query at all.
+        client
+            .batch_execute(&format!(
+                "SET search_path = \"{}\"; SET enable_seqscan = off",
+                schema.name
+            ))
+            .await
+            .expect("the settings");
+        let plan: Vec<String> = client
+            .query(
+                "EXPLAIN SELECT id FROM jobs WHERE active AND next_fire_at IS NOT NULL \
+                 AND next_fire_at <= 0 ORDER BY next_fire_at LIMIT 10 FOR NO KEY UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await
+            .expect("the plan")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains("Index Scan using jobs_due")),
+            "{plan:?}"
+        );
+        assert!(plan.iter().all(|step| !step.contains("Sort")), "{plan:?}");
+        drop(client);
+        connection.await.expect("the task").expect("the connection");
+    });
 }
