@@ -1,33 +1,38 @@
-//! Rows to domain values and back. Timestamps are stored as integer milliseconds since the
-//! Unix epoch (as the original schema did), durations as integer milliseconds.
+//! Column values to domain values and back, shared by the stores: each store reads its row into
+//! a [`JobRow`] or an [`ExecutionRow`] (owned column values) and this module does the rest, so
+//! that SQLite and PostgreSQL agree on every encoding. Timestamps are integer milliseconds since
+//! the Unix epoch (as the original schema had them), durations integer milliseconds, headers
+//! netstrings, time zones IANA names or `fixed:<seconds>`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Row;
-use rusqlite::types::{FromSqlError, Type};
 use scheduler_core::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, HttpMethod, Job,
     JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, TimeZone, Timestamp,
 };
 use uuid::Uuid;
 
-/// The job columns, in the order [`job_from_row`] reads them.
+/// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name";
 
-/// Where `next_fire_at` is in [`JOB_COLUMNS`].
-const NEXT_FIRE_AT_COLUMN: usize = 20;
+/// How many columns [`JOB_COLUMNS`] names.
+pub(crate) const JOB_COLUMN_COUNT: usize = 23;
 
-/// The execution columns, in the order [`execution_from_row`] reads them.
+/// Where `next_fire_at` is in [`JOB_COLUMNS`].
+pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
+
+/// The execution columns, in [`ExecutionRow`]'s field order.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
      error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at";
 
 /// How many columns [`EXECUTION_COLUMNS`] names: a join reads its other columns after these.
 pub(crate) const EXECUTION_COLUMN_COUNT: usize = 13;
 
-/// The job columns qualified with the table alias `j`, for joins.
+/// The job columns qualified with a table alias, for joins.
 pub(crate) fn job_columns_of(alias: &str) -> String {
     JOB_COLUMNS
         .split(", ")
@@ -36,17 +41,37 @@ pub(crate) fn job_columns_of(alias: &str) -> String {
         .join(", ")
 }
 
-/// The values to bind for a job, in [`JOB_COLUMNS`] order (`?1` .. `?23`).
+/// A stored value that does not decode: the column (its index in [`JOB_COLUMNS`] or
+/// [`EXECUTION_COLUMNS`]) and why.
+#[derive(Debug)]
+pub(crate) struct InvalidColumn {
+    pub(crate) index: usize,
+    pub(crate) reason: String,
+}
+
+impl InvalidColumn {
+    fn new(index: usize, reason: impl Into<String>) -> InvalidColumn {
+        InvalidColumn {
+            index,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A job's column values, in [`JOB_COLUMNS`] order: what a store writes, and what it reads back
+/// before [`JobRow::into_job`].
+#[derive(Debug)]
 pub(crate) struct JobRow {
-    pub(crate) id: String,
+    pub(crate) id: Uuid,
     pub(crate) schedule: String,
     pub(crate) api: String,
-    pub(crate) delivery: &'static str,
+    pub(crate) delivery: Cow<'static, str>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
-    pub(crate) active: bool,
+    /// `None` only in rows of the original SQLite schema, where it counts as active.
+    pub(crate) active: Option<bool>,
     pub(crate) time_zone: Option<String>,
-    pub(crate) method: &'static str,
+    pub(crate) method: Cow<'static, str>,
     pub(crate) headers: String,
     pub(crate) body: Option<Vec<u8>>,
     pub(crate) attempt_timeout_ms: i64,
@@ -55,9 +80,9 @@ pub(crate) struct JobRow {
     pub(crate) retry_max_backoff_ms: i64,
     pub(crate) retry_multiplier: f64,
     pub(crate) retry_jitter: f64,
-    pub(crate) misfire_policy: &'static str,
+    pub(crate) misfire_policy: Cow<'static, str>,
     pub(crate) misfire_max: i64,
-    pub(crate) overlap_policy: &'static str,
+    pub(crate) overlap_policy: Cow<'static, str>,
     pub(crate) next_fire_at: Option<i64>,
     pub(crate) version: i64,
     pub(crate) name: Option<String>,
@@ -65,7 +90,7 @@ pub(crate) struct JobRow {
 
 impl JobRow {
     /// The row of a job. Fails only for a time zone that has neither an IANA name nor a fixed
-    /// offset (a POSIX rule string), which this store cannot keep.
+    /// offset (a POSIX rule string), which the stores cannot keep.
     pub(crate) fn new(job: &Job) -> Result<JobRow, String> {
         let spec = &job.spec;
         let (misfire_policy, misfire_max) = match spec.misfire {
@@ -74,15 +99,15 @@ impl JobRow {
             MisfirePolicy::CatchUp { max } => ("CATCH_UP", i64::from(max)),
         };
         Ok(JobRow {
-            id: job.id.0.to_string(),
+            id: job.id.0,
             schedule: spec.schedule.to_string(),
             api: spec.target_url.clone(),
-            delivery: spec.delivery.as_str(),
+            delivery: Cow::Borrowed(spec.delivery.as_str()),
             created_at: millis(job.created_at),
             updated_at: millis(job.updated_at),
-            active: !spec.paused,
+            active: Some(!spec.paused),
             time_zone: spec.time_zone.as_ref().map(encode_time_zone).transpose()?,
-            method: spec.method.as_str(),
+            method: Cow::Borrowed(spec.method.as_str()),
             headers: encode_headers(&spec.headers),
             body: spec.body.as_ref().map(|body| body.to_vec()),
             attempt_timeout_ms: duration_millis(spec.attempt_timeout),
@@ -91,150 +116,134 @@ impl JobRow {
             retry_max_backoff_ms: duration_millis(spec.retry.max_backoff),
             retry_multiplier: spec.retry.multiplier,
             retry_jitter: spec.retry.jitter,
-            misfire_policy,
+            misfire_policy: Cow::Borrowed(misfire_policy),
             misfire_max,
-            overlap_policy: match spec.overlap {
+            overlap_policy: Cow::Borrowed(match spec.overlap {
                 OverlapPolicy::Allow => "ALLOW",
                 OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
-            },
+            }),
             next_fire_at: job.next_fire_at.map(millis),
             version: job.version as i64,
             name: spec.name.clone(),
         })
     }
 
-    /// The values in [`JOB_COLUMNS`] order.
-    pub(crate) fn params(&self) -> [&dyn rusqlite::ToSql; 23] {
-        [
-            &self.id,
-            &self.schedule,
-            &self.api,
-            &self.delivery,
-            &self.created_at,
-            &self.updated_at,
-            &self.active,
-            &self.time_zone,
-            &self.method,
-            &self.headers,
-            &self.body,
-            &self.attempt_timeout_ms,
-            &self.retry_max_attempts,
-            &self.retry_initial_backoff_ms,
-            &self.retry_max_backoff_ms,
-            &self.retry_multiplier,
-            &self.retry_jitter,
-            &self.misfire_policy,
-            &self.misfire_max,
-            &self.overlap_policy,
-            &self.next_fire_at,
-            &self.version,
-            &self.name,
-        ]
+    /// The job these values describe; the error names the first column that does not decode.
+    pub(crate) fn into_job(self) -> Result<Job, InvalidColumn> {
+        let schedule = Schedule::parse(&self.schedule)
+            .map_err(|error| InvalidColumn::new(1, error.to_string()))?;
+        let time_zone = self
+            .time_zone
+            .as_deref()
+            .map(decode_time_zone)
+            .transpose()
+            .map_err(|reason| InvalidColumn::new(7, reason))?;
+        let spec = JobSpec {
+            schedule,
+            time_zone,
+            target_url: self.api,
+            delivery: self
+                .delivery
+                .parse::<DeliveryType>()
+                .map_err(|error| InvalidColumn::new(3, error.to_string()))?,
+            method: self
+                .method
+                .parse::<HttpMethod>()
+                .map_err(|error| InvalidColumn::new(8, error.to_string()))?,
+            headers: decode_headers(&self.headers)
+                .ok_or_else(|| InvalidColumn::new(9, "malformed headers"))?,
+            body: self.body.map(Arc::from),
+            attempt_timeout: duration_from(self.attempt_timeout_ms),
+            retry: RetryPolicy {
+                max_attempts: u32::try_from(self.retry_max_attempts).unwrap_or(1).max(1),
+                initial_backoff: duration_from(self.retry_initial_backoff_ms),
+                max_backoff: duration_from(self.retry_max_backoff_ms),
+                multiplier: self.retry_multiplier,
+                jitter: self.retry_jitter,
+            },
+            misfire: match &*self.misfire_policy {
+                "FIRE_ONCE_NOW" => MisfirePolicy::FireOnceNow,
+                "SKIP_TO_NEXT" => MisfirePolicy::SkipToNext,
+                "CATCH_UP" => MisfirePolicy::CatchUp {
+                    max: u32::try_from(self.misfire_max).unwrap_or(u32::MAX),
+                },
+                other => {
+                    return Err(InvalidColumn::new(
+                        17,
+                        format!("unknown misfire policy {other:?}"),
+                    ));
+                }
+            },
+            overlap: match &*self.overlap_policy {
+                "ALLOW" => OverlapPolicy::Allow,
+                "SKIP_WHILE_RUNNING" => OverlapPolicy::SkipWhileRunning,
+                other => {
+                    return Err(InvalidColumn::new(
+                        19,
+                        format!("unknown overlap policy {other:?}"),
+                    ));
+                }
+            },
+            paused: !self.active.unwrap_or(true),
+            name: self.name,
+        };
+        Ok(Job {
+            id: JobId(self.id),
+            spec,
+            created_at: timestamp_at(4, self.created_at)?,
+            updated_at: timestamp_at(5, self.updated_at)?,
+            next_fire_at: optional_timestamp_at(NEXT_FIRE_AT_COLUMN, self.next_fire_at)?,
+            version: u64::try_from(self.version).unwrap_or(1),
+        })
     }
 }
 
-/// Reads a job from columns `offset..offset + 23` in [`JOB_COLUMNS`] order.
-pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
-    let column = |index: usize| offset + index;
-    let schedule_text: String = row.get(column(1))?;
-    let schedule =
-        Schedule::parse(&schedule_text).map_err(|error| invalid(column(1), error.to_string()))?;
-    let time_zone = match row.get::<_, Option<String>>(column(7))? {
-        None => None,
-        Some(name) => Some(decode_time_zone(&name).map_err(|reason| invalid(column(7), reason))?),
-    };
-    let delivery: String = row.get(column(3))?;
-    let method: String = row.get(column(8))?;
-    let headers: String = row.get(column(9))?;
-    let body: Option<Vec<u8>> = row.get(column(10))?;
-    let misfire: String = row.get(column(17))?;
-    let overlap: String = row.get(column(19))?;
-    let active: Option<bool> = row.get(column(6))?;
-    let spec = JobSpec {
-        schedule,
-        time_zone,
-        target_url: row.get(column(2))?,
-        delivery: delivery
-            .parse::<DeliveryType>()
-            .map_err(|error| invalid(column(3), error.to_string()))?,
-        method: method
-            .parse::<HttpMethod>()
-            .map_err(|error| invalid(column(8), error.to_string()))?,
-        headers: decode_headers(&headers)
-            .ok_or_else(|| invalid(column(9), "malformed headers".to_owned()))?,
-        body: body.map(Arc::from),
-        attempt_timeout: duration_from(row.get(column(11))?),
-        retry: RetryPolicy {
-            max_attempts: u32::try_from(row.get::<_, i64>(column(12))?)
-                .unwrap_or(1)
-                .max(1),
-            initial_backoff: duration_from(row.get(column(13))?),
-            max_backoff: duration_from(row.get(column(14))?),
-            multiplier: row.get(column(15))?,
-            jitter: row.get(column(16))?,
-        },
-        misfire: match misfire.as_str() {
-            "FIRE_ONCE_NOW" => MisfirePolicy::FireOnceNow,
-            "SKIP_TO_NEXT" => MisfirePolicy::SkipToNext,
-            "CATCH_UP" => MisfirePolicy::CatchUp {
-                max: u32::try_from(row.get::<_, i64>(column(18))?).unwrap_or(u32::MAX),
-            },
-            other => {
-                return Err(invalid(
-                    column(17),
-                    format!("unknown misfire policy {other:?}"),
-                ));
-            }
-        },
-        overlap: match overlap.as_str() {
-            "ALLOW" => OverlapPolicy::Allow,
-            "SKIP_WHILE_RUNNING" => OverlapPolicy::SkipWhileRunning,
-            other => {
-                return Err(invalid(
-                    column(19),
-                    format!("unknown overlap policy {other:?}"),
-                ));
-            }
-        },
-        paused: !active.unwrap_or(true),
-        name: row.get(column(22))?,
-    };
-    Ok(Job {
-        id: JobId(uuid_from(row, column(0))?),
-        spec,
-        created_at: timestamp_from(row, column(4))?,
-        updated_at: timestamp_from(row, column(5))?,
-        next_fire_at: optional_timestamp_from(row, column(NEXT_FIRE_AT_COLUMN))?,
-        version: u64::try_from(row.get::<_, i64>(column(21))?).unwrap_or(1),
-    })
+/// An execution's column values, in [`EXECUTION_COLUMNS`] order.
+#[derive(Debug)]
+pub(crate) struct ExecutionRow {
+    pub(crate) id: Uuid,
+    pub(crate) job_id: Uuid,
+    pub(crate) scheduled_time: i64,
+    pub(crate) executed_time: Option<i64>,
+    pub(crate) status: Cow<'static, str>,
+    pub(crate) http_status: Option<i64>,
+    pub(crate) duration: Option<i64>,
+    pub(crate) error_message: Option<String>,
+    pub(crate) finished_time: Option<i64>,
+    pub(crate) trigger: Cow<'static, str>,
+    pub(crate) claimed_by: String,
+    pub(crate) attempts: i64,
+    pub(crate) lease_expires_at: Option<i64>,
 }
 
-/// Reads an execution from columns `0..13` in [`EXECUTION_COLUMNS`] order.
-pub(crate) fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
-    let status: String = row.get(4)?;
-    let trigger: String = row.get(9)?;
-    Ok(Execution {
-        id: ExecutionId(uuid_from(row, 0)?),
-        job_id: JobId(uuid_from(row, 1)?),
-        scheduled_at: timestamp_from(row, 2)?,
-        trigger: match trigger.as_str() {
-            "MANUAL" => ExecutionTrigger::Manual,
-            _ => ExecutionTrigger::Schedule,
-        },
-        claimed_by: row.get(10)?,
-        lease_expires_at: optional_timestamp_from(row, 12)?,
-        status: status
-            .parse::<ExecutionStatus>()
-            .map_err(|error| invalid(4, error.to_string()))?,
-        executed_at: optional_timestamp_from(row, 3)?,
-        finished_at: optional_timestamp_from(row, 8)?,
-        http_status: row
-            .get::<_, Option<i64>>(5)?
-            .and_then(|status| u16::try_from(status).ok()),
-        duration: row.get::<_, Option<i64>>(6)?.map(duration_from),
-        error: row.get(7)?,
-        attempts: u32::try_from(row.get::<_, i64>(11)?).unwrap_or(0),
-    })
+impl ExecutionRow {
+    /// The execution these values describe; the error names the first column that does not
+    /// decode.
+    pub(crate) fn into_execution(self) -> Result<Execution, InvalidColumn> {
+        Ok(Execution {
+            id: ExecutionId(self.id),
+            job_id: JobId(self.job_id),
+            scheduled_at: timestamp_at(2, self.scheduled_time)?,
+            trigger: match &*self.trigger {
+                "MANUAL" => ExecutionTrigger::Manual,
+                _ => ExecutionTrigger::Schedule,
+            },
+            claimed_by: self.claimed_by,
+            lease_expires_at: optional_timestamp_at(12, self.lease_expires_at)?,
+            status: self
+                .status
+                .parse::<ExecutionStatus>()
+                .map_err(|error| InvalidColumn::new(4, error.to_string()))?,
+            executed_at: optional_timestamp_at(3, self.executed_time)?,
+            finished_at: optional_timestamp_at(8, self.finished_time)?,
+            http_status: self
+                .http_status
+                .and_then(|status| u16::try_from(status).ok()),
+            duration: self.duration.map(duration_from),
+            error: self.error_message,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+        })
+    }
 }
 
 /// Milliseconds since the epoch, rounded down.
@@ -256,37 +265,21 @@ fn duration_from(millis: i64) -> Duration {
     Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 
-fn timestamp_from_millis(millis: i64) -> Result<Timestamp, String> {
+/// The instant `millis` after the epoch, or why not.
+pub(crate) fn timestamp_from_millis(millis: i64) -> Result<Timestamp, String> {
     Timestamp::from_millisecond(millis)
         .map_err(|error| format!("timestamp {millis} out of range: {error}"))
 }
 
-fn timestamp_from(row: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
-    timestamp_from_millis(row.get(column)?).map_err(|reason| invalid(column, reason))
+fn timestamp_at(index: usize, millis: i64) -> Result<Timestamp, InvalidColumn> {
+    timestamp_from_millis(millis).map_err(|reason| InvalidColumn::new(index, reason))
 }
 
-pub(crate) fn optional_timestamp_from(
-    row: &Row<'_>,
-    column: usize,
-) -> rusqlite::Result<Option<Timestamp>> {
-    row.get::<_, Option<i64>>(column)?
-        .map(timestamp_from_millis)
-        .transpose()
-        .map_err(|reason| invalid(column, reason))
-}
-
-fn uuid_from(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
-    let text: String = row.get(column)?;
-    Uuid::parse_str(&text)
-        .map_err(|error| invalid(column, format!("{text:?} is not a UUID: {error}")))
-}
-
-fn invalid(column: usize, reason: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        Type::Text,
-        Box::new(FromSqlError::Other(reason.into())),
-    )
+fn optional_timestamp_at(
+    index: usize,
+    millis: Option<i64>,
+) -> Result<Option<Timestamp>, InvalidColumn> {
+    millis.map(|millis| timestamp_at(index, millis)).transpose()
 }
 
 /// IANA zones by name; fixed offsets as `fixed:<seconds east of UTC>`.

@@ -29,9 +29,10 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use scheduler_core::{Execution, Result, Timestamp};
 
-use crate::codec::{EXECUTION_COLUMNS, execution_from_row, millis};
+use crate::codec::{EXECUTION_COLUMNS, millis};
 use crate::failure;
 use crate::sqlite::Shared;
+use crate::sqlite::rows::execution_from_row;
 use crate::writer::Priority;
 
 /// The name of the watermark in `store_state`.

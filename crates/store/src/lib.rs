@@ -1,4 +1,5 @@
-//! Durable stores for the scheduler: [`SqliteStore`], the embedded default.
+//! Durable stores for the scheduler: [`SqliteStore`], the embedded default, and (feature
+//! `postgres`) `PostgresStore`, for several nodes sharing one PostgreSQL database.
 //!
 //! **What it is:** implementations of `scheduler-core`'s [`Store`](scheduler_core::Store)
 //! traits on SQL databases. It is the only crate that knows SQL. Every store here passes the
@@ -13,6 +14,11 @@
 //! let store = SqliteStore::open(&SqliteConfig::new("./scheduler.db"))?;
 //! # Ok::<(), store::StoreError>(())
 //! ```
+//!
+//! The feature `postgres` adds `PostgresStore` and `PostgresConfig`: the same contract on a
+//! PostgreSQL server (tokio-postgres with a deadpool pool), whose claims lock due jobs with
+//! `FOR NO KEY UPDATE SKIP LOCKED` so that nodes split them; its own documentation tells the
+//! rest.
 //!
 //! The feature `testing` adds `SqliteStore::open_temporary` and `open_temporary_with`, a store
 //! on a throwaway database, for tests and benchmarks.
@@ -70,9 +76,13 @@ mod codec;
 mod error;
 mod failure;
 mod history;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod schema;
 mod sqlite;
 mod writer;
 
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{Durability, SqliteConfig, SqliteStore};

@@ -1,5 +1,5 @@
-//! The SQLite store's tests: the core conformance suite, plus what only a real file has
-//! (migrations, reopening, crashes, bad paths).
+//! The stores' tests: the core conformance suite, plus what only a real database has
+//! (migrations, reopening, crashes, bad paths; for PostgreSQL, several nodes on one database).
 
 mod claims;
 mod conformance;
@@ -7,5 +7,7 @@ mod durability;
 mod history;
 mod migration;
 mod open_errors;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod retention;
 mod support;

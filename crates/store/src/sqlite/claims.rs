@@ -12,8 +12,9 @@ use scheduler_core::{
 use super::executions::insert_execution_row;
 use super::job_cache::{self, JobCache};
 use super::jobs::insert_job_row;
+use super::rows::{job_from_row, optional_timestamp_from};
 use super::{SqliteStore, store_error};
-use crate::codec::{JOB_COLUMNS, job_from_row, millis, optional_timestamp_from};
+use crate::codec::{JOB_COLUMNS, millis};
 use crate::history;
 
 /// Claims the due ticks `request` asks for, in one background write; see [`claim`].

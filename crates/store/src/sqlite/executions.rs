@@ -11,10 +11,10 @@ use scheduler_core::{
     RetentionPolicy, RetentionStore, Timestamp,
 };
 
+use super::rows::{execution_from_row, job_from_row};
 use super::{SqliteStore, claims, prune, store_error};
 use crate::codec::{
-    EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, execution_from_row, job_columns_of,
-    job_from_row, millis,
+    EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, job_columns_of, millis,
 };
 use crate::history;
 use crate::schema;

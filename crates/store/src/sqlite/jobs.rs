@@ -5,8 +5,9 @@ use scheduler_core::{
     BoxFuture, Error, Job, JobCounts, JobId, JobQuery, JobStore, NextFire, Result, Timestamp,
 };
 
+use super::rows::{job_from_row, job_params};
 use super::{SqliteStore, store_error};
-use crate::codec::{JOB_COLUMNS, JobRow, job_from_row};
+use crate::codec::{JOB_COLUMNS, JobRow};
 use crate::failure;
 use crate::history;
 
@@ -59,9 +60,10 @@ impl JobStore for SqliteStore {
                 NextFire::Set(at) => at,
             };
             let row = job_row(&job)?;
+            let id = row.id.to_string();
             connection
                 .prepare_cached(UPDATE_JOB)
-                .and_then(|mut statement| statement.execute(&row.params()[..]))
+                .and_then(|mut statement| statement.execute(&job_params(&row, &id)[..]))
                 .map_err(store_error("updating a job"))?;
             Ok(job)
         })
@@ -116,9 +118,10 @@ impl JobStore for SqliteStore {
 /// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
 pub(super) fn insert_job_row(connection: &Connection, job: &Job) -> Result<()> {
     let row = job_row(job)?;
+    let id = row.id.to_string();
     match connection
         .prepare_cached(INSERT_JOB)
-        .and_then(|mut statement| statement.execute(&row.params()[..]))
+        .and_then(|mut statement| statement.execute(&job_params(&row, &id)[..]))
     {
         Ok(_) => Ok(()),
         Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {

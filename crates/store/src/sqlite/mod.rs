@@ -19,6 +19,7 @@ mod job_cache;
 mod jobs;
 mod open;
 mod prune;
+pub(crate) mod rows;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

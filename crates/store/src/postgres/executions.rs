@@ -1,0 +1,297 @@
+//! Executions: the capability traits over executions ([`ClaimStore`], [`HistoryStore`],
+//! [`RetentionStore`], [`RecoveryStore`]), with triggers, results and the queries of the
+//! history; claims and pruning are in modules of their own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scheduler_core::{
+    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
+    ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
+    RetentionPolicy, RetentionStore, Timestamp,
+};
+use uuid::Uuid;
+
+use super::rows::{execution_from, job_from};
+use super::schema::EXCEPTIONAL_STATES;
+use super::{PostgresStore, claims, failure, prune};
+use crate::codec::{
+    EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, job_columns_of, millis,
+};
+
+impl ClaimStore for PostgresStore {
+    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
+        claims::claim_due(self, request)
+    }
+
+    fn insert_job_and_claim(
+        &self,
+        job: Job,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        claims::insert_job_and_claim(self, job, request)
+    }
+
+    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            const WHAT: &str = "inserting an execution";
+            let client = self.client(WHAT).await?;
+            let statement = client
+                .prepare_cached(INSERT_EXECUTION)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let inserted = client
+                .execute(
+                    &statement,
+                    &[
+                        &execution.id.0,
+                        &execution.job_id.0,
+                        &millis(execution.scheduled_at),
+                        &execution.executed_at.map(millis),
+                        &execution.status.as_str(),
+                        &execution.http_status.map(i64::from),
+                        &execution.duration.map(duration_millis),
+                        &execution.error,
+                        &execution.finished_at.map(millis),
+                        &execution.trigger.as_str(),
+                        &execution.claimed_by,
+                        &i64::from(execution.attempts),
+                        &execution.lease_expires_at.map(millis),
+                    ],
+                )
+                .await;
+            match inserted {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(Error::DuplicateExecution {
+                    job_id: execution.job_id,
+                    scheduled_at: execution.scheduled_at,
+                }),
+                Err(error)
+                    if error.code()
+                        == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
+                {
+                    Err(Error::JobNotFound(execution.job_id))
+                }
+                Err(error) => Err(failure::postgres(WHAT, error)),
+            }
+        })
+    }
+
+    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            const WHAT: &str = "recording results";
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let results = Results::of(updates);
+            let mut client = self.client(WHAT).await?;
+            let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
+            let statement = transaction
+                .prepare_cached(UPDATE_EXECUTIONS)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            transaction
+                .execute(
+                    &statement,
+                    &[
+                        &results.ids,
+                        &results.statuses,
+                        &results.executed_at,
+                        &results.finished_at,
+                        &results.http_statuses,
+                        &results.durations,
+                        &results.errors,
+                        &results.attempts,
+                    ],
+                )
+                .await
+                .map_err(failure::while_(WHAT))?;
+            transaction.commit().await.map_err(failure::while_(WHAT))
+        })
+    }
+}
+
+/// A batch of results as the columns of one update, one row per execution: the last update
+/// of an execution wins, as if they were applied in order.
+struct Results {
+    ids: Vec<Uuid>,
+    statuses: Vec<&'static str>,
+    executed_at: Vec<Option<i64>>,
+    finished_at: Vec<Option<i64>>,
+    http_statuses: Vec<Option<i64>>,
+    durations: Vec<Option<i64>>,
+    errors: Vec<Option<String>>,
+    attempts: Vec<i64>,
+}
+
+impl Results {
+    fn of(updates: Vec<ExecutionUpdate>) -> Results {
+        // An `UPDATE ... FROM` that joins a row twice applies one of the two at random.
+        let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(updates.len());
+        for (index, update) in updates.iter().enumerate() {
+            last.insert(update.id.0, index);
+        }
+        let mut results = Results {
+            ids: Vec::with_capacity(last.len()),
+            statuses: Vec::with_capacity(last.len()),
+            executed_at: Vec::with_capacity(last.len()),
+            finished_at: Vec::with_capacity(last.len()),
+            http_statuses: Vec::with_capacity(last.len()),
+            durations: Vec::with_capacity(last.len()),
+            errors: Vec::with_capacity(last.len()),
+            attempts: Vec::with_capacity(last.len()),
+        };
+        for (index, update) in updates.into_iter().enumerate() {
+            if last.get(&update.id.0) != Some(&index) {
+                continue;
+            }
+            results.ids.push(update.id.0);
+            results.statuses.push(update.status.as_str());
+            results.executed_at.push(update.executed_at.map(millis));
+            results.finished_at.push(update.finished_at.map(millis));
+            results
+                .http_statuses
+                .push(update.http_status.map(i64::from));
+            results.durations.push(update.duration.map(duration_millis));
+            results.errors.push(update.error);
+            results.attempts.push(i64::from(update.attempts));
+        }
+        results
+    }
+}
+
+impl HistoryStore for PostgresStore {
+    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
+        Box::pin(async move {
+            const WHAT: &str = "reading an execution";
+            let client = self.client(WHAT).await?;
+            let sql = format!("SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE id = $1");
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let row = client
+                .query_opt(&statement, &[&id.0])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            row.map(|row| execution_from(&row)).transpose()
+        })
+    }
+
+    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        Box::pin(async move {
+            const WHAT: &str = "reading executions";
+            let client = self.client(WHAT).await?;
+            let status = query.status.map(ExecutionStatus::as_str);
+            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+            let sql = executions_sql(query.job_id.is_some(), query.status);
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let rows = match (query.job_id, status) {
+                (Some(job_id), Some(status)) => {
+                    client
+                        .query(&statement, &[&job_id.0, &status, &limit])
+                        .await
+                }
+                (Some(job_id), None) => client.query(&statement, &[&job_id.0, &limit]).await,
+                (None, Some(status)) => client.query(&statement, &[&status, &limit]).await,
+                (None, None) => client.query(&statement, &[&limit]).await,
+            }
+            .map_err(failure::while_(WHAT))?;
+            rows.iter().map(execution_from).collect()
+        })
+    }
+}
+
+impl RetentionStore for PostgresStore {
+    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        prune::prune(self, policy, now)
+    }
+}
+
+impl RecoveryStore for PostgresStore {
+    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            const WHAT: &str = "reading unfinished executions";
+            let client = self.client(WHAT).await?;
+            let execution_columns = EXECUTION_COLUMNS
+                .split(", ")
+                .map(|column| format!("e.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // `e.status IN (...)` repeats the condition of `job_executions_unfinished`.
+            let sql = format!(
+                "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
+                 WHERE e.status IN ('PENDING', 'RUNNING') AND e.claimed_by = $1 ORDER BY e.scheduled_time, e.id",
+                job_columns_of("j")
+            );
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let rows = client
+                .query(&statement, &[&owner])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ClaimedTick {
+                        execution: execution_from(row)?,
+                        job: Arc::new(job_from(row, EXECUTION_COLUMN_COUNT)?),
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// The listing of executions, newest tick first, for a job or across jobs, in a state or in
+/// any; the parameters are the job id (if any), the state (if any) and the limit, in that
+/// order. One job's read backwards through the unique (job, tick) index; the rare final states
+/// across jobs through their partial index; the rest through the tick index.
+fn executions_sql(of_job: bool, status: Option<ExecutionStatus>) -> String {
+    let mut conditions = Vec::new();
+    let mut parameter = 0;
+    let mut next = || {
+        parameter += 1;
+        format!("${parameter}")
+    };
+    if of_job {
+        conditions.push(format!("job_id = {}", next()));
+    }
+    if let Some(status) = status {
+        conditions.push(format!("status = {}", next()));
+        let exceptional = matches!(
+            status,
+            ExecutionStatus::Failed | ExecutionStatus::Abandoned | ExecutionStatus::Skipped
+        );
+        if exceptional && !of_job {
+            conditions.push(EXCEPTIONAL_STATES.to_owned());
+        }
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT {EXECUTION_COLUMNS} FROM job_executions {filter} ORDER BY scheduled_time DESC, id DESC LIMIT {}",
+        next()
+    )
+}
+
+/// An execution, unless its job has one at its tick (nothing is inserted then).
+const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
+     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
+
+/// Results, one per row of the arrays; executions that no longer exist match no row.
+const UPDATE_EXECUTIONS: &str = "UPDATE job_executions e SET status = u.status, executed_time = u.executed_time, \
+     finished_time = u.finished_time, http_status = u.http_status, duration = u.duration, \
+     error_message = u.error_message, attempts = u.attempts \
+     FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], \
+     $8::bigint[]) AS u (id, status, executed_time, finished_time, http_status, duration, error_message, attempts) \
+     WHERE e.id = u.id";

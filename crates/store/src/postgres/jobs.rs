@@ -1,0 +1,210 @@
+//! Jobs: the [`JobStore`] implementation and its SQL.
+
+use scheduler_core::{
+    BoxFuture, Error, Job, JobCounts, JobId, JobQuery, JobStore, NextFire, Result,
+};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::rows::job_from;
+use super::{PostgresStore, failure};
+use crate::codec::{JOB_COLUMNS, JobRow, timestamp_from_millis};
+
+impl JobStore for PostgresStore {
+    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let client = self.client("inserting a job").await?;
+            insert_job_row(&**client, &job).await
+        })
+    }
+
+    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
+        Box::pin(async move {
+            const WHAT: &str = "reading a job";
+            let client = self.client(WHAT).await?;
+            let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let row = client
+                .query_opt(&statement, &[&id.0])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            row.map(|row| job_from(&row, 0)).transpose()
+        })
+    }
+
+    fn update_job(
+        &self,
+        mut job: Job,
+        expected_version: u64,
+        next_fire: NextFire,
+    ) -> BoxFuture<'_, Result<Job>> {
+        Box::pin(async move {
+            const WHAT: &str = "updating a job";
+            let mut client = self.client(WHAT).await?;
+            let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
+            let stored = transaction
+                .query_opt(
+                    "SELECT version, created_at, next_fire_at FROM jobs WHERE id = $1 FOR UPDATE",
+                    &[&job.id.0],
+                )
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let stored = stored
+                .map(|row| -> (i64, i64, Option<i64>) { (row.get(0), row.get(1), row.get(2)) });
+            let refusal = match stored {
+                None => Some(Error::JobNotFound(job.id)),
+                Some((version, ..)) if version as u64 != expected_version => {
+                    Some(Error::VersionConflict {
+                        job_id: job.id,
+                        expected: expected_version,
+                        actual: version as u64,
+                    })
+                }
+                Some(_) => None,
+            };
+            let (Some((_, created_at, stored_next)), None) = (stored, refusal.as_ref()) else {
+                // Ended now rather than when the connection is next used, so the row lock goes.
+                transaction
+                    .rollback()
+                    .await
+                    .map_err(failure::while_(WHAT))?;
+                return Err(refusal.unwrap_or(Error::JobNotFound(job.id)));
+            };
+            job.version = expected_version + 1;
+            job.created_at = timestamp_from_millis(created_at).unwrap_or(job.created_at);
+            job.next_fire_at = match next_fire {
+                NextFire::Keep => stored_next.and_then(|at| timestamp_from_millis(at).ok()),
+                NextFire::Set(at) => at,
+            };
+            let row = job_row(&job)?;
+            transaction
+                .execute(UPDATE_JOB, &job_params(&row))
+                .await
+                .map_err(failure::while_(WHAT))?;
+            transaction.commit().await.map_err(failure::while_(WHAT))?;
+            Ok(job)
+        })
+    }
+
+    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            const WHAT: &str = "deleting a job";
+            let client = self.client(WHAT).await?;
+            // Its executions go with it (`ON DELETE CASCADE`), in the same statement.
+            let deleted = client
+                .execute("DELETE FROM jobs WHERE id = $1", &[&id.0])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            Ok(deleted == 1)
+        })
+    }
+
+    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
+        Box::pin(async move {
+            const WHAT: &str = "counting jobs";
+            let client = self.client(WHAT).await?;
+            let row = client
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE active), count(*) FILTER (WHERE NOT active) FROM jobs",
+                    &[],
+                )
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let (active, paused): (i64, i64) = (row.get(0), row.get(1));
+            Ok(JobCounts {
+                active: active as u64,
+                paused: paused as u64,
+            })
+        })
+    }
+
+    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
+        Box::pin(async move {
+            const WHAT: &str = "listing jobs";
+            let client = self.client(WHAT).await?;
+            let sql = format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE ($1::uuid IS NULL OR id > $1) \
+                 AND ($2::boolean IS NULL OR active = NOT $2) AND ($3::text IS NULL OR type = $3) \
+                 ORDER BY id LIMIT $4"
+            );
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let after: Option<Uuid> = query.after.map(|id| id.0);
+            let delivery = query.delivery.map(|delivery| delivery.as_str());
+            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(&statement, &[&after, &query.paused, &delivery, &limit])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            rows.iter().map(|row| job_from(row, 0)).collect()
+        })
+    }
+}
+
+/// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
+pub(super) async fn insert_job_row(client: &impl GenericClient, job: &Job) -> Result<()> {
+    let row = job_row(job)?;
+    match client.execute(INSERT_JOB, &job_params(&row)).await {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_db_error()
+                .is_some_and(|db| db.constraint() == Some("jobs_pkey")) =>
+        {
+            Err(Error::JobExists(job.id))
+        }
+        Err(error) => Err(failure::postgres("inserting a job", error)),
+    }
+}
+
+fn job_row(job: &Job) -> Result<JobRow> {
+    JobRow::new(job).map_err(|reason| Error::invalid(scheduler_core::JobField::TimeZone, reason))
+}
+
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`$1` .. `$23`).
+fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 23] {
+    [
+        &row.id,
+        &row.schedule,
+        &row.api,
+        &row.delivery,
+        &row.created_at,
+        &row.updated_at,
+        &row.active,
+        &row.time_zone,
+        &row.method,
+        &row.headers,
+        &row.body,
+        &row.attempt_timeout_ms,
+        &row.retry_max_attempts,
+        &row.retry_initial_backoff_ms,
+        &row.retry_max_backoff_ms,
+        &row.retry_multiplier,
+        &row.retry_jitter,
+        &row.misfire_policy,
+        &row.misfire_max,
+        &row.overlap_policy,
+        &row.next_fire_at,
+        &row.version,
+        &row.name,
+    ]
+}
+
+/// A new job's row.
+const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
+     headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+
+/// A job's row rewritten.
+const UPDATE_JOB: &str = "UPDATE jobs SET schedule = $2, api = $3, type = $4, created_at = $5, updated_at = $6, \
+     active = $7, time_zone = $8, method = $9, headers = $10, body = $11, attempt_timeout_ms = $12, \
+     retry_max_attempts = $13, retry_initial_backoff_ms = $14, retry_max_backoff_ms = $15, retry_multiplier = $16, \
+     retry_jitter = $17, misfire_policy = $18, misfire_max = $19, overlap_policy = $20, next_fire_at = $21, \
+     version = $22, name = $23 WHERE id = $1";

@@ -1,0 +1,88 @@
+//! The PostgreSQL schema and its versioned migrations.
+//!
+//! Versions are rows of `scheduler_schema_version`. Each migration runs in one transaction that
+//! first takes the advisory lock [`MIGRATION_LOCK`], reads the version, applies what is
+//! missing and records it, so nodes starting at once apply each migration once and a failed
+//! one leaves the previous version intact.
+
+/// The key of the transaction-scoped advisory lock that serialises schema changes (creating
+/// the schema, each migration) across nodes: an arbitrary constant of this program.
+pub(super) const MIGRATION_LOCK: i64 = 0x5343_4845_4455_4c45;
+
+/// The version table, made before the first migration (under the lock).
+pub(super) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS scheduler_schema_version (\
+     version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())";
+
+/// Version 1: jobs and executions with every column the engine uses, and the indexes of its
+/// reads.
+///
+/// - `jobs_due`: claims read due, active jobs in watermark order, whatever the history's size.
+/// - `job_executions_job_tick`: one execution per (job, tick), so a tick cannot be claimed
+///   twice even under a bug; read backwards, it is also the per-job history, newest first (a
+///   second index in descending order would cost every claim a write for nothing).
+/// - `job_executions_recent`: listings across jobs, newest tick first, and retention by age.
+/// - `job_executions_unfinished`: recovery of a node's pending and running executions.
+/// - `job_executions_exceptional`: listings of the rare final states ("what failed?"), which
+///   the engine's own writes (pending, running, succeeded) never enter.
+///
+/// Executions reference their job with `ON DELETE CASCADE`, so deleting a job deletes its
+/// history in the same statement.
+const V1_TABLES: &str = "
+CREATE TABLE jobs (
+  id uuid PRIMARY KEY,
+  schedule text NOT NULL,
+  api text NOT NULL,
+  type text NOT NULL,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  active boolean NOT NULL,
+  time_zone text,
+  method text NOT NULL,
+  headers text NOT NULL,
+  body bytea,
+  attempt_timeout_ms bigint NOT NULL,
+  retry_max_attempts bigint NOT NULL,
+  retry_initial_backoff_ms bigint NOT NULL,
+  retry_max_backoff_ms bigint NOT NULL,
+  retry_multiplier double precision NOT NULL,
+  retry_jitter double precision NOT NULL,
+  misfire_policy text NOT NULL,
+  misfire_max bigint NOT NULL,
+  overlap_policy text NOT NULL,
+  next_fire_at bigint,
+  version bigint NOT NULL,
+  name text
+);
+CREATE INDEX jobs_due ON jobs (next_fire_at) WHERE active AND next_fire_at IS NOT NULL;
+CREATE TABLE job_executions (
+  id uuid PRIMARY KEY,
+  job_id uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  scheduled_time bigint NOT NULL,
+  executed_time bigint,
+  status text NOT NULL,
+  http_status bigint,
+  duration bigint,
+  error_message text,
+  finished_time bigint,
+  trigger text NOT NULL,
+  claimed_by text NOT NULL,
+  attempts bigint NOT NULL,
+  lease_expires_at bigint,
+  CONSTRAINT job_executions_job_tick UNIQUE (job_id, scheduled_time)
+);
+CREATE INDEX job_executions_recent ON job_executions (scheduled_time DESC, id DESC);
+CREATE INDEX job_executions_unfinished ON job_executions (claimed_by, scheduled_time)
+  WHERE status IN ('PENDING', 'RUNNING');
+CREATE INDEX job_executions_exceptional ON job_executions (status, scheduled_time DESC, id DESC)
+  WHERE status IN ('FAILED', 'ABANDONED', 'SKIPPED');
+";
+
+/// The condition of `job_executions_exceptional`, for the queries to repeat: PostgreSQL uses a
+/// partial index only for a query whose `WHERE` implies its condition.
+pub(super) const EXCEPTIONAL_STATES: &str = "status IN ('FAILED', 'ABANDONED', 'SKIPPED')";
+
+/// The migrations in order; migration `i` produces version `i + 1`.
+pub(super) const MIGRATIONS: [&str; 1] = [V1_TABLES];
+
+/// The newest schema version.
+pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;

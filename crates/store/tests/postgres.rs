@@ -1,0 +1,452 @@
+//! The PostgreSQL store against a real server: core's conformance suite, and what only a
+//! shared database has (two nodes claiming at once, concurrent migrations, connection errors).
+//!
+//! The server is `SCHEDULER_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
+//! without it each test that needs one says it skipped, and passes. Each test works in a schema
+//! of its own (`test_<random>`), dropped when it ends, so tests run in parallel and leave
+//! nothing behind.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use scheduler_core::{
+    ClaimRequest, ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobId,
+    JobStore, RetentionPolicy, RetentionStore, Timestamp,
+};
+use store::{PostgresConfig, PostgresStore, StoreError};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use crate::support::{base_time, job};
+
+const URL_VARIABLE: &str = "SCHEDULER_TEST_POSTGRES_URL";
+
+/// A current-thread runtime with I/O, which the client's sockets need.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}
+
+/// The test server's URL, or `None` after saying that `test` skipped and why.
+fn server_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VARIABLE) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped {test}: {URL_VARIABLE} is not set");
+            None
+        }
+    }
+}
+
+/// A schema of the test's own, dropped (with everything in it) when the value is.
+struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    fn new(url: &str) -> TestSchema {
+        TestSchema {
+            url: url.to_owned(),
+            name: format!("test_{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    fn config(&self) -> PostgresConfig {
+        let mut config = PostgresConfig::new(&self.url);
+        config.schema = Some(self.name.clone());
+        config.max_connections = 4;
+        config
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        // A thread with a runtime of its own: the test's runtime may be gone or inside
+        // `block_on` here.
+        let url = self.url.clone();
+        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        let dropped = std::thread::spawn(move || {
+            block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+                let connection = tokio::spawn(connection);
+                // A test's leftover lock fails the drop rather than hanging the run.
+                client.batch_execute("SET lock_timeout = '30s'").await?;
+                client.batch_execute(&statement).await?;
+                drop(client);
+                connection.await.expect("the connection task")
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("cannot drop the test schema {}: {error}", self.name),
+            Err(_) => eprintln!(
+                "cannot drop the test schema {}: the thread panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+/// A store on a schema of its own, and the runtime its connections live on. Fields drop in
+/// order: the store, then the runtime (which closes its connections, ending any transaction
+/// they hold), then the schema, whose `DROP` would otherwise wait for them.
+struct Fixture {
+    store: PostgresStore,
+    runtime: tokio::runtime::Runtime,
+    _schema: TestSchema,
+}
+
+impl Fixture {
+    fn new(url: &str) -> Fixture {
+        Fixture::with(url, |_| {})
+    }
+
+    /// A fixture whose store's configuration `adjust` changes.
+    fn with(url: &str, adjust: impl FnOnce(&mut PostgresConfig)) -> Fixture {
+        let schema = TestSchema::new(url);
+        let runtime = runtime();
+        let mut config = schema.config();
+        adjust(&mut config);
+        let store = runtime
+            .block_on(PostgresStore::connect(&config))
+            .expect("a PostgreSQL store");
+        Fixture {
+            store,
+            runtime,
+            _schema: schema,
+        }
+    }
+}
+
+/// One test per conformance check, each on a store in a fresh schema; skipped without a server.
+/// The list is core's `store_conformance_tests!`'s, which cannot serve here: it builds its
+/// stores itself, so it cannot skip, and its runtime has no I/O.
+macro_rules! postgres_conformance_tests {
+    ($($check:ident),* $(,)?) => {
+        mod conformance {
+            use super::*;
+            $(
+                #[test]
+                fn $check() {
+                    let Some(url) = server_url(stringify!($check)) else {
+                        return;
+                    };
+                    let fixture = Fixture::new(&url);
+                    fixture
+                        .runtime
+                        .block_on(scheduler_core::testing::conformance::$check(&fixture.store));
+                }
+            )*
+        }
+    };
+}
+
+postgres_conformance_tests!(
+    jobs_round_trip,
+    update_checks_the_version,
+    delete_removes_job_and_executions,
+    claim_takes_each_due_tick_once,
+    claim_respects_limit_and_order,
+    claim_ignores_paused_jobs,
+    insert_job_and_claim_claims_only_the_new_job,
+    claim_skips_ticks_that_have_an_execution,
+    concurrent_claims_never_share_a_tick,
+    claim_applies_misfire_policies,
+    insert_execution_is_unique_per_tick,
+    record_results_applies_in_order,
+    histories_are_newest_first,
+    find_jobs_filters_and_pages,
+    find_executions_filters_by_job_and_status,
+    unfinished_executions_belong_to_their_owner,
+    executions_carry_their_lease,
+    prune_keeps_unfinished_executions,
+);
+
+fn claim_request(owner: &str, limit: usize) -> ClaimRequest {
+    ClaimRequest {
+        now: base_time(),
+        due_before: Timestamp::from_second(base_time().as_second() + 2).expect("a timestamp"),
+        limit,
+        owner: owner.to_owned(),
+        lease_until: Timestamp::from_second(base_time().as_second() + 30).expect("a timestamp"),
+        misfire_threshold: Duration::from_secs(10),
+    }
+}
+
+/// Claims until a batch comes back short; every (job, tick) claimed, with the owner.
+async fn claim_all(store: &PostgresStore, owner: &str) -> Vec<(JobId, Timestamp, String)> {
+    let mut claimed = Vec::new();
+    loop {
+        let batch = store
+            .claim_due(claim_request(owner, 37))
+            .await
+            .expect("claim_due");
+        let full = batch.ticks.len() == 37;
+        claimed.extend(batch.ticks.into_iter().map(|tick| {
+            (
+                tick.job.id,
+                tick.execution.scheduled_at,
+                tick.execution.claimed_by,
+            )
+        }));
+        if !full {
+            return claimed;
+        }
+    }
+}
+
+#[test]
+fn two_nodes_claiming_at_once_never_share_a_tick() {
+    let Some(url) = server_url("two_nodes_claiming_at_once_never_share_a_tick") else {
+        return;
+    };
+    // The schema outlives the runtime, so its drop never waits for the stores' connections.
+    let schema = TestSchema::new(&url);
+    runtime().block_on(async {
+        let node_a = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node a");
+        let node_b = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node b");
+        let jobs = 200;
+        for _ in 0..jobs {
+            node_a
+                .insert_job(job(Some(base_time())))
+                .await
+                .expect("insert_job");
+        }
+        let (a, b) = tokio::join!(claim_all(&node_a, "node-a"), claim_all(&node_b, "node-b"));
+        // A node stops at a short batch, which the other's locks may cause: a last sweep takes
+        // whatever both left, so that the total is exact.
+        let rest = claim_all(&node_a, "node-a").await;
+        let all: Vec<_> = a.iter().chain(&b).chain(&rest).collect();
+        let distinct: HashSet<(JobId, Timestamp)> =
+            all.iter().map(|(job, tick, _)| (*job, *tick)).collect();
+        assert_eq!(distinct.len(), all.len(), "a tick was claimed twice");
+        // Every job fires every second: ticks 0, 1 and 2 of each.
+        assert_eq!(distinct.len(), jobs * 3);
+        assert!(a.iter().chain(&rest).all(|(_, _, owner)| owner == "node-a"));
+        assert!(b.iter().all(|(_, _, owner)| owner == "node-b"));
+    });
+}
+
+#[test]
+fn migrations_run_twice_or_at_once_are_safe() {
+    let Some(url) = server_url("migrations_run_twice_or_at_once_are_safe") else {
+        return;
+    };
+    // The schema outlives the runtime, so its drop never waits for the stores' connections.
+    let schema = TestSchema::new(&url);
+    runtime().block_on(async {
+        let config = schema.config();
+        let (a, b, c, d) = tokio::join!(
+            PostgresStore::connect(&config),
+            PostgresStore::connect(&config),
+            PostgresStore::connect(&config),
+            PostgresStore::connect(&config),
+        );
+        let stores = [a, b, c, d].map(|store| store.expect("a concurrent connect"));
+        let again = PostgresStore::connect(&config)
+            .await
+            .expect("a second connect");
+        let created = job(Some(base_time()));
+        stores[0]
+            .insert_job(created.clone())
+            .await
+            .expect("insert_job");
+        assert_eq!(
+            again.get_job(created.id).await.expect("get_job"),
+            Some(created)
+        );
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("a connection");
+        let connection = tokio::spawn(connection);
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), max(version) FROM \"{}\".scheduler_schema_version",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .expect("the schema versions");
+        let (migrations, version): (i64, i32) = (row.get(0), row.get(1));
+        assert_eq!((migrations, version), (1, 1));
+        // A version from a newer program is refused.
+        client
+            .batch_execute(&format!(
+                "INSERT INTO \"{}\".scheduler_schema_version (version) VALUES (99)",
+                schema.name
+            ))
+            .await
+            .expect("a newer version");
+        let error = PostgresStore::connect(&config).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::PostgresTooNew { found: 99, .. }),
+            "{error:?}"
+        );
+        drop(client);
+        connection.await.expect("the task").expect("the connection");
+    });
+}
+
+#[test]
+fn a_refused_connection_names_the_database_but_not_the_password() {
+    // Port 1 refuses connections: no server is needed.
+    let mut config = PostgresConfig::new("postgres://scheduler:hunter2@127.0.0.1:1/jobs");
+    config.connect_timeout = Duration::from_secs(5);
+    let error = block_on(PostgresStore::connect(&config)).unwrap_err();
+    assert!(
+        matches!(error, StoreError::PostgresConnect { .. }),
+        "{error:?}"
+    );
+    let message = scheduler_core::error_chain(&error);
+    assert!(
+        message
+            .starts_with("cannot connect to the PostgreSQL database scheduler@127.0.0.1:1/jobs: "),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn bad_settings_are_refused_before_connecting() {
+    let mut config = PostgresConfig::new("postgres://127.0.0.1:1/jobs");
+    config.schema = Some("Robert'); DROP TABLE jobs;--".to_owned());
+    let error = block_on(PostgresStore::connect(&config)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::InvalidConfig {
+                setting: "schema",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = block_on(PostgresStore::connect(&PostgresConfig::new(
+        "postgres://[bad",
+    )))
+    .unwrap_err();
+    assert!(
+        matches!(error, StoreError::InvalidConfig { setting: "url", .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn retention_deletes_in_bounded_rounds_and_keeps_each_jobs_newest() {
+    let Some(url) = server_url("retention_deletes_in_bounded_rounds_and_keeps_each_jobs_newest")
+    else {
+        return;
+    };
+    let fixture = Fixture::with(&url, |config| config.prune_batch = 3);
+    fixture.runtime.block_on(async {
+        let store = &fixture.store;
+        let at = |seconds: i64| {
+            Timestamp::from_second(base_time().as_second() + seconds).expect("a timestamp")
+        };
+        let jobs = [job(None), job(None)];
+        for job in &jobs {
+            store.insert_job(job.clone()).await.expect("insert_job");
+            for second in 0..10 {
+                let mut execution =
+                    Execution::pending(job.id, at(second), ExecutionTrigger::Manual, "a", at(60));
+                execution.status = ExecutionStatus::Succeeded;
+                execution.finished_at = Some(at(second));
+                store
+                    .insert_execution(execution)
+                    .await
+                    .expect("insert_execution");
+            }
+            // Unfinished ones are never pruned, and do not count against the limit.
+            let pending = Execution::pending(job.id, at(-5), ExecutionTrigger::Manual, "a", at(60));
+            store
+                .insert_execution(pending)
+                .await
+                .expect("insert_execution");
+        }
+        let by_count = RetentionPolicy {
+            max_per_job: Some(2),
+            max_age: None,
+        };
+        // Eight finished executions beyond the newest two, for each job: rounds of three.
+        assert_eq!(store.prune(by_count, at(100)).await.expect("prune"), 16);
+        for job in &jobs {
+            let left: Vec<Timestamp> = store
+                .job_executions(job.id, 100)
+                .await
+                .expect("job_executions")
+                .iter()
+                .map(|execution| execution.scheduled_at)
+                .collect();
+            assert_eq!(left, [at(9), at(8), at(-5)]);
+        }
+        let by_age = RetentionPolicy {
+            max_per_job: None,
+            max_age: Some(Duration::from_secs(91)),
+        };
+        assert_eq!(store.prune(by_age, at(100)).await.expect("prune"), 2);
+        assert_eq!(
+            store
+                .recent_executions(100)
+                .await
+                .expect("recent_executions")
+                .len(),
+            4
+        );
+    });
+}
+
+#[test]
+fn the_claims_read_of_due_jobs_uses_the_due_index() {
+    let Some(url) = server_url("the_claims_read_of_due_jobs_uses_the_due_index") else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    let fixture = Fixture::with(&url, |config| config.schema = Some(schema.name.clone()));
+    fixture.runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("a connection");
+        let connection = tokio::spawn(connection);
+        // With an empty table any plan is cheap: forbid the sequential scan to see whether
+        // the index can serve the query at all.
+        client
+            .batch_execute(&format!(
+                "SET search_path = \"{}\"; SET enable_seqscan = off",
+                schema.name
+            ))
+            .await
+            .expect("the settings");
+        let plan: Vec<String> = client
+            .query(
+                "EXPLAIN SELECT id FROM jobs WHERE active AND next_fire_at IS NOT NULL \
+                 AND next_fire_at <= 0 ORDER BY next_fire_at LIMIT 10 FOR NO KEY UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await
+            .expect("the plan")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains("Index Scan using jobs_due")),
+            "{plan:?}"
+        );
+        assert!(plan.iter().all(|step| !step.contains("Sort")), "{plan:?}");
+        drop(client);
+        connection.await.expect("the task").expect("the connection");
+    });
+}
