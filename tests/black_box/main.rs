@@ -2,6 +2,7 @@
 
 mod client_cli;
 mod cron_cli;
+mod deploy;
 mod serve_cli;
 mod server;
 mod support;

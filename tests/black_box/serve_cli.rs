@@ -37,4 +37,8 @@ fn a_hidden_flag_still_works_and_its_refusal_names_it() {
         error.contains("invalid --claim-interval") && error.contains("--look-ahead"),
         "{error}"
     );
+    assert!(
+        !db.exists(),
+        "the flags are refused before the database is made"
+    );
 }

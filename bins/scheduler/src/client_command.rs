@@ -1,4 +1,5 @@
-//! `scheduler jobs ...` and `scheduler executions ...`: a small client for the REST API.
+//! `scheduler jobs ...`, `scheduler executions ...` and `scheduler health`: a small client for
+//! the REST API.
 //!
 //! Each command sends one request with the `executor` crate's HTTP client and prints the
 //! server's JSON answer, pretty-printed. An error answer is printed to standard error and the
@@ -99,6 +100,36 @@ pub(crate) struct ExecutionsArgs {
     /// Only executions in this state (PENDING, RUNNING, SUCCEEDED, FAILED, ABANDONED, SKIPPED).
     #[arg(long)]
     status: Option<String>,
+}
+
+/// `scheduler health`.
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// Keep asking, twice a second, until the server is healthy or this much time has passed
+    /// (e.g. `30s`); without it, ask once.
+    #[arg(long, value_parser = crate::serve_command::parse_duration)]
+    wait: Option<Duration>,
+}
+
+/// How long `scheduler health --wait` pauses between two questions.
+const HEALTH_POLL: Duration = Duration::from_millis(500);
+
+/// Runs `health`: `GET /api/health`, once or until healthy, printing the last answer.
+pub(crate) async fn run_health(server: &ServerArgs, args: HealthArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&server.server)?;
+    let deadline = args.wait.map(|wait| tokio::time::Instant::now() + wait);
+    loop {
+        let answer = client.fetch(Method::GET, "/api/health", None).await;
+        let healthy = matches!(&answer, Ok(answer) if answer.is_success());
+        let give_up = deadline.is_none_or(|deadline| tokio::time::Instant::now() >= deadline);
+        if healthy || give_up {
+            return match answer {
+                Ok(answer) => Ok(answer.print()),
+                Err(error) => Err(error),
+            };
+        }
+        tokio::time::sleep(HEALTH_POLL).await;
+    }
 }
 
 /// Runs one `jobs` command.
@@ -225,6 +256,16 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<ExitCode> {
+        Ok(self.fetch(method, path, body).await?.print())
+    }
+
+    /// Sends a request and returns the answer.
+    async fn fetch(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.base);
         let request = HttpRequest {
             method: method.clone(),
@@ -245,17 +286,41 @@ impl Client {
             }
             Err(_) => text.clone().into_owned(),
         };
-        if (200..300).contains(&response.status) {
-            if !pretty.is_empty() {
-                println!("{pretty}");
+        Ok(Answer {
+            what: format!("{method} {url}"),
+            status: response.status,
+            pretty,
+        })
+    }
+}
+
+/// A server's answer to one request, its JSON body pretty-printed.
+struct Answer {
+    /// The method and URL asked.
+    what: String,
+    status: u16,
+    pretty: String,
+}
+
+impl Answer {
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Prints the answer (to standard error when it is an error) and says whether it was a
+    /// success.
+    fn print(self) -> ExitCode {
+        if self.is_success() {
+            if !self.pretty.is_empty() {
+                println!("{}", self.pretty);
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         } else {
-            eprintln!("{method} {url}: HTTP {}", response.status);
-            if !pretty.is_empty() {
-                eprintln!("{pretty}");
+            eprintln!("{}: HTTP {}", self.what, self.status);
+            if !self.pretty.is_empty() {
+                eprintln!("{}", self.pretty);
             }
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }

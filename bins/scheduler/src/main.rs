@@ -47,6 +47,14 @@ enum Command {
         #[command(flatten)]
         args: client_command::ExecutionsArgs,
     },
+    /// Ask a running server whether it is healthy; exits 0 when it is (for service managers
+    /// and container health checks).
+    Health {
+        #[command(flatten)]
+        server: client_command::ServerArgs,
+        #[command(flatten)]
+        args: client_command::HealthArgs,
+    },
 }
 
 /// Parses `serve`'s flags alone, to run it when no command is given.
@@ -70,6 +78,8 @@ fn main() -> ExitCode {
             .and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command))),
         Command::Executions { server, args } => runtime()
             .and_then(|runtime| runtime.block_on(client_command::run_executions(&server, args))),
+        Command::Health { server, args } => runtime()
+            .and_then(|runtime| runtime.block_on(client_command::run_health(&server, args))),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,7 @@ use http_api::{ApiState, EngineHealthProbe};
 use scheduler_core::{AlertSink, Engine, LogAlertSink};
 use store::SqliteStore;
 
-pub(crate) use self::args::ServeArgs;
+pub(crate) use self::args::{ServeArgs, parse_duration};
 use crate::logging;
 
 /// Runs the server until SIGINT or SIGTERM.

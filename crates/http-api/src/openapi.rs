@@ -8,6 +8,7 @@ use scheduler_core::{JobSpec, MAX_NAME_CHARS, RetryPolicy};
 use serde_json::{Value, json};
 
 use crate::dto::{MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, NEXT_FIRE_TIMES, millis};
+use crate::routes::{DEFAULT_EXECUTIONS, DEFAULT_JOBS, MAX_EXECUTIONS, MAX_JOBS};
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -24,7 +25,7 @@ pub(crate) fn document() -> Value {
                     "operationId": "listJobs",
                     "summary": "Jobs in id order, one page at a time",
                     "parameters": [
-                        query("limit", "integer", "Jobs per page, 1-1000 (default 100)."),
+                        limit_jobs(),
                         query("after", "string", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
                         query("paused", "boolean", "Only paused (true) or only active (false) jobs."),
                         {"name": "type", "in": "query", "required": false, "description": "Only jobs of this delivery type.", "schema": {"$ref": "#/components/schemas/DeliveryType"}}
@@ -161,7 +162,24 @@ fn query(name: &str, kind: &str, description: &str) -> Value {
 }
 
 fn limit_executions() -> Value {
-    json!({"name": "limit", "in": "query", "required": false, "description": "At most this many, 1-1000 (default 5).", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}})
+    limit(
+        format!("At most this many, 1-{MAX_EXECUTIONS} (default {DEFAULT_EXECUTIONS})."),
+        MAX_EXECUTIONS,
+        DEFAULT_EXECUTIONS,
+    )
+}
+
+fn limit_jobs() -> Value {
+    limit(
+        format!("Jobs per page, 1-{MAX_JOBS} (default {DEFAULT_JOBS})."),
+        MAX_JOBS,
+        DEFAULT_JOBS,
+    )
+}
+
+/// The `limit` query parameter of a listing: its bounds and default as the routes apply them.
+fn limit(description: String, max: usize, default: usize) -> Value {
+    json!({"name": "limit", "in": "query", "required": false, "description": description, "schema": {"type": "integer", "minimum": 1, "maximum": max, "default": default}})
 }
 
 fn status() -> Value {

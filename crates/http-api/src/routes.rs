@@ -18,11 +18,11 @@ use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport};
 use crate::{ApiConfig, ApiState};
 
-/// Default and largest page sizes.
-const DEFAULT_EXECUTIONS: usize = 5;
-const MAX_EXECUTIONS: usize = 1_000;
-const DEFAULT_JOBS: usize = 100;
-const MAX_JOBS: usize = 1_000;
+/// Default and largest page sizes (the OpenAPI document states them from here).
+pub(crate) const DEFAULT_EXECUTIONS: usize = 5;
+pub(crate) const MAX_EXECUTIONS: usize = 1_000;
+pub(crate) const DEFAULT_JOBS: usize = 100;
+pub(crate) const MAX_JOBS: usize = 1_000;
 
 /// Every route: method(s), path, and the handler registration. The OpenAPI document and its
 /// test are checked against the same paths.

@@ -117,11 +117,11 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
                 None => series,
             };
             assert!(valid_name(name), "metric name {name}");
-            let family = ["_sum", "_count"]
+            let family = ["_bucket", "_sum", "_count"]
                 .iter()
                 .find_map(|suffix| {
                     name.strip_suffix(suffix)
-                        .filter(|base| types.get(*base).is_some_and(|k| k == "summary"))
+                        .filter(|base| types.get(*base).is_some_and(|k| k == "histogram"))
                 })
                 .unwrap_or(name);
             assert!(types.contains_key(family), "no TYPE for {name}");
@@ -197,13 +197,18 @@ async fn prometheus_output_parses_and_matches_the_json() {
     assert_eq!(samples["scheduler_jobs{state=\"active\"}"], 1.0);
     assert_eq!(samples["scheduler_jobs{state=\"paused\"}"], 0.0);
     assert_eq!(samples["scheduler_drift_seconds_count"], 1.0);
-    assert!(samples.contains_key("scheduler_drift_seconds{quantile=\"0.99\"}"));
+    // Drift and latencies are histograms with the same fixed buckets on every node, so that
+    // one query can add several nodes' buckets.
+    assert_eq!(samples["scheduler_drift_seconds_bucket{le=\"+Inf\"}"], 1.0);
+    assert_eq!(samples["scheduler_drift_seconds_bucket{le=\"60\"}"], 1.0);
+    assert!(samples.contains_key("scheduler_drift_seconds_bucket{le=\"0.001\"}"));
+    assert!(samples.contains_key("scheduler_drift_seconds_sum"));
     assert_eq!(
         samples["scheduler_http_requests_total{method=\"POST\",route=\"/api/jobs\",status=\"201\"}"],
         1.0
     );
     assert!(samples.contains_key(
-        "scheduler_http_request_duration_seconds{method=\"POST\",route=\"/api/jobs/{jobId}/trigger\",quantile=\"0.5\"}"
+        "scheduler_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/jobs/{jobId}/trigger\",le=\"0.25\"}"
     ));
 }
 

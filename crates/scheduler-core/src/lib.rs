@@ -88,7 +88,9 @@ pub use domain::{
 pub use engine::{Engine, EngineBuilder, EngineConfig, ShutdownReport, VersionCheck};
 pub use error::{Error, Result, StoreErrorKind, error_chain};
 pub use memory::MemoryStore;
-pub use metrics::{DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot};
+pub use metrics::{
+    DRIFT_BOUND_COUNT, DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot,
+};
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
     HistoryStore, JobCounts, JobQuery, JobStore, NextFire, RecoveryStore, RetentionPolicy,

@@ -220,6 +220,13 @@ pub struct DriftHistogram {
 pub struct DriftSnapshot {
     /// Values recorded.
     pub count: u64,
+    /// The sum of the values recorded.
+    pub sum: Duration,
+    /// How many values are at or below each of [`DriftSnapshot::BOUNDS`], in order (cumulative,
+    /// as the buckets of a Prometheus histogram, so that histograms from several nodes add up).
+    /// A value counts from the first bound at or above its histogram bucket's upper bound, so
+    /// it may count one bound late when it lies within 6.25 % below a bound.
+    pub at_or_below: [u64; DRIFT_BOUND_COUNT],
     /// Median.
     pub p50: Duration,
     /// 90th percentile.
@@ -230,6 +237,32 @@ pub struct DriftSnapshot {
     pub max: Duration,
     /// Arithmetic mean.
     pub mean: Duration,
+}
+
+/// How many bounds [`DriftSnapshot::BOUNDS`] has.
+pub const DRIFT_BOUND_COUNT: usize = 16;
+
+impl DriftSnapshot {
+    /// The fixed bounds of [`DriftSnapshot::at_or_below`], from a millisecond to a minute: the
+    /// same on every node, so that counts from several nodes can be added.
+    pub const BOUNDS: [Duration; DRIFT_BOUND_COUNT] = [
+        Duration::from_millis(1),
+        Duration::from_micros(2_500),
+        Duration::from_millis(5),
+        Duration::from_millis(10),
+        Duration::from_millis(25),
+        Duration::from_millis(50),
+        Duration::from_millis(100),
+        Duration::from_millis(250),
+        Duration::from_millis(500),
+        Duration::from_secs(1),
+        Duration::from_micros(2_500_000),
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+        Duration::from_secs(20),
+        Duration::from_secs(30),
+        Duration::from_secs(60),
+    ];
 }
 
 impl Default for DriftHistogram {
@@ -298,13 +331,30 @@ impl DriftHistogram {
             }
             Duration::from_micros(max)
         };
+        let mut at_or_below = [0; DRIFT_BOUND_COUNT];
+        let mut bound = 0;
+        let mut seen = 0;
+        for (bucket, n) in counts.iter().enumerate() {
+            let upper = Duration::from_micros(bucket_upper_bound(bucket));
+            while bound < DRIFT_BOUND_COUNT && DriftSnapshot::BOUNDS[bound] < upper {
+                at_or_below[bound] = seen;
+                bound += 1;
+            }
+            seen += n;
+        }
+        for slot in &mut at_or_below[bound..] {
+            *slot = seen;
+        }
+        let sum_micros = self.sum_micros.load(Ordering::Relaxed);
         DriftSnapshot {
             count,
+            sum: Duration::from_micros(sum_micros),
+            at_or_below,
             p50: percentile(0.50),
             p90: percentile(0.90),
             p99: percentile(0.99),
             max: Duration::from_micros(max),
-            mean: Duration::from_micros(self.sum_micros.load(Ordering::Relaxed) / count),
+            mean: Duration::from_micros(sum_micros / count),
         }
     }
 }
@@ -377,6 +427,26 @@ mod tests {
         close(snapshot.p90, 90);
         close(snapshot.p99, 99);
         assert_eq!(snapshot.mean, Duration::from_micros(50_500));
+    }
+
+    #[test]
+    fn cumulative_counts_follow_the_fixed_bounds() {
+        let histogram = DriftHistogram::default();
+        for millis in [0, 1, 3, 7, 40, 400, 4_000, 70_000] {
+            histogram.record(Duration::from_millis(millis));
+        }
+        let snapshot = histogram.snapshot();
+        // Bounds: 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10, 20, 30, 60 s. The 1 ms
+        // value's bucket reaches 1.023 ms, so it counts from the 2.5 ms bound.
+        assert_eq!(
+            snapshot.at_or_below,
+            [1, 2, 3, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7]
+        );
+        assert_eq!(
+            snapshot.count, 8,
+            "the value past the last bound counts only in the total"
+        );
+        assert_eq!(snapshot.sum, Duration::from_millis(74_451));
     }
 
     #[test]

@@ -250,7 +250,7 @@ fn store_defaults() -> SqliteConfig {
 }
 
 /// Durations like `30s`, `1m 30s`, `7d`, `250ms` or ISO 8601 `PT30S`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let signed: jiff::SignedDuration = match text.parse() {
         Ok(duration) => duration,
         // `SignedDuration` has no days; accept them as 24 hours.

@@ -30,7 +30,7 @@ pub(crate) fn render_prometheus(report: &MetricsReport, api: &ApiMetrics) -> Str
                     let _ = writeln!(out, "{name}{{{labels}}} {value}");
                 }
             }
-            Read::Summary(series) => summary(&mut out, name, &series(&sources)),
+            Read::Histogram(series) => histogram(&mut out, name, &series(&sources)),
         }
     }
     out
@@ -55,8 +55,8 @@ struct PrometheusMetric {
 enum Kind {
     Counter,
     Gauge,
-    /// Read with [`Read::Summary`].
-    Summary,
+    /// Read with [`Read::Histogram`].
+    Histogram,
 }
 
 impl Kind {
@@ -64,7 +64,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
-            Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -76,8 +76,8 @@ enum Read {
     Value(fn(&Sources<'_>) -> Sample),
     /// One sample per label set (the labels as written between the braces).
     Labelled(fn(&Sources<'_>) -> Vec<(String, Sample)>),
-    /// A summary per label set (see [`summary`]).
-    Summary(fn(&Sources<'_>) -> Vec<(String, DriftSnapshot)>),
+    /// A histogram per label set (see [`histogram`]).
+    Histogram(fn(&Sources<'_>) -> Vec<(String, DriftSnapshot)>),
 }
 
 /// A sample's value: counts print as integers, seconds as decimals.
@@ -166,9 +166,9 @@ const PROMETHEUS: &[PrometheusMetric] = &[
     ),
     PrometheusMetric {
         name: "scheduler_drift_seconds",
-        kind: Kind::Summary,
+        kind: Kind::Histogram,
         help: "Drift of first sends: actual send time minus scheduled time.",
-        read: Read::Summary(|s| vec![(String::new(), s.report.engine.drift)]),
+        read: Read::Histogram(|s| vec![(String::new(), s.report.engine.drift)]),
     },
     gauge(
         "scheduler_drift_max_seconds",
@@ -217,9 +217,9 @@ const PROMETHEUS: &[PrometheusMetric] = &[
     },
     PrometheusMetric {
         name: "scheduler_http_request_duration_seconds",
-        kind: Kind::Summary,
+        kind: Kind::Histogram,
         help: "API request latency by method and route.",
-        read: Read::Summary(|s| {
+        read: Read::Histogram(|s| {
             s.routes
                 .iter()
                 .map(|route| (route_labels(route), route.latency))
@@ -228,9 +228,9 @@ const PROMETHEUS: &[PrometheusMetric] = &[
     },
     PrometheusMetric {
         name: "scheduler_store_read_duration_seconds",
-        kind: Kind::Summary,
+        kind: Kind::Histogram,
         help: "Latency of the store reads the API makes, by operation.",
-        read: Read::Summary(|s| {
+        read: Read::Histogram(|s| {
             s.store
                 .iter()
                 .map(|(operation, snapshot)| {
@@ -280,18 +280,23 @@ fn route_labels(route: &RouteSnapshot) -> String {
 }
 
 /// A summary's samples: quantiles 0.5, 0.9 and 0.99, `_sum` and `_count`, one set per label set.
-fn summary(out: &mut String, name: &str, series: &[(String, DriftSnapshot)]) {
+/// A histogram per label set: cumulative `_bucket` series at the fixed
+/// [`DriftSnapshot::BOUNDS`] (the same on every node, so one query can add several nodes' buckets
+/// and take a quantile of the sum), then `_sum` and `_count`.
+fn histogram(out: &mut String, name: &str, series: &[(String, DriftSnapshot)]) {
     for (labels, snapshot) in series {
         let separator = if labels.is_empty() { "" } else { "," };
-        for (quantile, value) in [
-            ("0.5", snapshot.p50),
-            ("0.9", snapshot.p90),
-            ("0.99", snapshot.p99),
-        ] {
+        let bounds = DriftSnapshot::BOUNDS
+            .iter()
+            .map(|bound| seconds(*bound).to_string());
+        let counts = snapshot.at_or_below.iter().copied();
+        for (bound, count) in bounds
+            .zip(counts)
+            .chain(std::iter::once(("+Inf".to_owned(), snapshot.count)))
+        {
             let _ = writeln!(
                 out,
-                "{name}{{{labels}{separator}quantile=\"{quantile}\"}} {}",
-                seconds(value)
+                "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {count}"
             );
         }
         let braces = if labels.is_empty() {
@@ -299,8 +304,7 @@ fn summary(out: &mut String, name: &str, series: &[(String, DriftSnapshot)]) {
         } else {
             format!("{{{labels}}}")
         };
-        let sum = snapshot.mean.as_secs_f64() * snapshot.count as f64;
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_sum{braces} {}", seconds(snapshot.sum));
         let _ = writeln!(out, "{name}_count{braces} {}", snapshot.count);
     }
 }
@@ -339,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn the_exposition_stays_byte_for_byte_the_same() {
+    fn the_exposition_matches_the_recorded_text() {
         let (report, api) = sample();
         let text = render_prometheus(&report, &api);
         assert_eq!(text, include_str!("../../tests/data/prometheus.txt"));
