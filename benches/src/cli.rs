@@ -100,6 +100,11 @@ pub(crate) struct RunArgs {
     /// registering); give the same `--sink-port` as the seed did.
     #[arg(long)]
     pub(crate) from_db: Option<PathBuf>,
+    /// Run the scheduler binary on this PostgreSQL database instead of SQLite, in a schema of
+    /// the run's own (dropped at the end), and report the server's CPU and WAL bytes over the
+    /// window (e.g. `postgres://postgres@127.0.0.1:5432/test`).
+    #[arg(long, conflicts_with_all = ["from_db", "seed"])]
+    pub(crate) postgres: Option<String>,
     /// The sink's port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub(crate) sink_port: u16,

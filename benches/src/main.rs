@@ -16,6 +16,7 @@ mod baseline;
 mod cli;
 mod clock;
 mod database;
+mod postgres;
 mod procstat;
 mod register;
 mod report;
@@ -122,8 +123,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             source.display()
         );
     }
+    anyhow::ensure!(
+        args.postgres.is_none() || args.scheduler.mode == Mode::Binary,
+        "--postgres runs the scheduler binary (--mode binary)"
+    );
     let directory = work_directory(args.scheduler.keep.as_deref())?;
     let db = target::database_in(directory.path());
+    let postgres = match &args.postgres {
+        Some(url) => Some(postgres::PostgresRun::start(url).await?),
+        None => None,
+    };
+    let db_arg = match &postgres {
+        Some(run) => std::ffi::OsString::from(run.scheduler_url()),
+        None => db.clone().into_os_string(),
+    };
     let sink = SinkRuntime::start(args.delay, args.sink_port).await?;
     let mut report = Report::new(&args.label);
     report.set_config(&args);
@@ -184,7 +197,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let log = directory.path().join("scheduler.log");
             let binary = BinaryScheduler::start(
                 &args.scheduler.scheduler_bin,
-                &db,
+                &db_arg,
                 &extra,
                 &log,
                 Duration::from_secs(120),
@@ -253,6 +266,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let postgres_start = match &postgres {
+        Some(run) => Some(run.usage().await?),
+        None => None,
+    };
     let cpu_start = scheduler.cpu_seconds();
     let sink_cpu_start = procstat::own_threads(&["sink"]);
     let threads_start = scheduler.threads();
@@ -269,6 +286,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     report.window_cpu_seconds = Some(scheduler.cpu_seconds() - cpu_start);
     report.thread_cpu_seconds = procstat::difference(&threads_start, &scheduler.threads());
     report.sink_cpu_seconds = Some(procstat::own_threads(&["sink"]) - sink_cpu_start);
+    if let (Some(run), Some(start)) = (&postgres, postgres_start) {
+        let end = run.usage().await?;
+        report.postgres = Some((
+            end.cpu_seconds - start.cpu_seconds,
+            end.wal_bytes - start.wal_bytes,
+        ));
+    }
     if let Some(probe) = probe {
         report.api_probe = Some(probe.await??);
     }
@@ -308,8 +332,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .await?;
     sink.stop();
-    read_database(&db, start_ms, end_ms, &mut tally)
-        .with_context(|| format!("reading {}", db.display()))?;
+    match postgres {
+        Some(run) => {
+            run.read_executions(start_ms, end_ms, &mut tally).await?;
+            run.finish().await?;
+        }
+        None => read_database(&db, start_ms, end_ms, &mut tally)
+            .with_context(|| format!("reading {}", db.display()))?,
+    }
     report.ticks = Some(tally.ticks());
     report.drift = Some(tally.drift());
     report.drift_by_second = Some(tally.seconds());
@@ -386,8 +416,13 @@ async fn create_only(args: CreateArgs) -> anyhow::Result<()> {
     let db = target::database_in(directory.path());
     let sink = SinkRuntime::start(Duration::ZERO, 0).await?;
     let log = directory.path().join("scheduler.log");
-    let binary =
-        BinaryScheduler::start(&args.scheduler_bin, &db, &[], &log, Duration::from_secs(60))?;
+    let binary = BinaryScheduler::start(
+        &args.scheduler_bin,
+        db.as_os_str(),
+        &[],
+        &log,
+        Duration::from_secs(60),
+    )?;
     let cpu_start = binary.usage().unwrap_or_default().cpu_seconds;
     let (registered, stats) = register::through_api(
         binary.api,

@@ -31,6 +31,8 @@ pub(crate) struct Report {
     pub(crate) window_cpu_seconds: Option<f64>,
     pub(crate) total_cpu_seconds: Option<f64>,
     pub(crate) sink_cpu_seconds: Option<f64>,
+    /// With `--postgres`: the database server's CPU seconds and WAL bytes over the window.
+    pub(crate) postgres: Option<(f64, i64)>,
     pub(crate) idle_rss_bytes: Option<u64>,
     pub(crate) peak_rss_bytes: Option<u64>,
     /// The resident set at the end, split: (anonymous, file-backed).
@@ -112,6 +114,8 @@ impl Report {
             "windowCpuSeconds": self.window_cpu_seconds,
             "totalCpuSeconds": self.total_cpu_seconds,
             "sinkCpuSeconds": self.sink_cpu_seconds,
+            "postgresCpuSeconds": self.postgres.map(|(cpu, _)| cpu),
+            "postgresWalBytes": self.postgres.map(|(_, wal)| wal),
             "idleRssBytes": self.idle_rss_bytes,
             "peakRssBytes": self.peak_rss_bytes,
             "peakRssBytesPerJob": self.bytes_per_job(),
@@ -259,7 +263,7 @@ impl Report {
                 && self.tcs_register_seconds.is_none()
             {
                 println!(
-                    "recorded (SUCCEEDED in SQLite): {}, delivered but not recorded {}, recorded but not delivered {}, unexpected rows {}",
+                    "recorded (SUCCEEDED in the database): {}, delivered but not recorded {}, recorded but not delivered {}, unexpected rows {}",
                     t.recorded,
                     t.delivered_not_recorded,
                     t.recorded_not_delivered,
@@ -278,6 +282,21 @@ impl Report {
             }
             if let Some(sink) = self.sink_cpu_seconds {
                 print!("; the sink used {sink:.1}s");
+            }
+            println!();
+        }
+        if let Some((cpu, wal)) = self.postgres {
+            let recorded = self.ticks.as_ref().map_or(0, |t| t.recorded);
+            print!(
+                "postgres: {cpu:.1}s CPU, {:.1} MiB WAL in the window",
+                wal as f64 / 1_048_576.0
+            );
+            if recorded > 0 {
+                print!(
+                    " = {:.0} µs CPU and {:.0} WAL bytes per recorded execution",
+                    cpu / recorded as f64 * 1e6,
+                    wal as f64 / recorded as f64
+                );
             }
             println!();
         }

@@ -32,11 +32,12 @@ pub(crate) struct BinaryScheduler {
 }
 
 impl BinaryScheduler {
-    /// Spawns `binary serve --listen 127.0.0.1:0 --db DB EXTRA...`, copies its log to
-    /// `log_path`, and waits up to `time_limit` for it to listen.
+    /// Spawns `binary serve --listen 127.0.0.1:0 --db DB EXTRA...` (`DB` a SQLite file or a
+    /// PostgreSQL URL), copies its log to `log_path`, and waits up to `time_limit` for it to
+    /// listen.
     pub(crate) fn start(
         binary: &Path,
-        db: &Path,
+        db: &std::ffi::OsStr,
         extra_args: &[String],
         log_path: &Path,
         time_limit: Duration,
