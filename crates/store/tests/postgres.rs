@@ -126,49 +126,22 @@ impl Fixture {
     }
 }
 
-/// One test per conformance check, each on a store in a fresh schema; skipped without a server.
-/// The list is core's `store_conformance_tests!`'s, which cannot serve here: it builds its
-/// stores itself, so it cannot skip, and its runtime has no I/O.
-macro_rules! postgres_conformance_tests {
-    ($($check:ident),* $(,)?) => {
-        mod conformance {
-            use super::*;
-            $(
-                #[test]
-                fn $check() {
-                    let Some(url) = server_url(stringify!($check)) else {
-                        return;
-                    };
-                    let fixture = Fixture::new(&url);
-                    fixture
-                        .runtime
-                        .block_on(scheduler_core::testing::conformance::$check(&fixture.store));
-                }
-            )*
-        }
-    };
-}
+mod conformance {
+    use scheduler_core::testing::conformance::Check;
 
-postgres_conformance_tests!(
-    jobs_round_trip,
-    update_checks_the_version,
-    delete_removes_job_and_executions,
-    claim_takes_each_due_tick_once,
-    claim_respects_limit_and_order,
-    claim_ignores_paused_jobs,
-    insert_job_and_claim_claims_only_the_new_job,
-    claim_skips_ticks_that_have_an_execution,
-    concurrent_claims_never_share_a_tick,
-    claim_applies_misfire_policies,
-    insert_execution_is_unique_per_tick,
-    record_results_applies_in_order,
-    histories_are_newest_first,
-    find_jobs_filters_and_pages,
-    find_executions_filters_by_job_and_status,
-    unfinished_executions_belong_to_their_owner,
-    executions_carry_their_lease,
-    prune_keeps_unfinished_executions,
-);
+    use super::{Fixture, server_url};
+
+    /// Runs one conformance check on a store in a fresh schema; skips without a server.
+    fn run(name: &'static str, check: Check) {
+        let Some(url) = server_url(name) else {
+            return;
+        };
+        let fixture = Fixture::new(&url);
+        fixture.runtime.block_on(check(&fixture.store));
+    }
+
+    scheduler_core::store_conformance_tests!(run_with: run);
+}
 
 fn claim_request(owner: &str, limit: usize) -> ClaimRequest {
     ClaimRequest {

@@ -37,12 +37,28 @@ pub use jobs::*;
 pub use recovery::*;
 pub use retention::*;
 
-/// Expands to one test per conformance check, each on a fresh store from `$make_store`, an
-/// async function (or closure returning a future) that returns a pointer to a [`Store`].
+/// One conformance check: runs against the store it is given, and panics on a broken promise.
+pub type Check = for<'a> fn(&'a dyn Store) -> crate::BoxFuture<'a, ()>;
+
+/// Expands to one `#[test]` per conformance check. Two forms:
+///
+/// - `store_conformance_tests!(make_store)`: each check on a fresh store from `make_store`, an
+///   async function (or closure returning a future) that returns a pointer to a [`Store`], on a
+///   current-thread tokio runtime with every driver enabled.
+/// - `store_conformance_tests!(run_with: run)`: each check through `run(name, check)`, a
+///   function of the caller's, `fn(&'static str, Check)`, that makes a store, runs the check on
+///   it and cleans up: for a store that needs a server (and skips, saying so, without one), a
+///   runtime of its own, or clean-up after the check.
 #[macro_export]
 macro_rules! store_conformance_tests {
+    (run_with: $run:path) => {
+        $crate::store_conformance_tests!(@list [@run $run]);
+    };
     ($make_store:expr) => {
-        $crate::store_conformance_tests!(@each $make_store;
+        $crate::store_conformance_tests!(@list [@make $make_store]);
+    };
+    (@list $mode:tt) => {
+        $crate::store_conformance_tests!(@each $mode;
             jobs_round_trip,
             update_checks_the_version,
             delete_removes_job_and_executions,
@@ -63,12 +79,22 @@ macro_rules! store_conformance_tests {
             prune_keeps_unfinished_executions,
         );
     };
-    (@each $make_store:expr; $($check:ident),* $(,)?) => {
+    (@each [@run $run:path]; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let check: $crate::testing::conformance::Check =
+                    |store| ::std::boxed::Box::pin($crate::testing::conformance::$check(store));
+                $run(stringify!($check), check);
+            }
+        )*
+    };
+    (@each [@make $make_store:expr]; $($check:ident),* $(,)?) => {
         $(
             #[test]
             fn $check() {
                 let runtime = $crate::__private::tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
+                    .enable_all()
                     .build()
                     .expect("a tokio runtime");
                 runtime.block_on(async {
