@@ -3,6 +3,7 @@
 mod client_cli;
 mod cron_cli;
 mod deploy;
+mod postgres;
 mod serve_cli;
 mod server;
 mod support;

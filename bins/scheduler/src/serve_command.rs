@@ -11,9 +11,10 @@ use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
 use anyhow::Context;
 use executor::{HttpTransport, HttpTransportConfig};
 use http_api::{ApiState, EngineHealthProbe};
-use scheduler_core::{AlertSink, Engine, LogAlertSink};
-use store::SqliteStore;
+use scheduler_core::{AlertSink, Engine, LogAlertSink, Store};
+use store::{PostgresConfig, PostgresStore, SqliteStore};
 
+use self::args::Database;
 pub(crate) use self::args::{ServeArgs, parse_duration};
 use crate::logging;
 
@@ -49,8 +50,13 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         .validate()
         .map_err(args::name_engine_flags)
         .context("checking the engine's configuration")?;
-    let store = Arc::new(SqliteStore::open(&args.store_config())?);
-    log::info!("store: SQLite database {}", args.db.display());
+    let store: Arc<dyn Store> = match &args.db {
+        Database::Sqlite(path) => Arc::new(SqliteStore::open(&args.sqlite_config(path))?),
+        Database::Postgres(url) => {
+            Arc::new(PostgresStore::connect(&PostgresConfig::new(url.as_str())).await?)
+        }
+    };
+    log::info!("store: {}", args.db);
 
     // Keep as many idle connections per target as attempts can be in flight: with fewer, a
     // burst of ticks to one target (every job on the second) closes the surplus connections

@@ -4,9 +4,10 @@
 //! `--help` shows what an operator decides; the tuning flags are hidden from it (they work the
 //! same, environment variables included) and documented in docs/TUNING.md.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -23,9 +24,10 @@ pub(crate) struct ServeArgs {
     /// The address the REST API listens on.
     #[arg(long, env = "SCHEDULER_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// The SQLite database file (created if missing; its directory must exist).
-    #[arg(long, env = "SCHEDULER_DB", default_value = DEFAULT_DB)]
-    pub(crate) db: PathBuf,
+    /// The store: a SQLite database file (created if missing; its directory must exist), or a
+    /// PostgreSQL database URL, `postgres://user@host:port/db`, which several nodes can share.
+    #[arg(long, env = "SCHEDULER_DB", default_value = DEFAULT_DB, value_parser = Database::parse)]
+    pub(crate) db: Database,
     /// What a committed write survives: `normal` (a process crash) or `full` (a power loss).
     #[arg(long, env = "SCHEDULER_DURABILITY", value_enum,
           default_value_t = store_defaults().durability.into())]
@@ -151,14 +153,15 @@ impl From<DurabilityArg> for Durability {
 }
 
 impl ServeArgs {
-    /// The store settings the flags ask for; the rest are the store's defaults.
-    pub(crate) fn store_config(&self) -> SqliteConfig {
+    /// The SQLite store's settings the flags ask for, for the database at `path`; the rest are
+    /// the store's defaults.
+    pub(crate) fn sqlite_config(&self, path: &Path) -> SqliteConfig {
         SqliteConfig {
             durability: self.durability.into(),
             mmap_size: self.sqlite_mmap_mib.saturating_mul(1 << 20),
             history_interval: self.sqlite_history_interval,
             job_cache_capacity: self.sqlite_job_cache,
-            ..SqliteConfig::new(&self.db)
+            ..SqliteConfig::new(path)
         }
     }
 
@@ -236,6 +239,53 @@ const ENGINE_FLAGS: [(&str, &str); 8] = [
     ("result_linger", "--result-linger"),
     ("max_backlog", "--max-backlog"),
 ];
+
+/// Where the store is: `--db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// A SQLite database file: the embedded default.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Database {
+    /// A PostgreSQL URL by its scheme; anything else is a SQLite path.
+    fn parse(text: &str) -> Result<Database, String> {
+        if text.trim().is_empty() {
+            return Err("expected a SQLite file or a postgres:// URL, found nothing".to_owned());
+        }
+        let is_postgres = ["postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme));
+        Ok(if is_postgres {
+            Database::Postgres(text.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(text))
+        })
+    }
+}
+
+/// For logs: the file, or the URL without its password and parameters.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "SQLite database {}", path.display()),
+            Database::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                let rest = rest.split('?').next().unwrap_or_default();
+                let rest = match rest.rsplit_once('@') {
+                    Some((credentials, place)) => {
+                        let user = credentials.split(':').next().unwrap_or_default();
+                        format!("{user}@{place}")
+                    }
+                    None => rest.to_owned(),
+                };
+                write!(f, "PostgreSQL database {scheme}://{rest}")
+            }
+        }
+    }
+}
 
 /// `--db` when neither it nor `SCHEDULER_DB` is given.
 const DEFAULT_DB: &str = "./scheduler.db";

@@ -68,7 +68,10 @@ fn without_flags_the_engine_gets_its_own_defaults() {
 #[test]
 fn without_flags_the_store_and_the_api_get_their_own_defaults() {
     let args = parse(&[]);
-    let (config, defaults) = (args.store_config(), SqliteConfig::new(&args.db));
+    let Database::Sqlite(path) = &args.db else {
+        panic!("the default store is SQLite, not {}", args.db);
+    };
+    let (config, defaults) = (args.sqlite_config(path), SqliteConfig::new(path));
     assert_eq!(config.durability, defaults.durability);
     assert_eq!(config.mmap_size, defaults.mmap_size);
     assert_eq!(config.history_interval, defaults.history_interval);
@@ -169,7 +172,7 @@ fn store_settings_come_from_the_flags() {
         "--sqlite-job-cache",
         "0",
     ])
-    .store_config();
+    .sqlite_config(Path::new("x.db"));
     assert_eq!(config.durability, Durability::Full);
     assert_eq!(config.mmap_size, 64 << 20);
     assert_eq!(config.history_interval, Duration::ZERO);
@@ -270,4 +273,31 @@ fn durations_print_in_their_largest_whole_unit_and_parse_back() {
     check(Duration::from_secs(7_200), "2h");
     check(Duration::from_micros(3), "3us");
     check(Duration::from_nanos(7), "7ns");
+}
+
+#[test]
+fn db_takes_a_sqlite_file_or_a_postgres_url_and_logs_no_password() {
+    let check = |text: &str, expected: Database, shown: &str| {
+        let db = Database::parse(text).expect("a database");
+        assert_eq!(db, expected, "{text}");
+        assert_eq!(db.to_string(), shown, "{text}");
+    };
+    check(
+        "./scheduler.db",
+        Database::Sqlite(PathBuf::from("./scheduler.db")),
+        "SQLite database ./scheduler.db",
+    );
+    check(
+        "postgres://app:secret@db.internal:5432/scheduler?sslmode=disable",
+        Database::Postgres(
+            "postgres://app:secret@db.internal:5432/scheduler?sslmode=disable".to_owned(),
+        ),
+        "PostgreSQL database postgres://app@db.internal:5432/scheduler",
+    );
+    check(
+        "postgresql://db.internal/scheduler",
+        Database::Postgres("postgresql://db.internal/scheduler".to_owned()),
+        "PostgreSQL database postgresql://db.internal/scheduler",
+    );
+    assert!(Database::parse("").is_err());
 }
