@@ -319,7 +319,7 @@ impl Report {
             }
             if let Some((anon, file)) = self.final_rss_split {
                 print!(
-                    "; at the end {:.1} MiB anonymous + {:.1} MiB file pages (SQLite's mmap)",
+                    "; at the end {:.1} MiB anonymous + {:.1} MiB file pages (the binary, and SQLite's mmap)",
                     anon as f64 / 1_048_576.0,
                     file as f64 / 1_048_576.0
                 );
