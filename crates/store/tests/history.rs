@@ -146,7 +146,7 @@ fn reads_agree_on_both_sides_of_the_watermark_and_deletion_empties_both() {
         assert_eq!(with_late.len(), 11);
         assert_eq!(with_late[7], (2_500, ExecutionStatus::Pending));
 
-        // A second round is idempotent for what is indexed, and takes the rest.
+        // Indexing again is idempotent for what is indexed, and takes the rest.
         store.index_history(at(100)).await.unwrap();
         assert_eq!(entries(&path, a.id), 11);
         assert_eq!(ticks(&store, a.id, 100).await, with_late);
