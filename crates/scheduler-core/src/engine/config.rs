@@ -120,8 +120,8 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// Checks what the engine relies on: a claim interval shorter than the look-ahead, and
-    /// every count limit at least 1. [`EngineBuilder::start`](crate::EngineBuilder::start)
+    /// Checks what the engine relies on: a claim interval shorter than the look-ahead, a
+    /// look-ahead shorter than the lease, and every count limit at least 1. [`EngineBuilder::start`](crate::EngineBuilder::start)
     /// calls it; a program may call it first to refuse a bad configuration before it opens
     /// anything.
     ///
@@ -135,10 +135,11 @@ impl EngineConfig {
                 "must be greater than zero and shorter than look_ahead",
             ));
         }
-        if self.lease <= self.look_ahead {
+        // Named after the look-ahead: the setting an operator changes (the lease has no flag).
+        if self.look_ahead >= self.lease {
             return Err(Error::invalid_config(
-                "lease",
-                "must be longer than look_ahead",
+                "look_ahead",
+                format!("must be shorter than the lease ({:?})", self.lease),
             ));
         }
         let positive = [
@@ -202,5 +203,26 @@ mod tests {
             ..EngineConfig::default()
         };
         assert!(no_window.validate().is_ok());
+    }
+
+    #[test]
+    fn ticks_are_claimed_for_less_than_the_lease() {
+        let too_far = EngineConfig {
+            look_ahead: Duration::from_secs(10),
+            claim_interval: Duration::from_secs(1),
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            too_far.validate(),
+            Err(Error::InvalidConfig {
+                setting: "look_ahead",
+                ..
+            })
+        ));
+        let longer_lease = EngineConfig {
+            lease: Duration::from_secs(30),
+            ..too_far
+        };
+        assert!(longer_lease.validate().is_ok());
     }
 }
