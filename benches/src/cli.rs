@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Runs the scheduler under load and reports throughput, drift, ticks, CPU and memory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Only the plain-client baseline against the sink.
     Baseline(BaselineArgs),
     /// tokio-cron-scheduler on the same jobs, in memory.

@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         .thread_name("harness")
         .build()?;
     match cli.command {
-        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Run(args) => runtime.block_on(run(*args)),
         Command::Baseline(args) => runtime.block_on(baseline_only(args)),
         Command::Create(args) => runtime.block_on(create_only(args)),
         Command::Seed(args) => runtime.block_on(seed_only(args)),
