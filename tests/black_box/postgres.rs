@@ -126,3 +126,60 @@ fn the_server_runs_on_postgresql_and_keeps_jobs_and_history_across_a_restart() {
         "at most the tick in flight at the kill is sent twice: {redeliveries}"
     );
 }
+
+#[test]
+fn nodes_on_one_database_see_each_other_and_never_send_a_tick_twice() {
+    let Some(schema) = Schema::create("nodes_on_one_database_see_each_other") else {
+        return;
+    };
+    let db = schema.db();
+    let sink = Sink::start();
+    let a = Server::start(std::path::Path::new(&db), &["--node-id", "node-a"]);
+    let b = Server::start(std::path::Path::new(&db), &["--node-id", "node-b"]);
+    let live_nodes = |server: &Server| -> Vec<String> {
+        let (status, health) = server.request("GET", "/api/health", None);
+        assert_eq!(status, 200, "{health}");
+        health["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter(|node| node["live"] == true)
+                    .map(|node| node["nodeId"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_until("each node sees both live", || {
+        live_nodes(&a) == ["node-a", "node-b"] && live_nodes(&b) == ["node-a", "node-b"]
+    });
+    let (_, health) = b.request("GET", "/api/health", None);
+    assert_eq!(health["nodeId"], "node-b");
+
+    // Jobs created through one node fire once per tick, whichever node claims them.
+    for _ in 0..20 {
+        let (status, job) = a.request(
+            "POST",
+            "/api/jobs",
+            Some(&json!({"schedule": "* * * * * *", "api": sink.url("/split"), "type": "ATLEAST_ONCE"})),
+        );
+        assert_eq!(status, 201, "{job}");
+    }
+    wait_until("five seconds of ticks of the twenty jobs", || {
+        sink.received_at("/split").len() >= 100
+    });
+    let received = sink.received_at("/split");
+    let mut ticks: Vec<(&String, &String)> = received
+        .iter()
+        .map(|request| {
+            (
+                &request.headers["x-scheduler-job-id"],
+                &request.headers["x-scheduler-scheduled-time"],
+            )
+        })
+        .collect();
+    let all = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), all, "no tick was sent by both nodes");
+}

@@ -379,10 +379,12 @@ fn schemas() -> Value {
         },
         "Metrics": {
             "type": "object", "additionalProperties": false,
-            "required": ["startedAt", "uptimeSeconds", "engine", "drift", "jobs", "api", "store"],
+            "required": ["startedAt", "uptimeSeconds", "nodeId", "nodes", "engine", "drift", "jobs", "api", "store"],
             "properties": {
                 "startedAt": {"type": "string", "format": "date-time"},
                 "uptimeSeconds": {"type": "integer"},
+                "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
+                "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "engine": {
                     "type": "object", "additionalProperties": false,
                     "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors"],
@@ -427,18 +429,28 @@ fn schemas() -> Value {
                 }
             }
         },
+        "Node": {
+            "type": "object", "additionalProperties": false, "required": ["nodeId", "lastHeartbeat", "live"],
+            "properties": {
+                "nodeId": {"type": "string"},
+                "lastHeartbeat": {"type": "string", "format": "date-time", "description": "The node's latest heartbeat, by its own clock."},
+                "live": {"type": "boolean", "description": "Whether that heartbeat is within the lease of now (10 s by default), by this node's clock."}
+            }
+        },
         "Check": {
             "type": "object", "additionalProperties": false, "required": ["ok", "latencyMs", "error"],
             "properties": {"ok": {"type": "boolean"}, "latencyMs": {"type": "number"}, "error": nullable("string")}
         },
         "Health": {
             "type": "object", "additionalProperties": false,
-            "required": ["status", "live", "ready", "uptimeSeconds", "checks"],
+            "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "nodes", "checks"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "live": {"type": "boolean"},
                 "ready": {"type": "boolean"},
                 "uptimeSeconds": {"type": "integer"},
+                "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
+                "nodes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store; null when the store does not answer."},
                 "checks": {
                     "type": "object", "additionalProperties": false, "required": ["store", "engine"],
                     "properties": {"store": {"$ref": "#/components/schemas/Check"}, "engine": {"$ref": "#/components/schemas/Check"}}

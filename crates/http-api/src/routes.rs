@@ -15,7 +15,7 @@ use crate::dto::{
     parse_status,
 };
 use crate::error::ApiError;
-use crate::metrics::{self, MetricsReport};
+use crate::metrics::{self, MetricsReport, NodeDto};
 use crate::{ApiConfig, ApiState};
 
 /// Default and largest page sizes (the OpenAPI document states them from here).
@@ -404,12 +404,19 @@ async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
     let counts = state
         .timed("count_jobs", state.engine().count_jobs())
         .await?;
+    // The nodes are a store read of their own: without them the report is still worth having.
+    let nodes = state
+        .timed("nodes", state.engine().nodes())
+        .await
+        .unwrap_or_default();
     Ok(MetricsReport {
         engine: state.engine().metrics(),
         active_jobs: counts.active,
         paused_jobs: counts.paused,
         uptime: state.uptime(),
         started_at: dto::format_timestamp(state.started_at()),
+        node_id: state.engine().node_id().to_owned(),
+        nodes,
     })
 }
 
@@ -437,11 +444,23 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
     .await;
     let ready =
         store.get("ok") == Some(&Value::Bool(true)) && engine.get("ok") == Some(&Value::Bool(true));
+    // The nodes only when the store answers: a failing store is reported by its check.
+    let nodes = match tokio::time::timeout(timeout, state.engine().nodes()).await {
+        Ok(Ok(nodes)) => Value::from(
+            nodes
+                .iter()
+                .map(|node| serde_json::to_value(NodeDto::new(node)).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        ),
+        _ => Value::Null,
+    };
     let body = serde_json::json!({
         "status": if ready { "ok" } else { "unavailable" },
         "live": true,
         "ready": ready,
         "uptimeSeconds": state.uptime().as_secs(),
+        "nodeId": state.engine().node_id(),
+        "nodes": nodes,
         "checks": { "store": store, "engine": engine },
     });
     let status = if ready {

@@ -216,6 +216,13 @@ async fn prometheus_output_parses_and_matches_the_json() {
 async fn health_is_ready_with_a_live_engine_and_store() {
     let harness = Harness::start().await;
     let app = app!(harness);
+    // The engine's first heartbeat is written as it starts.
+    within("the first heartbeat", async {
+        while harness.engine.nodes().await.expect("nodes").is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     let reply = get(&app, "/api/health").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["status"], "ok");
@@ -227,6 +234,10 @@ async fn health_is_ready_with_a_live_engine_and_store() {
         reply.body["checks"]["engine"]["error"],
         serde_json::Value::Null
     );
+    let node_id = harness.engine.node_id();
+    assert_eq!(reply.body["nodeId"], node_id);
+    assert_eq!(reply.body["nodes"][0]["nodeId"], node_id, "{}", reply.body);
+    assert_eq!(reply.body["nodes"][0]["live"], true);
     assert!(
         harness.stored().await.0.is_empty(),
         "the checks change nothing"

@@ -21,8 +21,8 @@ use scheduler_core::{
     AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimStore,
     ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
     ExecutionTrigger, ExecutionUpdate, HistoryStore, Job, JobId, JobQuery, JobSpec, JobStore,
-    NextFire, RecoveryStore, RetentionPolicy, RetentionStore, Timestamp, Transport, plan_claim,
-    plan_new_job_claim,
+    MembershipStore, NextFire, NodeHeartbeat, RecoveryStore, RetentionPolicy, RetentionStore,
+    Timestamp, Transport, plan_claim, plan_new_job_claim,
 };
 use tokio::sync::Notify;
 
@@ -228,6 +228,16 @@ impl RecoveryStore for JobsOnlyStore {
         &self,
         _owner: &str,
     ) -> BoxFuture<'_, scheduler_core::Result<Vec<ClaimedTick>>> {
+        done(Ok(Vec::new()))
+    }
+}
+
+impl MembershipStore for JobsOnlyStore {
+    fn heartbeat(&self, _node: &str, _at: Timestamp) -> BoxFuture<'_, scheduler_core::Result<()>> {
+        done(Ok(()))
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, scheduler_core::Result<Vec<NodeHeartbeat>>> {
         done(Ok(Vec::new()))
     }
 }

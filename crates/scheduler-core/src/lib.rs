@@ -85,7 +85,7 @@ pub use domain::{
     HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy,
     RetryPolicy,
 };
-pub use engine::{Engine, EngineBuilder, EngineConfig, ShutdownReport, VersionCheck};
+pub use engine::{Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, VersionCheck};
 pub use error::{Error, Result, StoreErrorKind, error_chain};
 pub use memory::MemoryStore;
 pub use metrics::{
@@ -93,8 +93,8 @@ pub use metrics::{
 };
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
-    HistoryStore, JobCounts, JobQuery, JobStore, NextFire, RecoveryStore, RetentionPolicy,
-    RetentionStore, Store, plan_claim, plan_new_job_claim,
+    HistoryStore, JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat,
+    RecoveryStore, RetentionPolicy, RetentionStore, Store, plan_claim, plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

@@ -9,8 +9,8 @@ use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, J
 use crate::error::{Error, Result};
 use crate::store::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery, HistoryStore,
-    JobCounts, JobQuery, JobStore, NextFire, RecoveryStore, RetentionPolicy, RetentionStore,
-    plan_claim, plan_new_job_claim,
+    JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat, RecoveryStore,
+    RetentionPolicy, RetentionStore, plan_claim, plan_new_job_claim,
 };
 use crate::time;
 
@@ -36,6 +36,8 @@ struct State {
     /// All executions by tick, for the recent list and age-based pruning.
     by_tick: BTreeSet<(Timestamp, ExecutionId)>,
     unfinished: BTreeSet<(Timestamp, ExecutionId)>,
+    /// Each node's latest heartbeat.
+    heartbeats: BTreeMap<String, Timestamp>,
 }
 
 impl MemoryStore {
@@ -405,5 +407,25 @@ impl RecoveryStore for MemoryStore {
             })
             .collect();
         ready(Ok(found))
+    }
+}
+
+impl MembershipStore for MemoryStore {
+    fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
+        self.lock().heartbeats.insert(node.to_owned(), at);
+        ready(Ok(()))
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>> {
+        let nodes = self
+            .lock()
+            .heartbeats
+            .iter()
+            .map(|(node_id, at)| NodeHeartbeat {
+                node_id: node_id.clone(),
+                last_heartbeat: *at,
+            })
+            .collect();
+        ready(Ok(nodes))
     }
 }

@@ -9,8 +9,8 @@ use scheduler_core::{
     AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimStore,
     ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
     ExecutionStatus, ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore,
-    MemoryStore, NextFire, RecoveryStore, Result, RetentionPolicy, RetentionStore, StoreErrorKind,
-    Timestamp, Transport,
+    MembershipStore, MemoryStore, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy,
+    RetentionStore, StoreErrorKind, Timestamp, Transport,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -376,6 +376,16 @@ impl RetentionStore for GatedStore {
 impl RecoveryStore for GatedStore {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
         self.inner.unfinished_executions(owner)
+    }
+}
+
+impl MembershipStore for GatedStore {
+    fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
+        self.inner.heartbeat(node, at)
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>> {
+        self.inner.nodes()
     }
 }
 

@@ -36,9 +36,15 @@ pub(crate) fn config() -> EngineConfig {
     EngineConfig {
         jitter_seed: Some(1),
         result_linger: Duration::ZERO,
+        // One heartbeat, at start: the tests that look for the claim passes' sleepers on the
+        // clock then find no heartbeat's beside them (membership has tests of its own).
+        lease: DAY,
+        heartbeat_interval: DAY - Duration::from_secs(1),
         ..EngineConfig::default()
     }
 }
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 pub(crate) struct Harness {
     pub(crate) clock: Arc<ManualClock>,

@@ -7,6 +7,7 @@ mod backlog;
 mod conformance;
 mod delivery;
 mod hot_changes;
+mod membership;
 mod misfire_overlap;
 mod plan_claim;
 mod retention;

@@ -155,6 +155,10 @@ UPDATE jobs SET revision = random();
 /// before have none, which counts as expired. Adding a nullable column rewrites no row.
 const V7_LEASES: &str = "ALTER TABLE job_executions ADD COLUMN lease_expires_at INTEGER;";
 
+/// Version 8: membership. Each node's latest heartbeat, one row per node.
+const V8_NODES: &str = "CREATE TABLE scheduler_nodes (node_id TEXT PRIMARY KEY, \
+     last_heartbeat INTEGER NOT NULL) WITHOUT ROWID;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -164,7 +168,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 7] = [
+const MIGRATIONS: [Migration; 8] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -175,6 +179,7 @@ const MIGRATIONS: [Migration; 7] = [
     |transaction, _| transaction.execute_batch(V5_EXCEPTIONAL_EXECUTIONS),
     |transaction, _| transaction.execute_batch(V6_JOB_REVISIONS),
     |transaction, _| transaction.execute_batch(V7_LEASES),
+    |transaction, _| transaction.execute_batch(V8_NODES),
 ];
 
 /// The newest schema version.

@@ -145,7 +145,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     // Every job has a revision of its own.
     let revisions: (i64, i64) = connection
         .query_row(

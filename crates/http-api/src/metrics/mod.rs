@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use scheduler_core::{DriftHistogram, DriftSnapshot, MetricsSnapshot};
+use scheduler_core::{DriftHistogram, DriftSnapshot, MetricsSnapshot, NodeStatus};
 use serde::Serialize;
 
 pub(crate) use prometheus::render_prometheus;
@@ -98,6 +98,10 @@ pub(crate) struct MetricsReport {
     pub(crate) paused_jobs: u64,
     pub(crate) uptime: Duration,
     pub(crate) started_at: String,
+    /// This node's name.
+    pub(crate) node_id: String,
+    /// The nodes that share the store (empty when they could not be read).
+    pub(crate) nodes: Vec<NodeStatus>,
 }
 
 #[derive(Serialize)]
@@ -105,6 +109,8 @@ pub(crate) struct MetricsReport {
 struct MetricsDto {
     started_at: String,
     uptime_seconds: u64,
+    node_id: String,
+    nodes: Vec<NodeDto>,
     engine: EngineDto,
     drift: LatencyDto,
     jobs: JobCountsDto,
@@ -158,6 +164,25 @@ impl LatencyDto {
 
 fn fractional_millis(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1_000.0
+}
+
+/// A node that shares the store, in `/api/metrics` and `/api/health`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeDto {
+    node_id: String,
+    last_heartbeat: String,
+    live: bool,
+}
+
+impl NodeDto {
+    pub(crate) fn new(node: &NodeStatus) -> NodeDto {
+        NodeDto {
+            node_id: node.node_id.clone(),
+            last_heartbeat: crate::dto::format_timestamp(node.last_heartbeat),
+            live: node.live,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -214,6 +239,8 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
     let dto = MetricsDto {
         started_at: report.started_at.clone(),
         uptime_seconds: report.uptime.as_secs(),
+        node_id: report.node_id.clone(),
+        nodes: report.nodes.iter().map(NodeDto::new).collect(),
         engine: EngineDto {
             fired: engine.fired,
             succeeded: engine.succeeded,

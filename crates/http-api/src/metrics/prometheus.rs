@@ -192,6 +192,47 @@ const PROMETHEUS: &[PrometheusMetric] = &[
             ]
         }),
     },
+    PrometheusMetric {
+        name: "scheduler_node_info",
+        kind: Kind::Gauge,
+        help: "This node's name, as a label of a series that is always 1.",
+        read: Read::Labelled(|s| {
+            vec![(
+                format!("node=\"{}\"", escape_label(&s.report.node_id)),
+                Sample::Count(1),
+            )]
+        }),
+    },
+    PrometheusMetric {
+        name: "scheduler_nodes",
+        kind: Kind::Gauge,
+        help: "Nodes sharing the store: live (heard from within the lease) or silent.",
+        read: Read::Labelled(|s| {
+            let live = s.report.nodes.iter().filter(|node| node.live).count() as u64;
+            let silent = s.report.nodes.len() as u64 - live;
+            vec![
+                ("state=\"live\"".to_owned(), Sample::Count(live)),
+                ("state=\"silent\"".to_owned(), Sample::Count(silent)),
+            ]
+        }),
+    },
+    PrometheusMetric {
+        name: "scheduler_node_last_heartbeat_timestamp_seconds",
+        kind: Kind::Gauge,
+        help: "Each node's latest heartbeat, as a Unix time by that node's clock.",
+        read: Read::Labelled(|s| {
+            s.report
+                .nodes
+                .iter()
+                .map(|node| {
+                    (
+                        format!("node=\"{}\"", escape_label(&node.node_id)),
+                        Sample::Count(u64::try_from(node.last_heartbeat.as_second()).unwrap_or(0)),
+                    )
+                })
+                .collect()
+        }),
+    },
     gauge(
         "scheduler_uptime_seconds",
         "Seconds since the API state was created.",
@@ -333,6 +374,21 @@ mod tests {
             paused_jobs: 1,
             uptime: Duration::from_millis(42_500),
             started_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            node_id: "node-a".to_owned(),
+            nodes: vec![
+                scheduler_core::NodeStatus {
+                    node_id: "node-a".to_owned(),
+                    last_heartbeat: scheduler_core::Timestamp::from_second(1_767_225_600)
+                        .expect("a timestamp"),
+                    live: true,
+                },
+                scheduler_core::NodeStatus {
+                    node_id: "node-b".to_owned(),
+                    last_heartbeat: scheduler_core::Timestamp::from_second(1_767_225_500)
+                        .expect("a timestamp"),
+                    live: false,
+                },
+            ],
         };
         let api = ApiMetrics::default();
         api.record_request("POST", "/api/jobs", 201, Duration::from_micros(1_500));

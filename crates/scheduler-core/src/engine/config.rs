@@ -20,6 +20,11 @@ pub struct EngineConfig {
     /// written with the execution, and after it another node may take the execution over. It
     /// must be longer than `look_ahead`, so that a tick is still held when it comes due.
     pub lease: Duration,
+    /// How often this node records that it is alive ([`MembershipStore::heartbeat`]); a node
+    /// whose last heartbeat is older than `lease` is not live. Shorter than `lease`.
+    ///
+    /// [`MembershipStore::heartbeat`]: crate::MembershipStore::heartbeat
+    pub heartbeat_interval: Duration,
     /// How far ahead ticks are claimed.
     pub look_ahead: Duration,
     /// How often the store is asked for due ticks; must be shorter than `look_ahead`, so that
@@ -99,6 +104,7 @@ impl Default for EngineConfig {
         EngineConfig {
             node_id: "local".to_owned(),
             lease: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(3),
             look_ahead: Duration::from_secs(2),
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
@@ -140,6 +146,15 @@ impl EngineConfig {
             return Err(Error::invalid_config(
                 "look_ahead",
                 format!("must be shorter than the lease ({:?})", self.lease),
+            ));
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.lease {
+            return Err(Error::invalid_config(
+                "heartbeat_interval",
+                format!(
+                    "must be greater than zero and shorter than the lease ({:?})",
+                    self.lease
+                ),
             ));
         }
         let positive = [

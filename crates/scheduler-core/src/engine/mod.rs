@@ -38,6 +38,17 @@ pub enum VersionCheck {
     Exactly(u64),
 }
 
+/// A node that shares the store, from [`Engine::nodes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node's name.
+    pub node_id: String,
+    /// Its latest heartbeat, by its own clock.
+    pub last_heartbeat: cron_expr::Timestamp,
+    /// Whether that heartbeat is within the lease of now, by this node's clock.
+    pub live: bool,
+}
+
 /// What a graceful shutdown did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -152,6 +163,13 @@ impl EngineBuilder {
                 (first, self.config.prune_interval),
             ))
         });
+        let heartbeat = tokio::spawn(run_heartbeats(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            Arc::clone(&metrics),
+            self.config.node_id.clone(),
+            self.config.heartbeat_interval,
+        ));
         // The recovered executions are the dispatcher's first message.
         let _ = dispatch_tx.send(DispatchMsg::Recovered(recovered));
         let dispatcher = tokio::spawn(
@@ -185,6 +203,8 @@ impl EngineBuilder {
         };
         Ok(Engine {
             inner: Arc::new(Inner {
+                node_id: self.config.node_id.clone(),
+                lease: self.config.lease,
                 store: self.store,
                 clock: self.clock,
                 metrics,
@@ -195,6 +215,7 @@ impl EngineBuilder {
                     dispatcher,
                     writer,
                     alerts,
+                    heartbeat,
                     pruner,
                 })),
             }),
@@ -213,6 +234,10 @@ pub struct Engine {
 }
 
 struct Inner {
+    /// `EngineConfig::node_id`.
+    node_id: String,
+    /// `EngineConfig::lease`: how recent a heartbeat keeps a node live.
+    lease: Duration,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -226,13 +251,20 @@ struct Tasks {
     dispatcher: JoinHandle<()>,
     writer: JoinHandle<()>,
     alerts: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
     /// Present when a retention policy is set.
     pruner: Option<JoinHandle<()>>,
 }
 
 impl Tasks {
     fn all_running(&self) -> bool {
-        let core = [&self.control, &self.dispatcher, &self.writer, &self.alerts];
+        let core = [
+            &self.control,
+            &self.dispatcher,
+            &self.writer,
+            &self.alerts,
+            &self.heartbeat,
+        ];
         core.iter().all(|task| !task.is_finished())
             && self
                 .pruner
@@ -245,6 +277,7 @@ impl Tasks {
         self.dispatcher.abort();
         self.writer.abort();
         self.alerts.abort();
+        self.heartbeat.abort();
         if let Some(pruner) = &self.pruner {
             pruner.abort();
         }
@@ -372,6 +405,27 @@ impl Engine {
         self.call(|reply| Command::Ping { reply }).await
     }
 
+    /// This node's name ([`EngineConfig::node_id`]).
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// The nodes that share the store, in name order, each with its latest heartbeat and
+    /// whether it is live: heard from within [`EngineConfig::lease`] of now, by this node's
+    /// clock.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>> {
+        let now = self.inner.clock.now();
+        let nodes = self.inner.store.nodes().await?;
+        Ok(nodes
+            .into_iter()
+            .map(|node| NodeStatus {
+                live: time::since(now, node.last_heartbeat) <= self.inner.lease,
+                node_id: node.node_id,
+                last_heartbeat: node.last_heartbeat,
+            })
+            .collect())
+    }
+
     /// A job by id.
     pub async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
         self.inner.store.get_job(id).await
@@ -433,7 +487,9 @@ impl Engine {
             return ShutdownReport::default();
         };
         let deadline = time::add(self.inner.clock.now(), grace);
-        // Pruning holds nothing that needs finishing: a cut-off round is simply redone later.
+        // Neither heartbeats nor pruning hold anything that needs finishing: a node's last
+        // heartbeat simply ages, and a cut-off round is redone later.
+        tasks.heartbeat.abort();
         if let Some(pruner) = &tasks.pruner {
             pruner.abort();
         }
@@ -467,6 +523,28 @@ impl Engine {
         if let Some(tasks) = self.inner.take_tasks() {
             tasks.abort();
         }
+    }
+}
+
+/// Records that `node_id` is alive now, then every `interval`, in its own task. A failed
+/// heartbeat is counted and logged; the next one tries again.
+async fn run_heartbeats(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    node_id: String,
+    interval: Duration,
+) {
+    loop {
+        let now = clock.now();
+        if let Err(error) = store.heartbeat(&node_id, now).await {
+            Metrics::add(&metrics.store_errors, 1);
+            log::warn!(
+                "node {node_id}: heartbeat failed: {}",
+                crate::error::error_chain(&error)
+            );
+        }
+        clock.sleep_until(time::add(now, interval)).await;
     }
 }
 

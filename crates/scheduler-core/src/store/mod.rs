@@ -2,9 +2,10 @@
 //!
 //! The engine talks to storage through [`Store`], the union of capability traits split by what
 //! a caller needs: [`JobStore`] (the definitions), [`ClaimStore`] (claiming ticks and recording
-//! results: the hot path), [`HistoryStore`] (reading executions), [`RetentionStore`] (pruning)
-//! and [`RecoveryStore`] (what a node left unfinished). A program that only reads history, or a
-//! tool that only prunes, can name the one trait it needs. The methods are async and return
+//! results: the hot path), [`HistoryStore`] (reading executions), [`RetentionStore`]
+//! (pruning), [`RecoveryStore`] (what a node left unfinished) and [`MembershipStore`] (which
+//! nodes share the store). A program that only reads history, or a tool that only prunes, can
+//! name the one trait it needs. The methods are async and return
 //! boxed futures so that `Arc<dyn Store>` works: a blocking store (SQLite behind a pool) runs
 //! its work on its own threads and completes the future from there.
 //!
@@ -221,11 +222,36 @@ pub trait RecoveryStore: Send + Sync + 'static {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
 }
 
+/// Membership: which nodes share the store, by their heartbeats. A heartbeat is one small
+/// write per node, however many executions the node holds.
+pub trait MembershipStore: Send + Sync + 'static {
+    /// Records that `node` was alive at `at`.
+    fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>>;
+
+    /// Every node that has sent a heartbeat, with its latest, in node order.
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>>;
+}
+
+/// A node's latest heartbeat, from [`MembershipStore::nodes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeHeartbeat {
+    /// The node's name (`EngineConfig::node_id`).
+    pub node_id: String,
+    /// When it last said it was alive, by its own clock.
+    pub last_heartbeat: Timestamp,
+}
+
 /// A complete store: every capability the engine uses. Implemented for every type that has
 /// them all.
-pub trait Store: JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore {}
+pub trait Store:
+    JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore + MembershipStore
+{
+}
 
-impl<T: JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore> Store for T {}
+impl<T> Store for T where
+    T: JobStore + ClaimStore + HistoryStore + RetentionStore + RecoveryStore + MembershipStore
+{
+}
 
 /// What [`JobStore::update_job`] does with the job's `next_fire_at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

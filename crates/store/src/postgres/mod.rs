@@ -12,6 +12,7 @@ mod connect;
 mod executions;
 mod failure;
 mod jobs;
+mod nodes;
 mod prune;
 mod rows;
 mod schema;

@@ -81,8 +81,12 @@ CREATE INDEX job_executions_exceptional ON job_executions (status, scheduled_tim
 /// partial index only for a query whose `WHERE` implies its condition.
 pub(super) const EXCEPTIONAL_STATES: &str = "status IN ('FAILED', 'ABANDONED', 'SKIPPED')";
 
+/// Version 2: membership. Each node's latest heartbeat, one row per node.
+const V2_NODES: &str = "CREATE TABLE scheduler_nodes (node_id text PRIMARY KEY, \
+     last_heartbeat bigint NOT NULL)";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 1] = [V1_TABLES];
+pub(super) const MIGRATIONS: [&str; 2] = [V1_TABLES, V2_NODES];
 
 /// The newest schema version.
 pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;

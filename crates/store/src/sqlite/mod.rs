@@ -17,6 +17,7 @@ mod config;
 mod executions;
 mod job_cache;
 mod jobs;
+mod nodes;
 mod open;
 mod prune;
 pub(crate) mod rows;

@@ -76,6 +76,7 @@ macro_rules! store_conformance_tests {
             find_executions_filters_by_job_and_status,
             unfinished_executions_belong_to_their_owner,
             executions_carry_their_lease,
+            nodes_keep_their_latest_heartbeat,
             prune_keeps_unfinished_executions,
         );
     };

@@ -1,4 +1,5 @@
-//! The checks of [`RecoveryStore`](crate::RecoveryStore) and leases: what a node holds and takes back.
+//! The checks of [`RecoveryStore`](crate::RecoveryStore) and leases (what a node holds and
+//! takes back), and of [`MembershipStore`](crate::MembershipStore) (which nodes there are).
 
 use super::*;
 
@@ -119,4 +120,20 @@ pub async fn executions_carry_their_lease(store: &dyn Store) {
         .await
         .expect("unfinished_executions");
     assert_eq!(leases(&recovered), [("node-c".to_owned(), Some(at(45)))]);
+}
+
+/// Heartbeats keep each node's latest; nodes are listed in name order.
+pub async fn nodes_keep_their_latest_heartbeat(store: &dyn Store) {
+    assert_eq!(store.nodes().await.expect("nodes"), []);
+    store.heartbeat("node-b", at(1)).await.expect("heartbeat");
+    store.heartbeat("node-a", at(2)).await.expect("heartbeat");
+    store.heartbeat("node-b", at(4)).await.expect("heartbeat");
+    let node = |node_id: &str, seconds| crate::NodeHeartbeat {
+        node_id: node_id.to_owned(),
+        last_heartbeat: at(seconds),
+    };
+    assert_eq!(
+        store.nodes().await.expect("nodes"),
+        [node("node-a", 2), node("node-b", 4)]
+    );
 }
