@@ -8,7 +8,7 @@
 //! The macro expands to one `#[test]` per check, each on a fresh store from the given async
 //! function, on a current-thread tokio runtime. The checks can also be called one by one. They
 //! are grouped by the capability trait they hold a store to: `jobs`, `claims`, `history`,
-//! `recovery` (with leases) and `retention`.
+//! `recovery` (with leases and membership) and `retention`.
 
 use std::sync::Arc;
 use std::time::Duration;
