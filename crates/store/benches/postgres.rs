@@ -7,13 +7,14 @@
 //! bench -p store --bench postgres`. Without the variable it says so and measures nothing. It
 //! works in a schema of its own, dropped at the end.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use scheduler_core::{
-    ClaimRequest, ClaimStore, DeliveryType, ExecutionStatus, Job, JobId, JobSpec, JobStore,
-    Schedule, Timestamp,
+    ClaimRequest, ClaimStore, DeliveryType, Job, JobId, JobSpec, JobStore, Schedule, Timestamp,
 };
 use store::{PostgresConfig, PostgresStore};
 
@@ -129,26 +130,7 @@ async fn run_cycle(store: &PostgresStore, now: Timestamp) {
     };
     let claimed = store.claim_due(request).await.expect("claim");
     assert_eq!(claimed.ticks.len(), JOBS);
-    for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
-        for chunk in claimed.ticks.chunks(1_024) {
-            let updates = chunk
-                .iter()
-                .map(|tick| {
-                    let mut execution = tick.execution.clone();
-                    execution.status = status;
-                    execution.attempts = 1;
-                    execution.executed_at = Some(now);
-                    if status == ExecutionStatus::Succeeded {
-                        execution.finished_at = Some(now);
-                        execution.http_status = Some(200);
-                        execution.duration = Some(Duration::from_millis(1));
-                    }
-                    execution.to_update()
-                })
-                .collect();
-            store.record_results(updates).await.expect("record");
-        }
-    }
+    common::record_running_then_succeeded(store, &claimed.ticks, now).await;
 }
 
 /// Adds `HISTORY_SECONDS` seconds of finished executions of every job before `start`, in

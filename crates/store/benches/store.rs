@@ -2,6 +2,8 @@
 //!
 //! Run with `cargo bench -p store --bench store`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -152,26 +154,7 @@ async fn run_cycle(store: &SqliteStore, now: Timestamp) {
     let request = claim_due_at(now, CYCLE_JOBS);
     let claimed = store.claim_due(request).await.expect("claim");
     assert_eq!(claimed.ticks.len(), CYCLE_JOBS);
-    for status in [ExecutionStatus::Running, ExecutionStatus::Succeeded] {
-        for chunk in claimed.ticks.chunks(1_024) {
-            let updates = chunk
-                .iter()
-                .map(|tick| {
-                    let mut execution = tick.execution.clone();
-                    execution.status = status;
-                    execution.attempts = 1;
-                    execution.executed_at = Some(now);
-                    if status == ExecutionStatus::Succeeded {
-                        execution.finished_at = Some(now);
-                        execution.http_status = Some(200);
-                        execution.duration = Some(Duration::from_millis(1));
-                    }
-                    execution.to_update()
-                })
-                .collect();
-            store.record_results(updates).await.expect("record");
-        }
-    }
+    common::record_running_then_succeeded(store, &claimed.ticks, now).await;
     if now.as_second() % CYCLES_PER_HISTORY_ROUND == CYCLES_PER_HISTORY_ROUND - 1 {
         let next = Timestamp::from_second(now.as_second() + 1).expect("a timestamp");
         store.index_history(next).await.expect("a history round");
