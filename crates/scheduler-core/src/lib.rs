@@ -2,14 +2,15 @@
 //! and the engine that fires every tick of every job exactly once, on time.
 //!
 //! **What it is:** a library. It knows jobs ([`Job`], [`JobSpec`]), executions
-//! ([`Execution`]), four small boundary traits ([`Store`], [`Transport`], [`AlertSink`],
-//! [`Clock`]) and the [`Engine`] that drives them. Each trait has an implementation here:
+//! ([`Execution`]), four small boundaries ([`Store`], itself the union of capability traits
+//! such as [`ClaimStore`] and [`HistoryStore`]; [`Transport`]; [`AlertSink`]; [`Clock`]) and the
+//! [`Engine`] that drives them. Each trait has an implementation here:
 //! [`MemoryStore`], [`SystemClock`], [`LogAlertSink`], and, behind the `testing` feature, a
 //! manual clock, a fake transport, a recording alert sink and the store conformance suite.
 //!
-//! **What it is not:** it does not know SQL, HTTP or JSON. The SQLite (and later PostgreSQL)
-//! store, the HTTP transport, webhook alerts and the REST API live in other crates and plug in
-//! through the traits. Domain types do not implement serialization; the API has its own DTOs.
+//! **What it is not:** it does not know SQL, HTTP or JSON. The SQLite and PostgreSQL stores, the
+//! HTTP transport, webhook alerts and the REST API live in other crates and plug in through the
+//! traits. Domain types do not implement serialization; the API has its own DTOs.
 //! Its only internal dependency is `cron-expr`.
 //!
 //! # Embedding
@@ -56,7 +57,8 @@
 //! - The **dispatcher task** holds the timer, decides every skip, retry and final state, and
 //!   spawns one task per attempt, within `max_in_flight` and `max_fresh_attempts`.
 //! - The **writer task** stores execution updates in batches; the **alert task** feeds the
-//!   [`AlertSink`]; a **pruner task** applies the [`RetentionPolicy`] when one is set.
+//!   [`AlertSink`]; the **heartbeat task** records that this node is alive
+//!   ([`MembershipStore`]); a **pruner task** applies the [`RetentionPolicy`] when one is set.
 //! - The backlog (`max_backlog`) bounds the executions held between claim and last write, so
 //!   overload shows as drift, not memory. A restart recovers its node's unfinished executions.
 //!

@@ -1,7 +1,7 @@
 //! The engine's public handle ([`Engine`], [`EngineBuilder`]) and the start-up that wires its
 //! tasks together: the control task (claims, changes, creations), the dispatcher (timer and
-//! attempts), the writer (results in batches), the alert task, and the pruner when retention is
-//! set. How they cooperate is told in docs/ARCHITECTURE.md.
+//! attempts), the writer (results in batches), the alert task, the heartbeat, and the pruner
+//! when retention is set. How they cooperate is told in docs/ARCHITECTURE.md.
 
 mod config;
 mod control;
