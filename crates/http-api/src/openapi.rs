@@ -379,7 +379,7 @@ fn schemas() -> Value {
         },
         "Metrics": {
             "type": "object", "additionalProperties": false,
-            "required": ["startedAt", "uptimeSeconds", "nodeId", "nodes", "engine", "drift", "jobs", "api", "store"],
+            "required": ["startedAt", "uptimeSeconds", "nodeId", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
             "properties": {
                 "startedAt": {"type": "string", "format": "date-time"},
                 "uptimeSeconds": {"type": "integer"},
@@ -400,6 +400,7 @@ fn schemas() -> Value {
                     }
                 },
                 "drift": latency(),
+                "claimDuration": latency(),
                 "jobs": {
                     "type": "object", "additionalProperties": false, "required": ["active", "paused", "total"],
                     "properties": {"active": {"type": "integer"}, "paused": {"type": "integer"}, "total": {"type": "integer"}}

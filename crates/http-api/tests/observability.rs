@@ -203,6 +203,7 @@ async fn prometheus_output_parses_and_matches_the_json() {
     assert_eq!(samples["scheduler_drift_seconds_bucket{le=\"60\"}"], 1.0);
     assert!(samples.contains_key("scheduler_drift_seconds_bucket{le=\"0.001\"}"));
     assert!(samples.contains_key("scheduler_drift_seconds_sum"));
+    assert!(samples.contains_key("scheduler_claim_duration_seconds_count"));
     assert_eq!(
         samples["scheduler_http_requests_total{method=\"POST\",route=\"/api/jobs\",status=\"201\"}"],
         1.0

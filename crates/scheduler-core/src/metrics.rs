@@ -28,6 +28,7 @@ pub struct Metrics {
     pub(crate) alerts_dropped: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) drift: DriftHistogram,
+    pub(crate) claim_duration: DriftHistogram,
     jobs: Mutex<HashMap<JobId, JobCounters>>,
 }
 
@@ -81,6 +82,9 @@ pub struct MetricsSnapshot {
     pub store_errors: u64,
     /// Drift of first sends: actual send time minus scheduled time.
     pub drift: DriftSnapshot,
+    /// How long each successful claim took in the store (one `claim_due` call: a batch of up
+    /// to `claim_batch_size` ticks), by the engine's clock.
+    pub claim_duration: DriftSnapshot,
 }
 
 /// Per-job results since the engine started.
@@ -116,6 +120,7 @@ impl Metrics {
             alerts_dropped: get(&self.alerts_dropped),
             store_errors: get(&self.store_errors),
             drift: self.drift.snapshot(),
+            claim_duration: self.claim_duration.snapshot(),
         }
     }
 

@@ -294,3 +294,17 @@ async fn a_shutdown_does_not_wait_for_a_claim_pass_that_waits_for_a_burst() {
     assert_eq!(report.interrupted, 1);
     assert_eq!(report.left_for_recovery, 2);
 }
+
+#[tokio::test]
+async fn every_claim_pass_is_timed() {
+    let harness = Harness::start().await;
+    let before = harness.engine.metrics().claim_duration.count;
+    // The periodic passes fall half-way between whole seconds.
+    harness.clock.advance_to(at_millis(1_500));
+    harness
+        .metrics_until("a claim pass timed", |metrics| {
+            metrics.claim_duration.count > before
+        })
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+}

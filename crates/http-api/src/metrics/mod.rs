@@ -113,6 +113,7 @@ struct MetricsDto {
     nodes: Vec<NodeDto>,
     engine: EngineDto,
     drift: LatencyDto,
+    claim_duration: LatencyDto,
     jobs: JobCountsDto,
     api: ApiDto,
     store: StoreDto,
@@ -258,6 +259,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             store_errors: engine.store_errors,
         },
         drift: LatencyDto::new(&engine.drift),
+        claim_duration: LatencyDto::new(&engine.claim_duration),
         jobs: JobCountsDto {
             active: report.active_jobs,
             paused: report.paused_jobs,

@@ -170,6 +170,12 @@ const PROMETHEUS: &[PrometheusMetric] = &[
         help: "Drift of first sends: actual send time minus scheduled time.",
         read: Read::Histogram(|s| vec![(String::new(), s.report.engine.drift)]),
     },
+    PrometheusMetric {
+        name: "scheduler_claim_duration_seconds",
+        kind: Kind::Histogram,
+        help: "How long each successful claim of due ticks took in the store.",
+        read: Read::Histogram(|s| vec![(String::new(), s.report.engine.claim_duration)]),
+    },
     gauge(
         "scheduler_drift_max_seconds",
         "The largest drift seen.",

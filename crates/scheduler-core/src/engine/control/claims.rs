@@ -186,8 +186,12 @@ impl Shared {
             // time (a rescheduling update's beside the periodic pass) cannot overshoot the
             // limit together; what the claim does not take is given back.
             self.metrics.hold(request.limit);
+            let started = self.clock.now();
             match self.store.claim_due(request.clone()).await {
                 Ok(batch) => {
+                    self.metrics
+                        .claim_duration
+                        .record(time::since(self.clock.now(), started));
                     let claimed = batch.ticks.len();
                     self.metrics.release(request.limit.saturating_sub(claimed));
                     if batch.misfired > 0 {
