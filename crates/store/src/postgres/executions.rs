@@ -163,17 +163,8 @@ impl Results {
 impl HistoryStore for PostgresStore {
     fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
         Box::pin(async move {
-            const WHAT: &str = "reading an execution";
-            let client = self.client(WHAT).await?;
             let sql = format!("SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE id = $1");
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(failure::while_(WHAT))?;
-            let row = client
-                .query_opt(&statement, &[&id.0])
-                .await
-                .map_err(failure::while_(WHAT))?;
+            let row = self.row_by_id("reading an execution", &sql, &id.0).await?;
             row.map(|row| execution_from(&row)).transpose()
         })
     }

@@ -21,17 +21,8 @@ impl JobStore for PostgresStore {
 
     fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
         Box::pin(async move {
-            const WHAT: &str = "reading a job";
-            let client = self.client(WHAT).await?;
             let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-            let statement = client
-                .prepare_cached(&sql)
-                .await
-                .map_err(failure::while_(WHAT))?;
-            let row = client
-                .query_opt(&statement, &[&id.0])
-                .await
-                .map_err(failure::while_(WHAT))?;
+            let row = self.row_by_id("reading a job", &sql, &id.0).await?;
             row.map(|row| job_from(&row, 0)).transpose()
         })
     }

@@ -81,4 +81,22 @@ impl PostgresStore {
             .await
             .map_err(|error| failure::pool(what, error))
     }
+
+    /// The row `sql` returns for the id `id` (its one parameter, `$1`), if any, for `what`.
+    async fn row_by_id(
+        &self,
+        what: &'static str,
+        sql: &str,
+        id: &uuid::Uuid,
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let client = self.client(what).await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(failure::while_(what))?;
+        client
+            .query_opt(&statement, &[id])
+            .await
+            .map_err(failure::while_(what))
+    }
 }
