@@ -22,7 +22,7 @@ use scheduler_core::{
     ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
     ExecutionTrigger, ExecutionUpdate, HistoryStore, Job, JobId, JobQuery, JobSpec, JobStore,
     MembershipStore, NextFire, NodeHeartbeat, RecoveryStore, RetentionPolicy, RetentionStore,
-    Timestamp, Transport, plan_claim, plan_new_job_claim,
+    TakeOverRequest, Timestamp, Transport, plan_claim, plan_new_job_claim,
 };
 use tokio::sync::Notify;
 
@@ -227,6 +227,22 @@ impl RecoveryStore for JobsOnlyStore {
     fn unfinished_executions(
         &self,
         _owner: &str,
+    ) -> BoxFuture<'_, scheduler_core::Result<Vec<ClaimedTick>>> {
+        done(Ok(Vec::new()))
+    }
+
+    fn renew_leases(
+        &self,
+        _owner: &str,
+        ids: Vec<ExecutionId>,
+        _lease_until: Timestamp,
+    ) -> BoxFuture<'_, scheduler_core::Result<Vec<ExecutionId>>> {
+        done(Ok(ids))
+    }
+
+    fn take_over(
+        &self,
+        _request: TakeOverRequest,
     ) -> BoxFuture<'_, scheduler_core::Result<Vec<ClaimedTick>>> {
         done(Ok(Vec::new()))
     }

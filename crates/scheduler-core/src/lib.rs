@@ -96,7 +96,8 @@ pub use metrics::{
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
     HistoryStore, JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat,
-    RecoveryStore, RetentionPolicy, RetentionStore, Store, plan_claim, plan_new_job_claim,
+    RecoveryStore, RetentionPolicy, RetentionStore, Store, TakeOverRequest, plan_claim,
+    plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery, HistoryStore,
     JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat, RecoveryStore,
-    RetentionPolicy, RetentionStore, plan_claim, plan_new_job_claim,
+    RetentionPolicy, RetentionStore, TakeOverRequest, plan_claim, plan_new_job_claim,
 };
 use crate::time;
 
@@ -23,6 +23,9 @@ use crate::time;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Whether it says it is shared ([`MembershipStore::is_shared`]): engines in one process
+    /// may share one store to act as several nodes.
+    shared: bool,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +47,16 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// An empty store that says it is shared by several nodes, for engines in one process
+    /// acting as several nodes: they fence themselves and take over from each other as on a
+    /// shared database.
+    pub fn shared() -> MemoryStore {
+        MemoryStore {
+            shared: true,
+            ..MemoryStore::default()
+        }
     }
 
     /// How many executions the store holds (for tests and diagnostics).
@@ -408,6 +421,65 @@ impl RecoveryStore for MemoryStore {
             .collect();
         ready(Ok(found))
     }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<ExecutionId>,
+        lease_until: Timestamp,
+    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
+        let mut state = self.lock();
+        let held = ids
+            .into_iter()
+            .filter(|id| match state.executions.get_mut(id) {
+                Some(execution)
+                    if execution.claimed_by == owner && !execution.status.is_finished() =>
+                {
+                    execution.lease_expires_at = Some(lease_until);
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        ready(Ok(held))
+    }
+
+    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        let mut state = self.lock();
+        let stopped: BTreeSet<String> = state
+            .heartbeats
+            .iter()
+            .filter(|(node, at)| **node != request.owner && **at < request.stale_before)
+            .map(|(node, _)| node.clone())
+            .collect();
+        let taken: Vec<ExecutionId> = state
+            .unfinished
+            .iter()
+            .map(|(_, id)| &state.executions[id])
+            .filter(|execution| {
+                stopped.contains(&execution.claimed_by)
+                    && execution
+                        .lease_expires_at
+                        .is_none_or(|expiry| expiry < request.now)
+            })
+            .take(request.limit)
+            .map(|execution| execution.id)
+            .collect();
+        let mut ticks = Vec::with_capacity(taken.len());
+        for id in taken {
+            let Some(execution) = state.executions.get_mut(&id) else {
+                continue;
+            };
+            execution.claimed_by.clone_from(&request.owner);
+            execution.lease_expires_at = Some(request.lease_until);
+            let execution = execution.clone();
+            ticks.push(ClaimedTick {
+                job: Arc::clone(&state.jobs[&execution.job_id]),
+                execution,
+            });
+        }
+        ready(Ok(ticks))
+    }
 }
 
 impl MembershipStore for MemoryStore {
@@ -427,5 +499,9 @@ impl MembershipStore for MemoryStore {
             })
             .collect();
         ready(Ok(nodes))
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
     }
 }

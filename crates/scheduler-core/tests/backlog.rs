@@ -10,7 +10,7 @@ use scheduler_core::{
     ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
     ExecutionStatus, ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore,
     MembershipStore, MemoryStore, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy,
-    RetentionStore, StoreErrorKind, Timestamp, Transport,
+    RetentionStore, StoreErrorKind, TakeOverRequest, Timestamp, Transport,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -376,6 +376,19 @@ impl RetentionStore for GatedStore {
 impl RecoveryStore for GatedStore {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
         self.inner.unfinished_executions(owner)
+    }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<ExecutionId>,
+        lease_until: Timestamp,
+    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
+        self.inner.renew_leases(owner, ids, lease_until)
+    }
+
+    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        self.inner.take_over(request)
     }
 }
 

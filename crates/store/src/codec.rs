@@ -246,6 +246,15 @@ impl ExecutionRow {
     }
 }
 
+/// The execution columns of `e`.
+pub(crate) fn prefixed_execution_columns() -> String {
+    EXECUTION_COLUMNS
+        .split(", ")
+        .map(|column| format!("e.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Milliseconds since the epoch, rounded down.
 pub(crate) fn millis(t: Timestamp) -> i64 {
     let millis = t.as_millisecond();

@@ -29,7 +29,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use scheduler_core::{Execution, Result, Timestamp};
 
-use crate::codec::{EXECUTION_COLUMNS, millis};
+use crate::codec::{millis, prefixed_execution_columns};
 use crate::failure;
 use crate::sqlite::Shared;
 use crate::sqlite::rows::execution_from_row;
@@ -93,15 +93,6 @@ pub(crate) fn older_sql() -> String {
          ORDER BY h.scheduled_time DESC LIMIT ?4",
         prefixed_execution_columns()
     )
-}
-
-/// The execution columns of `e`.
-pub(crate) fn prefixed_execution_columns() -> String {
-    EXECUTION_COLUMNS
-        .split(", ")
-        .map(|column| format!("e.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn state(connection: &Connection, name: &str) -> rusqlite::Result<i64> {

@@ -220,6 +220,46 @@ pub trait RecoveryStore: Send + Sync + 'static {
     /// The pending and running executions claimed by `owner`, each with its job, oldest tick
     /// first: what a node restarting under the same name must finish.
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
+
+    /// Of the executions `ids`, those still unfinished and held by `owner`, with their leases
+    /// renewed to `lease_until`, in any order. An execution another node took over, one that
+    /// finished, and one that no longer exists are left out (and left alone).
+    ///
+    /// A node calls it for what it holds in memory after it could not renew its membership for
+    /// a while (and at start, for what it recovers): what is left out is no longer its to send.
+    /// A shared store makes it atomic with [`RecoveryStore::take_over`], so that an execution is
+    /// either renewed for `owner` or taken over, never both.
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<ExecutionId>,
+        lease_until: Timestamp,
+    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>>;
+
+    /// Takes over what stopped nodes left unfinished: the pending and running executions held
+    /// by a node other than `request.owner` whose latest heartbeat is before
+    /// `request.stale_before` and whose lease expired before `request.now`. Each becomes
+    /// `request.owner`'s, with its lease until `request.lease_until`, and is returned with its
+    /// job, oldest tick first, at most `request.limit` of them.
+    ///
+    /// A store shared by several nodes makes this exclusive (PostgreSQL: `FOR UPDATE SKIP
+    /// LOCKED`), so that two nodes taking over at once split the executions between them.
+    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>>;
+}
+
+/// The arguments of [`RecoveryStore::take_over`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakeOverRequest {
+    /// The node taking over.
+    pub owner: String,
+    /// The taking node's clock.
+    pub now: Timestamp,
+    /// Nodes whose latest heartbeat is before this instant have stopped.
+    pub stale_before: Timestamp,
+    /// The lease the taking node holds the executions under.
+    pub lease_until: Timestamp,
+    /// The most executions to take.
+    pub limit: usize,
 }
 
 /// Membership: which nodes share the store, by their heartbeats. A heartbeat is one small
@@ -230,6 +270,13 @@ pub trait MembershipStore: Send + Sync + 'static {
 
     /// Every node that has sent a heartbeat, with its latest, in node order.
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>>;
+
+    /// Whether other nodes may share this store. On a shared store a node that cannot renew
+    /// its membership stops sending (its executions may be taken over), and live nodes take
+    /// over what stopped ones left; a store of one node needs neither. The default is `false`.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// A node's latest heartbeat, from [`MembershipStore::nodes`].

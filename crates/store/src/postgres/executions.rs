@@ -8,7 +8,7 @@ use std::sync::Arc;
 use scheduler_core::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
     ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
-    RetentionPolicy, RetentionStore, Timestamp,
+    RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
 };
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use super::schema::EXCEPTIONAL_STATES;
 use super::{PostgresStore, claims, failure, prune};
 use crate::codec::{
     EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, job_columns_of, millis,
+    prefixed_execution_columns,
 };
 
 impl ClaimStore for PostgresStore {
@@ -208,11 +209,7 @@ impl RecoveryStore for PostgresStore {
         Box::pin(async move {
             const WHAT: &str = "reading unfinished executions";
             let client = self.client(WHAT).await?;
-            let execution_columns = EXECUTION_COLUMNS
-                .split(", ")
-                .map(|column| format!("e.{column}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let execution_columns = prefixed_execution_columns();
             // `e.status IN (...)` repeats the condition of `job_executions_unfinished`.
             let sql = format!(
                 "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
@@ -225,6 +222,104 @@ impl RecoveryStore for PostgresStore {
                 .map_err(failure::while_(WHAT))?;
             let rows = client
                 .query(&statement, &[&owner])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ClaimedTick {
+                        execution: execution_from(row)?,
+                        job: Arc::new(job_from(row, EXECUTION_COLUMN_COUNT)?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<ExecutionId>,
+        lease_until: Timestamp,
+    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
+        let owner = owner.to_owned();
+        Box::pin(async move {
+            const WHAT: &str = "renewing leases";
+            let client = self.client(WHAT).await?;
+            let ids: Vec<Uuid> = ids.into_iter().map(|id| id.0).collect();
+            // The row locks of the update serialise it with a takeover: whichever comes second
+            // sees the other's owner or lease, re-checked on the row, and leaves it alone.
+            let statement = client
+                .prepare_cached(
+                    "UPDATE job_executions SET lease_expires_at = $1 \
+                     WHERE id = ANY($2) AND claimed_by = $3 AND status IN ('PENDING', 'RUNNING') \
+                     RETURNING id",
+                )
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let rows = client
+                .query(&statement, &[&millis(lease_until), &ids, &owner])
+                .await
+                .map_err(failure::while_(WHAT))?;
+            Ok(rows.iter().map(|row| ExecutionId(row.get(0))).collect())
+        })
+    }
+
+    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        Box::pin(async move {
+            const WHAT: &str = "taking over executions";
+            let client = self.client(WHAT).await?;
+            // Stopped nodes first, from the small nodes table: when every node is live, which
+            // is the usual case, the executions are not read at all.
+            let stopped = client
+                .prepare_cached(
+                    "SELECT node_id FROM scheduler_nodes WHERE node_id <> $1 AND last_heartbeat < $2",
+                )
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let stopped: Vec<String> = client
+                .query(&stopped, &[&request.owner, &millis(request.stale_before)])
+                .await
+                .map_err(failure::while_(WHAT))?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if stopped.is_empty() {
+                return Ok(Vec::new());
+            }
+            // `SKIP LOCKED` splits the executions between nodes taking over at once; the lease
+            // condition is re-checked on each locked row, so an execution whose lease its node
+            // renewed meanwhile ([`RecoveryStore::renew_leases`]) stays with it.
+            let sql = format!(
+                "WITH taken AS ( \
+                   SELECT id FROM job_executions \
+                   WHERE claimed_by = ANY($1) AND status IN ('PENDING', 'RUNNING') \
+                     AND (lease_expires_at IS NULL OR lease_expires_at < $2) \
+                   ORDER BY scheduled_time, id LIMIT $3 FOR UPDATE SKIP LOCKED \
+                 ), moved AS ( \
+                   UPDATE job_executions e SET claimed_by = $4, lease_expires_at = $5 \
+                   FROM taken WHERE e.id = taken.id RETURNING e.* \
+                 ) \
+                 SELECT {}, {} FROM moved e JOIN jobs j ON j.id = e.job_id \
+                 ORDER BY e.scheduled_time, e.id",
+                prefixed_execution_columns(),
+                job_columns_of("j")
+            );
+            let statement = client
+                .prepare_cached(&sql)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &stopped,
+                        &millis(request.now),
+                        &limit,
+                        &request.owner,
+                        &millis(request.lease_until),
+                    ],
+                )
                 .await
                 .map_err(failure::while_(WHAT))?;
             rows.iter()

@@ -51,4 +51,9 @@ impl MembershipStore for PostgresStore {
                 .collect()
         })
     }
+
+    /// Always: several nodes may share one database.
+    fn is_shared(&self) -> bool {
+        true
+    }
 }

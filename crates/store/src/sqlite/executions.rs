@@ -8,13 +8,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
     ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
-    RetentionPolicy, RetentionStore, Timestamp,
+    RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
 };
 
 use super::rows::{execution_from_row, job_from_row};
 use super::{SqliteStore, claims, prune, store_error};
 use crate::codec::{
     EXECUTION_COLUMN_COUNT, EXECUTION_COLUMNS, duration_millis, job_columns_of, millis,
+    prefixed_execution_columns,
 };
 use crate::history;
 use crate::schema;
@@ -122,7 +123,7 @@ impl RecoveryStore for SqliteStore {
     fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
         let owner = owner.to_owned();
         self.read("reading unfinished executions", move |connection| {
-            let execution_columns = history::prefixed_execution_columns();
+            let execution_columns = prefixed_execution_columns();
             let sql = format!(
                 "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
                  WHERE e.status IN ('PENDING', 'RUNNING') AND e.claimed_by = ?1 ORDER BY e.scheduled_time, e.id",
@@ -133,6 +134,89 @@ impl RecoveryStore for SqliteStore {
                 Ok(ClaimedTick { execution: execution_from_row(row)?, job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?) })
             })?;
             rows.collect()
+        })
+    }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<ExecutionId>,
+        lease_until: Timestamp,
+    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
+        let owner = owner.to_owned();
+        self.write(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "UPDATE job_executions SET lease_expires_at = ?1 \
+                     WHERE id = ?2 AND claimed_by = ?3 AND status IN ('PENDING', 'RUNNING')",
+                )
+                .map_err(store_error("renewing leases"))?;
+            let until = millis(lease_until);
+            let mut held = Vec::with_capacity(ids.len());
+            for id in ids {
+                let renewed = statement
+                    .execute(params![until, id.0.to_string(), owner])
+                    .map_err(store_error("renewing leases"))?;
+                if renewed == 1 {
+                    held.push(id);
+                }
+            }
+            Ok(held)
+        })
+    }
+
+    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
+        self.write(move |connection| {
+            const WHAT: &str = "taking over executions";
+            let execution_columns = prefixed_execution_columns();
+            let sql = format!(
+                "SELECT {execution_columns}, {} FROM job_executions e JOIN jobs j ON j.id = e.job_id \
+                 WHERE e.status IN ('PENDING', 'RUNNING') \
+                   AND e.claimed_by IN (SELECT node_id FROM scheduler_nodes \
+                                        WHERE node_id <> ?1 AND last_heartbeat < ?2) \
+                   AND (e.lease_expires_at IS NULL OR e.lease_expires_at < ?3) \
+                 ORDER BY e.scheduled_time, e.id LIMIT ?4",
+                job_columns_of("j")
+            );
+            let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+            let mut taken: Vec<ClaimedTick> = connection
+                .prepare_cached(&sql)
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(
+                            params![
+                                request.owner,
+                                millis(request.stale_before),
+                                millis(request.now),
+                                limit
+                            ],
+                            |row| {
+                                Ok(ClaimedTick {
+                                    execution: execution_from_row(row)?,
+                                    job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?),
+                                })
+                            },
+                        )?
+                        .collect()
+                })
+                .map_err(store_error(WHAT))?;
+            let mut update = connection
+                .prepare_cached(
+                    "UPDATE job_executions SET claimed_by = ?1, lease_expires_at = ?2 WHERE id = ?3",
+                )
+                .map_err(store_error(WHAT))?;
+            for tick in &mut taken {
+                update
+                    .execute(params![
+                        request.owner,
+                        millis(request.lease_until),
+                        tick.execution.id.0.to_string()
+                    ])
+                    .map_err(store_error(WHAT))?;
+                tick.execution.claimed_by.clone_from(&request.owner);
+                tick.execution.lease_expires_at = Some(request.lease_until);
+            }
+            Ok(taken)
         })
     }
 }

@@ -77,6 +77,8 @@ macro_rules! store_conformance_tests {
             unfinished_executions_belong_to_their_owner,
             executions_carry_their_lease,
             nodes_keep_their_latest_heartbeat,
+            take_over_moves_what_silent_nodes_left,
+            renew_leases_keeps_only_what_the_node_still_holds,
             prune_keeps_unfinished_executions,
         );
     };
