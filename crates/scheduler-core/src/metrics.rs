@@ -27,6 +27,8 @@ pub struct Metrics {
     pub(crate) claims_deferred: AtomicU64,
     pub(crate) alerts_dropped: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    pub(crate) taken_over: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
     pub(crate) drift: DriftHistogram,
     pub(crate) claim_duration: DriftHistogram,
     jobs: Mutex<HashMap<JobId, JobCounters>>,
@@ -80,6 +82,11 @@ pub struct MetricsSnapshot {
     pub alerts_dropped: u64,
     /// Store calls that failed.
     pub store_errors: u64,
+    /// Unfinished executions this node took over from stopped nodes (on a shared store).
+    pub taken_over: u64,
+    /// Executions this node held when its lease lapsed and found taken over by another node
+    /// when it renewed it: dropped here, sent by the other.
+    pub leases_lost: u64,
     /// Drift of first sends: actual send time minus scheduled time.
     pub drift: DriftSnapshot,
     /// How long each successful claim took in the store (one `claim_due` call: a batch of up
@@ -119,6 +126,8 @@ impl Metrics {
             claims_deferred: get(&self.claims_deferred),
             alerts_dropped: get(&self.alerts_dropped),
             store_errors: get(&self.store_errors),
+            taken_over: get(&self.taken_over),
+            leases_lost: get(&self.leases_lost),
             drift: self.drift.snapshot(),
             claim_duration: self.claim_duration.snapshot(),
         }

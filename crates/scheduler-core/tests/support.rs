@@ -39,7 +39,7 @@ pub(crate) fn config() -> EngineConfig {
         // One heartbeat, at start: the tests that look for the claim passes' sleepers on the
         // clock then find no heartbeat's beside them (membership has tests of its own).
         lease: DAY,
-        heartbeat_interval: DAY - Duration::from_secs(1),
+        heartbeat_interval: DAY / 2,
         ..EngineConfig::default()
     }
 }

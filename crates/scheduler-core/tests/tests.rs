@@ -13,3 +13,4 @@ mod plan_claim;
 mod retention;
 mod schedule;
 mod shutdown;
+mod takeover;

@@ -16,12 +16,16 @@ pub struct EngineConfig {
     /// This node's name: the lease owner written into claimed executions. A restarted node
     /// recovers the unfinished executions claimed under its name, so keep it stable.
     pub node_id: String,
-    /// How long this node holds an execution it claims (its lease): the lease's expiry is
-    /// written with the execution, and after it another node may take the execution over. It
-    /// must be longer than `look_ahead`, so that a tick is still held when it comes due.
+    /// How long this node's heartbeat keeps what it holds its own (its lease). On a shared
+    /// store, once a node's latest heartbeat is older than this, live nodes take its
+    /// unfinished executions over; a node that cannot renew its heartbeat stops sending at
+    /// [`EngineConfig::fence_after`], before that can happen. Each execution is also written
+    /// with a lease expiry (claim time plus this), and is taken over only after it. It must be
+    /// longer than `look_ahead`, so that a tick is still held when it comes due.
     pub lease: Duration,
-    /// How often this node records that it is alive ([`MembershipStore::heartbeat`]); a node
-    /// whose last heartbeat is older than `lease` is not live. Shorter than `lease`.
+    /// How often this node records that it is alive ([`MembershipStore::heartbeat`]) and, on
+    /// a shared store, takes over what stopped nodes left. At most half the lease, so that one
+    /// missed heartbeat does not stop a node.
     ///
     /// [`MembershipStore::heartbeat`]: crate::MembershipStore::heartbeat
     pub heartbeat_interval: Duration,
@@ -148,11 +152,11 @@ impl EngineConfig {
                 format!("must be shorter than the lease ({:?})", self.lease),
             ));
         }
-        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.lease {
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval > self.lease / 2 {
             return Err(Error::invalid_config(
                 "heartbeat_interval",
                 format!(
-                    "must be greater than zero and shorter than the lease ({:?})",
+                    "must be greater than zero and at most half the lease ({:?})",
                     self.lease
                 ),
             ));
@@ -191,6 +195,14 @@ impl EngineConfig {
     /// The expiry of a lease this node takes at `now`.
     pub(crate) fn lease_until(&self, now: Timestamp) -> Timestamp {
         time::add(now, self.lease)
+    }
+
+    /// How long after the start of its last successful heartbeat a node on a shared store
+    /// stops sending and claiming: the lease less one heartbeat interval. Other nodes take its
+    /// executions over only once the whole lease has passed, so the interval is the margin
+    /// for clock skew between nodes and for a send under way.
+    pub fn fence_after(&self) -> Duration {
+        self.lease.saturating_sub(self.heartbeat_interval)
     }
 }
 

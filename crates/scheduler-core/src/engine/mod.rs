@@ -6,6 +6,8 @@
 mod config;
 mod control;
 mod dispatch;
+mod lease;
+mod membership;
 mod retry;
 mod timer;
 mod writer;
@@ -28,6 +30,8 @@ use crate::transport::Transport;
 pub use config::EngineConfig;
 use control::{Command, Control, JobChange};
 use dispatch::{DispatchMsg, Dispatcher};
+use lease::Lease;
+use membership::Membership;
 
 /// Which version of a job an update applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,22 +114,38 @@ impl EngineBuilder {
         self
     }
 
-    /// Recovers what a previous run of this node left unfinished, then starts the engine's
-    /// tasks on the current tokio runtime.
+    /// Records this node's first heartbeat, recovers what a previous run of this node left
+    /// unfinished, then starts the engine's tasks on the current tokio runtime.
     ///
     /// Recovery: pending executions (claimed, never sent) fire as scheduled (at once if late);
     /// running at-least-once executions are sent again at once; running at-most-once
-    /// executions are marked abandoned.
+    /// executions are marked abandoned. On a shared store, only the executions whose leases
+    /// the node renews are recovered: another node may have taken the rest over while this
+    /// one was down.
     pub async fn start(self) -> Result<Engine> {
         self.config.validate()?;
-        let recovered = self
-            .store
-            .unfinished_executions(&self.config.node_id)
-            .await?;
+        let node_id = &self.config.node_id;
+        let started = self.clock.now();
+        self.store.heartbeat(node_id, started).await?;
+        let shared = self.store.is_shared();
+        let lease = Arc::new(Lease::new(
+            shared,
+            time::add(started, self.config.fence_after()),
+        ));
+        let mut recovered = self.store.unfinished_executions(node_id).await?;
+        if shared && !recovered.is_empty() {
+            let ids = recovered.iter().map(|tick| tick.execution.id).collect();
+            let kept: foldhash::HashSet<ExecutionId> = self
+                .store
+                .renew_leases(node_id, ids, self.config.lease_until(self.clock.now()))
+                .await?
+                .into_iter()
+                .collect();
+            recovered.retain(|tick| kept.contains(&tick.execution.id));
+        }
         if !recovered.is_empty() {
             log::info!(
-                "node {}: recovering {} unfinished executions",
-                self.config.node_id,
+                "node {node_id}: recovering {} unfinished executions",
                 recovered.len()
             );
         }
@@ -163,13 +183,18 @@ impl EngineBuilder {
                 (first, self.config.prune_interval),
             ))
         });
-        let heartbeat = tokio::spawn(run_heartbeats(
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            Arc::clone(&metrics),
-            self.config.node_id.clone(),
-            self.config.heartbeat_interval,
-        ));
+        let membership = tokio::spawn(
+            Membership {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                metrics: Arc::clone(&metrics),
+                config: self.config.clone(),
+                lease: Arc::clone(&lease),
+                dispatch: dispatch_tx.clone(),
+                failing: false,
+            }
+            .run(started),
+        );
         // The recovered executions are the dispatcher's first message.
         let _ = dispatch_tx.send(DispatchMsg::Recovered(recovered));
         let dispatcher = tokio::spawn(
@@ -178,6 +203,7 @@ impl EngineBuilder {
                 self.transport,
                 Arc::clone(&metrics),
                 self.config.clone(),
+                Arc::clone(&lease),
                 dispatch::Channels {
                     inbox: dispatch_rx,
                     writer: write_tx,
@@ -188,10 +214,13 @@ impl EngineBuilder {
             .run(),
         );
         let control = Control::new(
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            Arc::clone(&metrics),
-            self.config.clone(),
+            control::Parts {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                metrics: Arc::clone(&metrics),
+                config: self.config.clone(),
+                lease: Arc::clone(&lease),
+            },
             command_rx,
             dispatch_tx.clone(),
             busy_rx,
@@ -204,7 +233,8 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(Inner {
                 node_id: self.config.node_id.clone(),
-                lease: self.config.lease,
+                lease_duration: self.config.lease,
+                lease,
                 store: self.store,
                 clock: self.clock,
                 metrics,
@@ -215,7 +245,7 @@ impl EngineBuilder {
                     dispatcher,
                     writer,
                     alerts,
-                    heartbeat,
+                    membership,
                     pruner,
                 })),
             }),
@@ -237,7 +267,9 @@ struct Inner {
     /// `EngineConfig::node_id`.
     node_id: String,
     /// `EngineConfig::lease`: how recent a heartbeat keeps a node live.
-    lease: Duration,
+    lease_duration: Duration,
+    /// This node's lease on a shared store.
+    lease: Arc<Lease>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -251,7 +283,7 @@ struct Tasks {
     dispatcher: JoinHandle<()>,
     writer: JoinHandle<()>,
     alerts: JoinHandle<()>,
-    heartbeat: JoinHandle<()>,
+    membership: JoinHandle<()>,
     /// Present when a retention policy is set.
     pruner: Option<JoinHandle<()>>,
 }
@@ -263,7 +295,7 @@ impl Tasks {
             &self.dispatcher,
             &self.writer,
             &self.alerts,
-            &self.heartbeat,
+            &self.membership,
         ];
         core.iter().all(|task| !task.is_finished())
             && self
@@ -277,7 +309,7 @@ impl Tasks {
         self.dispatcher.abort();
         self.writer.abort();
         self.alerts.abort();
-        self.heartbeat.abort();
+        self.membership.abort();
         if let Some(pruner) = &self.pruner {
             pruner.abort();
         }
@@ -410,6 +442,15 @@ impl Engine {
         &self.inner.node_id
     }
 
+    /// Whether this node is fenced: on a shared store, it could not renew its heartbeat for
+    /// [`EngineConfig::fence_after`], so it sends and claims nothing until a heartbeat
+    /// succeeds again (other nodes may be taking over what it holds). Always `false` on a
+    /// store of one node.
+    pub fn is_fenced(&self) -> bool {
+        let lease = &self.inner.lease;
+        lease.is_shared() && !lease.holds(self.inner.clock.now())
+    }
+
     /// The nodes that share the store, in name order, each with its latest heartbeat and
     /// whether it is live: heard from within [`EngineConfig::lease`] of now, by this node's
     /// clock.
@@ -419,7 +460,7 @@ impl Engine {
         Ok(nodes
             .into_iter()
             .map(|node| NodeStatus {
-                live: time::since(now, node.last_heartbeat) <= self.inner.lease,
+                live: time::since(now, node.last_heartbeat) <= self.inner.lease_duration,
                 node_id: node.node_id,
                 last_heartbeat: node.last_heartbeat,
             })
@@ -487,9 +528,10 @@ impl Engine {
             return ShutdownReport::default();
         };
         let deadline = time::add(self.inner.clock.now(), grace);
-        // Neither heartbeats nor pruning hold anything that needs finishing: a node's last
-        // heartbeat simply ages, and a cut-off round is redone later.
-        tasks.heartbeat.abort();
+        // Neither membership nor pruning hold anything that needs finishing: a node's last
+        // heartbeat simply ages, and a cut-off round is redone later. (Executions a takeover
+        // handed over are in the dispatcher's hands, or still this node's in the store.)
+        tasks.membership.abort();
         if let Some(pruner) = &tasks.pruner {
             pruner.abort();
         }
@@ -523,28 +565,6 @@ impl Engine {
         if let Some(tasks) = self.inner.take_tasks() {
             tasks.abort();
         }
-    }
-}
-
-/// Records that `node_id` is alive now, then every `interval`, in its own task. A failed
-/// heartbeat is counted and logged; the next one tries again.
-async fn run_heartbeats(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-    node_id: String,
-    interval: Duration,
-) {
-    loop {
-        let now = clock.now();
-        if let Err(error) = store.heartbeat(&node_id, now).await {
-            Metrics::add(&metrics.store_errors, 1);
-            log::warn!(
-                "node {node_id}: heartbeat failed: {}",
-                crate::error::error_chain(&error)
-            );
-        }
-        clock.sleep_until(time::add(now, interval)).await;
     }
 }
 

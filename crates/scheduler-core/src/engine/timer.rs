@@ -70,6 +70,30 @@ impl<T> Timer<T> {
         self.len
     }
 
+    /// Every entry, earliest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.values().flatten()
+    }
+
+    /// Removes the entries for which `remove` is true and returns them, earliest first.
+    pub(super) fn remove_if(&mut self, mut remove: impl FnMut(&T) -> bool) -> Vec<T> {
+        let mut removed = Vec::new();
+        self.slots.retain(|_, queue| {
+            let mut kept = VecDeque::with_capacity(queue.len());
+            for entry in queue.drain(..) {
+                if remove(&entry) {
+                    removed.push(entry);
+                } else {
+                    kept.push_back(entry);
+                }
+            }
+            *queue = kept;
+            !queue.is_empty()
+        });
+        self.len -= removed.len();
+        removed
+    }
+
     /// Drops every entry.
     pub(super) fn clear(&mut self) {
         self.slots.clear();
@@ -129,6 +153,19 @@ mod tests {
         assert_eq!(timer.pop_due(at(1)), Some(2));
         assert_eq!(timer.pop_due(at(1)), Some(4));
         assert_eq!(timer.len(), 0);
+    }
+
+    #[test]
+    fn remove_if_takes_out_the_matching_entries_and_keeps_the_order_of_the_rest() {
+        let mut timer = Timer::default();
+        for (second, entry) in [(1, 1), (1, 2), (2, 3), (3, 4), (3, 5)] {
+            timer.push(at(second), entry);
+        }
+        assert_eq!(timer.remove_if(|entry| entry % 2 == 1), [1, 3, 5]);
+        assert_eq!(timer.iter().copied().collect::<Vec<_>>(), [2, 4]);
+        assert_eq!((timer.len(), timer.next_at()), (2, Some(at(1))));
+        assert_eq!(timer.remove_if(|entry| *entry == 2), [2]);
+        assert_eq!(timer.next_at(), Some(at(3)), "an emptied instant is gone");
     }
 
     #[test]

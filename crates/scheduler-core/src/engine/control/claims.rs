@@ -29,6 +29,8 @@ pub(super) enum PassOutcome {
     Deferred,
     /// A claim failed; the next pass tries again.
     Failed,
+    /// The node's lease had lapsed: nothing was claimed.
+    Fenced,
 }
 
 /// A periodic claim pass under way.
@@ -130,7 +132,7 @@ impl Control {
             // A deferred pass left due ticks in the store: look again soon, so that room freed
             // by finished executions is used within a tenth of the interval.
             PassOutcome::Deferred => time::add(started, interval / DEFERRED_RETRY_DIVISOR),
-            PassOutcome::Complete | PassOutcome::Failed => {
+            PassOutcome::Complete | PassOutcome::Failed | PassOutcome::Fenced => {
                 time::next_on_grid(started, interval, claim_phase(interval))
             }
         }
@@ -165,7 +167,7 @@ impl Control {
                 }
                 self.deferred_passes += 1;
             }
-            PassOutcome::Failed => {}
+            PassOutcome::Failed | PassOutcome::Fenced => {}
         }
     }
 }
@@ -175,6 +177,9 @@ impl Shared {
     /// backlog has room.
     pub(super) async fn claim_pass(self: Arc<Self>) -> PassOutcome {
         let now = self.clock.now();
+        if !self.lease.holds(now) {
+            return PassOutcome::Fenced;
+        }
         let mut request = self.config.claim_request(now, self.config.claim_batch_size);
         loop {
             let room = self.backlog_room();

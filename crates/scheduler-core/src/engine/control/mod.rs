@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::domain::{ExecutionId, Job, JobId, JobSpec};
 use crate::engine::dispatch::DispatchMsg;
+use crate::engine::lease::Lease;
 use crate::engine::{EngineConfig, VersionCheck};
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -99,6 +100,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     config: EngineConfig,
+    /// A node whose lease lapsed claims nothing.
+    lease: Arc<Lease>,
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
     /// Periodic claim passes started so far; the number of the one under way, if any.
     passes_started: AtomicU64,
@@ -127,12 +130,24 @@ enum Flow {
     Stop,
 }
 
+/// What the control task works with besides its channels.
+pub(crate) struct Parts {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) config: EngineConfig,
+    pub(crate) lease: Arc<Lease>,
+}
+
 impl Control {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
-        config: EngineConfig,
+        Parts {
+            store,
+            clock,
+            metrics,
+            config,
+            lease,
+        }: Parts,
         commands: mpsc::Receiver<Command>,
         dispatch: mpsc::UnboundedSender<DispatchMsg>,
         busy: watch::Receiver<bool>,
@@ -144,6 +159,7 @@ impl Control {
                 clock,
                 metrics,
                 config,
+                lease,
                 dispatch,
                 passes_started: AtomicU64::new(0),
             }),

@@ -47,7 +47,10 @@ impl Dispatcher {
         if !self.ready.is_empty() {
             self.fresh.age(self.clock.now());
         }
-        while self.attempts.len() < self.config.max_in_flight && self.fresh.has_room() {
+        // A node whose lease lapsed sends nothing: what is ready waits for the membership
+        // task's `Rejoin`, or is dropped by it.
+        let may_send = self.ready.is_empty() || self.lease.holds(self.clock.now());
+        while may_send && self.attempts.len() < self.config.max_in_flight && self.fresh.has_room() {
             let Some(execution) = self.ready.pop_front() else {
                 break;
             };
@@ -64,7 +67,7 @@ impl Dispatcher {
 
     /// When the oldest fresh attempt ages, if executions are waiting for the fresh limit.
     pub(super) fn next_aging(&self) -> Option<Timestamp> {
-        if self.ready.is_empty() {
+        if self.ready.is_empty() || !self.lease.holds(self.clock.now()) {
             return None;
         }
         self.fresh.next_aging()

@@ -20,8 +20,10 @@ use tokio::task::{Id as TaskId, JoinSet};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::domain::{
-    DeliveryType, Execution, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
+    DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, Job, JobId,
+    OverlapPolicy,
 };
+use crate::engine::lease::Lease;
 use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
@@ -46,6 +48,17 @@ pub(crate) enum DispatchMsg {
     JobDeleted { id: JobId, passes: u64 },
     /// Every tick of periodic claim pass number `n` (counting from 1) has been sent.
     PassDone(u64),
+    /// The ids of the executions held and not in flight (on the timer, waiting for a retry,
+    /// or ready), for the membership task to check after the lease lapsed.
+    Held {
+        reply: oneshot::Sender<Vec<ExecutionId>>,
+    },
+    /// The lease is renewed after a lapse: drop `lost` (another node took them over), lift
+    /// the fence and resume sending; then answer `done`.
+    Rejoin {
+        lost: HashSet<ExecutionId>,
+        done: oneshot::Sender<()>,
+    },
     /// Drain and stop.
     Shutdown {
         deadline: Timestamp,
@@ -110,6 +123,8 @@ pub(crate) struct Dispatcher {
     transport: Arc<dyn Transport>,
     metrics: Arc<Metrics>,
     config: EngineConfig,
+    /// Checked before every send: a node whose lease lapsed sends nothing.
+    lease: Arc<Lease>,
     inbox: mpsc::UnboundedReceiver<DispatchMsg>,
     writer: mpsc::UnboundedSender<WriteOp>,
     alerts: mpsc::Sender<Alert>,
@@ -143,6 +158,7 @@ impl Dispatcher {
         transport: Arc<dyn Transport>,
         metrics: Arc<Metrics>,
         config: EngineConfig,
+        lease: Arc<Lease>,
         Channels {
             inbox,
             writer,
@@ -160,6 +176,7 @@ impl Dispatcher {
             transport,
             metrics,
             config,
+            lease,
             inbox,
             writer,
             alerts,
@@ -269,6 +286,22 @@ impl Dispatcher {
                 let done = self.passes_done;
                 self.recent.retain(|_, (_, last_pass)| *last_pass > done);
             }
+            DispatchMsg::Held { reply } => {
+                let held = self
+                    .timer
+                    .iter()
+                    .map(|(_, execution)| execution)
+                    .chain(&self.ready)
+                    .map(|execution| execution.id)
+                    .collect();
+                let _ = reply.send(held);
+            }
+            DispatchMsg::Rejoin { lost, done } => {
+                self.drop_lost(&lost);
+                self.lease.unfence();
+                let _ = done.send(());
+                self.start_ready();
+            }
             // `run` takes shutdowns before they get here.
             DispatchMsg::Shutdown { .. } => {}
         }
@@ -308,6 +341,38 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Drops the held executions in `lost`: another node took them over while this node's
+    /// lease had lapsed, and sends them now. They leave the backlog without an update.
+    fn drop_lost(&mut self, lost: &HashSet<ExecutionId>) {
+        if lost.is_empty() {
+            return;
+        }
+        let timed = self
+            .timer
+            .remove_if(|(_, execution)| lost.contains(&execution.id));
+        let mut ready = Vec::new();
+        self.ready.retain(|execution| {
+            let keep = !lost.contains(&execution.id);
+            if !keep {
+                ready.push(execution.job_id);
+            }
+            keep
+        });
+        let dropped = timed.len() + ready.len();
+        for (stage, execution) in timed {
+            let phase = match stage {
+                Stage::Tick => Phase::Scheduled,
+                Stage::Continue => Phase::Running,
+            };
+            self.release(execution.job_id, phase);
+        }
+        // Everything ready was admitted: it counts as running.
+        for job_id in &ready {
+            self.release(*job_id, Phase::Running);
+        }
+        self.leave_backlog(dropped);
     }
 
     /// Takes a reference on the job's entry, creating it or refreshing its spec.
