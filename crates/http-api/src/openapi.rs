@@ -379,15 +379,16 @@ fn schemas() -> Value {
         },
         "Metrics": {
             "type": "object", "additionalProperties": false,
-            "required": ["startedAt", "uptimeSeconds", "nodeId", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
+            "required": ["startedAt", "uptimeSeconds", "nodeId", "fenced", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
             "properties": {
                 "startedAt": {"type": "string", "format": "date-time"},
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
+                "fenced": {"type": "boolean", "description": "Whether this node could not renew its heartbeat in a shared store for the lease less one heartbeat interval: it sends and claims nothing until it can."},
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
@@ -396,7 +397,10 @@ fn schemas() -> Value {
                         "waiting": {"type": "integer", "description": "Executions due now that wait for an attempt slot (a gauge): above zero during a burst; above zero for long, ticks go out late."},
                         "backlog": {"type": "integer", "description": "Executions the engine holds now, claimed and not yet finally written (a gauge); claims stop at the engine's backlog limit."},
                         "claimsDeferred": {"type": "integer", "description": "Claim passes skipped or cut short because the backlog was full; due ticks left in the store fire late."},
-                        "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"}
+                        "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"},
+                        "leasesHeld": {"type": "integer", "description": "Unfinished executions this node holds under its lease (a gauge; the backlog)."},
+                        "takenOver": {"type": "integer", "description": "Unfinished executions this node took over from stopped nodes."},
+                        "leasesLost": {"type": "integer", "description": "Executions this node held when its lease lapsed that another node had taken over: dropped here, sent there."}
                     }
                 },
                 "drift": latency(),
@@ -444,17 +448,26 @@ fn schemas() -> Value {
         },
         "Health": {
             "type": "object", "additionalProperties": false,
-            "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "nodes", "checks"],
+            "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "fenced", "nodes", "checks"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "live": {"type": "boolean"},
                 "ready": {"type": "boolean"},
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
+                "fenced": {"type": "boolean", "description": "Whether this node is fenced: it sends and claims nothing (see checks.lease)."},
                 "nodes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store; null when the store does not answer."},
                 "checks": {
-                    "type": "object", "additionalProperties": false, "required": ["store", "engine"],
-                    "properties": {"store": {"$ref": "#/components/schemas/Check"}, "engine": {"$ref": "#/components/schemas/Check"}}
+                    "type": "object", "additionalProperties": false, "required": ["store", "engine", "lease"],
+                    "properties": {
+                        "store": {"$ref": "#/components/schemas/Check"},
+                        "engine": {"$ref": "#/components/schemas/Check"},
+                        "lease": {
+                            "type": "object", "additionalProperties": false, "required": ["ok", "error"],
+                            "description": "Fails while this node cannot renew its heartbeat in a shared store; always ok on SQLite.",
+                            "properties": {"ok": {"type": "boolean"}, "error": nullable("string")}
+                        }
+                    }
                 }
             }
         }

@@ -416,6 +416,7 @@ async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
         uptime: state.uptime(),
         started_at: dto::format_timestamp(state.started_at()),
         node_id: state.engine().node_id().to_owned(),
+        fenced: state.engine().is_fenced(),
         nodes,
     })
 }
@@ -442,8 +443,18 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         state.probe().check_engine(),
     )
     .await;
-    let ready =
-        store.get("ok") == Some(&Value::Bool(true)) && engine.get("ok") == Some(&Value::Bool(true));
+    // A fenced node (on a shared store, its heartbeat could not be renewed) sends nothing.
+    let fenced = state.engine().is_fenced();
+    let lease = serde_json::json!({
+        "ok": !fenced,
+        "error": fenced.then_some(
+            "this node could not renew its heartbeat in the shared store: it sends and claims \
+             nothing until it can, and other nodes may take over what it holds"
+        ),
+    });
+    let ready = store.get("ok") == Some(&Value::Bool(true))
+        && engine.get("ok") == Some(&Value::Bool(true))
+        && !fenced;
     // The nodes only when the store answers: a failing store is reported by its check.
     let nodes = match tokio::time::timeout(timeout, state.engine().nodes()).await {
         Ok(Ok(nodes)) => Value::from(
@@ -460,8 +471,9 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         "ready": ready,
         "uptimeSeconds": state.uptime().as_secs(),
         "nodeId": state.engine().node_id(),
+        "fenced": fenced,
         "nodes": nodes,
-        "checks": { "store": store, "engine": engine },
+        "checks": { "store": store, "engine": engine, "lease": lease },
     });
     let status = if ready {
         StatusCode::OK

@@ -100,6 +100,8 @@ pub(crate) struct MetricsReport {
     pub(crate) started_at: String,
     /// This node's name.
     pub(crate) node_id: String,
+    /// Whether this node is fenced ([`scheduler_core::Engine::is_fenced`]).
+    pub(crate) fenced: bool,
     /// The nodes that share the store (empty when they could not be read).
     pub(crate) nodes: Vec<NodeStatus>,
 }
@@ -110,6 +112,7 @@ struct MetricsDto {
     started_at: String,
     uptime_seconds: u64,
     node_id: String,
+    fenced: bool,
     nodes: Vec<NodeDto>,
     engine: EngineDto,
     drift: LatencyDto,
@@ -136,6 +139,9 @@ struct EngineDto {
     claims_deferred: u64,
     alerts_dropped: u64,
     store_errors: u64,
+    leases_held: u64,
+    taken_over: u64,
+    leases_lost: u64,
 }
 
 /// A duration distribution in milliseconds (fractional, microsecond resolution).
@@ -241,6 +247,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
         started_at: report.started_at.clone(),
         uptime_seconds: report.uptime.as_secs(),
         node_id: report.node_id.clone(),
+        fenced: report.fenced,
         nodes: report.nodes.iter().map(NodeDto::new).collect(),
         engine: EngineDto {
             fired: engine.fired,
@@ -257,6 +264,9 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             claims_deferred: engine.claims_deferred,
             alerts_dropped: engine.alerts_dropped,
             store_errors: engine.store_errors,
+            leases_held: engine.backlog,
+            taken_over: engine.taken_over,
+            leases_lost: engine.leases_lost,
         },
         drift: LatencyDto::new(&engine.drift),
         claim_duration: LatencyDto::new(&engine.claim_duration),

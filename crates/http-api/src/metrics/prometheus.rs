@@ -151,6 +151,26 @@ const PROMETHEUS: &[PrometheusMetric] = &[
         "Engine store calls that failed.",
         |s| Sample::Count(s.report.engine.store_errors),
     ),
+    counter(
+        "scheduler_taken_over_total",
+        "Unfinished executions this node took over from stopped nodes.",
+        |s| Sample::Count(s.report.engine.taken_over),
+    ),
+    counter(
+        "scheduler_leases_lost_total",
+        "Executions this node held when its lease lapsed and another node had taken over.",
+        |s| Sample::Count(s.report.engine.leases_lost),
+    ),
+    gauge(
+        "scheduler_leases_held",
+        "Unfinished executions this node holds under its lease (the backlog).",
+        |s| Sample::Count(s.report.engine.backlog),
+    ),
+    gauge(
+        "scheduler_fenced",
+        "1 while this node cannot renew its heartbeat and sends nothing, else 0.",
+        |s| Sample::Count(u64::from(s.report.fenced)),
+    ),
     gauge("scheduler_in_flight", "Attempts in flight now.", |s| {
         Sample::Count(s.report.engine.in_flight)
     }),
@@ -381,6 +401,7 @@ mod tests {
             uptime: Duration::from_millis(42_500),
             started_at: "2026-01-01T00:00:00.000Z".to_owned(),
             node_id: "node-a".to_owned(),
+            fenced: false,
             nodes: vec![
                 scheduler_core::NodeStatus {
                     node_id: "node-a".to_owned(),
