@@ -388,7 +388,7 @@ fn schemas() -> Value {
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
@@ -400,7 +400,8 @@ fn schemas() -> Value {
                         "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"},
                         "leasesHeld": {"type": "integer", "description": "Unfinished executions this node holds under its lease (a gauge; the backlog)."},
                         "takenOver": {"type": "integer", "description": "Unfinished executions this node took over from stopped nodes."},
-                        "leasesLost": {"type": "integer", "description": "Executions this node held when its lease lapsed that another node had taken over: dropped here, sent there."}
+                        "leasesLost": {"type": "integer", "description": "Executions this node held when its lease lapsed that another node had taken over: dropped here, sent there."},
+                        "jobChangesReceived": {"type": "integer", "description": "Jobs read again after a change notice from a shared store (changes made through any node), and applied to the ticks held here."}
                     }
                 },
                 "drift": latency(),

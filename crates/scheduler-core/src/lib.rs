@@ -95,9 +95,9 @@ pub use metrics::{
 };
 pub use store::{
     BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
-    HistoryStore, JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat,
-    RecoveryStore, RetentionPolicy, RetentionStore, Store, TakeOverRequest, plan_claim,
-    plan_new_job_claim,
+    HistoryStore, JobCounts, JobNotice, JobQuery, JobStore, MembershipStore, NextFire,
+    NodeHeartbeat, RecoveryStore, RetentionPolicy, RetentionStore, Store, TakeOverRequest,
+    plan_claim, plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

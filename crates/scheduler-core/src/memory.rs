@@ -4,13 +4,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cron_expr::Timestamp;
+use tokio::sync::mpsc;
 
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
     BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery, HistoryStore,
-    JobCounts, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat, RecoveryStore,
-    RetentionPolicy, RetentionStore, TakeOverRequest, plan_claim, plan_new_job_claim,
+    JobCounts, JobNotice, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat,
+    RecoveryStore, RetentionPolicy, RetentionStore, TakeOverRequest, plan_claim,
+    plan_new_job_claim,
 };
 use crate::time;
 
@@ -41,6 +43,8 @@ struct State {
     unfinished: BTreeSet<(Timestamp, ExecutionId)>,
     /// Each node's latest heartbeat.
     heartbeats: BTreeMap<String, Timestamp>,
+    /// The feeds of job changes handed out ([`MembershipStore::job_changes`], shared only).
+    subscribers: Vec<mpsc::UnboundedSender<JobNotice>>,
 }
 
 impl MemoryStore {
@@ -84,6 +88,12 @@ impl MemoryStore {
 }
 
 impl State {
+    /// Tells every feed that the job changed, and forgets the feeds whose engines are gone.
+    fn notify(&mut self, id: JobId) {
+        self.subscribers
+            .retain(|feed| feed.send(JobNotice::Changed(id)).is_ok());
+    }
+
     fn index_job(&mut self, job: &Job) {
         if let (false, Some(at)) = (job.spec.paused, job.next_fire_at) {
             self.due.insert((at, job.id));
@@ -198,6 +208,7 @@ impl JobStore for MemoryStore {
                 };
                 state.index_job(&job);
                 state.jobs.insert(job.id, Arc::new(job.clone()));
+                state.notify(job.id);
                 Ok(job)
             }
         };
@@ -218,6 +229,7 @@ impl JobStore for MemoryStore {
                 for execution_id in ids {
                     state.remove_execution(execution_id);
                 }
+                state.notify(id);
                 true
             }
         };
@@ -499,6 +511,15 @@ impl MembershipStore for MemoryStore {
             })
             .collect();
         ready(Ok(nodes))
+    }
+
+    fn job_changes(&self) -> Option<mpsc::UnboundedReceiver<JobNotice>> {
+        if !self.shared {
+            return None;
+        }
+        let (feed, notices) = mpsc::unbounded_channel();
+        self.lock().subscribers.push(feed);
+        Some(notices)
     }
 
     fn is_shared(&self) -> bool {

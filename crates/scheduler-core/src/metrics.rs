@@ -29,6 +29,7 @@ pub struct Metrics {
     pub(crate) store_errors: AtomicU64,
     pub(crate) taken_over: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
+    pub(crate) job_changes_received: AtomicU64,
     pub(crate) drift: DriftHistogram,
     pub(crate) claim_duration: DriftHistogram,
     jobs: Mutex<HashMap<JobId, JobCounters>>,
@@ -87,6 +88,9 @@ pub struct MetricsSnapshot {
     /// Executions this node held when its lease lapsed and found taken over by another node
     /// when it renewed it: dropped here, sent by the other.
     pub leases_lost: u64,
+    /// Jobs read again after a notice from the store's feed of changes (made through any
+    /// node, this one included), and applied to the ticks held here. Shared stores only.
+    pub job_changes_received: u64,
     /// Drift of first sends: actual send time minus scheduled time.
     pub drift: DriftSnapshot,
     /// How long each successful claim took in the store (one `claim_due` call: a batch of up
@@ -128,6 +132,7 @@ impl Metrics {
             store_errors: get(&self.store_errors),
             taken_over: get(&self.taken_over),
             leases_lost: get(&self.leases_lost),
+            job_changes_received: get(&self.job_changes_received),
             drift: self.drift.snapshot(),
             claim_duration: self.claim_duration.snapshot(),
         }

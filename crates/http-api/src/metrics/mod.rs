@@ -142,6 +142,7 @@ struct EngineDto {
     leases_held: u64,
     taken_over: u64,
     leases_lost: u64,
+    job_changes_received: u64,
 }
 
 /// A duration distribution in milliseconds (fractional, microsecond resolution).
@@ -267,6 +268,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             leases_held: engine.backlog,
             taken_over: engine.taken_over,
             leases_lost: engine.leases_lost,
+            job_changes_received: engine.job_changes_received,
         },
         drift: LatencyDto::new(&engine.drift),
         claim_duration: LatencyDto::new(&engine.claim_duration),

@@ -161,6 +161,11 @@ const PROMETHEUS: &[PrometheusMetric] = &[
         "Executions this node held when its lease lapsed and another node had taken over.",
         |s| Sample::Count(s.report.engine.leases_lost),
     ),
+    counter(
+        "scheduler_job_changes_received_total",
+        "Jobs read again after a change notice from the shared store, and applied to held ticks.",
+        |s| Sample::Count(s.report.engine.job_changes_received),
+    ),
     gauge(
         "scheduler_leases_held",
         "Unfinished executions this node holds under its lease (the backlog).",

@@ -20,7 +20,7 @@ use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
 use crate::error::{Error, Result, error_chain};
 use crate::metrics::Metrics;
-use crate::store::{Store, TakeOverRequest};
+use crate::store::{JobNotice, Store, TakeOverRequest};
 use crate::time;
 
 /// The membership task's state.
@@ -31,6 +31,9 @@ pub(super) struct Membership {
     pub(super) config: EngineConfig,
     pub(super) lease: Arc<Lease>,
     pub(super) dispatch: mpsc::UnboundedSender<DispatchMsg>,
+    /// Where to ask for a resync of job changes after a lapse (notices may have been missed
+    /// meanwhile); `None` when the store has no feed of changes.
+    pub(super) resync: Option<mpsc::UnboundedSender<JobNotice>>,
     /// Whether the last heartbeat failed (failures are logged when they start and end).
     pub(super) failing: bool,
 }
@@ -120,6 +123,9 @@ impl Membership {
             lost.len(),
             kept.len()
         );
+        if let Some(resync) = &self.resync {
+            let _ = resync.send(JobNotice::Resync);
+        }
         let (done, resumed) = oneshot::channel();
         self.dispatch
             .send(DispatchMsg::Rejoin { lost, done })

@@ -8,6 +8,7 @@ mod control;
 mod dispatch;
 mod lease;
 mod membership;
+mod notices;
 mod retry;
 mod timer;
 mod writer;
@@ -183,6 +184,12 @@ impl EngineBuilder {
                 (first, self.config.prune_interval),
             ))
         });
+        // Changes made through other nodes, and a resync after this node's lease lapsed.
+        let (resync_tx, resync_rx) = mpsc::unbounded_channel();
+        let notices = self
+            .store
+            .job_changes()
+            .map(|feed| tokio::spawn(notices::run(feed, resync_rx, command_tx.clone())));
         let membership = tokio::spawn(
             Membership {
                 store: Arc::clone(&self.store),
@@ -191,6 +198,7 @@ impl EngineBuilder {
                 config: self.config.clone(),
                 lease: Arc::clone(&lease),
                 dispatch: dispatch_tx.clone(),
+                resync: notices.is_some().then_some(resync_tx),
                 failing: false,
             }
             .run(started),
@@ -246,6 +254,7 @@ impl EngineBuilder {
                     writer,
                     alerts,
                     membership,
+                    notices,
                     pruner,
                 })),
             }),
@@ -284,6 +293,8 @@ struct Tasks {
     writer: JoinHandle<()>,
     alerts: JoinHandle<()>,
     membership: JoinHandle<()>,
+    /// Present when the store has a feed of job changes (a shared store).
+    notices: Option<JoinHandle<()>>,
     /// Present when a retention policy is set.
     pruner: Option<JoinHandle<()>>,
 }
@@ -310,6 +321,9 @@ impl Tasks {
         self.writer.abort();
         self.alerts.abort();
         self.membership.abort();
+        if let Some(notices) = &self.notices {
+            notices.abort();
+        }
         if let Some(pruner) = &self.pruner {
             pruner.abort();
         }
@@ -532,6 +546,9 @@ impl Engine {
         // heartbeat simply ages, and a cut-off round is redone later. (Executions a takeover
         // handed over are in the dispatcher's hands, or still this node's in the store.)
         tasks.membership.abort();
+        if let Some(notices) = &tasks.notices {
+            notices.abort();
+        }
         if let Some(pruner) = &tasks.pruner {
             pruner.abort();
         }

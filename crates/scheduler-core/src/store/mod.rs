@@ -271,12 +271,32 @@ pub trait MembershipStore: Send + Sync + 'static {
     /// Every node that has sent a heartbeat, with its latest, in node order.
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>>;
 
+    /// The feed of changes to jobs made through any node sharing the store, this one
+    /// included: each update, pause, resume and delete, once committed. The engine takes it
+    /// once, at start, and applies each change to the ticks it holds. `None` (the default)
+    /// for a store of one node, whose changes all pass through its own engine.
+    ///
+    /// A feed that may have missed notices (it was just connected, or reconnected after its
+    /// connection was lost) says [`JobNotice::Resync`].
+    fn job_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<JobNotice>> {
+        None
+    }
+
     /// Whether other nodes may share this store. On a shared store a node that cannot renew
     /// its membership stops sending (its executions may be taken over), and live nodes take
     /// over what stopped ones left; a store of one node needs neither. The default is `false`.
     fn is_shared(&self) -> bool {
         false
     }
+}
+
+/// A change to jobs, from [`MembershipStore::job_changes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobNotice {
+    /// The job was updated, paused, resumed or deleted: read it again.
+    Changed(JobId),
+    /// Notices may have been missed: read again every job whose executions are held.
+    Resync,
 }
 
 /// A node's latest heartbeat, from [`MembershipStore::nodes`].

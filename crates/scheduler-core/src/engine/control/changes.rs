@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, Job, JobId, JobSpec};
 use crate::engine::VersionCheck;
 use crate::engine::control::claims::PassOutcome;
 use crate::engine::control::{JobChange, Shared};
 use crate::engine::dispatch::DispatchMsg;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, error_chain};
+use crate::metrics::Metrics;
 use crate::store::{ClaimedTick, NextFire};
 use crate::time;
 
@@ -73,6 +76,53 @@ impl Shared {
             JobChange::Trigger { id, reply } => {
                 let _ = reply.send(self.trigger(id).await);
                 None
+            }
+            JobChange::Refresh { ids, resync } => {
+                self.refresh(ids, resync).await;
+                None
+            }
+        }
+    }
+
+    /// Reads the jobs `ids` again (with `resync`, also every job the dispatcher holds
+    /// executions of) and tells the dispatcher what they are now, as for a change made here.
+    async fn refresh(&self, mut ids: Vec<JobId>, resync: bool) {
+        if resync {
+            let (reply, held) = oneshot::channel();
+            if self.dispatch.send(DispatchMsg::HeldJobs { reply }).is_ok()
+                && let Ok(held) = held.await
+            {
+                ids.extend(held);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let read = self.store.get_job(id).await;
+            if read.is_ok() {
+                Metrics::add(&self.metrics.job_changes_received, 1);
+            }
+            match read {
+                Ok(Some(job)) => {
+                    let passes = self.passes_started.load(Ordering::Relaxed);
+                    let _ = self.dispatch.send(DispatchMsg::JobChanged {
+                        job: Arc::new(job),
+                        passes,
+                    });
+                }
+                Ok(None) => {
+                    self.metrics.forget_job(id);
+                    let passes = self.passes_started.load(Ordering::Relaxed);
+                    let _ = self.dispatch.send(DispatchMsg::JobDeleted { id, passes });
+                }
+                Err(error) => {
+                    Metrics::add(&self.metrics.store_errors, 1);
+                    log::warn!(
+                        "job {id} changed through another node, but reading it failed; its \
+                         ticks held here follow the version read before: {}",
+                        error_chain(&error)
+                    );
+                }
             }
         }
     }

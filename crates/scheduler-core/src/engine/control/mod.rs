@@ -67,6 +67,9 @@ pub(crate) enum JobChange {
         id: JobId,
         reply: oneshot::Sender<Result<ExecutionId>>,
     },
+    /// Jobs changed through another node (or this one): read them again and tell the
+    /// dispatcher; with `resync`, also every job it holds executions of.
+    Refresh { ids: Vec<JobId>, resync: bool },
 }
 
 pub(crate) struct Control {

@@ -53,6 +53,8 @@ pub(crate) enum DispatchMsg {
     Held {
         reply: oneshot::Sender<Vec<ExecutionId>>,
     },
+    /// The jobs the dispatcher holds executions of, for a resync of job changes.
+    HeldJobs { reply: oneshot::Sender<Vec<JobId>> },
     /// The lease is renewed after a lapse: drop `lost` (another node took them over), lift
     /// the fence and resume sending; then answer `done`.
     Rejoin {
@@ -295,6 +297,9 @@ impl Dispatcher {
                     .map(|execution| execution.id)
                     .collect();
                 let _ = reply.send(held);
+            }
+            DispatchMsg::HeldJobs { reply } => {
+                let _ = reply.send(self.jobs.keys().copied().collect());
             }
             DispatchMsg::Rejoin { lost, done } => {
                 self.drop_lost(&lost);

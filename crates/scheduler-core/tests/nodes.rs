@@ -1,6 +1,7 @@
-//! Several nodes on one shared store: a live node takes over what a stopped one left, and a
-//! node that cannot renew its heartbeat stops sending before anyone can take its executions
-//! over, then drops what was taken and resumes. Two engines share a [`MemoryStore::shared`]
+//! Several nodes on one shared store: a live node takes over what a stopped one left; a node
+//! that cannot renew its heartbeat stops sending before anyone can take its executions over,
+//! then drops what was taken and resumes; and a change made through one node reaches the
+//! ticks another node holds. Two engines share a [`MemoryStore::shared`]
 //! and one manual clock; each has a transport of its own, so the test sees who sent what.
 
 use std::collections::BTreeMap;
@@ -269,6 +270,103 @@ async fn a_node_that_cannot_renew_its_heartbeat_stops_sending_then_drops_what_wa
             "B sent what it took"
         );
     }
+    a.engine.shutdown(Duration::ZERO).await;
+    b.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_change_through_one_node_reaches_the_ticks_another_node_holds() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(MemoryStore::shared());
+    let a = Node::start("node-a", store.clone(), &clock).await;
+    let b = Node::start("node-b", store.clone(), &clock).await;
+    let create = |url: &str| {
+        a.engine
+            .create_job(spec("* * * * * *", url, DeliveryType::AtLeastOnce))
+    };
+    // Each created on A, which claims its first ticks (1 s and 2 s) as it stores it.
+    let paused = create("http://target.test/paused")
+        .await
+        .expect("create_job");
+    let deleted = create("http://target.test/deleted")
+        .await
+        .expect("create_job");
+    let moved = create("http://target.test/moved")
+        .await
+        .expect("create_job");
+    let held_by_a = |job: &Job| {
+        store
+            .all_executions()
+            .iter()
+            .filter(|e| e.job_id == job.id && e.claimed_by == "node-a")
+            .count()
+    };
+    assert_eq!(
+        (held_by_a(&paused), held_by_a(&deleted), held_by_a(&moved)),
+        (2, 2, 2)
+    );
+
+    // Through B: pause one, delete one, and move one to even seconds.
+    b.engine.pause_job(paused.id).await.expect("pause_job");
+    assert!(b.engine.delete_job(deleted.id).await.expect("delete_job"));
+    let mut even = moved.spec.clone();
+    even.schedule = "*/2 * * * * *".parse().expect("a schedule");
+    b.engine
+        .update_job(moved.id, even, scheduler_core::VersionCheck::Any)
+        .await
+        .expect("update_job");
+    // The store's notices reach A, which reads the three jobs again before their ticks fall
+    // due (B hears of its own changes too).
+    eventually("node A applied the changes", || {
+        a.engine.metrics().job_changes_received == 3
+    })
+    .await;
+
+    for second in 1..=4 {
+        clock.advance_to(at(second));
+        eventually(
+            &format!("the moved job's ticks up to {second}s settled"),
+            || {
+                executions_by_tick(&store, &moved)
+                    .range(..=at(second))
+                    .all(|(_, e)| e.status.is_finished())
+            },
+        )
+        .await;
+    }
+    let sent: Vec<SentAttempt> = a.sent().into_iter().chain(b.sent()).collect();
+    let sent_for = |job: &Job| -> Vec<Timestamp> {
+        sent.iter()
+            .filter(|s| s.job_id == job.id)
+            .map(|s| s.scheduled_at)
+            .collect()
+    };
+    assert_eq!(
+        sent_for(&paused),
+        [],
+        "a paused job's held ticks are skipped"
+    );
+    assert_eq!(
+        sent_for(&deleted),
+        [],
+        "a deleted job's held ticks are dropped"
+    );
+    assert_eq!(
+        sent_for(&moved),
+        [at(2), at(4)],
+        "a held tick the new schedule lacks is skipped"
+    );
+    let statuses: Vec<(Timestamp, ExecutionStatus)> = executions_by_tick(&store, &paused)
+        .into_values()
+        .map(|e| (e.scheduled_at, e.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (at(1), ExecutionStatus::Skipped),
+            (at(2), ExecutionStatus::Skipped)
+        ]
+    );
     a.engine.shutdown(Duration::ZERO).await;
     b.engine.shutdown(Duration::ZERO).await;
 }
