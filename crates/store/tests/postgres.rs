@@ -10,8 +10,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use scheduler_core::{
-    ClaimRequest, ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobId,
-    JobStore, RetentionPolicy, RetentionStore, Timestamp,
+    ClaimRequest, ClaimStore, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger,
+    HistoryStore, JobId, JobNotice, JobStore, MembershipStore, NextFire, RecoveryStore,
+    RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
 };
 use store::{PostgresConfig, PostgresStore, StoreError};
 use tokio_postgres::NoTls;
@@ -209,6 +210,130 @@ fn two_nodes_claiming_at_once_never_share_a_tick() {
         assert_eq!(distinct.len(), jobs * 3);
         assert!(a.iter().chain(&rest).all(|(_, _, owner)| owner == "node-a"));
         assert!(b.iter().all(|(_, _, owner)| owner == "node-b"));
+    });
+}
+
+/// Takes over from silent nodes until a batch comes back short; the ids taken.
+async fn take_over_all(store: &PostgresStore, owner: &str) -> Vec<ExecutionId> {
+    let mut taken = Vec::new();
+    loop {
+        let batch = store
+            .take_over(TakeOverRequest {
+                owner: owner.to_owned(),
+                now: Timestamp::from_second(base_time().as_second() + 60).expect("a timestamp"),
+                stale_before: Timestamp::from_second(base_time().as_second() + 50)
+                    .expect("a timestamp"),
+                lease_until: Timestamp::from_second(base_time().as_second() + 90)
+                    .expect("a timestamp"),
+                limit: 37,
+            })
+            .await
+            .expect("take_over");
+        let full = batch.len() == 37;
+        taken.extend(batch.into_iter().map(|tick| tick.execution.id));
+        if !full {
+            return taken;
+        }
+    }
+}
+
+#[test]
+fn two_nodes_taking_over_at_once_never_share_an_execution() {
+    let Some(url) = server_url("two_nodes_taking_over_at_once_never_share_an_execution") else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    runtime().block_on(async {
+        let node_a = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node a");
+        let node_b = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node b");
+        for _ in 0..200 {
+            node_a
+                .insert_job(job(Some(base_time())))
+                .await
+                .expect("insert_job");
+        }
+        let left = claim_all(&node_a, "gone").await.len();
+        node_a
+            .heartbeat("gone", base_time())
+            .await
+            .expect("heartbeat");
+        for node in ["node-a", "node-b"] {
+            let now = Timestamp::from_second(base_time().as_second() + 60).expect("a timestamp");
+            node_a.heartbeat(node, now).await.expect("heartbeat");
+        }
+        let (a, b) = tokio::join!(
+            take_over_all(&node_a, "node-a"),
+            take_over_all(&node_b, "node-b")
+        );
+        let rest = take_over_all(&node_a, "node-a").await;
+        let all: Vec<ExecutionId> = a.iter().chain(&b).chain(&rest).copied().collect();
+        let distinct: HashSet<ExecutionId> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len(), "an execution was taken twice");
+        assert_eq!(all.len(), left, "everything the silent node held was taken");
+    });
+}
+
+/// The next notice of `feed`, failing after 30 s.
+async fn next_notice(feed: &mut tokio::sync::mpsc::UnboundedReceiver<JobNotice>) -> JobNotice {
+    tokio::time::timeout(Duration::from_secs(30), feed.recv())
+        .await
+        .expect("a notice within 30 s")
+        .expect("the feed is open")
+}
+
+#[test]
+fn changes_are_heard_by_every_store_on_the_schema_and_by_no_other() {
+    let Some(url) = server_url("changes_are_heard_by_every_store_on_the_schema_and_by_no_other")
+    else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    let elsewhere = TestSchema::new(&url);
+    runtime().block_on(async {
+        let node_a = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node a");
+        let node_b = PostgresStore::connect(&schema.config())
+            .await
+            .expect("node b");
+        let other = PostgresStore::connect(&elsewhere.config())
+            .await
+            .expect("a store on another schema");
+        let mut heard_by_b = node_b.job_changes().expect("a feed");
+        let mut heard_elsewhere = other.job_changes().expect("a feed");
+        // Each feed says `Resync` once it listens: changes from then on are heard.
+        assert_eq!(next_notice(&mut heard_by_b).await, JobNotice::Resync);
+        assert_eq!(next_notice(&mut heard_elsewhere).await, JobNotice::Resync);
+
+        let created = job(Some(base_time()));
+        node_a
+            .insert_job(created.clone())
+            .await
+            .expect("insert_job");
+        let mut paused = created.clone();
+        paused.spec.paused = true;
+        node_a
+            .update_job(paused, 1, NextFire::Keep)
+            .await
+            .expect("update_job");
+        assert!(node_a.delete_job(created.id).await.expect("delete_job"));
+        assert!(!node_a.delete_job(created.id).await.expect("delete_job"));
+        assert_eq!(
+            [
+                next_notice(&mut heard_by_b).await,
+                next_notice(&mut heard_by_b).await
+            ],
+            [JobNotice::Changed(created.id); 2],
+            "the update and the deletion, not the creation or a deletion of nothing"
+        );
+        assert!(
+            heard_elsewhere.try_recv().is_err(),
+            "nothing from another schema"
+        );
     });
 }
 

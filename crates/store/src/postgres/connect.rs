@@ -45,6 +45,7 @@ impl PostgresStore {
             };
             pg_config.options(&options);
         }
+        let listen_config = super::notify::listen_config(pg_config.clone());
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -78,11 +79,22 @@ impl PostgresStore {
             create_schema(&mut client, schema, &target).await?;
         }
         migrate(&mut client, &target).await?;
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|source| StoreError::PostgresSetup {
+                target: target.clone(),
+                what: "reading the current schema",
+                source,
+            })?
+            .get(0);
         drop(client);
         Ok(PostgresStore {
             pool,
             target,
             prune_batch: config.prune_batch,
+            channel: super::notify::channel_name(&schema),
+            listen_config,
         })
     }
 }

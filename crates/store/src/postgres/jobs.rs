@@ -11,6 +11,9 @@ use super::rows::job_from;
 use super::{PostgresStore, failure};
 use crate::codec::{JOB_COLUMNS, JobRow, timestamp_from_millis};
 
+/// Announces a change of the job `$2` (its id as text) on the channel `$1`.
+const NOTIFY_CHANGE: &str = "SELECT pg_notify($1, $2)";
+
 impl JobStore for PostgresStore {
     fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
@@ -76,6 +79,11 @@ impl JobStore for PostgresStore {
                 .execute(UPDATE_JOB, &job_params(&row))
                 .await
                 .map_err(failure::while_(WHAT))?;
+            // Delivered to every node's listener when the change commits.
+            transaction
+                .execute(NOTIFY_CHANGE, &[&self.channel, &job.id.0.to_string()])
+                .await
+                .map_err(failure::while_(WHAT))?;
             transaction.commit().await.map_err(failure::while_(WHAT))?;
             Ok(job)
         })
@@ -85,12 +93,17 @@ impl JobStore for PostgresStore {
         Box::pin(async move {
             const WHAT: &str = "deleting a job";
             let client = self.client(WHAT).await?;
-            // Its executions go with it (`ON DELETE CASCADE`), in the same statement.
+            // Its executions go with it (`ON DELETE CASCADE`), in the same statement, which
+            // announces the deletion (delivered to every node's listener when it commits).
             let deleted = client
-                .execute("DELETE FROM jobs WHERE id = $1", &[&id.0])
+                .query(
+                    "WITH deleted AS (DELETE FROM jobs WHERE id = $1 RETURNING id) \
+                     SELECT pg_notify($2, id::text) FROM deleted",
+                    &[&id.0, &self.channel],
+                )
                 .await
                 .map_err(failure::while_(WHAT))?;
-            Ok(deleted == 1)
+            Ok(deleted.len() == 1)
         })
     }
 

@@ -13,6 +13,7 @@ mod executions;
 mod failure;
 mod jobs;
 mod nodes;
+mod notify;
 mod prune;
 mod rows;
 mod schema;
@@ -53,6 +54,10 @@ pub use self::config::PostgresConfig;
 /// them). **Retention** deletes in rounds of at most [`PostgresConfig::prune_batch`]
 /// executions, each its own short transaction, so it never holds up claims for long.
 ///
+/// **Changes** (updates, pauses, resumes, deletes) are announced with `NOTIFY` in their
+/// transaction, on a channel named after the schema; each store keeps one connection that
+/// `LISTEN`s and hands the notices to its engine ([`MembershipStore::job_changes`](scheduler_core::MembershipStore::job_changes)).
+///
 /// **Failures** carry the kind their SQLSTATE gives: lost races are conflicts, a
 /// server out of connections or a pool timeout is busy, a lost connection or a server shutting
 /// down is unavailable.
@@ -61,6 +66,10 @@ pub struct PostgresStore {
     /// `user@host:port/database`, for messages.
     target: String,
     prune_batch: usize,
+    /// Where job changes are announced (`notify`): named after the tables' schema.
+    channel: String,
+    /// How the job-change listener connects: the pool's settings, with keepalives.
+    listen_config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PostgresStore {

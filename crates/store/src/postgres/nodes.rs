@@ -1,7 +1,7 @@
 //! Membership: each node's latest heartbeat, one row per node.
 
 use scheduler_core::{
-    BoxFuture, Error, MembershipStore, NodeHeartbeat, Result, StoreErrorKind, Timestamp,
+    BoxFuture, Error, JobNotice, MembershipStore, NodeHeartbeat, Result, StoreErrorKind, Timestamp,
 };
 
 use super::{PostgresStore, failure};
@@ -50,6 +50,10 @@ impl MembershipStore for PostgresStore {
                 })
                 .collect()
         })
+    }
+
+    fn job_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<JobNotice>> {
+        Some(self.listen_for_job_changes())
     }
 
     /// Always: several nodes may share one database.
