@@ -77,6 +77,17 @@ pub(crate) struct ServeArgs {
     /// recovers them. Keep it stable.
     #[arg(long, env = "SCHEDULER_NODE_ID", default_value = EngineConfig::default().node_id)]
     pub(crate) node_id: String,
+    /// On PostgreSQL with several nodes: how long a silent node's executions stay its own
+    /// before live nodes take them over. A node that cannot renew its heartbeat stops sending
+    /// one `--heartbeat-interval` earlier.
+    #[arg(long, env = "SCHEDULER_LEASE", value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().lease))]
+    pub(crate) lease: Duration,
+    /// How often this node records that it is alive (and takes over from silent nodes); at
+    /// most half the `--lease`.
+    #[arg(long, env = "SCHEDULER_HEARTBEAT_INTERVAL", value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().heartbeat_interval))]
+    pub(crate) heartbeat_interval: Duration,
     /// How long a shutdown lets requests and attempts in flight finish.
     #[arg(long, env = "SCHEDULER_SHUTDOWN_GRACE", value_parser = parse_duration,
           default_value = duration_text(DEFAULT_SHUTDOWN_GRACE))]
@@ -174,6 +185,8 @@ impl ServeArgs {
             });
         EngineConfig {
             node_id: self.node_id.clone(),
+            lease: self.lease,
+            heartbeat_interval: self.heartbeat_interval,
             look_ahead: self.look_ahead,
             claim_interval: self.claim_interval,
             max_in_flight: self.max_in_flight,
@@ -229,8 +242,10 @@ fn engine_flag(field: &str) -> Option<&'static str> {
 }
 
 /// The engine's configuration fields that flags set, and those flags.
-const ENGINE_FLAGS: [(&str, &str); 8] = [
+const ENGINE_FLAGS: [(&str, &str); 10] = [
     ("node_id", "--node-id"),
+    ("heartbeat_interval", "--heartbeat-interval"),
+    ("lease", "--lease"),
     ("look_ahead", "--look-ahead"),
     ("claim_interval", "--claim-interval"),
     ("max_in_flight", "--max-in-flight"),

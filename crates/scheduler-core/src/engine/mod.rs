@@ -127,8 +127,11 @@ impl EngineBuilder {
         self.config.validate()?;
         let node_id = &self.config.node_id;
         let started = self.clock.now();
-        self.store.heartbeat(node_id, started).await?;
         let shared = self.store.is_shared();
+        if shared {
+            warn_if_name_in_use(self.store.as_ref(), node_id, started, self.config.lease).await?;
+        }
+        self.store.heartbeat(node_id, started).await?;
         let lease = Arc::new(Lease::new(
             shared,
             time::add(started, self.config.fence_after()),
@@ -583,6 +586,28 @@ impl Engine {
             tasks.abort();
         }
     }
+}
+
+/// Warns when a node named `node_id` was heard from within the lease before `now`: either this
+/// node restarted that quickly, or another process runs under the same name, and two nodes
+/// with one name would each take the other's executions for their own.
+async fn warn_if_name_in_use(
+    store: &dyn Store,
+    node_id: &str,
+    now: cron_expr::Timestamp,
+    lease: Duration,
+) -> Result<()> {
+    let nodes = store.nodes().await?;
+    if let Some(node) = nodes.iter().find(|node| node.node_id == node_id)
+        && time::since(now, node.last_heartbeat) < lease
+    {
+        log::warn!(
+            "node {node_id} was heard from {:?} ago: unless this is the same node restarting, \
+             another process runs under this name; give every node a name of its own",
+            time::since(now, node.last_heartbeat)
+        );
+    }
+    Ok(())
 }
 
 /// Applies the retention policy at `first`, then every `interval` after the previous round

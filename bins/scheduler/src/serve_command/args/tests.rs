@@ -140,6 +140,10 @@ fn engine_settings_come_from_the_flags() {
         "250ms",
         "--node-id",
         "node-2",
+        "--lease",
+        "30s",
+        "--heartbeat-interval",
+        "5s",
         "--retention-per-job",
         "10",
     ])
@@ -151,6 +155,10 @@ fn engine_settings_come_from_the_flags() {
     );
     assert_eq!(config.result_linger, Duration::from_millis(250));
     assert_eq!(config.node_id, "node-2");
+    assert_eq!(
+        (config.lease, config.heartbeat_interval),
+        (Duration::from_secs(30), Duration::from_secs(5))
+    );
     assert_eq!(
         config.retention,
         Some(RetentionPolicy {
@@ -236,6 +244,14 @@ fn the_engines_refusal_of_its_settings_names_the_flags() {
     assert_eq!(
         refusal(&["--max-backlog", "0"]),
         "invalid --max-backlog: must be at least 1"
+    );
+    assert_eq!(
+        refusal(&["--lease", "10s", "--heartbeat-interval", "6s"]),
+        "invalid --heartbeat-interval: must be greater than zero and at most half the --lease (10s)"
+    );
+    assert_eq!(
+        refusal(&["--lease", "2s"]),
+        "invalid --look-ahead: must be shorter than the --lease (2s)"
     );
 }
 
