@@ -105,6 +105,10 @@ pub(crate) struct RunArgs {
     /// window (e.g. `postgres://postgres@127.0.0.1:5432/test`).
     #[arg(long, conflicts_with_all = ["from_db", "seed"])]
     pub(crate) postgres: Option<String>,
+    /// Scheduler processes on the `--postgres` schema, each with its own `--node-id` and
+    /// listen port; jobs are registered round robin through their APIs.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) nodes: usize,
     /// The sink's port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub(crate) sink_port: u16,

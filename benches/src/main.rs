@@ -16,6 +16,7 @@ mod baseline;
 mod cli;
 mod clock;
 mod database;
+mod nodes;
 mod postgres;
 mod procstat;
 mod register;
@@ -35,6 +36,7 @@ use scheduler_core::EngineConfig;
 use crate::cli::{BaselineArgs, Cli, Command, CreateArgs, Mode, RunArgs, SeedArgs, TcsArgs};
 use crate::clock::{sleep_until_unix_millis, unix_millis};
 use crate::database::{read_database, read_jobs, rewind_watermarks, work_directory};
+use crate::nodes::{BinaryNodes, NodesConfig};
 use crate::report::Report;
 use crate::sink::Sink;
 use crate::target::{BinaryScheduler, ENGINE_THREADS, InProcessScheduler};
@@ -127,6 +129,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.postgres.is_none() || args.scheduler.mode == Mode::Binary,
         "--postgres runs the scheduler binary (--mode binary)"
     );
+    anyhow::ensure!((1..=16).contains(&args.nodes), "--nodes is 1 to 16");
+    anyhow::ensure!(
+        args.nodes == 1 || args.postgres.is_some(),
+        "--nodes above 1 needs --postgres: the nodes share its database"
+    );
     let directory = work_directory(args.scheduler.keep.as_deref())?;
     let db = target::database_in(directory.path());
     let postgres = match &args.postgres {
@@ -140,6 +147,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let sink = SinkRuntime::start(args.delay, args.sink_port).await?;
     let mut report = Report::new(&args.label);
     report.set_config(&args);
+    report.nodes = args.nodes;
 
     let baseline_concurrency = args
         .baseline_concurrency
@@ -194,16 +202,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             if let Some(limit) = args.scheduler.max_in_flight {
                 extra.extend(["--max-in-flight".to_owned(), limit.to_string()]);
             }
-            let log = directory.path().join("scheduler.log");
-            let binary = BinaryScheduler::start(
-                &args.scheduler.scheduler_bin,
-                &db_arg,
-                &extra,
-                &log,
-                Duration::from_secs(120),
-            )?;
-            report.idle_rss_bytes = binary.usage().map(|usage| usage.rss_bytes);
-            Scheduler::Binary(binary)
+            let nodes = BinaryNodes::start(&NodesConfig {
+                binary: &args.scheduler.scheduler_bin,
+                db: &db_arg,
+                extra_args: &extra,
+                log_directory: directory.path(),
+                count: args.nodes,
+                time_limit: Duration::from_secs(120),
+            })?;
+            report.idle_rss_bytes = Some(nodes.usage().rss_bytes);
+            Scheduler::Binary(nodes)
         }
         Mode::InProcess => Scheduler::InProcess(InProcessScheduler::start(&db, config).await?),
     };
@@ -216,9 +224,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.jobs, args.create_concurrency
         );
         let (registered, stats) = match &scheduler {
-            Scheduler::Binary(binary) => {
+            Scheduler::Binary(nodes) => {
                 register::through_api(
-                    binary.api,
+                    &nodes.apis(),
                     &sink.sink.url(),
                     (args.schedules, args.delivery),
                     args.jobs,
@@ -256,9 +264,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     sleep_until_unix_millis(start_ms).await;
     let probe = match &scheduler {
-        Scheduler::Binary(binary) if args.api_probe_rate > 0 => {
+        Scheduler::Binary(nodes) if args.api_probe_rate > 0 => {
             Some(tokio::spawn(register::probe_api(
-                binary.api,
+                nodes.first_api(),
                 sink.sink.url(),
                 Duration::from_secs(1) / args.api_probe_rate,
                 Instant::now() + args.duration,
@@ -300,13 +308,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let grace = args.delay + Duration::from_secs(10);
     match scheduler {
-        Scheduler::Binary(binary) => {
-            report.engine_metrics =
-                tokio::time::timeout(Duration::from_secs(10), fetch_metrics(binary.api))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-            let (usage, exit) = binary.stop(grace).await?;
+        Scheduler::Binary(nodes) => {
+            report.engine_metrics = nodes.metrics(Duration::from_secs(10)).await;
+            let (usage, exit) = nodes.stop(grace).await?;
             report.peak_rss_bytes = Some(usage.peak_rss_bytes);
             report.final_rss_split = Some((usage.rss_anon_bytes, usage.rss_file_bytes));
             report.total_cpu_seconds = Some(usage.cpu_seconds);
@@ -350,46 +354,36 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The scheduler under test: `scheduler serve` processes (one, or several on PostgreSQL), or
+/// the engine in this process.
 enum Scheduler {
-    Binary(BinaryScheduler),
+    Binary(BinaryNodes),
     InProcess(InProcessScheduler),
 }
 
 impl Scheduler {
     fn start_up(&self) -> Duration {
         match self {
-            Scheduler::Binary(binary) => binary.start_up,
+            Scheduler::Binary(nodes) => nodes.start_up(),
             Scheduler::InProcess(engine) => engine.start_up,
         }
     }
 
-    /// CPU seconds by thread name: of the scheduler's process, or of this whole process.
+    /// CPU seconds by thread name: of the scheduler's processes (added up), or of this whole
+    /// process.
     fn threads(&self) -> std::collections::BTreeMap<String, f64> {
         match self {
-            Scheduler::Binary(binary) => procstat::threads_by_name(Some(binary.pid())),
+            Scheduler::Binary(nodes) => nodes.threads(),
             Scheduler::InProcess(_) => procstat::threads_by_name(None),
         }
     }
 
     fn cpu_seconds(&self) -> f64 {
         match self {
-            Scheduler::Binary(binary) => binary.usage().unwrap_or_default().cpu_seconds,
+            Scheduler::Binary(nodes) => nodes.usage().cpu_seconds,
             Scheduler::InProcess(_) => procstat::own_threads(ENGINE_THREADS),
         }
     }
-}
-
-/// The engine's own view (`GET /api/metrics`), for the report.
-async fn fetch_metrics(api: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
-    use http_body_util::{BodyExt, Empty};
-    let client: hyper_util::client::legacy::Client<_, Empty<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let response = client
-        .get(format!("http://{api}/api/metrics").parse()?)
-        .await?;
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(serde_json::from_slice(&body)?)
 }
 
 async fn seed_only(args: SeedArgs) -> anyhow::Result<()> {
@@ -425,7 +419,7 @@ async fn create_only(args: CreateArgs) -> anyhow::Result<()> {
     )?;
     let cpu_start = binary.usage().unwrap_or_default().cpu_seconds;
     let (registered, stats) = register::through_api(
-        binary.api,
+        &[binary.api],
         &sink.sink.url(),
         (args.schedules, Delivery::AtLeastOnce),
         args.jobs,

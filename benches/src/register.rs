@@ -220,9 +220,10 @@ async fn timed(
     (result, sent.elapsed())
 }
 
-/// Registers `jobs` jobs through `POST /api/jobs` of the server at `api`, targeting `sink_url`.
+/// Registers `jobs` jobs through `POST /api/jobs`, targeting `sink_url`: job `i` through the
+/// server at `apis[i % apis.len()]`, so that several nodes share the creations round robin.
 pub(crate) async fn through_api(
-    api: SocketAddr,
+    apis: &[SocketAddr],
     sink_url: &str,
     (kind, delivery): (ScheduleKind, Delivery),
     jobs: usize,
@@ -234,36 +235,46 @@ pub(crate) async fn through_api(
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(concurrency.max(1))
         .build(connector);
-    let uri: http::Uri = format!("http://{api}/api/jobs").parse()?;
+    anyhow::ensure!(!apis.is_empty(), "no server to register the jobs with");
+    let uris = apis
+        .iter()
+        .map(|api| format!("http://{api}/api/jobs").parse())
+        .collect::<Result<Vec<http::Uri>, _>>()?;
     let sink_url: Arc<str> = Arc::from(sink_url);
-    run_creators(jobs, concurrency, time_limit, kind, move |_, expression| {
-        let client = client.clone();
-        let uri = uri.clone();
-        let sink_url = Arc::clone(&sink_url);
-        async move {
-            let body = serde_json::json!({
-                "schedule": expression,
-                "api": &*sink_url,
-                "type": delivery.api_name(),
-            });
-            let request = http::Request::post(uri)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(serde_json::to_vec(&body)?)))?;
-            let response = client.request(request).await.context("POST /api/jobs")?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            if status != http::StatusCode::CREATED {
-                anyhow::bail!(
-                    "POST /api/jobs answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
+    run_creators(
+        jobs,
+        concurrency,
+        time_limit,
+        kind,
+        move |index, expression| {
+            let client = client.clone();
+            let uri = uris[index % uris.len()].clone();
+            let sink_url = Arc::clone(&sink_url);
+            async move {
+                let body = serde_json::json!({
+                    "schedule": expression,
+                    "api": &*sink_url,
+                    "type": delivery.api_name(),
+                });
+                let request = http::Request::post(uri)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(serde_json::to_vec(&body)?)))?;
+                let response = client.request(request).await.context("POST /api/jobs")?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                if status != http::StatusCode::CREATED {
+                    anyhow::bail!(
+                        "POST /api/jobs answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                let created: serde_json::Value = serde_json::from_slice(&body)?;
+                let id = created["jobId"]
+                    .as_str()
+                    .context("the created job has no jobId")?;
+                Ok(uuid::Uuid::parse_str(id)?.as_u128())
             }
-            let created: serde_json::Value = serde_json::from_slice(&body)?;
-            let id = created["jobId"]
-                .as_str()
-                .context("the created job has no jobId")?;
-            Ok(uuid::Uuid::parse_str(id)?.as_u128())
-        }
-    })
+        },
+    )
     .await
 }

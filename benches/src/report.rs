@@ -15,6 +15,8 @@ pub(crate) struct Report {
     label: String,
     config: Value,
     pub(crate) jobs: usize,
+    /// Scheduler processes that ran the jobs (several share one PostgreSQL database).
+    pub(crate) nodes: usize,
     pub(crate) window: Option<(i64, i64)>,
     pub(crate) baseline: Option<BaselineStats>,
     /// The same baseline again after the scheduler has stopped (`harness run` only).
@@ -40,7 +42,8 @@ pub(crate) struct Report {
     pub(crate) rss_growth_bytes: Option<u64>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) unparsable_requests: u64,
-    pub(crate) engine_metrics: Option<Value>,
+    /// Each node's own view (`GET /api/metrics`) at the end, in start order.
+    pub(crate) engine_metrics: Vec<Value>,
     pub(crate) tcs_register_seconds: Option<f64>,
     /// CPU seconds in the window by thread name (the scheduler's process in binary mode).
     pub(crate) thread_cpu_seconds: std::collections::BTreeMap<String, f64>,
@@ -80,6 +83,7 @@ impl Report {
             "label": self.label,
             "config": self.config,
             "jobs": self.jobs,
+            "nodes": self.nodes,
             "windowSeconds": self.window_seconds(),
             "executionsPerSecond": self.executions_per_second(),
             "baseline": self.baseline.as_ref().map(|b| json!({
@@ -126,7 +130,9 @@ impl Report {
             "unparsableRequests": self.unparsable_requests,
             "tcsRegisterSeconds": self.tcs_register_seconds,
             "threadCpuSeconds": self.thread_cpu_seconds,
-            "engineMetrics": self.engine_metrics,
+            // One node's view as it always was; several nodes' as a list of their own.
+            "engineMetrics": (self.engine_metrics.len() == 1).then(|| &self.engine_metrics[0]),
+            "nodeMetrics": (self.engine_metrics.len() > 1).then_some(&self.engine_metrics),
         })
     }
 
@@ -140,9 +146,16 @@ impl Report {
         })
     }
 
-    /// Ticks the scheduler's misfire policy dropped during the whole run (from its metrics).
+    /// Ticks the scheduler's misfire policy dropped during the whole run, on every node (from
+    /// their metrics); unknown without metrics, or when a node's do not say.
     fn misfire_dropped(&self) -> Option<u64> {
-        self.engine_metrics.as_ref()?["engine"]["misfired"].as_u64()
+        if self.engine_metrics.is_empty() {
+            return None;
+        }
+        self.engine_metrics
+            .iter()
+            .map(|metrics| metrics["engine"]["misfired"].as_u64())
+            .sum()
     }
 
     fn fraction_of_baseline(&self) -> Option<f64> {
@@ -159,7 +172,11 @@ impl Report {
 
     /// Prints the report and appends it to `json_path` when given.
     pub(crate) fn finish(&self, json_path: Option<&Path>) -> anyhow::Result<()> {
-        println!("== {} ({} jobs)", self.label, self.jobs);
+        print!("== {} ({} jobs", self.label, self.jobs);
+        if self.nodes > 1 {
+            print!(", {} nodes", self.nodes);
+        }
+        println!(")");
         for (when, baseline) in [
             ("", &self.baseline),
             (" after the run", &self.baseline_after),
@@ -333,7 +350,10 @@ impl Report {
                 growth as f64 / self.jobs.max(1) as f64
             );
         }
-        if let Some(metrics) = &self.engine_metrics {
+        for metrics in &self.engine_metrics {
+            print_claims(metrics);
+        }
+        for metrics in &self.engine_metrics {
             println!("engine metrics: {metrics}");
         }
         if let Some(code) = self.exit_code {
@@ -354,6 +374,24 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// One node's claims as its metrics tell them: how long each took in the store (a claim near a
+/// second means the database is the limit), and what the node claimed and fired.
+fn print_claims(metrics: &Value) {
+    let claims = &metrics["claimDuration"];
+    let number = |value: &Value| value.as_f64().unwrap_or(f64::NAN);
+    println!(
+        "node {}: claims p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} claims); claimed {}, fired {}, misfired {}",
+        metrics["nodeId"].as_str().unwrap_or("?"),
+        number(&claims["p50Ms"]),
+        number(&claims["p99Ms"]),
+        number(&claims["maxMs"]),
+        claims["count"],
+        metrics["engine"]["claimed"],
+        metrics["engine"]["fired"],
+        metrics["engine"]["misfired"],
+    );
 }
 
 #[cfg(test)]
@@ -389,7 +427,23 @@ mod tests {
     fn the_ticks_the_misfire_policy_dropped_come_from_the_engine_metrics() {
         let mut report = Report::new("misfires");
         assert_eq!(report.misfire_dropped(), None);
-        report.engine_metrics = Some(json!({"engine": {"misfired": 7_599}}));
+        report.engine_metrics = vec![json!({"engine": {"misfired": 7_599}})];
         assert_eq!(report.misfire_dropped(), Some(7_599));
+        assert_eq!(
+            report.to_json()["engineMetrics"]["engine"]["misfired"],
+            7_599
+        );
+        report
+            .engine_metrics
+            .push(json!({"engine": {"misfired": 1}}));
+        assert_eq!(report.misfire_dropped(), Some(7_600));
+        assert_eq!(report.to_json()["engineMetrics"], Value::Null);
+        assert_eq!(report.to_json()["nodeMetrics"][1]["engine"]["misfired"], 1);
+        report.engine_metrics.push(json!({"engine": {}}));
+        assert_eq!(
+            report.misfire_dropped(),
+            None,
+            "unknown when one node does not say"
+        );
     }
 }

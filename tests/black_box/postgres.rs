@@ -9,14 +9,31 @@ use crate::support::{Server, Sink, wait_until};
 const URL_VARIABLE: &str = "SCHEDULER_TEST_POSTGRES_URL";
 
 /// A schema of the test's own in the test server's database, dropped with what is in it.
-struct Schema {
+pub(crate) struct Schema {
     url: String,
-    name: String,
+    /// The schema's name, to qualify tables with in [`Connection::query`].
+    pub(crate) name: String,
+}
+
+/// A blocking connection to the test server, for reading what the servers stored.
+pub(crate) struct Connection {
+    // Dropped before the runtime that runs its connection task.
+    client: tokio_postgres::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connection {
+    /// The rows of `statement` (no parameters: the tests format their own values in).
+    pub(crate) fn query(&self, statement: &str) -> Vec<tokio_postgres::Row> {
+        self.runtime
+            .block_on(self.client.query(statement, &[]))
+            .unwrap_or_else(|error| panic!("{statement}: {error}"))
+    }
 }
 
 impl Schema {
     /// A new schema, or `None` after saying why the test skips.
-    fn create(test: &str) -> Option<Schema> {
+    pub(crate) fn create(test: &str) -> Option<Schema> {
         let Ok(url) = std::env::var(URL_VARIABLE) else {
             eprintln!("skipped {test}: {URL_VARIABLE} is not set");
             return None;
@@ -30,7 +47,7 @@ impl Schema {
     }
 
     /// The `--db` URL that puts the server's tables in this schema.
-    fn db(&self) -> String {
+    pub(crate) fn db(&self) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
         format!(
             "{}{separator}options=-c%20search_path%3D{}",
@@ -39,22 +56,26 @@ impl Schema {
     }
 
     fn execute(&self, statement: &str) {
+        let Connection { runtime, client } = self.connect();
+        runtime
+            .block_on(client.batch_execute(statement))
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
+
+    /// A connection to the test server (its connection task runs while a query is waited for).
+    pub(crate) fn connect(&self) -> Connection {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        runtime.block_on(async {
+        let client = runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
                 .await
                 .expect("the test server answers");
-            let connection = tokio::spawn(connection);
+            tokio::spawn(connection);
             client
-                .batch_execute(statement)
-                .await
-                .unwrap_or_else(|error| panic!("{statement}: {error}"));
-            drop(client);
-            let _ = connection.await;
         });
+        Connection { client, runtime }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Test infrastructure: the real binary as a server, a loopback sink that records what the
-//! scheduler sends, and a tiny blocking HTTP client. Everything listens on 127.0.0.1.
+//! Test infrastructure: the real binary as a server, loopback sinks that record what the
+//! scheduler sends (one thread per connection, and one on tokio for a thousand requests a
+//! second), and a tiny blocking HTTP client. Everything listens on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long any wait in these tests may take before it fails.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
@@ -22,6 +24,21 @@ pub(crate) fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     while !condition() {
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Polls `condition` until it holds or `limit` has passed; whether it held. For waits whose
+/// running out is a finding to report rather than a failure of the test's set-up.
+pub(crate) fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -315,6 +332,132 @@ fn serve_connection(stream: TcpStream, received: &Mutex<Vec<Received>>, hanging:
     }
 }
 
+/// What [`LoadSink`] keeps of one request: its path and the idempotency headers the scheduler
+/// sends (crates/executor).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Delivery {
+    pub(crate) path: String,
+    /// `X-Scheduler-Job-Id`.
+    pub(crate) job_id: String,
+    /// `X-Scheduler-Execution-Id`: the same on every attempt and re-send of one execution.
+    pub(crate) execution_id: String,
+    /// `X-Scheduler-Scheduled-Time`, RFC 3339.
+    pub(crate) scheduled_time: String,
+    /// `X-Scheduler-Attempt`.
+    pub(crate) attempt: String,
+}
+
+/// A loopback sink for load: answers every request 200 at once and records it. [`Sink`] serves
+/// each connection on a thread of its own and keeps every header; this one serves keep-alive
+/// connections as tasks on one tokio worker and keeps only the scheduler's headers, so that a
+/// burst of a thousand requests from several nodes costs little CPU. It reads `Content-Length`
+/// bodies only (the scheduler never sends chunked ones).
+pub(crate) struct LoadSink {
+    pub(crate) address: SocketAddr,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl LoadSink {
+    pub(crate) fn start() -> LoadSink {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("load-sink")
+            .enable_io()
+            .build()
+            .expect("a tokio runtime for the sink");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the sink");
+        let address = listener.local_addr().unwrap();
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::clone(&deliveries);
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_load_connection(stream, Arc::clone(&accepted)));
+            }
+        });
+        LoadSink {
+            address,
+            deliveries,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The URL of `path` on this sink.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Every request so far, in arrival order.
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LoadSink {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The answer to every request: empty, and the connection kept open.
+const LOAD_SINK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// Serves one keep-alive connection until the client closes it, answering requests in order.
+async fn serve_load_connection(
+    mut stream: tokio::net::TcpStream,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0; 4096];
+    loop {
+        while let Some((delivery, length)) = parse_delivery(&buffer) {
+            buffer.drain(..length);
+            deliveries.lock().unwrap().push(delivery);
+            if stream.write_all(LOAD_SINK_RESPONSE).await.is_err() {
+                return;
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+        }
+    }
+}
+
+/// The first request in `buffer` and its length in bytes, once it is all there.
+fn parse_delivery(buffer: &[u8]) -> Option<(Delivery, usize)> {
+    let head_length = buffer.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buffer[..head_length]);
+    let mut lines = head.split("\r\n");
+    let mut delivery = Delivery {
+        path: lines
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_owned(),
+        ..Delivery::default()
+    };
+    let mut body_length = 0;
+    for (name, value) in lines.filter_map(|line| line.split_once(':')) {
+        let value = value.trim().to_owned();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => body_length = value.parse().unwrap_or(0),
+            "x-scheduler-job-id" => delivery.job_id = value,
+            "x-scheduler-execution-id" => delivery.execution_id = value,
+            "x-scheduler-scheduled-time" => delivery.scheduled_time = value,
+            "x-scheduler-attempt" => delivery.attempt = value,
+            _ => {}
+        }
+    }
+    let length = head_length + body_length;
+    (buffer.len() >= length).then_some((delivery, length))
+}
+
 /// A fresh directory for a database, removed when dropped.
 pub(crate) fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -326,4 +469,41 @@ pub(crate) fn temp_dir() -> tempfile::TempDir {
 /// The database path inside `dir`.
 pub(crate) fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("scheduler.db")
+}
+
+#[test]
+fn the_load_sink_answers_pipelined_and_split_requests_on_one_connection() {
+    let sink = LoadSink::start();
+    let mut stream = TcpStream::connect(sink.address).expect("connect to the sink");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let request = |execution: &str, body: &str| {
+        format!(
+            "POST /load HTTP/1.1\r\nHost: x\r\nX-Scheduler-Job-Id: job\r\n\
+             x-scheduler-execution-id: {execution}\r\nX-Scheduler-Scheduled-Time: \
+             2026-01-01T00:00:01.000Z\r\nX-Scheduler-Attempt: 1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // Two requests in one write, then one split inside its body.
+    let pipelined = request("e1", "") + &request("e2", "{}");
+    stream.write_all(pipelined.as_bytes()).unwrap();
+    let split = request("e3", "hello");
+    let (first, second) = split.split_at(split.len() - 2);
+    stream.write_all(first.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    wait_until("the first two requests", || sink.deliveries().len() == 2);
+    stream.write_all(second.as_bytes()).unwrap();
+    let mut answers = vec![0; LOAD_SINK_RESPONSE.len() * 3];
+    stream.read_exact(&mut answers).expect("three answers");
+    assert_eq!(answers, LOAD_SINK_RESPONSE.repeat(3));
+    let deliveries = sink.deliveries();
+    let executions: Vec<&str> = deliveries
+        .iter()
+        .map(|delivery| delivery.execution_id.as_str())
+        .collect();
+    assert_eq!(executions, ["e1", "e2", "e3"]);
+    assert!(deliveries.iter().all(|delivery| delivery.path == "/load"
+        && delivery.job_id == "job"
+        && delivery.scheduled_time == "2026-01-01T00:00:01.000Z"
+        && delivery.attempt == "1"));
 }
