@@ -1,6 +1,8 @@
 //! Three `scheduler serve` nodes on one PostgreSQL schema while, for a minute, one of them is
-//! killed (SIGKILL) every ten seconds and restarted at once under the same node id, and a job is
-//! paused and another deleted, each through a node other than the one holding its next ticks.
+//! killed (SIGKILL) every ten seconds, and a job is paused and another deleted, each through a
+//! node other than the one holding its next ticks. Most killed nodes are restarted at once under
+//! the same node id (they recover their own work); two stay down for [`DEAD_FOR`], longer than
+//! the nodes' lease, so the live nodes take their work over first.
 //!
 //! Afterwards, over a window of ticks: every tick of every job is recorded exactly once and in a
 //! final state, every success was delivered, only at-least-once executions that a kill left
@@ -33,6 +35,15 @@ const JOBS: usize = 1_000;
 /// that the last kill's aftermath is seen too.
 const CHAOS: Duration = Duration::from_secs(60);
 const KILL_EVERY: Duration = Duration::from_secs(10);
+/// The kills (counting from 1) after which the node stays down for [`DEAD_FOR`].
+const KILLS_THAT_STAY_DOWN: [u32; 2] = [1, 3];
+/// How long those nodes stay down: longer than [`LEASE`] plus a heartbeat interval, so that
+/// their work is taken over, and shorter than [`KILL_EVERY`].
+const DEAD_FOR: Duration = Duration::from_secs(9);
+/// The nodes' `--lease` and `--heartbeat-interval`, shorter than the defaults (10 s and 3 s) so
+/// that a takeover fits between two kills.
+const LEASE: &str = "6s";
+const HEARTBEAT_INTERVAL: &str = "2s";
 /// Where in a second a kill lands, at random within these milliseconds: in the burst of the
 /// second's ticks, while attempts are in flight and their results wait for the writer's linger
 /// (100 ms), so that a kill leaves sent but unrecorded executions behind, not only claimed ones.
@@ -148,21 +159,24 @@ fn pace_to_phase(phase_ms: i64) {
     std::thread::sleep(Duration::from_millis(wait as u64));
 }
 
-/// The three nodes, in the slots of [`NODE_IDS`].
+/// The three nodes, in the slots of [`NODE_IDS`]; a slot is empty while its node is down.
 struct Cluster {
     db: String,
-    servers: Vec<Server>,
+    servers: Vec<Option<Server>>,
 }
 
 impl Cluster {
     fn start(db: String) -> Cluster {
-        let servers = NODE_IDS.iter().map(|id| start_node(&db, id)).collect();
+        let servers = NODE_IDS
+            .iter()
+            .map(|id| Some(start_node(&db, id)))
+            .collect();
         Cluster { db, servers }
     }
 
     /// Whether every node's health lists all three as live.
     fn all_live(&self) -> bool {
-        self.servers.iter().all(|server| {
+        self.servers.iter().flatten().all(|server| {
             let (status, health) = server.request("GET", "/api/health", None);
             let live: Vec<&str> = health["nodes"]
                 .as_array()
@@ -175,30 +189,53 @@ impl Cluster {
         })
     }
 
-    fn node(&self, id: &str) -> &Server {
-        &self.servers[slot(id)]
+    /// Node `id`, if it is up.
+    fn node(&self, id: &str) -> Option<&Server> {
+        self.servers[slot(id)].as_ref()
     }
 
-    /// Kills node `index` with SIGKILL, runs `while_dead`, and starts the node again under the
-    /// same id (on a new port); returns once it listens.
-    fn kill_and_restart(&mut self, index: usize, while_dead: impl FnOnce()) {
-        self.servers.remove(index).kill();
+    /// Kills node `index` with SIGKILL and runs `while_dead`; unless `stay_down`, starts the
+    /// node again under the same id (on a new port) and returns once it listens.
+    fn kill(&mut self, index: usize, stay_down: bool, while_dead: impl FnOnce()) {
+        if let Some(server) = self.servers[index].take() {
+            server.kill();
+        }
         while_dead();
-        self.servers
-            .insert(index, start_node(&self.db, NODE_IDS[index]));
+        if !stay_down {
+            self.restart(index);
+        }
+    }
+
+    /// Starts node `index` again under its id, if it is down.
+    fn restart(&mut self, index: usize) {
+        if self.servers[index].is_none() {
+            self.servers[index] = Some(start_node(&self.db, NODE_IDS[index]));
+        }
     }
 
     /// Stops every node with SIGTERM and waits for it to exit.
     fn stop(self) {
         for (id, server) in NODE_IDS.iter().zip(self.servers) {
-            let status = server.terminate();
-            println!("chaos: {id} exited with {status}");
+            if let Some(server) = server {
+                let status = server.terminate();
+                println!("chaos: {id} exited with {status}");
+            }
         }
     }
 }
 
 fn start_node(db: &str, id: &str) -> Server {
-    Server::start(Path::new(db), &["--node-id", id])
+    Server::start(
+        Path::new(db),
+        &[
+            "--node-id",
+            id,
+            "--lease",
+            LEASE,
+            "--heartbeat-interval",
+            HEARTBEAT_INTERVAL,
+        ],
+    )
 }
 
 /// The slot of node `id`.
@@ -249,6 +286,7 @@ fn create_jobs(cluster: &Cluster, target: &str) -> Vec<Job> {
             .iter()
             .enumerate()
             .map(|(node, server)| {
+                let server = server.as_ref().expect("every node is up at the start");
                 scope.spawn(move || {
                     (node..JOBS)
                         .step_by(NODE_IDS.len())
@@ -287,8 +325,18 @@ fn create_job(server: &Server, target: &str, index: usize) -> Job {
 /// One step of the chaos.
 #[derive(Clone, Copy, Debug)]
 enum Event {
-    Kill { slot: usize, phase_ms: i64 },
-    Change { kind: ChangeKind, job: usize },
+    Kill {
+        slot: usize,
+        phase_ms: i64,
+        stay_down: bool,
+    },
+    Restart {
+        slot: usize,
+    },
+    Change {
+        kind: ChangeKind,
+        job: usize,
+    },
 }
 
 /// A change to a job that must reach every node.
@@ -312,13 +360,24 @@ impl ChangeKind {
 /// at-most-once one.
 fn plan(rng: &mut fastrand::Rng, jobs: &[Job]) -> Vec<(Duration, Event)> {
     let kills = (CHAOS.as_secs() / KILL_EVERY.as_secs()) as u32;
-    let mut plan: Vec<(Duration, Event)> = (1..kills)
-        .map(|kill| {
-            let slot = rng.usize(..NODE_IDS.len());
-            let phase_ms = rng.i64(KILL_PHASE_MS);
-            (KILL_EVERY * kill, Event::Kill { slot, phase_ms })
-        })
-        .collect();
+    let mut plan: Vec<(Duration, Event)> = Vec::new();
+    for kill in 1..kills {
+        let slot = rng.usize(..NODE_IDS.len());
+        let phase_ms = rng.i64(KILL_PHASE_MS);
+        let stay_down = KILLS_THAT_STAY_DOWN.contains(&kill);
+        let at = KILL_EVERY * kill;
+        plan.push((
+            at,
+            Event::Kill {
+                slot,
+                phase_ms,
+                stay_down,
+            },
+        ));
+        if stay_down {
+            plan.push((at + DEAD_FOR, Event::Restart { slot }));
+        }
+    }
     let mut pick = |delivery| {
         let candidates: Vec<usize> = (0..jobs.len())
             .filter(|&index| jobs[index].delivery == delivery)
@@ -340,7 +399,9 @@ struct Kill {
     at_ms: i64,
     /// Execution id to its status (`PENDING` or `RUNNING`).
     left: HashMap<String, String>,
-    restart: Duration,
+    /// How long the node took to listen again when restarted at once; `None` when it stayed
+    /// down for [`DEAD_FOR`].
+    restart: Option<Duration>,
 }
 
 /// A pause or deletion made through one node.
@@ -367,9 +428,17 @@ fn run_chaos(
     for &(at, event) in plan {
         pace_until(started + at);
         match event {
-            Event::Kill { slot, phase_ms } => {
+            Event::Kill {
+                slot,
+                phase_ms,
+                stay_down,
+            } => {
                 pace_to_phase(phase_ms);
-                kills.push(kill(cluster, store, slot));
+                kills.push(kill(cluster, store, slot, stay_down));
+            }
+            Event::Restart { slot } => {
+                cluster.restart(slot);
+                println!("chaos: restarted {}", NODE_IDS[slot]);
             }
             Event::Change { kind, job } => {
                 // Each change through a node of its own.
@@ -382,11 +451,11 @@ fn run_chaos(
     (kills, changes)
 }
 
-fn kill(cluster: &mut Cluster, store: &Store<'_>, slot: usize) -> Kill {
+fn kill(cluster: &mut Cluster, store: &Store<'_>, slot: usize, stay_down: bool) -> Kill {
     let node = NODE_IDS[slot];
     let started = Instant::now();
     let (mut at_ms, mut left) = (0, HashMap::new());
-    cluster.kill_and_restart(slot, || {
+    cluster.kill(slot, stay_down, || {
         at_ms = now_ms();
         left = store.unfinished_of(node);
     });
@@ -394,13 +463,18 @@ fn kill(cluster: &mut Cluster, store: &Store<'_>, slot: usize) -> Kill {
         node,
         at_ms,
         left,
-        restart: started.elapsed(),
+        restart: (!stay_down).then(|| started.elapsed()),
     };
-    println!(
-        "chaos: killed {node}, which left {} executions unfinished; listening again after {:.1?}",
-        kill.left.len(),
-        kill.restart
-    );
+    match kill.restart {
+        Some(restart) => println!(
+            "chaos: killed {node}, which left {} executions unfinished; listening again after {restart:.1?}",
+            kill.left.len()
+        ),
+        None => println!(
+            "chaos: killed {node}, which left {} executions unfinished; down for {DEAD_FOR:?}",
+            kill.left.len()
+        ),
+    }
     kill
 }
 
@@ -415,11 +489,19 @@ fn change(
 ) -> Change {
     pace_to_phase(CHANGE_PHASE_MS);
     let claimed_by = store.newest_claimer(job);
-    let through = *NODE_IDS
+    // A live node other than the claimer (and than `avoid`, when one is left besides).
+    let live: Vec<&'static str> = NODE_IDS
         .iter()
-        .find(|&&id| id != claimed_by && Some(id) != avoid)
-        .expect("three nodes leave one that is neither");
-    let server = cluster.node(through);
+        .copied()
+        .filter(|&id| id != claimed_by && cluster.node(id).is_some())
+        .collect();
+    let through = live
+        .iter()
+        .copied()
+        .find(|&id| Some(id) != avoid)
+        .or_else(|| live.first().copied())
+        .expect("two nodes are up at any time");
+    let server = cluster.node(through).expect("a live node");
     let (status, body) = match kind {
         ChangeKind::Pause => server.request("POST", &format!("/api/jobs/{job}/pause"), None),
         ChangeKind::Delete => server.request("DELETE", &format!("/api/jobs/{job}"), None),

@@ -354,12 +354,15 @@ impl Run<'_> {
             .filter(|(end, _)| end.contains("taken over"))
             .map(|(_, count)| count)
             .sum();
+        let restart = match kill.restart {
+            Some(restart) => format!("restarted in {restart:.1?}"),
+            None => format!("down for {:?}", super::DEAD_FOR),
+        };
         println!(
-            "  kill of {} at +{} ms: left {} unfinished, restarted in {:.1?}; takeovers {takeovers}; {ends:?}",
+            "  kill of {} at +{} ms: left {} unfinished, {restart}; takeovers {takeovers}; {ends:?}",
             kill.node,
             kill.at_ms - self.start_ms,
             kill.left.len(),
-            kill.restart,
         );
         takeovers
     }
