@@ -61,10 +61,11 @@ const CHANGE_PHASE_MS: i64 = 750;
 /// from a second after the start exist, with a second to spare for rounding to whole seconds.
 const WINDOW_START_MARGIN_MS: i64 = 2_000;
 /// The window ends this long before the chaos does. A killed node's ticks wait for its restart
-/// (today) or for their lease to expire before another node takes them over (planned); a lease
-/// runs 10 s from a claim made before the tick, so it has expired 10 s after the tick, and 2 s
-/// more leave time for the takeover. So every tick of the window could be finished before the
-/// chaos ended, whichever way the nodes recover. Later ticks still count for the delivery checks.
+/// or for its heartbeat and their leases to expire before another node takes them over; a
+/// lease ([`LEASE`], 6 s) runs from a claim made before the tick, so it has expired 6 s after
+/// the tick, and a heartbeat interval and more leave time for the takeover. So every tick of
+/// the window could be finished before the chaos ended, whichever way the nodes recover. Later
+/// ticks still count for the delivery checks.
 const WINDOW_END_MARGIN_MS: i64 = 12_000;
 /// How long the nodes get after the chaos to finish the window's ticks (take over, recover).
 const SETTLE: Duration = Duration::from_secs(15);
