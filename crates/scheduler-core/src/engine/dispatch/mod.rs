@@ -38,7 +38,7 @@ use fresh::FreshLimiter;
 pub(crate) enum DispatchMsg {
     /// Newly claimed (or triggered) pending executions.
     Ticks(Vec<ClaimedTick>),
-    /// Unfinished executions found at start-up.
+    /// Unfinished executions found at start-up, or taken over from a stopped node.
     Recovered(Vec<ClaimedTick>),
     /// A job's spec changed (stored version given). `passes` is how many periodic claim
     /// passes had started when the change was stored: their ticks may still carry the job as
@@ -319,21 +319,21 @@ impl Dispatcher {
             match (execution.status, job.spec.delivery) {
                 (ExecutionStatus::Running, DeliveryType::AtMostOnce) => {
                     log::warn!(
-                        "job {} execution {} was in flight when the node stopped; at-most-once: abandoned",
+                        "job {} execution {} was in flight when its node stopped; at-most-once: abandoned",
                         job.id,
                         execution.id
                     );
                     execution.status = ExecutionStatus::Abandoned;
                     execution.finished_at = Some(now);
                     execution.error = Some(
-                        "in flight when the node stopped; at-most-once, not re-sent".to_owned(),
+                        "in flight when its node stopped; at-most-once, not re-sent".to_owned(),
                     );
                     Metrics::add(&self.metrics.abandoned, 1);
                     self.write_last(&execution);
                 }
                 (ExecutionStatus::Running, DeliveryType::AtLeastOnce) => {
                     log::info!(
-                        "job {} execution {}: re-sending after restart",
+                        "job {} execution {} was in flight when its node stopped: sending it again",
                         job.id,
                         execution.id
                     );
