@@ -145,7 +145,7 @@ impl EngineConfig {
                 "must be greater than zero and shorter than look_ahead",
             ));
         }
-        // Named after the look-ahead: the setting an operator changes (the lease has no flag).
+        // Named after the look-ahead: the setting changed more often (tuning the claims).
         if self.look_ahead >= self.lease {
             return Err(Error::invalid_config(
                 "look_ahead",
