@@ -8,6 +8,7 @@ mod partition;
 mod postgres;
 mod serve_cli;
 mod server;
+mod shutdown;
 mod support;
 
 use std::process::{Command, Output};

@@ -105,10 +105,16 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
             return Err(error);
         }
     }
-    // Stop taking requests first, then drain the engine, then the alerts it raised.
-    server_handle.stop(true).await;
-    let _ = running.await;
-    let report = engine.shutdown(args.shutdown_grace).await;
+    // One grace period for everything: the engine stops firing at once and drains its
+    // attempts while the HTTP server drains its requests; the alerts raised get what is left.
+    let deadline = std::time::Instant::now() + args.shutdown_grace;
+    let ((), report) = tokio::join!(
+        async {
+            server_handle.stop(true).await;
+            let _ = running.await;
+        },
+        engine.shutdown(args.shutdown_grace)
+    );
     log::info!(
         "engine stopped: {} attempts drained, {} interrupted, {} ticks left for the next start",
         report.drained,
@@ -116,7 +122,8 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         report.left_for_recovery
     );
     if let Some(webhook) = webhook {
-        let stats = webhook.shutdown(args.shutdown_grace).await;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let stats = webhook.shutdown(left).await;
         log::info!("alert webhook stopped: {stats:?}");
     }
     Ok(())

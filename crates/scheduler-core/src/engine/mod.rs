@@ -536,10 +536,10 @@ impl Engine {
         self.inner.metrics.job_stats(id)
     }
 
-    /// Stops gracefully: stops claiming, lets attempts in flight finish until `grace` has
-    /// passed on the engine's clock, writes every result, and leaves claimed ticks, waiting
-    /// retries and cut-off attempts in the store for the next start to recover. Calling it
-    /// again does nothing.
+    /// Stops gracefully: stops firing at once and claiming after the pass under way, lets
+    /// attempts in flight finish until `grace` has passed on the engine's clock, writes every
+    /// result, and leaves claimed ticks, waiting retries and cut-off attempts in the store for
+    /// the next start to recover. Calling it again does nothing.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let Some(mut tasks) = self.inner.take_tasks() else {
             return ShutdownReport::default();
@@ -555,13 +555,16 @@ impl Engine {
         if let Some(pruner) = &tasks.pruner {
             pruner.abort();
         }
-        let _ = self.inner.commands.send(Command::Stop).await;
-        let _ = (&mut tasks.control).await;
+        // The dispatcher stops firing at once: ticks due from now on, and those a claim pass
+        // still under way hands over, are left in the store for the next start.
         let (done, report) = oneshot::channel();
         let _ = self
             .inner
             .dispatch
             .send(DispatchMsg::Shutdown { deadline, done });
+        let _ = self.inner.commands.send(Command::Stop).await;
+        let _ = (&mut tasks.control).await;
+        let _ = self.inner.dispatch.send(DispatchMsg::ControlStopped);
         let report = report.await.unwrap_or_default();
         let _ = (&mut tasks.dispatcher).await;
         // The dispatcher held the only sender of results and alerts: both queues now end.

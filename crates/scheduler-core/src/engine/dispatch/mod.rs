@@ -61,6 +61,8 @@ pub(crate) enum DispatchMsg {
         lost: HashSet<ExecutionId>,
         done: oneshot::Sender<()>,
     },
+    /// The control task has stopped: no more ticks will come (sent during a drain).
+    ControlStopped,
     /// Drain and stop.
     Shutdown {
         deadline: Timestamp,
@@ -307,8 +309,8 @@ impl Dispatcher {
                 let _ = done.send(());
                 self.start_ready();
             }
-            // `run` takes shutdowns before they get here.
-            DispatchMsg::Shutdown { .. } => {}
+            // `run` takes shutdowns before they get here, and the drain the control's stop.
+            DispatchMsg::Shutdown { .. } | DispatchMsg::ControlStopped => {}
         }
     }
 
@@ -544,7 +546,8 @@ impl Dispatcher {
         });
     }
 
-    /// Stops dispatching and waits for the attempts in flight until `deadline`.
+    /// Stops dispatching and waits for the attempts in flight until `deadline`, and for the
+    /// control task to stop: ticks it still hands over are left in the store, counted.
     async fn drain(&mut self, deadline: Timestamp) -> ShutdownReport {
         self.draining = true;
         // Claimed ticks and waiting retries are unfinished in the store: the next start has them.
@@ -556,19 +559,28 @@ impl Dispatcher {
         self.ready.clear();
         self.set_busy(false);
         self.leave_backlog(report.left_for_recovery);
-        while !self.attempts.is_empty() {
+        let mut control_running = true;
+        while control_running || !self.attempts.is_empty() {
             tokio::select! {
                 biased;
-                Some(done) = self.attempts.join_next_with_id() => {
+                message = self.inbox.recv(), if control_running => match message {
+                    None | Some(DispatchMsg::ControlStopped) => control_running = false,
+                    Some(DispatchMsg::Ticks(ticks) | DispatchMsg::Recovered(ticks)) => {
+                        report.left_for_recovery += ticks.len();
+                        self.leave_backlog(ticks.len());
+                    }
+                    // Changes no longer matter; a question's asker hears nothing.
+                    Some(_) => {}
+                },
+                Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
                     report.drained += 1;
                     self.attempt_finished(done);
                 }
-                () = self.clock.sleep_until(deadline) => {
+                () = self.clock.sleep_until(deadline), if !self.attempts.is_empty() => {
                     report.interrupted = self.attempts.len();
                     self.attempts.abort_all();
                     while self.attempts.join_next().await.is_some() {}
                     self.leave_backlog(report.interrupted);
-                    break;
                 }
             }
         }
