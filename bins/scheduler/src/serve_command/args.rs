@@ -77,6 +77,11 @@ pub(crate) struct ServeArgs {
     /// recovers them. Keep it stable.
     #[arg(long, env = "SCHEDULER_NODE_ID", default_value = EngineConfig::default().node_id)]
     pub(crate) node_id: String,
+    /// How late a tick may be claimed and still fire; ticks missed by more (the server was
+    /// down or behind) follow their job's misfire policy.
+    #[arg(long, env = "SCHEDULER_MISFIRE_THRESHOLD", value_parser = parse_duration,
+          default_value = duration_text(EngineConfig::default().misfire_threshold))]
+    pub(crate) misfire_threshold: Duration,
     /// On PostgreSQL with several nodes: how long a silent node's executions stay its own
     /// before live nodes take them over. A node that cannot renew its heartbeat stops sending
     /// one `--heartbeat-interval` earlier.
@@ -194,6 +199,7 @@ impl ServeArgs {
             fresh_window: self.fresh_window,
             result_linger: self.result_linger,
             max_backlog: self.max_backlog,
+            misfire_threshold: self.misfire_threshold,
             retention,
             ..EngineConfig::default()
         }
@@ -242,7 +248,7 @@ fn engine_flag(field: &str) -> Option<&'static str> {
 }
 
 /// The engine's configuration fields that flags set, and those flags.
-const ENGINE_FLAGS: [(&str, &str); 10] = [
+const ENGINE_FLAGS: [(&str, &str); 11] = [
     ("node_id", "--node-id"),
     ("heartbeat_interval", "--heartbeat-interval"),
     ("lease", "--lease"),
@@ -253,6 +259,7 @@ const ENGINE_FLAGS: [(&str, &str); 10] = [
     ("fresh_window", "--fresh-window"),
     ("result_linger", "--result-linger"),
     ("max_backlog", "--max-backlog"),
+    ("misfire_threshold", "--misfire-threshold"),
 ];
 
 /// Where the store is: `--db`.

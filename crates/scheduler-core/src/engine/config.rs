@@ -72,7 +72,11 @@ pub struct EngineConfig {
     /// default look-ahead (~60,000 on the timer, 1,024 in flight, the rest for a writer a
     /// second behind), in roughly 100 MB by the sizes of the structures (docs/PERFORMANCE.md).
     pub max_backlog: usize,
-    /// Ticks later than this are misfires and follow the job's misfire policy.
+    /// How late a tick may be claimed and still fire: a claim at `now` treats the job's ticks
+    /// before `now - misfire_threshold` as missed, and applies the job's misfire policy to
+    /// them (the latest once, the latest `max`, or none); later ticks all fire, late. Ticks
+    /// already claimed (held by a node, recovered or taken over) are not claimed again and
+    /// fire however late they are.
     pub misfire_threshold: Duration,
     /// The most result updates written in one store call. The writer makes one call at a
     /// time, and a call can wait behind a claim, so this caps the results written per round

@@ -140,6 +140,8 @@ fn engine_settings_come_from_the_flags() {
         "250ms",
         "--node-id",
         "node-2",
+        "--misfire-threshold",
+        "90s",
         "--lease",
         "30s",
         "--heartbeat-interval",
@@ -155,6 +157,7 @@ fn engine_settings_come_from_the_flags() {
     );
     assert_eq!(config.result_linger, Duration::from_millis(250));
     assert_eq!(config.node_id, "node-2");
+    assert_eq!(config.misfire_threshold, Duration::from_secs(90));
     assert_eq!(
         (config.lease, config.heartbeat_interval),
         (Duration::from_secs(30), Duration::from_secs(5))
