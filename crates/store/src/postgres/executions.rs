@@ -224,14 +224,7 @@ impl RecoveryStore for PostgresStore {
                 .query(&statement, &[&owner])
                 .await
                 .map_err(failure::while_(WHAT))?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ClaimedTick {
-                        execution: execution_from(row)?,
-                        job: Arc::new(job_from(row, EXECUTION_COLUMN_COUNT)?),
-                    })
-                })
-                .collect()
+            claimed_ticks(&rows)
         })
     }
 
@@ -322,16 +315,21 @@ impl RecoveryStore for PostgresStore {
                 )
                 .await
                 .map_err(failure::while_(WHAT))?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ClaimedTick {
-                        execution: execution_from(row)?,
-                        job: Arc::new(job_from(row, EXECUTION_COLUMN_COUNT)?),
-                    })
-                })
-                .collect()
+            claimed_ticks(&rows)
         })
     }
+}
+
+/// Rows of an execution's columns followed by its job's, as executions with their jobs.
+fn claimed_ticks(rows: &[tokio_postgres::Row]) -> Result<Vec<ClaimedTick>> {
+    rows.iter()
+        .map(|row| {
+            Ok(ClaimedTick {
+                execution: execution_from(row)?,
+                job: Arc::new(job_from(row, EXECUTION_COLUMN_COUNT)?),
+            })
+        })
+        .collect()
 }
 
 /// The listing of executions, newest tick first, for a job or across jobs, in a state or in

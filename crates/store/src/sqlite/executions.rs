@@ -130,9 +130,7 @@ impl RecoveryStore for SqliteStore {
                 job_columns_of("j")
             );
             let mut statement = connection.prepare_cached(&sql)?;
-            let rows = statement.query_map([owner], |row| {
-                Ok(ClaimedTick { execution: execution_from_row(row)?, job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?) })
-            })?;
+            let rows = statement.query_map([owner], claimed_tick_from_row)?;
             rows.collect()
         })
     }
@@ -190,12 +188,7 @@ impl RecoveryStore for SqliteStore {
                                 millis(request.now),
                                 limit
                             ],
-                            |row| {
-                                Ok(ClaimedTick {
-                                    execution: execution_from_row(row)?,
-                                    job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?),
-                                })
-                            },
+                            claimed_tick_from_row,
                         )?
                         .collect()
                 })
@@ -219,6 +212,14 @@ impl RecoveryStore for SqliteStore {
             Ok(taken)
         })
     }
+}
+
+/// A row of an execution's columns followed by its job's, as the execution with its job.
+fn claimed_tick_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimedTick> {
+    Ok(ClaimedTick {
+        execution: execution_from_row(row)?,
+        job: Arc::new(job_from_row(row, EXECUTION_COLUMN_COUNT)?),
+    })
 }
 
 /// Inserts `execution` unless its job has one at its tick; one inserted below `announced` (read
