@@ -87,17 +87,20 @@ pub use domain::{
     HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy,
     RetryPolicy,
 };
-pub use engine::{Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, VersionCheck};
+pub use engine::{
+    Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,
+    VersionCheck,
+};
 pub use error::{Error, Result, StoreErrorKind, error_chain};
 pub use memory::MemoryStore;
 pub use metrics::{
     DRIFT_BOUND_COUNT, DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot,
 };
 pub use store::{
-    BoxFuture, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery,
-    HistoryStore, JobCounts, JobNotice, JobQuery, JobStore, MembershipStore, NextFire,
-    NodeHeartbeat, RecoveryStore, RetentionPolicy, RetentionStore, Store, TakeOverRequest,
-    plan_claim, plan_new_job_claim,
+    BoxFuture, BufferedClaims, BufferedWatermark, ClaimBatch, ClaimPlan, ClaimRequest, ClaimStore,
+    ClaimedTick, DueJobsQuery, ExecutionQuery, HistoryStore, JobCounts, JobNotice, JobQuery,
+    JobStore, MembershipStore, NextFire, NodeHeartbeat, RecoveryStore, RetentionPolicy,
+    RetentionStore, Store, TakeOverRequest, plan_claim, plan_new_job_claim,
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,

@@ -9,10 +9,10 @@ use tokio::sync::mpsc;
 use crate::domain::{Execution, ExecutionId, ExecutionTrigger, ExecutionUpdate, Job, JobId};
 use crate::error::{Error, Result};
 use crate::store::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, ExecutionQuery, HistoryStore,
-    JobCounts, JobNotice, JobQuery, JobStore, MembershipStore, NextFire, NodeHeartbeat,
-    RecoveryStore, RetentionPolicy, RetentionStore, TakeOverRequest, plan_claim,
-    plan_new_job_claim,
+    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DueJobsQuery,
+    ExecutionQuery, HistoryStore, JobCounts, JobNotice, JobQuery, JobStore, MembershipStore,
+    NextFire, NodeHeartbeat, RecoveryStore, RetentionPolicy, RetentionStore, TakeOverRequest,
+    plan_claim, plan_new_job_claim,
 };
 use crate::time;
 
@@ -265,6 +265,19 @@ impl JobStore for MemoryStore {
             .map(|job| Job::clone(job))
             .collect()))
     }
+
+    fn due_jobs(&self, query: DueJobsQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
+        let state = self.lock();
+        let due = state
+            .due
+            .iter()
+            .take_while(|&&(at, _)| at <= query.due_before)
+            .filter(|&&key| query.after.is_none_or(|after| key > after))
+            .take(query.limit)
+            .map(|(_, id)| Job::clone(&state.jobs[id]))
+            .collect();
+        ready(Ok(due))
+    }
 }
 
 impl ClaimStore for MemoryStore {
@@ -323,6 +336,38 @@ impl ClaimStore for MemoryStore {
             Err(Error::JobNotFound(execution.job_id))
         };
         ready(result)
+    }
+
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
+        let mut state = self.lock();
+        let mut inserted = 0;
+        for execution in claims.executions {
+            if state.jobs.contains_key(&execution.job_id)
+                && state.insert_execution(execution).is_ok()
+            {
+                inserted += 1;
+            }
+        }
+        for watermark in claims.watermarks {
+            let Some(stored) = state.jobs.get(&watermark.job_id).cloned() else {
+                continue;
+            };
+            let earlier = match (stored.next_fire_at, watermark.next_fire_at) {
+                (Some(stored_at), Some(at)) => stored_at < at,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if stored.version == watermark.version && earlier {
+                state.unindex_job(&stored);
+                let advanced = Job {
+                    next_fire_at: watermark.next_fire_at,
+                    ..Job::clone(&stored)
+                };
+                state.index_job(&advanced);
+                state.jobs.insert(advanced.id, Arc::new(advanced));
+            }
+        }
+        ready(Ok(inserted))
     }
 
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {

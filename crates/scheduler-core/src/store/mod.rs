@@ -93,6 +93,40 @@ pub trait JobStore: Send + Sync + 'static {
         })
     }
 
+    /// The unpaused jobs whose `next_fire_at` is at or before `query.due_before`, in
+    /// (`next_fire_at`, id) order, starting after `query.after`, at most `query.limit`. A read:
+    /// nothing is claimed.
+    ///
+    /// The engine reads due jobs this way while the store cannot be written (outage mode): it
+    /// then claims their ticks in memory. The default pages through [`JobStore::find_jobs`] and
+    /// reads every job; stores override it with an indexed query.
+    fn due_jobs(&self, query: DueJobsQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
+        Box::pin(async move {
+            const PAGE: usize = 1_000;
+            let mut due = Vec::new();
+            let mut after = None;
+            loop {
+                let page = self
+                    .find_jobs(JobQuery {
+                        after,
+                        limit: PAGE,
+                        paused: Some(false),
+                        ..JobQuery::default()
+                    })
+                    .await?;
+                let full = page.len() == PAGE;
+                after = page.last().map(|job| job.id);
+                due.extend(page.into_iter().filter(|job| query.takes(job)));
+                if !full {
+                    break;
+                }
+            }
+            due.sort_unstable_by_key(|job| (job.next_fire_at, job.id));
+            due.truncate(query.limit);
+            Ok(due)
+        })
+    }
+
     /// Up to `limit` jobs in id order, starting after `after`.
     fn list_jobs(&self, after: Option<JobId>, limit: usize) -> BoxFuture<'_, Result<Vec<Job>>> {
         self.find_jobs(JobQuery {
@@ -123,6 +157,27 @@ pub struct JobQuery {
     pub paused: Option<bool>,
     /// Only jobs with this delivery type.
     pub delivery: Option<DeliveryType>,
+}
+
+/// Which jobs [`JobStore::due_jobs`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueJobsQuery {
+    /// Jobs whose watermark is at or before this instant.
+    pub due_before: Timestamp,
+    /// Start after this (`next_fire_at`, id): the last job of the previous page.
+    pub after: Option<(Timestamp, JobId)>,
+    /// The most jobs to return.
+    pub limit: usize,
+}
+
+impl DueJobsQuery {
+    /// Whether `job` belongs in the answer, wherever its page begins.
+    pub fn takes(&self, job: &Job) -> bool {
+        !job.spec.paused
+            && job.next_fire_at.is_some_and(|at| {
+                at <= self.due_before && self.after.is_none_or(|after| (at, job.id) > after)
+            })
+    }
 }
 
 /// Which executions [`HistoryStore::find_executions`] returns, newest tick first. `None`
@@ -177,6 +232,35 @@ pub trait ClaimStore: Send + Sync + 'static {
     /// Applies a batch of updates, in order, in one transaction (group commit). Updates of
     /// executions that no longer exist (their job was deleted, or they were pruned) are ignored.
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>>;
+
+    /// Records, in one transaction, what the engine claimed in memory while the store could not
+    /// be written (outage mode): inserts each execution as given (its state included) unless
+    /// its job no longer exists or the job already has an execution at that tick, and moves
+    /// each job's watermark forward to the one given, if the job is still at that version and
+    /// its stored watermark is earlier. A watermark of `None` (no further tick) ends the
+    /// schedule. Returns how many executions were inserted.
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>>;
+}
+
+/// The arguments of [`ClaimStore::record_buffered_claims`]: executions claimed in memory during
+/// a store outage, oldest first, and the watermarks of their jobs.
+#[derive(Clone, Debug, Default)]
+pub struct BufferedClaims {
+    /// The executions, each in its latest state.
+    pub executions: Vec<Execution>,
+    /// Each job's watermark after the claims, with the job version it was planned at.
+    pub watermarks: Vec<BufferedWatermark>,
+}
+
+/// A job's watermark after claims made in memory, from [`BufferedClaims`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferedWatermark {
+    /// The job.
+    pub job_id: JobId,
+    /// The job's version the claims were planned at: a job changed since keeps its own.
+    pub version: u64,
+    /// The next tick not yet claimed; `None` when the schedule has no further tick.
+    pub next_fire_at: Option<Timestamp>,
 }
 
 /// Reading the history of executions: what the API lists.

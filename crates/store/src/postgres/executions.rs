@@ -2,14 +2,16 @@
 //! [`RetentionStore`], [`RecoveryStore`]), with triggers, results and the queries of the
 //! history; claims and pruning are in modules of their own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use deadpool_postgres::GenericClient;
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
-    ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
-    RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
+    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution,
+    ExecutionId, ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job,
+    RecoveryStore, Result, RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
 };
+use tokio_postgres::Statement;
 use uuid::Uuid;
 
 use super::rows::{execution_from, job_from};
@@ -41,26 +43,7 @@ impl ClaimStore for PostgresStore {
                 .prepare_cached(INSERT_EXECUTION)
                 .await
                 .map_err(failure::while_(WHAT))?;
-            let inserted = client
-                .execute(
-                    &statement,
-                    &[
-                        &execution.id.0,
-                        &execution.job_id.0,
-                        &millis(execution.scheduled_at),
-                        &execution.executed_at.map(millis),
-                        &execution.status.as_str(),
-                        &execution.http_status.map(i64::from),
-                        &execution.duration.map(duration_millis),
-                        &execution.error,
-                        &execution.finished_at.map(millis),
-                        &execution.trigger.as_str(),
-                        &execution.claimed_by,
-                        &i64::from(execution.attempts),
-                        &execution.lease_expires_at.map(millis),
-                    ],
-                )
-                .await;
+            let inserted = insert_execution_row(&client, &statement, &execution).await;
             match inserted {
                 Ok(1) => Ok(()),
                 Ok(_) => Err(Error::DuplicateExecution {
@@ -75,6 +58,61 @@ impl ClaimStore for PostgresStore {
                 }
                 Err(error) => Err(failure::postgres(WHAT, error)),
             }
+        })
+    }
+
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move {
+            const WHAT: &str = "recording buffered claims";
+            let mut client = self.client(WHAT).await?;
+            let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
+            let mut job_ids: Vec<Uuid> = claims.executions.iter().map(|e| e.job_id.0).collect();
+            job_ids.sort_unstable();
+            job_ids.dedup();
+            // The jobs are locked, so that none is deleted between this read and the inserts.
+            let existing: HashSet<Uuid> = transaction
+                .query(
+                    "SELECT id FROM jobs WHERE id = ANY($1) FOR SHARE",
+                    &[&job_ids],
+                )
+                .await
+                .map_err(failure::while_(WHAT))?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let insert = transaction
+                .prepare_cached(INSERT_EXECUTION)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            let mut inserted = 0;
+            for execution in &claims.executions {
+                if existing.contains(&execution.job_id.0) {
+                    let rows = insert_execution_row(&transaction, &insert, execution)
+                        .await
+                        .map_err(failure::while_(WHAT))?;
+                    inserted += usize::try_from(rows).unwrap_or(0);
+                }
+            }
+            let advance = transaction
+                .prepare_cached(ADVANCE_BUFFERED_WATERMARK)
+                .await
+                .map_err(failure::while_(WHAT))?;
+            for watermark in &claims.watermarks {
+                let version = i64::try_from(watermark.version).unwrap_or(i64::MAX);
+                transaction
+                    .execute(
+                        &advance,
+                        &[
+                            &watermark.job_id.0,
+                            &version,
+                            &watermark.next_fire_at.map(millis),
+                        ],
+                    )
+                    .await
+                    .map_err(failure::while_(WHAT))?;
+            }
+            transaction.commit().await.map_err(failure::while_(WHAT))?;
+            Ok(inserted)
         })
     }
 
@@ -371,6 +409,40 @@ fn executions_sql(of_job: bool, status: Option<ExecutionStatus>) -> String {
 const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
      http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
+
+/// A job's watermark moved forward to one claimed in memory, if the job is at the version the
+/// claims were planned at.
+const ADVANCE_BUFFERED_WATERMARK: &str = "UPDATE jobs SET next_fire_at = $3 WHERE id = $1 AND version = $2 \
+     AND next_fire_at IS NOT NULL AND ($3::bigint IS NULL OR next_fire_at < $3)";
+
+/// Inserts `execution` with [`INSERT_EXECUTION`] (prepared as `statement`); the rows inserted:
+/// 0 when its job has an execution at that tick already.
+async fn insert_execution_row(
+    client: &impl GenericClient,
+    statement: &Statement,
+    execution: &Execution,
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            statement,
+            &[
+                &execution.id.0,
+                &execution.job_id.0,
+                &millis(execution.scheduled_at),
+                &execution.executed_at.map(millis),
+                &execution.status.as_str(),
+                &execution.http_status.map(i64::from),
+                &execution.duration.map(duration_millis),
+                &execution.error,
+                &execution.finished_at.map(millis),
+                &execution.trigger.as_str(),
+                &execution.claimed_by,
+                &i64::from(execution.attempts),
+                &execution.lease_expires_at.map(millis),
+            ],
+        )
+        .await
+}
 
 /// Results, one per row of the arrays; executions that no longer exist match no row.
 const UPDATE_EXECUTIONS: &str = "UPDATE job_executions e SET status = u.status, executed_time = u.executed_time, \

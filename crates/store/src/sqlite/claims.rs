@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimedTick, Execution, Job, Result, Timestamp,
-    plan_claim, plan_new_job_claim,
+    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimedTick, DueJobsQuery, Execution, Job,
+    Result, Timestamp, plan_claim, plan_new_job_claim,
 };
 
 use super::executions::insert_execution_row;
@@ -59,6 +59,80 @@ pub(super) fn insert_job_and_claim(
         Ok(batch)
     })
 }
+
+/// Reads the due jobs `query` asks for, in (watermark, id) order; see
+/// [`JobStore::due_jobs`](scheduler_core::JobStore::due_jobs).
+pub(super) fn due_jobs(
+    store: &SqliteStore,
+    query: DueJobsQuery,
+) -> BoxFuture<'_, Result<Vec<Job>>> {
+    store.read("reading due jobs", move |connection| {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs INDEXED BY idx_jobs_due WHERE active = 1 \
+             AND next_fire_at IS NOT NULL AND next_fire_at <= ?1 \
+             AND (?2 IS NULL OR next_fire_at > ?2 OR (next_fire_at = ?2 AND id > ?3)) \
+             ORDER BY next_fire_at, id LIMIT ?4"
+        );
+        let (after_at, after_id) = match query.after {
+            Some((at, id)) => (Some(millis(at)), id.0.to_string()),
+            None => (None, String::new()),
+        };
+        let mut statement = connection.prepare_cached(&sql)?;
+        let jobs = statement.query_map(
+            params![
+                millis(query.due_before),
+                after_at,
+                after_id,
+                query.limit as i64
+            ],
+            |row| job_from_row(row, 0),
+        )?;
+        jobs.collect()
+    })
+}
+
+/// Records what the engine claimed in memory during a store outage, in one write; see
+/// [`ClaimStore::record_buffered_claims`](scheduler_core::ClaimStore::record_buffered_claims).
+pub(super) fn record_buffered_claims(
+    store: &SqliteStore,
+    claims: BufferedClaims,
+) -> BoxFuture<'_, Result<usize>> {
+    store.write(move |connection| {
+        let announced = history::announced(connection)?;
+        let mut inserted = 0;
+        for execution in &claims.executions {
+            let job_exists = connection
+                .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")
+                .and_then(|mut statement| statement.exists([execution.job_id.0.to_string()]))
+                .map_err(store_error("checking a buffered execution's job"))?;
+            if job_exists
+                && insert_execution_row(connection, execution, announced)
+                    .map_err(store_error("inserting a buffered execution"))?
+            {
+                inserted += 1;
+            }
+        }
+        for watermark in &claims.watermarks {
+            connection
+                .prepare_cached(ADVANCE_BUFFERED_WATERMARK)
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        watermark.job_id.0.to_string(),
+                        watermark.version as i64,
+                        watermark.next_fire_at.map(millis)
+                    ])
+                })
+                .map_err(store_error("advancing a buffered job's next fire time"))?;
+        }
+        Ok(inserted)
+    })
+}
+
+/// A job's watermark moved forward to one claimed in memory, if the job is at the version the
+/// claims were planned at (like a claim's own update, it keeps the revision: the spec is the
+/// same).
+const ADVANCE_BUFFERED_WATERMARK: &str = "UPDATE jobs SET next_fire_at = ?3 WHERE id = ?1 AND version = ?2 \
+     AND next_fire_at IS NOT NULL AND (?3 IS NULL OR next_fire_at < ?3)";
 
 /// Inserts a pending execution of `job` for each of `ticks`, owned by `owner`, and adds each
 /// inserted one to `batch`; a tick that has an execution already is claimed already, and

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution, ExecutionId,
-    ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, RecoveryStore, Result,
-    RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
+    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, Error, Execution,
+    ExecutionId, ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job,
+    RecoveryStore, Result, RetentionPolicy, RetentionStore, TakeOverRequest, Timestamp,
 };
 
 use super::rows::{execution_from_row, job_from_row};
@@ -31,6 +31,10 @@ impl ClaimStore for SqliteStore {
         request: ClaimRequest,
     ) -> BoxFuture<'_, Result<ClaimBatch>> {
         claims::insert_job_and_claim(self, job, request)
+    }
+
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
+        claims::record_buffered_claims(self, claims)
     }
 
     fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {

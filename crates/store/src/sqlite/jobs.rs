@@ -2,7 +2,8 @@
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use scheduler_core::{
-    BoxFuture, Error, Job, JobCounts, JobId, JobQuery, JobStore, NextFire, Result, Timestamp,
+    BoxFuture, DueJobsQuery, Error, Job, JobCounts, JobId, JobQuery, JobStore, NextFire, Result,
+    Timestamp,
 };
 
 use super::rows::{job_from_row, job_params};
@@ -95,6 +96,10 @@ impl JobStore for SqliteStore {
                 paused: paused as u64,
             })
         })
+    }
+
+    fn due_jobs(&self, query: DueJobsQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
+        super::claims::due_jobs(self, query)
     }
 
     fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {

@@ -396,3 +396,158 @@ pub async fn record_results_applies_in_order(store: &dyn Store) {
             .is_empty()
     );
 }
+
+/// Due jobs are read in (watermark, id) order, page after page, without claiming anything;
+/// paused jobs, jobs without a next tick and jobs due later are left out.
+pub async fn due_jobs_pages_in_watermark_order(store: &dyn Store) {
+    let mut expected = Vec::new();
+    for i in [3, 0, 2, 0, 1] {
+        let job = job("0 0 0 * * *", Some(at(i)));
+        insert(store, &job).await;
+        expected.push((at(i), job.id));
+    }
+    expected.sort();
+    let mut paused = job("* * * * * *", Some(at(0)));
+    paused.spec.paused = true;
+    insert(store, &paused).await;
+    insert(store, &job("* * * * * *", None)).await;
+    insert(store, &job("* * * * * *", Some(at(60)))).await;
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .due_jobs(crate::store::DueJobsQuery {
+                due_before: at(10),
+                after,
+                limit: 2,
+            })
+            .await
+            .expect("due_jobs");
+        assert!(page.len() <= 2);
+        let keys: Vec<_> = page
+            .iter()
+            .map(|job| (job.next_fire_at.expect("a due job has a tick"), job.id))
+            .collect();
+        seen.extend(keys.iter().copied());
+        after = keys.last().copied();
+        if page.len() < 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, expected);
+    let claimed = store
+        .claim_due(claim(at(0), 10, 100, "a"))
+        .await
+        .expect("claim_due");
+    assert_eq!(claimed.ticks.len(), 5, "reading due jobs claimed nothing");
+}
+
+/// Claims buffered in memory during an outage are recorded as given (final states included),
+/// once: an execution whose tick is taken already, or whose job is gone, is left out. A
+/// watermark moves forward only for a job still at the version the claims were planned at.
+pub async fn buffered_claims_are_recorded_once_and_move_watermarks_forward(store: &dyn Store) {
+    use crate::store::{BufferedClaims, BufferedWatermark};
+
+    let kept = job("* * * * * *", Some(at(0)));
+    let changed = job("* * * * * *", Some(at(5)));
+    let deleted = job("* * * * * *", Some(at(5)));
+    for job in [&kept, &changed, &deleted] {
+        insert(store, job).await;
+    }
+    // `kept`'s first tick, claimed the usual way before the outage.
+    let before = store
+        .claim_due(claim(at(0), 0, 10, "a"))
+        .await
+        .expect("claim_due");
+    assert_eq!(ticks(&[before.ticks[0].execution.clone()]), [at(0)]);
+    store.delete_job(deleted.id).await.expect("delete_job");
+    let executed = |job_id, tick| {
+        let mut execution = Execution::pending(
+            job_id,
+            tick,
+            ExecutionTrigger::Schedule,
+            "a",
+            lease_of(tick),
+        );
+        execution.status = ExecutionStatus::Succeeded;
+        execution.executed_at = Some(tick);
+        execution.finished_at = Some(tick);
+        execution.http_status = Some(200);
+        execution.attempts = 1;
+        execution
+    };
+    let succeeded = executed(kept.id, at(1));
+    let duplicate = executed(kept.id, at(0));
+    let of_deleted_job = executed(deleted.id, at(5));
+    // `changed` is updated after the claims were planned at its version 1.
+    store
+        .update_job(changed.clone(), 1, NextFire::Keep)
+        .await
+        .expect("update_job");
+    let watermark_of = |job: &Job| BufferedWatermark {
+        job_id: job.id,
+        version: 1,
+        next_fire_at: Some(at(7)),
+    };
+    let claims = BufferedClaims {
+        executions: vec![succeeded.clone(), duplicate.clone(), of_deleted_job.clone()],
+        watermarks: vec![
+            watermark_of(&kept),
+            watermark_of(&changed),
+            watermark_of(&deleted),
+        ],
+    };
+    let inserted = store
+        .record_buffered_claims(claims.clone())
+        .await
+        .expect("record_buffered_claims");
+    assert_eq!(inserted, 1, "only the new tick of a job that exists");
+    let stored = store
+        .get_execution(succeeded.id)
+        .await
+        .expect("get_execution")
+        .expect("the buffered execution");
+    assert_eq!(
+        (stored.status, stored.http_status, stored.attempts),
+        (ExecutionStatus::Succeeded, Some(200), 1)
+    );
+    for left_out in [&duplicate, &of_deleted_job] {
+        assert_eq!(store.get_execution(left_out.id).await.expect("read"), None);
+    }
+    let watermark = |id| async move {
+        store
+            .get_job(id)
+            .await
+            .expect("get_job")
+            .expect("the job")
+            .next_fire_at
+    };
+    assert_eq!(watermark(kept.id).await, Some(at(7)));
+    assert_eq!(
+        watermark(changed.id).await,
+        Some(at(5)),
+        "a job changed since keeps its own watermark"
+    );
+    // Recorded again (a retry after a write whose answer was lost): nothing is added, and a
+    // watermark never moves back.
+    let mut again = claims;
+    again.watermarks[0].next_fire_at = Some(at(2));
+    let inserted = store
+        .record_buffered_claims(again)
+        .await
+        .expect("record_buffered_claims");
+    assert_eq!(inserted, 0);
+    assert_eq!(watermark(kept.id).await, Some(at(7)));
+    // A watermark of `None` ends the schedule.
+    store
+        .record_buffered_claims(BufferedClaims {
+            executions: Vec::new(),
+            watermarks: vec![BufferedWatermark {
+                next_fire_at: None,
+                ..watermark_of(&kept)
+            }],
+        })
+        .await
+        .expect("record_buffered_claims");
+    assert_eq!(watermark(kept.id).await, None);
+}

@@ -71,6 +71,8 @@ macro_rules! store_conformance_tests {
             claim_applies_misfire_policies,
             insert_execution_is_unique_per_tick,
             record_results_applies_in_order,
+            due_jobs_pages_in_watermark_order,
+            buffered_claims_are_recorded_once_and_move_watermarks_forward,
             histories_are_newest_first,
             find_jobs_filters_and_pages,
             find_executions_filters_by_job_and_status,
