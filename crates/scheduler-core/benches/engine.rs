@@ -195,6 +195,13 @@ impl ClaimStore for JobsOnlyStore {
     ) -> BoxFuture<'_, scheduler_core::Result<()>> {
         done(Ok(()))
     }
+
+    fn record_buffered_claims(
+        &self,
+        _claims: scheduler_core::BufferedClaims,
+    ) -> BoxFuture<'_, scheduler_core::Result<usize>> {
+        done(Err(not_benchmarked("recording buffered claims")))
+    }
 }
 
 impl HistoryStore for JobsOnlyStore {

@@ -30,6 +30,11 @@ pub struct Metrics {
     pub(crate) taken_over: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
     pub(crate) job_changes_received: AtomicU64,
+    pub(crate) outage_claimed: AtomicU64,
+    pub(crate) outage_dropped: AtomicU64,
+    pub(crate) outage_withheld: AtomicU64,
+    pub(crate) outage_buffered: AtomicU64,
+    pub(crate) results_unwritten: AtomicU64,
     pub(crate) drift: DriftHistogram,
     pub(crate) claim_duration: DriftHistogram,
     jobs: Mutex<HashMap<JobId, JobCounters>>,
@@ -91,6 +96,20 @@ pub struct MetricsSnapshot {
     /// Jobs read again after a notice from the store's feed of changes (made through any
     /// node, this one included), and applied to the ticks held here. Shared stores only.
     pub job_changes_received: u64,
+    /// Ticks claimed in memory while the store could not be written (outage mode; a store of
+    /// one node only).
+    pub outage_claimed: u64,
+    /// Due ticks not fired during an outage because the outage buffer was full: once the store
+    /// takes writes again they follow their jobs' misfire policies.
+    pub outage_dropped: u64,
+    /// At-most-once ticks not fired during an outage, since no start could be recorded: they
+    /// are recorded SKIPPED (and counted in `skipped` too).
+    pub outage_withheld: u64,
+    /// Executions claimed in memory during an outage and not yet recorded in the store.
+    pub outage_buffered: u64,
+    /// Results waiting for the writer: queued, or being written. They pile up while the store
+    /// fails writes, and are written once it takes them.
+    pub results_unwritten: u64,
     /// Drift of first sends: actual send time minus scheduled time.
     pub drift: DriftSnapshot,
     /// How long each successful claim took in the store (one `claim_due` call: a batch of up
@@ -133,6 +152,11 @@ impl Metrics {
             taken_over: get(&self.taken_over),
             leases_lost: get(&self.leases_lost),
             job_changes_received: get(&self.job_changes_received),
+            outage_claimed: get(&self.outage_claimed),
+            outage_dropped: get(&self.outage_dropped),
+            outage_withheld: get(&self.outage_withheld),
+            outage_buffered: get(&self.outage_buffered),
+            results_unwritten: get(&self.results_unwritten),
             drift: self.drift.snapshot(),
             claim_duration: self.claim_duration.snapshot(),
         }

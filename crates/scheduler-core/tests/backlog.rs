@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use scheduler_core::testing::{FakeReply, ManualClock};
 use scheduler_core::{
-    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, ClaimBatch, ClaimRequest, ClaimStore,
-    ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery,
-    ExecutionStatus, ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore,
-    MembershipStore, MemoryStore, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy,
-    RetentionStore, StoreErrorKind, TakeOverRequest, Timestamp, Transport,
+    AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, BufferedClaims, ClaimBatch,
+    ClaimRequest, ClaimStore, ClaimedTick, DeliveryType, Engine, EngineConfig, Error, Execution,
+    ExecutionId, ExecutionQuery, ExecutionStatus, ExecutionUpdate, HistoryStore, Job, JobCounts,
+    JobId, JobQuery, JobStore, MembershipStore, MemoryStore, NextFire, NodeHeartbeat,
+    RecoveryStore, Result, RetentionPolicy, RetentionStore, StoreErrorKind, TakeOverRequest,
+    Timestamp, Transport,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -354,6 +355,10 @@ impl ClaimStore for GatedStore {
             }
             self.inner.record_results(updates).await
         })
+    }
+
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
+        self.inner.record_buffered_claims(claims)
     }
 }
 
@@ -699,7 +704,7 @@ async fn an_at_most_once_attempt_waits_for_the_write_of_its_own_start() {
 }
 
 #[tokio::test]
-async fn a_write_failure_that_is_not_transient_is_given_up_at_once() {
+async fn a_failed_write_is_tried_again_with_a_growing_backoff_until_the_store_takes_it() {
     let (harness, gated) = gated_harness(bounded(2, 2)).await;
     gated.open();
     gated.fail_writes(Some(StoreErrorKind::Corrupt));
@@ -708,31 +713,51 @@ async fn a_write_failure_that_is_not_transient_is_given_up_at_once() {
         .await;
     harness.advance_to_and_expect_sent(at(60), 1).await;
     harness
-        .metrics_until("finished and given up", |m| {
-            m.succeeded == 1 && m.backlog == 0
+        .metrics_until("the result failed to be written", |m| {
+            m.succeeded == 1 && m.store_errors >= 1 && m.results_unwritten == 1
         })
         .await;
-    let calls = gated.calls().len();
-    assert_eq!(
-        harness.engine.metrics().store_errors as usize,
-        calls,
-        "every call failed once, and none was tried again"
+    let failure = harness.engine.store_status();
+    assert!(
+        failure
+            .results
+            .as_ref()
+            .is_some_and(|failure| failure.cause.contains("disk full")),
+        "{failure:?}"
     );
-    assert_eq!(
-        gated
-            .calls()
-            .iter()
-            .flatten()
-            .filter(|update| update.status == ExecutionStatus::Succeeded)
-            .count(),
-        1,
-        "the final state was offered once: {job:?}"
-    );
+    // Tried again after 50 ms, 100 ms, 200 ms...: at most one call per backoff.
+    let calls_before = gated.calls().len();
+    for _ in 0..4 {
+        harness.clock.advance(Duration::from_millis(400));
+        let calls = gated.calls().len();
+        eventually("another try", || gated.calls().len() > calls).await;
+    }
+    let tries = gated.calls().len() - calls_before;
+    assert!((4..=8).contains(&tries), "{tries} tries in 1.6 s");
+    // Still held: the execution is not released before its result is written.
+    assert_eq!(harness.engine.metrics().backlog, 1);
     assert_eq!(count_status(&harness, ExecutionStatus::Pending), 1);
+
+    gated.fail_writes(None);
+    harness.clock.advance(Duration::from_secs(5));
+    stored_states(&harness, &[(&job, &[ExecutionStatus::Succeeded])]).await;
+    harness
+        .metrics_until("released once written", |m| {
+            m.backlog == 0 && m.results_unwritten == 0
+        })
+        .await;
+    assert_eq!(harness.engine.store_status().failure(), None);
+    // The queued state was merged with the newer one: the last call wrote the final state.
+    let calls = gated.calls();
+    let last = calls.last().expect("calls");
+    assert_eq!(
+        last.iter().map(|u| u.status).collect::<Vec<_>>(),
+        [ExecutionStatus::Succeeded]
+    );
 }
 
 #[tokio::test]
-async fn results_the_writer_gives_up_on_still_leave_the_backlog() {
+async fn while_writes_fail_an_at_most_once_attempt_is_not_sent_and_both_results_land_later() {
     let (harness, gated) = gated_harness(bounded(2, 2)).await;
     gated.open();
     gated.fail_writes(Some(StoreErrorKind::Unavailable));
@@ -743,39 +768,46 @@ async fn results_the_writer_gives_up_on_still_leave_the_backlog() {
         .create(spec("0 * * * * *", OK, DeliveryType::AtMostOnce))
         .await;
     // The at-least-once attempt goes out; the at-most-once one does not, because its start
-    // was never stored. Both end, and their last writes are given up.
+    // could not be stored.
     harness.advance_to_and_expect_sent(at(60), 1).await;
     harness
-        .metrics_until("both finished and given up", |m| {
-            m.succeeded == 1 && m.failed == 1 && m.backlog == 0
+        .metrics_until("both finished, neither written", |m| {
+            m.succeeded == 1 && m.failed == 1 && m.results_unwritten == 2
         })
         .await;
     assert!(harness.sent_for(&at_most_once).is_empty());
-    let store_errors = harness.engine.metrics().store_errors;
-    assert!(
-        store_errors >= 3 && store_errors % 3 == 0,
-        "{store_errors} failed calls: each write is tried three times"
-    );
-    // Nothing was recorded: both stay pending in the store, for the next start to recover.
     assert_eq!(count_status(&harness, ExecutionStatus::Pending), 2);
 
-    // The store recovers; the room is all free, so the next ticks are claimed and recorded.
+    // The store recovers: both results land at the writer's next try, and the next ticks are
+    // claimed and recorded.
     gated.fail_writes(None);
+    harness.clock.advance_to(at(66));
+    harness
+        .metrics_until("both results written", |m| m.backlog == 0)
+        .await;
     harness.advance_to_and_expect_sent(at(120), 3).await;
     stored_states(
         &harness,
         &[
             (
                 &at_least_once,
-                &[ExecutionStatus::Pending, ExecutionStatus::Succeeded],
+                &[ExecutionStatus::Succeeded, ExecutionStatus::Succeeded],
             ),
             (
                 &at_most_once,
-                &[ExecutionStatus::Pending, ExecutionStatus::Succeeded],
+                &[ExecutionStatus::Failed, ExecutionStatus::Succeeded],
             ),
         ],
     )
     .await;
+    let not_sent = &harness.executions_of(&at_most_once)[0];
+    assert!(
+        not_sent
+            .error
+            .as_deref()
+            .is_some_and(|error| error.contains("not sent")),
+        "{not_sent:?}"
+    );
     harness
         .metrics_until("nothing held", |m| m.backlog == 0)
         .await;

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use scheduler_core::testing::{FakeReply, FakeTransport, ManualClock, SentAttempt};
 use scheduler_core::{
-    BoxFuture, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DeliveryType, Engine,
-    EngineConfig, Error, Execution, ExecutionId, ExecutionQuery, ExecutionStatus, ExecutionUpdate,
-    HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore, MembershipStore, MemoryStore,
-    NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy, RetentionStore, Store,
-    StoreErrorKind, TakeOverRequest, Timestamp,
+    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DeliveryType,
+    Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery, ExecutionStatus,
+    ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore, MembershipStore,
+    MemoryStore, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy, RetentionStore,
+    Store, StoreErrorKind, TakeOverRequest, Timestamp,
 };
 
 use crate::support::{at, config, eventually, spec, t0};
@@ -441,6 +441,10 @@ impl ClaimStore for CutOff {
 
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
         self.inner.record_results(updates)
+    }
+
+    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
+        self.inner.record_buffered_claims(claims)
     }
 }
 

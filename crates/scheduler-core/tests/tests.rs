@@ -10,6 +10,7 @@ mod hot_changes;
 mod membership;
 mod misfire_overlap;
 mod nodes;
+mod outage;
 mod plan_claim;
 mod retention;
 mod schedule;

@@ -92,6 +92,12 @@ pub struct EngineConfig {
     /// an execution whose state was not stored is recovered as ever. Zero writes as soon as
     /// the previous call returns.
     pub result_linger: Duration,
+    /// The memory the executions claimed in memory during a store outage may take, in bytes
+    /// (an estimate: a few hundred bytes each). On a store of one node, when claims fail, the
+    /// engine claims due ticks in memory and keeps their executions until the store takes
+    /// writes again; a due tick that does not fit is not fired, and follows its job's misfire
+    /// policy once the store is back. The default, 128 MiB, holds about 400,000 executions.
+    pub outage_buffer_bytes: usize,
     /// The longest `Retry-After` honoured; longer requests are cut to this.
     pub max_retry_after: Duration,
     /// Alerts waiting for the sink beyond this many are dropped (and counted).
@@ -124,6 +130,7 @@ impl Default for EngineConfig {
             misfire_threshold: Duration::from_secs(10),
             result_batch_size: 8_192,
             result_linger: Duration::from_millis(100),
+            outage_buffer_bytes: 128 * 1024 * 1024,
             max_retry_after: Duration::from_secs(3_600),
             alert_queue_capacity: 1_024,
             retention: None,

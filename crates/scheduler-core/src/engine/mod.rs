@@ -9,6 +9,7 @@ mod dispatch;
 mod lease;
 mod membership;
 mod notices;
+mod outage;
 mod retry;
 mod timer;
 mod writer;
@@ -33,6 +34,8 @@ use control::{Command, Control, JobChange};
 use dispatch::{DispatchMsg, Dispatcher};
 use lease::Lease;
 use membership::Membership;
+use outage::Outage;
+pub use outage::{StoreFailure, StoreStatus};
 
 /// Which version of a job an update applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,15 +168,25 @@ impl EngineBuilder {
         let (command_tx, command_rx) = mpsc::channel(1_024);
         let (busy_tx, busy_rx) = watch::channel(false);
 
-        let writer = tokio::spawn(writer::run(
-            Arc::clone(&self.store),
-            Arc::clone(&self.clock),
-            write_rx,
-            writer::Limits {
-                max_batch: self.config.result_batch_size,
-                linger: self.config.result_linger,
-            },
+        let outage = Arc::new(Outage::new(
+            !shared,
+            self.config.outage_buffer_bytes,
             Arc::clone(&metrics),
+        ));
+        let (stop_by_tx, stop_by) = watch::channel(None);
+        let writer = tokio::spawn(writer::run(
+            writer::Parts {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                limits: writer::Limits {
+                    max_batch: self.config.result_batch_size,
+                    linger: self.config.result_linger,
+                },
+                metrics: Arc::clone(&metrics),
+                outage: Arc::clone(&outage),
+                stop_by,
+            },
+            write_rx,
         ));
         let alerts = tokio::spawn(run_alerts(self.alert_sink, alert_rx));
         // Retention runs on its own, so a long prune never delays a claim.
@@ -231,6 +244,7 @@ impl EngineBuilder {
                 metrics: Arc::clone(&metrics),
                 config: self.config.clone(),
                 lease: Arc::clone(&lease),
+                outage: Arc::clone(&outage),
             },
             command_rx,
             dispatch_tx.clone(),
@@ -246,6 +260,8 @@ impl EngineBuilder {
                 node_id: self.config.node_id.clone(),
                 lease_duration: self.config.lease,
                 lease,
+                outage,
+                stop_by: stop_by_tx,
                 store: self.store,
                 clock: self.clock,
                 metrics,
@@ -282,6 +298,10 @@ struct Inner {
     lease_duration: Duration,
     /// This node's lease on a shared store.
     lease: Arc<Lease>,
+    /// Outage mode, and the store's health as the claims and the writer see it.
+    outage: Arc<Outage>,
+    /// The shutdown's deadline, for the writer.
+    stop_by: watch::Sender<Option<cron_expr::Timestamp>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -468,6 +488,13 @@ impl Engine {
         lease.is_shared() && !lease.holds(self.inner.clock.now())
     }
 
+    /// Whether the store takes the engine's writes: the failures of claims and of result writes
+    /// under way, if any. While claims fail on a store of one node, ticks are claimed in memory
+    /// (outage mode); failed result writes are kept and tried again.
+    pub fn store_status(&self) -> StoreStatus {
+        self.inner.outage.status()
+    }
+
     /// The nodes that share the store, in name order, each with its latest heartbeat and
     /// whether it is live: heard from within [`EngineConfig::lease`] of now, by this node's
     /// clock.
@@ -545,6 +572,7 @@ impl Engine {
             return ShutdownReport::default();
         };
         let deadline = time::add(self.inner.clock.now(), grace);
+        self.inner.stop_by.send_replace(Some(deadline));
         // Neither membership nor pruning hold anything that needs finishing: a node's last
         // heartbeat simply ages, and a cut-off round is redone later. (Executions a takeover
         // handed over are in the dispatcher's hands, or still this node's in the store.)

@@ -5,19 +5,32 @@
 //! `result_batch_size` is queued, or an update waits for its acknowledgement; updates keep
 //! coming into the queue while a call runs, so they coalesce. An acknowledged update hears
 //! whether a call with its state (or a later one) was stored; a `last` update releases its
-//! execution from the backlog once its call returns, stored or given up after [`WRITE_TRIES`].
+//! execution from the backlog once its call returns.
+//!
+//! A failed call is tried again, with a backoff from [`FIRST_BACKOFF`] doubling up to
+//! [`MAX_BACKOFF`], until the store takes it or the engine's shutdown deadline passes: its
+//! updates go back to the front of the queue, merged with any newer state. While writes fail,
+//! an update that waits for its acknowledgement hears `false` at once (an at-most-once attempt
+//! is then not sent), and the store's failure shows in the engine's store status.
+//!
+//! During a store outage (`engine/outage.rs`) the writer also records the executions claimed
+//! in memory: before any other call, oldest first; and an update of an execution still in that
+//! journal is folded into it rather than queued.
 
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use cron_expr::Timestamp;
 use foldhash::HashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::domain::{ExecutionId, ExecutionUpdate};
-use crate::error::error_chain;
+use crate::engine::outage::Outage;
+use crate::error::{Error, error_chain};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::time;
@@ -31,10 +44,14 @@ pub(crate) struct WriteOp {
     pub(crate) last: bool,
 }
 
-/// Store calls per batch that fails transiently before the batch is given up (the executions
-/// then stay unfinished in the store, and the next start recovers them). A failure that is not
-/// transient gives the batch up at once.
-const WRITE_TRIES: usize = 3;
+/// The wait after the first failed call.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often a store that keeps failing writes is logged again.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How much one store call takes, and how long the writer waits to fill it.
 #[derive(Clone, Copy, Debug)]
@@ -45,118 +62,291 @@ pub(crate) struct Limits {
     pub(crate) linger: Duration,
 }
 
+/// What the writer task works with.
+pub(crate) struct Parts {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) outage: Arc<Outage>,
+    /// The shutdown's deadline, once there is one: failed calls are not tried after it.
+    pub(crate) stop_by: watch::Receiver<Option<Timestamp>>,
+}
+
 /// Writes the updates from `ops` until the channel is closed and every queued update has been
-/// written (or given up).
-pub(crate) async fn run(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    mut ops: mpsc::UnboundedReceiver<WriteOp>,
-    limits: Limits,
-    metrics: Arc<Metrics>,
-) {
-    let mut queue = Queue::default();
-    let mut open = true;
-    // When the oldest update in the queue arrived (for updates left from the previous call: when
-    // that call started, which none of them predates by more than the call took).
-    let mut since = clock.now();
-    loop {
-        if queue.is_empty() {
-            if !open {
-                return;
+/// written, or given up at the shutdown's deadline.
+pub(crate) async fn run(parts: Parts, ops: mpsc::UnboundedReceiver<WriteOp>) {
+    Writer {
+        queue: Queue::default(),
+        ops,
+        open: true,
+        failing: None,
+        parts,
+    }
+    .run()
+    .await;
+}
+
+struct Writer {
+    parts: Parts,
+    ops: mpsc::UnboundedReceiver<WriteOp>,
+    queue: Queue,
+    /// Whether the channel is still open.
+    open: bool,
+    /// While calls fail: how many in a row, and when the failure was last logged.
+    failing: Option<(u32, Timestamp)>,
+}
+
+/// The outcome of one store call.
+enum Written {
+    Stored,
+    Failed(Error),
+}
+
+impl Writer {
+    async fn run(mut self) {
+        // When the oldest update in the queue arrived (for updates left from the previous call:
+        // when that call started, which none of them predates by more than the call took).
+        let mut since = self.parts.clock.now();
+        loop {
+            if let Some(claims) = self.parts.outage.take(self.parts.limits.max_batch) {
+                let store = Arc::clone(&self.parts.store);
+                let outcome = self
+                    .while_receiving(store.record_buffered_claims(claims.clone()))
+                    .await;
+                match outcome {
+                    Ok(_) => {
+                        self.parts.outage.recorded(&claims);
+                        self.succeeded();
+                    }
+                    Err(error) => {
+                        self.parts.outage.not_recorded(claims);
+                        // Updates queued meanwhile for what went back to the journal belong
+                        // there: written now, they would find no execution to update.
+                        self.queue.hand_to(&self.parts.outage, &self.parts.metrics);
+                        if !self
+                            .failed(&error, "recording executions claimed in memory")
+                            .await
+                        {
+                            return self.give_up();
+                        }
+                    }
+                }
+                continue;
             }
-            match ops.recv().await {
-                Some(op) => queue.push(op),
-                None => return,
+            if self.queue.is_empty() {
+                if !self.open {
+                    return;
+                }
+                match self.ops.recv().await {
+                    Some(op) => self.receive(op),
+                    None => return,
+                }
+                since = self.parts.clock.now();
+                continue;
             }
-            since = clock.now();
-        }
-        if !limits.linger.is_zero() {
-            open = linger(
-                &mut queue,
-                &mut ops,
-                clock.sleep_until(time::add(since, limits.linger)),
-                limits.max_batch,
-            )
-            .await;
-        }
-        while open {
-            match ops.try_recv() {
-                Ok(op) => queue.push(op),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            let limits = self.parts.limits;
+            if !limits.linger.is_zero() && self.failing.is_none() {
+                let deadline = self
+                    .parts
+                    .clock
+                    .sleep_until(time::add(since, limits.linger));
+                self.linger(deadline, limits.max_batch).await;
+            }
+            while self.open {
+                match self.ops.try_recv() {
+                    Ok(op) => self.receive(op),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => self.open = false,
+                }
+            }
+            since = self.parts.clock.now();
+            let batch = self.queue.take(limits.max_batch);
+            self.publish(batch.updates.len());
+            let store = Arc::clone(&self.parts.store);
+            // Keep taking updates while the store works, so that they coalesce in the queue
+            // rather than pile up in the channel.
+            let written = match self
+                .while_receiving(store.record_results(batch.updates.clone()))
+                .await
+            {
+                Ok(()) => Written::Stored,
+                Err(error) => Written::Failed(error),
+            };
+            match written {
+                Written::Stored => {
+                    for ack in batch.acks {
+                        let _ = ack.send(true);
+                    }
+                    if batch.releases > 0 {
+                        self.parts.metrics.release(batch.releases);
+                    }
+                    self.succeeded();
+                    self.publish(0);
+                }
+                Written::Failed(error) => {
+                    for ack in batch.acks {
+                        let _ = ack.send(false);
+                    }
+                    self.queue.put_back(batch.updates, batch.releases);
+                    self.publish(0);
+                    if !self.failed(&error, "writing execution results").await {
+                        return self.give_up();
+                    }
+                }
             }
         }
-        since = clock.now();
-        let batch = queue.take(limits.max_batch);
-        let write = write(store.as_ref(), &batch.updates, &metrics);
-        tokio::pin!(write);
-        // Keep taking updates while the store works, so that they coalesce in the queue rather
-        // than pile up in the channel.
-        let stored = loop {
+    }
+
+    /// Takes `op`: into the outage journal if its execution is there, else into the queue.
+    fn receive(&mut self, mut op: WriteOp) {
+        if self.parts.outage.absorb(&op.update) {
+            if let Some(ack) = op.stored {
+                let _ = ack.send(false);
+            }
+            if op.last {
+                self.parts.metrics.release(1);
+            }
+            return;
+        }
+        if self.failing.is_some()
+            && let Some(ack) = op.stored.take()
+        {
+            // Nothing is being stored: an attempt that waits for its start to be is not sent.
+            let _ = ack.send(false);
+        }
+        self.queue.push(op);
+    }
+
+    /// Awaits `call` while taking updates from the channel.
+    async fn while_receiving<T>(
+        &mut self,
+        call: crate::store::BoxFuture<'_, crate::error::Result<T>>,
+    ) -> crate::error::Result<T> {
+        tokio::pin!(call);
+        loop {
             tokio::select! {
                 biased;
-                stored = &mut write => break stored,
-                op = ops.recv(), if open => match op {
-                    Some(op) => queue.push(op),
-                    None => open = false,
+                result = &mut call => return result,
+                op = self.ops.recv(), if self.open => match op {
+                    Some(op) => self.receive(op),
+                    None => self.open = false,
                 },
             }
-        };
-        for ack in batch.acks {
-            let _ = ack.send(stored);
-        }
-        if batch.releases > 0 {
-            metrics.release(batch.releases);
         }
     }
-}
 
-/// Takes updates into `queue` until `deadline`, a full batch, or an update that waits for its
-/// acknowledgement; whether the channel is still open.
-async fn linger(
-    queue: &mut Queue,
-    ops: &mut mpsc::UnboundedReceiver<WriteOp>,
-    deadline: crate::store::BoxFuture<'static, ()>,
-    max_batch: usize,
-) -> bool {
-    tokio::pin!(deadline);
-    while queue.order.len() < max_batch && queue.acks == 0 {
-        tokio::select! {
-            biased;
-            op = ops.recv() => match op {
-                Some(op) => queue.push(op),
-                None => return false,
-            },
-            () = &mut deadline => break,
-        }
-    }
-    true
-}
-
-/// Writes `updates` in one store call, trying a transient failure up to [`WRITE_TRIES`] times
-/// and any other failure once; whether it was stored.
-async fn write(store: &dyn Store, updates: &[ExecutionUpdate], metrics: &Metrics) -> bool {
-    for attempt in 1..=WRITE_TRIES {
-        match store.record_results(updates.to_vec()).await {
-            Ok(()) => return true,
-            Err(error) => {
-                Metrics::add(&metrics.store_errors, 1);
-                let error_text = error_chain(&error);
-                if !error.is_transient() {
-                    log::error!(
-                        "writing {} execution results failed, not worth another try: {error_text}",
-                        updates.len()
-                    );
-                    return false;
-                }
-                log::error!(
-                    "writing {} execution results failed (try {attempt} of {WRITE_TRIES}): {error_text}",
-                    updates.len()
-                );
+    /// Takes updates into the queue until `deadline`, a full batch, or an update that waits for
+    /// its acknowledgement.
+    async fn linger(&mut self, deadline: crate::store::BoxFuture<'static, ()>, max_batch: usize) {
+        tokio::pin!(deadline);
+        while self.open && self.queue.order.len() < max_batch && self.queue.acks == 0 {
+            tokio::select! {
+                biased;
+                op = self.ops.recv() => match op {
+                    Some(op) => self.receive(op),
+                    None => self.open = false,
+                },
+                () = &mut deadline => break,
             }
         }
     }
-    false
+
+    /// A call succeeded: the store takes writes.
+    fn succeeded(&mut self) {
+        if self.failing.take().is_some()
+            && let Some(lasted) = self.parts.outage.results_succeeded(self.parts.clock.now())
+        {
+            log::info!(
+                "writes reach the store again after {lasted:?}; {} results and {} executions \
+                 claimed in memory are left to write",
+                self.queue.order.len(),
+                self.parts.outage.buffered()
+            );
+        }
+    }
+
+    /// A call failed with `error` while `doing` something: reports it and waits out the
+    /// backoff, taking updates meanwhile. `false` when the shutdown's deadline has passed, so
+    /// that nothing is tried again.
+    async fn failed(&mut self, error: &Error, doing: &str) -> bool {
+        let now = self.parts.clock.now();
+        Metrics::add(&self.parts.metrics.store_errors, 1);
+        // Nothing is being stored: an attempt that waits for its start to be is not sent.
+        self.queue.refuse_acks();
+        let cause = error_chain(error);
+        self.parts.outage.results_failed(now, &cause);
+        let failures = match &mut self.failing {
+            None => {
+                log::error!(
+                    "{doing} failed ({cause}); the results are kept and tried again until the \
+                     store takes them"
+                );
+                self.failing = Some((1, now));
+                1
+            }
+            Some((failures, logged)) => {
+                *failures += 1;
+                if time::since(now, *logged) >= FAILURE_LOG_INTERVAL {
+                    log::error!(
+                        "{doing} still fails after {failures} tries ({cause}); {} results and {} \
+                         executions claimed in memory wait",
+                        self.queue.order.len(),
+                        self.parts.outage.buffered()
+                    );
+                    *logged = now;
+                }
+                *failures
+            }
+        };
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF);
+        let mut retry_at = time::add(now, backoff);
+        let mut stop_by_changes = self.parts.stop_by.clone();
+        let stop_by = *stop_by_changes.borrow_and_update();
+        if let Some(stop_by) = stop_by {
+            if now >= stop_by {
+                return false;
+            }
+            retry_at = retry_at.min(stop_by);
+        }
+        let wait = self.parts.clock.sleep_until(retry_at);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut wait => return true,
+                // A shutdown began: its deadline may come before the retry.
+                Ok(()) = stop_by_changes.changed() => return true,
+                op = self.ops.recv(), if self.open => match op {
+                    Some(op) => self.receive(op),
+                    None => self.open = false,
+                },
+            }
+        }
+    }
+
+    /// Ends at the shutdown's deadline with writes still failing: says what was not written.
+    fn give_up(self) {
+        let results = self.queue.order.len();
+        let claimed = self.parts.outage.buffered();
+        log::error!(
+            "the store still fails writes at the shutdown's deadline: {results} results are not \
+             written (their executions stay unfinished in the store, and the next start sends \
+             them again or marks them abandoned) and {claimed} executions claimed in memory are \
+             not recorded (their ticks are claimed again at the next start, as missed ticks)"
+        );
+        self.parts.metrics.release(self.queue.releases);
+    }
+
+    /// Publishes how many results wait, `writing` of them in the call under way.
+    fn publish(&self, writing: usize) {
+        self.parts
+            .metrics
+            .results_unwritten
+            .store((self.queue.order.len() + writing) as u64, Ordering::Relaxed);
+    }
 }
 
 /// The newest unwritten state of one execution.
@@ -175,6 +365,8 @@ struct Queue {
     entries: HashMap<ExecutionId, Queued>,
     /// Acknowledgements waiting in `entries`.
     acks: usize,
+    /// Last updates waiting in `entries`: executions to release once written.
+    releases: usize,
 }
 
 /// What one store call writes, and what to do once it returns.
@@ -193,6 +385,7 @@ impl Queue {
     fn push(&mut self, op: WriteOp) {
         let release = usize::from(op.last);
         self.acks += usize::from(op.stored.is_some());
+        self.releases += release;
         match self.entries.entry(op.update.id) {
             Entry::Occupied(mut entry) => {
                 let queued = entry.get_mut();
@@ -222,12 +415,77 @@ impl Queue {
         for id in self.order.drain(..count) {
             if let Some(queued) = self.entries.remove(&id) {
                 self.acks -= queued.acks.len();
+                self.releases -= queued.releases;
                 batch.updates.push(queued.update);
                 batch.acks.extend(queued.acks);
                 batch.releases += queued.releases;
             }
         }
         batch
+    }
+
+    /// Puts the updates of a failed call back at the front, in their order, each behind any
+    /// newer state of its execution queued meanwhile (which it then merges into). Their
+    /// acknowledgements were answered; `releases` of them were last updates.
+    fn put_back(&mut self, updates: Vec<ExecutionUpdate>, releases: usize) {
+        // The releases ride with the batch as a whole: booked on its first entry that goes
+        // back, so that they are released when that entry is written.
+        let mut releases = releases;
+        self.releases += releases;
+        for update in updates.into_iter().rev() {
+            match self.entries.entry(update.id) {
+                Entry::Occupied(mut newer) => {
+                    newer.get_mut().releases += std::mem::take(&mut releases);
+                }
+                Entry::Vacant(entry) => {
+                    self.order.push_front(update.id);
+                    entry.insert(Queued {
+                        update,
+                        acks: Vec::new(),
+                        releases: std::mem::take(&mut releases),
+                    });
+                }
+            }
+        }
+        debug_assert_eq!(releases, 0, "a failed call wrote at least one update");
+    }
+
+    /// Answers every acknowledgement waiting in the queue with `false`.
+    fn refuse_acks(&mut self) {
+        if self.acks == 0 {
+            return;
+        }
+        for queued in self.entries.values_mut() {
+            for ack in queued.acks.drain(..) {
+                let _ = ack.send(false);
+            }
+        }
+        self.acks = 0;
+    }
+
+    /// Moves the updates of executions that are in the outage journal into it, releasing
+    /// their last updates and answering their acknowledgements with `false`.
+    fn hand_to(&mut self, outage: &Outage, metrics: &Metrics) {
+        let entries = &mut self.entries;
+        let (mut acks, mut releases) = (0, 0);
+        self.order.retain(|id| {
+            let absorbed = entries
+                .get(id)
+                .is_some_and(|queued| outage.absorb(&queued.update));
+            if absorbed && let Some(queued) = entries.remove(id) {
+                acks += queued.acks.len();
+                releases += queued.releases;
+                for ack in queued.acks {
+                    let _ = ack.send(false);
+                }
+            }
+            !absorbed
+        });
+        self.acks -= acks;
+        self.releases -= releases;
+        if releases > 0 {
+            metrics.release(releases);
+        }
     }
 }
 

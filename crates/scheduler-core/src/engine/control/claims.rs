@@ -17,6 +17,7 @@ use crate::engine::control::{Control, Shared};
 use crate::engine::dispatch::DispatchMsg;
 use crate::error::error_chain;
 use crate::metrics::Metrics;
+use crate::store::{ClaimRequest, DueJobsQuery};
 use crate::time;
 
 /// How a claim pass ended.
@@ -181,6 +182,9 @@ impl Shared {
             return PassOutcome::Fenced;
         }
         let mut request = self.config.claim_request(now, self.config.claim_batch_size);
+        if self.outage.claims_in_memory() {
+            return self.claim_in_memory(request).await;
+        }
         loop {
             let room = self.backlog_room();
             if room == 0 {
@@ -207,6 +211,7 @@ impl Shared {
                         );
                     }
                     self.hand_over(batch.ticks);
+                    self.outage.claims_succeeded(self.clock.now());
                     if claimed < request.limit {
                         return PassOutcome::Complete;
                     }
@@ -215,15 +220,73 @@ impl Shared {
                     self.metrics.release(request.limit);
                     Metrics::add(&self.metrics.store_errors, 1);
                     let error_text = error_chain(&error);
-                    if error.is_transient() {
-                        log::warn!(
-                            "claiming due ticks failed, tried again at the next pass: {error_text}"
-                        );
-                    } else {
-                        log::error!("claiming due ticks failed: {error_text}");
+                    self.outage.claims_failed(self.clock.now(), &error_text);
+                    if self.outage.buffers() {
+                        return self.claim_in_memory(request).await;
                     }
                     return PassOutcome::Failed;
                 }
+            }
+        }
+    }
+
+    /// Claims the ticks due under `request` in memory, while the store cannot be written (see
+    /// `engine/outage.rs`): reads the due jobs page by page, as far as the backlog has room.
+    async fn claim_in_memory(&self, request: ClaimRequest) -> PassOutcome {
+        /// Due jobs read per store call.
+        const PAGE: usize = 1_000;
+        let mut after = None;
+        loop {
+            let room = self.backlog_room();
+            if room == 0 {
+                return PassOutcome::Deferred;
+            }
+            let page = match self
+                .store
+                .due_jobs(DueJobsQuery {
+                    due_before: request.due_before,
+                    after,
+                    limit: PAGE,
+                })
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    Metrics::add(&self.metrics.store_errors, 1);
+                    log::error!(
+                        "reading due jobs failed as well, nothing fires until the store answers: \
+                         {}",
+                        error_chain(&error)
+                    );
+                    return PassOutcome::Failed;
+                }
+            };
+            let full = page.len() == PAGE;
+            after = page
+                .last()
+                .and_then(|job| job.next_fire_at.map(|at| (at, job.id)));
+            let mut room = room;
+            let mut ticks = Vec::new();
+            let mut misfired = 0;
+            for job in page {
+                if room == 0 {
+                    break;
+                }
+                let (claimed, dropped) = self.outage.claim(job, &request, room);
+                room -= claimed.len();
+                misfired += dropped;
+                ticks.extend(claimed);
+            }
+            if misfired > 0 {
+                Metrics::add(&self.metrics.misfired, misfired);
+            }
+            self.metrics.hold(ticks.len());
+            self.hand_over(ticks);
+            if room == 0 {
+                return PassOutcome::Deferred;
+            }
+            if !full {
+                return PassOutcome::Complete;
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::domain::{ExecutionId, Job, JobId, JobSpec};
 use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
+use crate::engine::outage::Outage;
 use crate::engine::{EngineConfig, VersionCheck};
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -105,6 +106,8 @@ struct Shared {
     config: EngineConfig,
     /// A node whose lease lapsed claims nothing.
     lease: Arc<Lease>,
+    /// Where claims go while the store cannot be written.
+    outage: Arc<Outage>,
     dispatch: mpsc::UnboundedSender<DispatchMsg>,
     /// Periodic claim passes started so far; the number of the one under way, if any.
     passes_started: AtomicU64,
@@ -140,6 +143,7 @@ pub(crate) struct Parts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: EngineConfig,
     pub(crate) lease: Arc<Lease>,
+    pub(crate) outage: Arc<Outage>,
 }
 
 impl Control {
@@ -150,6 +154,7 @@ impl Control {
             metrics,
             config,
             lease,
+            outage,
         }: Parts,
         commands: mpsc::Receiver<Command>,
         dispatch: mpsc::UnboundedSender<DispatchMsg>,
@@ -163,6 +168,7 @@ impl Control {
                 metrics,
                 config,
                 lease,
+                outage,
                 dispatch,
                 passes_started: AtomicU64::new(0),
             }),
