@@ -379,16 +379,17 @@ fn schemas() -> Value {
         },
         "Metrics": {
             "type": "object", "additionalProperties": false,
-            "required": ["startedAt", "uptimeSeconds", "nodeId", "fenced", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
+            "required": ["startedAt", "uptimeSeconds", "nodeId", "fenced", "degraded", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
             "properties": {
                 "startedAt": {"type": "string", "format": "date-time"},
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
                 "fenced": {"type": "boolean", "description": "Whether this node could not renew its heartbeat in a shared store for the lease less one heartbeat interval: it sends and claims nothing until it can."},
+                "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (claims or results); see /api/health."},
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived", "outageClaimed", "outageDropped", "outageWithheld", "outageBuffered", "resultsUnwritten"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
@@ -401,7 +402,12 @@ fn schemas() -> Value {
                         "leasesHeld": {"type": "integer", "description": "Unfinished executions this node holds under its lease (a gauge; the backlog)."},
                         "takenOver": {"type": "integer", "description": "Unfinished executions this node took over from stopped nodes."},
                         "leasesLost": {"type": "integer", "description": "Executions this node held when its lease lapsed that another node had taken over: dropped here, sent there."},
-                        "jobChangesReceived": {"type": "integer", "description": "Jobs read again after a change notice from a shared store (changes made through any node), and applied to the ticks held here."}
+                        "jobChangesReceived": {"type": "integer", "description": "Jobs read again after a change notice from a shared store (changes made through any node), and applied to the ticks held here."},
+                        "outageClaimed": {"type": "integer", "description": "Ticks claimed in memory while the store could not be written (outage mode, SQLite)."},
+                        "outageDropped": {"type": "integer", "description": "Due ticks not fired during an outage because the outage buffer was full; they follow their jobs' misfire policies once the store is back."},
+                        "outageWithheld": {"type": "integer", "description": "At-most-once ticks not fired during an outage, since their start could not be recorded; recorded SKIPPED."},
+                        "outageBuffered": {"type": "integer", "description": "Executions claimed in memory during an outage and not yet recorded in the store."},
+                        "resultsUnwritten": {"type": "integer", "description": "Execution results waiting to be written to the store."}
                     }
                 },
                 "drift": latency(),
@@ -449,17 +455,18 @@ fn schemas() -> Value {
         },
         "Health": {
             "type": "object", "additionalProperties": false,
-            "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "fenced", "nodes", "checks"],
+            "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "fenced", "degraded", "nodes", "checks"],
             "properties": {
-                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"], "description": "ok: ready. degraded: the engine runs but the store fails its writes (see checks.writes); answered with 503. unavailable: another check fails."},
                 "live": {"type": "boolean"},
                 "ready": {"type": "boolean"},
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
                 "fenced": {"type": "boolean", "description": "Whether this node is fenced: it sends and claims nothing (see checks.lease)."},
+                "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (see checks.writes)."},
                 "nodes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store; null when the store does not answer."},
                 "checks": {
-                    "type": "object", "additionalProperties": false, "required": ["store", "engine", "lease"],
+                    "type": "object", "additionalProperties": false, "required": ["store", "engine", "lease", "writes"],
                     "properties": {
                         "store": {"$ref": "#/components/schemas/Check"},
                         "engine": {"$ref": "#/components/schemas/Check"},
@@ -467,6 +474,11 @@ fn schemas() -> Value {
                             "type": "object", "additionalProperties": false, "required": ["ok", "error"],
                             "description": "Fails while this node cannot renew its heartbeat in a shared store; always ok on SQLite.",
                             "properties": {"ok": {"type": "boolean"}, "error": nullable("string")}
+                        },
+                        "writes": {
+                            "type": "object", "additionalProperties": false, "required": ["ok", "error", "since"],
+                            "description": "Fails while the store fails the engine's claims or result writes. On SQLite the engine then fires due ticks from memory (outage mode) and records them once the store takes writes again.",
+                            "properties": {"ok": {"type": "boolean"}, "error": nullable("string"), "since": nullable("string")}
                         }
                     }
                 }

@@ -417,6 +417,7 @@ async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
         started_at: dto::format_timestamp(state.started_at()),
         node_id: state.engine().node_id().to_owned(),
         fenced: state.engine().is_fenced(),
+        degraded: state.engine().store_status().failure().is_some(),
         nodes,
     })
 }
@@ -452,9 +453,28 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
              nothing until it can, and other nodes may take over what it holds"
         ),
     });
+    // A store that fails the engine's writes: ticks fire from memory (one node) or not at all
+    // (several), and results wait.
+    let store_status = state.engine().store_status();
+    let failure = store_status.failure();
+    let degraded = failure.is_some();
+    let writes = serde_json::json!({
+        "ok": !degraded,
+        "error": failure.map(|failure| format!(
+            "the store fails the engine's writes: {}; {}",
+            failure.cause,
+            if store_status.claims.is_some() && !state.engine().store_is_shared() {
+                "due ticks are claimed in memory and recorded once the store takes writes again"
+            } else {
+                "results are kept and written once the store takes writes again"
+            }
+        )),
+        "since": failure.map(|failure| dto::format_timestamp(failure.since)),
+    });
     let ready = store.get("ok") == Some(&Value::Bool(true))
         && engine.get("ok") == Some(&Value::Bool(true))
-        && !fenced;
+        && !fenced
+        && !degraded;
     // The nodes only when the store answers: a failing store is reported by its check.
     let nodes = match tokio::time::timeout(timeout, state.engine().nodes()).await {
         Ok(Ok(nodes)) => Value::from(
@@ -465,15 +485,23 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         ),
         _ => Value::Null,
     };
+    let status = if ready {
+        "ok"
+    } else if degraded && engine.get("ok") == Some(&Value::Bool(true)) && !fenced {
+        "degraded"
+    } else {
+        "unavailable"
+    };
     let body = serde_json::json!({
-        "status": if ready { "ok" } else { "unavailable" },
+        "status": status,
         "live": true,
         "ready": ready,
         "uptimeSeconds": state.uptime().as_secs(),
         "nodeId": state.engine().node_id(),
         "fenced": fenced,
+        "degraded": degraded,
         "nodes": nodes,
-        "checks": { "store": store, "engine": engine, "lease": lease },
+        "checks": { "store": store, "engine": engine, "lease": lease, "writes": writes },
     });
     let status = if ready {
         StatusCode::OK

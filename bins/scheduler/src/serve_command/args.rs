@@ -82,6 +82,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_MISFIRE_THRESHOLD", value_parser = parse_duration,
           default_value = duration_text(EngineConfig::default().misfire_threshold))]
     pub(crate) misfire_threshold: Duration,
+    /// SQLite: the memory, in MiB, that executions fired from memory may take while the
+    /// database cannot be written (outage mode); due ticks that do not fit wait for the
+    /// database and follow their job's misfire policy.
+    #[arg(long, env = "SCHEDULER_OUTAGE_BUFFER_MIB",
+          default_value_t = EngineConfig::default().outage_buffer_bytes / MIB)]
+    pub(crate) outage_buffer_mib: usize,
     /// On PostgreSQL with several nodes: how long a silent node's executions stay its own
     /// before live nodes take them over. A node that cannot renew its heartbeat stops sending
     /// one `--heartbeat-interval` earlier.
@@ -200,6 +206,7 @@ impl ServeArgs {
             result_linger: self.result_linger,
             max_backlog: self.max_backlog,
             misfire_threshold: self.misfire_threshold,
+            outage_buffer_bytes: self.outage_buffer_mib.saturating_mul(MIB),
             retention,
             ..EngineConfig::default()
         }
@@ -248,7 +255,7 @@ fn engine_flag(field: &str) -> Option<&'static str> {
 }
 
 /// The engine's configuration fields that flags set, and those flags.
-const ENGINE_FLAGS: [(&str, &str); 11] = [
+const ENGINE_FLAGS: [(&str, &str); 12] = [
     ("node_id", "--node-id"),
     ("heartbeat_interval", "--heartbeat-interval"),
     ("lease", "--lease"),
@@ -260,7 +267,11 @@ const ENGINE_FLAGS: [(&str, &str); 11] = [
     ("result_linger", "--result-linger"),
     ("max_backlog", "--max-backlog"),
     ("misfire_threshold", "--misfire-threshold"),
+    ("outage_buffer_bytes", "--outage-buffer-mib"),
 ];
+
+/// Bytes in a MiB, for the flags that take MiB.
+const MIB: usize = 1024 * 1024;
 
 /// Where the store is: `--db`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -102,6 +102,8 @@ pub(crate) struct MetricsReport {
     pub(crate) node_id: String,
     /// Whether this node is fenced ([`scheduler_core::Engine::is_fenced`]).
     pub(crate) fenced: bool,
+    /// Whether the store fails the engine's writes ([`scheduler_core::Engine::store_status`]).
+    pub(crate) degraded: bool,
     /// The nodes that share the store (empty when they could not be read).
     pub(crate) nodes: Vec<NodeStatus>,
 }
@@ -113,6 +115,7 @@ struct MetricsDto {
     uptime_seconds: u64,
     node_id: String,
     fenced: bool,
+    degraded: bool,
     nodes: Vec<NodeDto>,
     engine: EngineDto,
     drift: LatencyDto,
@@ -143,6 +146,11 @@ struct EngineDto {
     taken_over: u64,
     leases_lost: u64,
     job_changes_received: u64,
+    outage_claimed: u64,
+    outage_dropped: u64,
+    outage_withheld: u64,
+    outage_buffered: u64,
+    results_unwritten: u64,
 }
 
 /// A duration distribution in milliseconds (fractional, microsecond resolution).
@@ -249,6 +257,7 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
         uptime_seconds: report.uptime.as_secs(),
         node_id: report.node_id.clone(),
         fenced: report.fenced,
+        degraded: report.degraded,
         nodes: report.nodes.iter().map(NodeDto::new).collect(),
         engine: EngineDto {
             fired: engine.fired,
@@ -269,6 +278,11 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
             taken_over: engine.taken_over,
             leases_lost: engine.leases_lost,
             job_changes_received: engine.job_changes_received,
+            outage_claimed: engine.outage_claimed,
+            outage_dropped: engine.outage_dropped,
+            outage_withheld: engine.outage_withheld,
+            outage_buffered: engine.outage_buffered,
+            results_unwritten: engine.results_unwritten,
         },
         drift: LatencyDto::new(&engine.drift),
         claim_duration: LatencyDto::new(&engine.claim_duration),

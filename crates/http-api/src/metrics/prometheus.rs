@@ -166,6 +166,36 @@ const PROMETHEUS: &[PrometheusMetric] = &[
         "Jobs read again after a change notice from the shared store, and applied to held ticks.",
         |s| Sample::Count(s.report.engine.job_changes_received),
     ),
+    counter(
+        "scheduler_outage_claimed_total",
+        "Ticks claimed in memory while the store could not be written (outage mode).",
+        |s| Sample::Count(s.report.engine.outage_claimed),
+    ),
+    counter(
+        "scheduler_outage_dropped_total",
+        "Due ticks not fired during an outage because the outage buffer was full.",
+        |s| Sample::Count(s.report.engine.outage_dropped),
+    ),
+    counter(
+        "scheduler_outage_withheld_total",
+        "At-most-once ticks not fired during an outage, for want of a durable start record.",
+        |s| Sample::Count(s.report.engine.outage_withheld),
+    ),
+    gauge(
+        "scheduler_outage_buffered",
+        "Executions claimed in memory during an outage and not yet recorded in the store.",
+        |s| Sample::Count(s.report.engine.outage_buffered),
+    ),
+    gauge(
+        "scheduler_results_unwritten",
+        "Execution results waiting to be written to the store.",
+        |s| Sample::Count(s.report.engine.results_unwritten),
+    ),
+    gauge(
+        "scheduler_degraded",
+        "1 while the store fails the engine's writes (claims or results), else 0.",
+        |s| Sample::Count(u64::from(s.report.degraded)),
+    ),
     gauge(
         "scheduler_leases_held",
         "Unfinished executions this node holds under its lease (the backlog).",
@@ -407,6 +437,7 @@ mod tests {
             started_at: "2026-01-01T00:00:00.000Z".to_owned(),
             node_id: "node-a".to_owned(),
             fenced: false,
+            degraded: false,
             nodes: vec![
                 scheduler_core::NodeStatus {
                     node_id: "node-a".to_owned(),

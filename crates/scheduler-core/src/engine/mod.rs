@@ -495,6 +495,13 @@ impl Engine {
         self.inner.outage.status()
     }
 
+    /// Whether other nodes may share the engine's store ([`MembershipStore::is_shared`]).
+    ///
+    /// [`MembershipStore::is_shared`]: crate::MembershipStore::is_shared
+    pub fn store_is_shared(&self) -> bool {
+        self.inner.lease.is_shared()
+    }
+
     /// The nodes that share the store, in name order, each with its latest heartbeat and
     /// whether it is live: heard from within [`EngineConfig::lease`] of now, by this node's
     /// clock.
