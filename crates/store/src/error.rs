@@ -39,6 +39,65 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database file, its directory or a file beside it (`-wal`, `-shm`) cannot be
+    /// opened or written by this process: a permission, or a read-only file system.
+    #[error("cannot open the database at {path}: {problem}")]
+    Access {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong, and with which file or directory.
+        problem: String,
+    },
+    /// The database file is missing, but files beside it show that a database was there.
+    #[error(
+        "the database file {path} is missing, but {} beside it show that a database was there (deleted or moved away, perhaps while the server ran); put the database back or restore a backup, or initialise a new, empty database",
+        leftover_names(.leftovers)
+    )]
+    MissingDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// The files found beside it (its `-wal` and `-shm`).
+        leftovers: Vec<PathBuf>,
+    },
+    /// The database file is empty (0 bytes), which is what a truncated or lost database leaves.
+    #[error(
+        "the database file {path} is empty (0 bytes), where a database was expected (a new database is created where there is no file at all); restore a backup, or initialise a new, empty database"
+    )]
+    EmptyDatabaseFile {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The database's pages are damaged (`PRAGMA quick_check` or `integrity_check` found
+    /// problems).
+    #[error(
+        "the database at {path} is damaged: {}; check it in full, then restore a backup or recover what can be read with `sqlite3 {path} .recover`",
+        problem_summary(.problems)
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite found, one problem per entry.
+        problems: Vec<String>,
+    },
+    /// Initialising a database where one already is.
+    #[error(
+        "{path} already holds a database, and initialising never replaces one: move it away first if you mean to start over"
+    )]
+    AlreadyExists {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// While the store ran, its database file or write-ahead log was deleted or replaced; the
+    /// store refuses writes from then on.
+    #[error("the {file} {path} was {change} while the store had it open; writes are refused")]
+    FileLost {
+        /// `database file` or `write-ahead log`.
+        file: &'static str,
+        /// The file's path.
+        path: PathBuf,
+        /// `deleted` or `replaced by another file`.
+        change: &'static str,
+    },
     /// The database was written by a newer version of this program.
     #[error(
         "the database at {path} has schema version {found}, newer than the {supported} this program knows; upgrade the program"
@@ -140,4 +199,28 @@ pub enum StoreError {
         /// The newest schema version this program knows.
         supported: i32,
     },
+}
+
+/// `a and b` for the leftover files' names.
+fn leftover_names(leftovers: &[PathBuf]) -> String {
+    let names: Vec<String> = leftovers
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    names.join(" and ")
+}
+
+/// The first problems SQLite reported, and how many more.
+fn problem_summary(problems: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut summary = problems
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > SHOWN {
+        summary.push_str(&format!(" (and {} more)", problems.len() - SHOWN));
+    }
+    summary
 }

@@ -85,4 +85,4 @@ mod writer;
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
-pub use sqlite::{Durability, SqliteConfig, SqliteStore};
+pub use sqlite::{Durability, IntegrityReport, SqliteConfig, SqliteStore, check_database};
