@@ -88,8 +88,10 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// While the store ran, its database file or write-ahead log was deleted or replaced; the
-    /// store refuses writes from then on.
-    #[error("the {file} {path} was {change} while the store had it open; writes are refused")]
+    /// store refuses reads and writes from then on.
+    #[error(
+        "the {file} {path} was {change} while the store had it open; the store refuses reads and writes until it is restored and the store reopened"
+    )]
     FileLost {
         /// `database file` or `write-ahead log`.
         file: &'static str,

@@ -7,7 +7,8 @@
 //! files when the store opens them and compares them with the paths' (`stat`): on the writer
 //! before its transactions (at most every [`CHECK_INTERVAL`], and every second when idle), and
 //! whenever [`SqliteStore::check_files`](crate::SqliteStore::check_files) is called (the health
-//! check). Once a file is found gone the store refuses writes for good, and the writer reports
+//! check). Once a file is found gone the store refuses writes and reads for good (a new read
+//! connection would open whatever is at the path now), and the writer reports
 //! it once, at ERROR, after a checkpoint that puts every committed write in the database file
 //! it has open (so a copy of that file, through `/proc`, holds everything).
 
@@ -161,6 +162,11 @@ impl DatabaseFiles {
         }
     }
 
+    /// The loss found so far, if any, without looking at the files again.
+    pub(crate) fn lost(&self) -> Option<FileLoss> {
+        self.lost.get().copied()
+    }
+
     /// The writer's check before a transaction (`idle`: after waiting for work): compares the
     /// files at most every [`CHECK_INTERVAL`] unless idle, and on the first loss makes the
     /// checkpoint and reports it. A loss refuses the transaction's writes
@@ -198,12 +204,12 @@ impl DatabaseFiles {
         Err(loss)
     }
 
-    /// The error of a write refused after `loss`: unavailable, since restoring the file and
-    /// restarting makes the same write succeed.
+    /// The error of a read or write refused after `loss`: unavailable, since restoring the
+    /// file and restarting makes the same call succeed.
     pub(crate) fn refusal(&self, loss: FileLoss) -> Error {
         Error::Store {
             kind: StoreErrorKind::Unavailable,
-            message: format!("writing to the database: {}", self.error(loss)),
+            message: self.error(loss).to_string(),
             source: None,
         }
     }

@@ -135,6 +135,11 @@ impl SqliteStore {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || {
+                // After a loss, new read connections would open what is at the path now
+                // (nothing, or another file), so reads are refused as writes are.
+                if let Some(loss) = shared.files.lost() {
+                    return Err(shared.files.refusal(loss));
+                }
                 let connection = shared.readers.get().map_err(|error| {
                     failure::machinery(
                         StoreErrorKind::Busy,

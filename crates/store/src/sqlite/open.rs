@@ -248,6 +248,17 @@ fn open_writer(config: &SqliteConfig, found_file: Found) -> Result<Connection, S
         path: path.clone(),
         source,
     })?;
+    // SQLite opens a file it may not write read-only, without a word; writes would then fail
+    // one by one.
+    if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(StoreError::Access {
+            problem: access_problem(&path).unwrap_or_else(|| {
+                "SQLite could open the file for reading only: this process cannot write it"
+                    .to_owned()
+            }),
+            path,
+        });
+    }
     configure(&writer, config).map_err(|source| classify_open_error(&path, source))?;
     if found_file == Found::Database {
         quick_check(&writer, &path, config.quick_check_budget)?;
