@@ -231,7 +231,15 @@ impl DatabaseFiles {
 
     /// The ERROR line: what happened, what the store does now, and what to do.
     fn report(&self, loss: FileLoss, checkpoint: &Checkpoint) -> String {
-        let happened = self.error(loss);
+        let happened = match self.error(loss) {
+            StoreError::FileLost { file, path, change } => {
+                format!(
+                    "the {file} {} was {change} while the store had it open",
+                    path.display()
+                )
+            }
+            other => other.to_string(),
+        };
         let path = self.path.display();
         match loss {
             FileLoss::MainDeleted | FileLoss::MainReplaced => {
@@ -251,8 +259,8 @@ impl DatabaseFiles {
                     None => "copy it out now from /proc/<this process>/fd/ (the entry that points at the deleted file)".to_owned(),
                 };
                 format!(
-                    "{happened}. The store refuses writes from now on: they would go to a file that \
-                     is gone when this process exits. The file the store has open still holds {held}, \
+                    "{happened}. The store refuses reads and writes from now on: writes would go to \
+                     a file that is gone when this process exits. The file the store has open still holds {held}, \
                      and stays readable while this process runs: {copy}, then stop the server, \
                      move {path}.rescued to {path} and start the server again \
                      (docs/OPERATIONS.md, \"The database file\")"
@@ -270,8 +278,8 @@ impl DatabaseFiles {
                     ),
                 };
                 format!(
-                    "{happened}. The store refuses writes from now on, since a crash would lose \
-                     them with the log. {outcome} (docs/OPERATIONS.md, \"The database file\")"
+                    "{happened}. The store refuses reads and writes from now on, since a crash \
+                     would lose writes with the log. {outcome} (docs/OPERATIONS.md, \"The database file\")"
                 )
             }
         }
