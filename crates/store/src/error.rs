@@ -22,22 +22,22 @@ pub enum StoreError {
     },
     /// The database file could not be opened or created (permissions, a read-only file
     /// system, a path that is a directory).
-    #[error("cannot open the database at {path}: {source}")]
+    #[error("cannot open the database at {path}: {error}")]
     Open {
         /// The database file.
         path: PathBuf,
-        /// What SQLite or the OS said.
-        #[source]
-        source: rusqlite::Error,
+        /// What SQLite or the OS said: in the message, and not repeated as a source, so that
+        /// an error chain says it once.
+        error: rusqlite::Error,
     },
     /// The file exists but is not a SQLite database, or is damaged.
-    #[error("the database at {path} is corrupt or not a SQLite database: {source}")]
+    #[error("the database at {path} is corrupt or not a SQLite database: {error}")]
     Corrupt {
         /// The database file.
         path: PathBuf,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
+        /// What SQLite said: in the message, and not repeated as a source, so that an error
+        /// chain says it once.
+        error: rusqlite::Error,
     },
     /// The database file, its directory or a file beside it (`-wal`, `-shm`) cannot be
     /// opened or written by this process: a permission, or a read-only file system.
@@ -113,15 +113,15 @@ pub enum StoreError {
         supported: i64,
     },
     /// A schema migration failed; the database is left at the previous version.
-    #[error("migrating the database at {path} to schema version {version} failed: {source}")]
+    #[error("migrating the database at {path} to schema version {version} failed: {error}")]
     Migration {
         /// The database file.
         path: PathBuf,
         /// The version being applied.
         version: i64,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
+        /// What SQLite said: in the message, and not repeated as a source, so that an error
+        /// chain says it once.
+        error: rusqlite::Error,
     },
     /// The read pool could not be built.
     #[error("cannot open read connections to {path}: {source}")]

@@ -97,7 +97,7 @@ pub fn check_database(path: &Path) -> Result<IntegrityReport, StoreError> {
         Ok(rows) => rows.into_iter().filter(|row| row != "ok").collect(),
         // Damage the check could not read past is a finding too.
         Err(error) => match classify_open_error(path, error) {
-            StoreError::Corrupt { source, .. } => vec![source.to_string()],
+            StoreError::Corrupt { error, .. } => vec![error.to_string()],
             other => return Err(other),
         },
     };

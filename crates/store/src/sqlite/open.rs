@@ -244,9 +244,9 @@ fn open_writer(config: &SqliteConfig, found_file: Found) -> Result<Connection, S
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| StoreError::Open {
+    .map_err(|error| StoreError::Open {
         path: path.clone(),
-        source,
+        error,
     })?;
     // SQLite opens a file it may not write read-only, without a word; writes would then fail
     // one by one.
@@ -265,10 +265,10 @@ fn open_writer(config: &SqliteConfig, found_file: Found) -> Result<Connection, S
     }
     let found = schema::migrate(&mut writer, Timestamp::now()).map_err(|(version, source)| {
         match classify_open_error(&path, source) {
-            StoreError::Open { source, .. } => StoreError::Migration {
+            StoreError::Open { error, .. } => StoreError::Migration {
                 path: path.clone(),
                 version,
-                source,
+                error,
             },
             other => other,
         }
@@ -398,9 +398,9 @@ fn quick_check(connection: &Connection, path: &Path, budget: Duration) -> Result
             Ok(())
         }
         Err(error) => match classify_open_error(path, error) {
-            StoreError::Corrupt { source, .. } => Err(StoreError::Damaged {
+            StoreError::Corrupt { error, .. } => Err(StoreError::Damaged {
                 path: path.to_path_buf(),
-                problems: vec![source.to_string()],
+                problems: vec![error.to_string()],
             }),
             other => Err(other),
         },
@@ -412,7 +412,7 @@ fn quick_check(connection: &Connection, path: &Path, budget: Duration) -> Result
 /// database"); other errors are returned as they are.
 pub(super) fn diagnose_access(path: &Path, error: StoreError) -> StoreError {
     let source = match &error {
-        StoreError::Open { source, .. } | StoreError::Migration { source, .. } => source,
+        StoreError::Open { error, .. } | StoreError::Migration { error, .. } => error,
         _ => return error,
     };
     let may_be_access = matches!(
@@ -496,15 +496,15 @@ fn refusal(error: &std::io::Error) -> Option<&'static str> {
     }
 }
 
-pub(super) fn classify_open_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    match source.sqlite_error_code() {
+pub(super) fn classify_open_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_path_buf(),
-            source,
+            error,
         },
         _ => StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         },
     }
 }
