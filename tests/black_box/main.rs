@@ -3,6 +3,7 @@
 mod chaos;
 mod client_cli;
 mod cron_cli;
+mod database_file;
 mod deploy;
 mod disk_full;
 mod partition;

@@ -109,6 +109,11 @@ impl Server {
         self.child.wait().expect("the process exits")
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The log so far.
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")

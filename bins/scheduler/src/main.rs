@@ -5,6 +5,7 @@
 
 mod client_command;
 mod cron_command;
+mod db_command;
 mod logging;
 mod serve_command;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Work with cron expressions: list fire times, explain them.
     #[command(subcommand)]
     Cron(cron_command::CronCommand),
+    /// Check the SQLite database file, or create a new one where a database was lost.
+    #[command(subcommand)]
+    Db(db_command::DbCommand),
     /// Manage jobs on a running server.
     Jobs {
         #[command(flatten)]
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => serve_command::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Cron(command) => cron_command::run(command),
+        Command::Db(command) => db_command::run(command),
         Command::Jobs { server, command } => runtime()
             .and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command))),
         Command::Executions { server, args } => runtime()

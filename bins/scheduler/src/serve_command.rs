@@ -10,13 +10,13 @@ use std::sync::Arc;
 use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
 use anyhow::Context;
 use executor::{HttpTransport, HttpTransportConfig};
-use http_api::{ApiState, EngineHealthProbe};
-use scheduler_core::{AlertSink, Engine, LogAlertSink, Store};
+use http_api::{ApiState, EngineHealthProbe, HealthProbe};
+use scheduler_core::{AlertSink, BoxFuture, Engine, LogAlertSink, Store};
 use store::{PostgresConfig, PostgresStore, SqliteStore};
 
 use self::args::Database;
-pub(crate) use self::args::{ServeArgs, parse_duration};
-use crate::logging;
+pub(crate) use self::args::{DEFAULT_DB, ServeArgs, parse_duration};
+use crate::{db_command, logging};
 
 /// Runs the server until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -50,8 +50,15 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         .validate()
         .map_err(args::name_engine_flags)
         .context("checking the engine's configuration")?;
+    let mut sqlite = None;
     let store: Arc<dyn Store> = match &args.db {
-        Database::Sqlite(path) => Arc::new(SqliteStore::open(&args.sqlite_config(path))?),
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(&args.sqlite_config(path))
+                .map_err(|error| db_command::with_remedy(error, path))?;
+            let store = Arc::new(store);
+            sqlite = Some(Arc::clone(&store));
+            store
+        }
         Database::Postgres(url) => {
             Arc::new(PostgresStore::connect(&PostgresConfig::new(url.as_str())).await?)
         }
@@ -82,10 +89,14 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
-    let state = ApiState::new(
-        engine.clone(),
-        Arc::new(EngineHealthProbe::new(engine.clone())),
-    );
+    let probe: Arc<dyn HealthProbe> = match sqlite {
+        Some(store) => Arc::new(SqliteHealthProbe {
+            engine: EngineHealthProbe::new(engine.clone()),
+            store,
+        }),
+        None => Arc::new(EngineHealthProbe::new(engine.clone())),
+    };
+    let state = ApiState::new(engine.clone(), probe);
     let server =
         http_api::serve(listener, state, args.api_config()).context("starting the HTTP server")?;
     let server_handle = server.handle();
@@ -127,6 +138,27 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         log::info!("alert webhook stopped: {stats:?}");
     }
     Ok(())
+}
+
+/// The engine's probe, whose store check first asks the SQLite store whether its database
+/// file and log are still the files it opened: a deleted database still answers reads through
+/// the open file until the store notices, so a read alone would call it healthy.
+struct SqliteHealthProbe {
+    engine: EngineHealthProbe,
+    store: Arc<SqliteStore>,
+}
+
+impl HealthProbe for SqliteHealthProbe {
+    fn check_store(&self) -> BoxFuture<'static, Result<(), String>> {
+        match self.store.check_files() {
+            Ok(()) => self.engine.check_store(),
+            Err(error) => Box::pin(std::future::ready(Err(error.to_string()))),
+        }
+    }
+
+    fn check_engine(&self) -> BoxFuture<'static, Result<(), String>> {
+        self.engine.check_engine()
+    }
 }
 
 /// The log sink, plus the webhook when configured.

@@ -66,6 +66,14 @@
 //! jobs through the history table, reading each job's newest executions once. Pending and
 //! running executions are never pruned.
 //!
+//! **The database file.** [`SqliteStore::open`] creates a database only where there is no trace
+//! of one: an empty file, or a `-wal`/`-shm` without the database, is refused unless
+//! [`SqliteStore::initialize`] is asked for, and a damaged database (`PRAGMA quick_check`, bounded
+//! by [`SqliteConfig::quick_check_budget`]) is refused. While the store runs it checks that the
+//! database file and its `-wal` are still the files it opened ([`SqliteStore::check_files`]);
+//! after one is deleted or replaced it reports it once at ERROR and refuses reads and writes.
+//! [`check_database`] is the full integrity check.
+//!
 //! **The build.** SQLite is bundled, and `.cargo/config.toml` builds it without
 //! `SQLITE_ENABLE_MEMORY_MANAGEMENT`, so each connection keeps a page cache of its own and a
 //! long read cannot take the writer's pages.
@@ -85,4 +93,4 @@ mod writer;
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
-pub use sqlite::{Durability, SqliteConfig, SqliteStore};
+pub use sqlite::{Durability, IntegrityReport, SqliteConfig, SqliteStore, check_database};

@@ -17,7 +17,8 @@
 //! transaction the next one is background (when any is waiting), so a steady stream of API
 //! writes cannot starve the claims and results.
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -25,6 +26,7 @@ use scheduler_core::{Error, Result, StoreErrorKind};
 use tokio::sync::oneshot;
 
 use crate::failure;
+use crate::sqlite::files::{DatabaseFiles, IDLE_CHECK_INTERVAL};
 
 /// Whether someone waits for a write in person; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,8 @@ trait WriteTask: Send {
     /// Completes the caller's future: with the work's result if the batch committed, with the
     /// commit's error if it did not.
     fn complete(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
+    /// Completes the caller's future with `error`, without running the work.
+    fn refuse(self: Box<Self>, error: Error);
 }
 
 struct Task<T, F> {
@@ -92,6 +96,10 @@ where
         // The caller may have stopped waiting; that is fine.
         let _ = self.reply.send(result);
     }
+
+    fn refuse(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error));
+    }
 }
 
 /// A task and its priority, as sent to the writer thread.
@@ -105,12 +113,17 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `connection`.
-    pub(crate) fn start(connection: Connection, max_batch: usize) -> std::io::Result<Writer> {
+    /// Starts the writer thread on `connection`. With `files`, the thread checks them before its
+    /// transactions and when idle, and refuses every write once one is lost.
+    pub(crate) fn start(
+        connection: Connection,
+        max_batch: usize,
+        files: Option<Arc<DatabaseFiles>>,
+    ) -> std::io::Result<Writer> {
         let (sender, receiver) = channel::<Queued>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(connection, &receiver, max_batch.max(1)))?;
+            .spawn(move || run(connection, &receiver, max_batch.max(1), files.as_deref()))?;
         Ok(Writer {
             sender: Some(sender),
             thread: Some(thread),
@@ -227,7 +240,12 @@ impl Queues {
     }
 }
 
-fn run(mut connection: Connection, receiver: &Receiver<Queued>, max_batch: usize) {
+fn run(
+    mut connection: Connection,
+    receiver: &Receiver<Queued>,
+    max_batch: usize,
+    files: Option<&DatabaseFiles>,
+) {
     let mut queues = Queues {
         open: true,
         ..Queues::default()
@@ -240,9 +258,15 @@ fn run(mut connection: Connection, receiver: &Receiver<Queued>, max_batch: usize
             if !queues.open {
                 return;
             }
-            match receiver.recv() {
+            match receiver.recv_timeout(IDLE_CHECK_INTERVAL) {
                 Ok(queued) => queues.push(queued),
-                Err(_) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(files) = files {
+                        let _ = files.check_on_writer(&connection, true);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         queues.drain(receiver);
@@ -250,6 +274,18 @@ fn run(mut connection: Connection, receiver: &Receiver<Queued>, max_batch: usize
         // background work waits.
         let background_turn = background_owed && !queues.background.is_empty();
         let interactive = !queues.interactive.is_empty() && !background_turn;
+        // A lost database file or log: the tasks this transaction would have taken are refused.
+        if let Some(files) = files
+            && let Err(loss) = files.check_on_writer(&connection, false)
+        {
+            let queue = queues.of(interactive);
+            let refused: Vec<_> = queue.drain(..queue.len().min(max_batch)).collect();
+            for task in refused {
+                task.refuse(files.refusal(loss));
+            }
+            background_owed = interactive;
+            continue;
+        }
         let committed = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
             Err(error) => {
                 // Nothing ran: the tasks this transaction would have taken fail with the error.
@@ -300,7 +336,7 @@ mod tests {
 
     fn writer() -> Writer {
         let connection = Connection::open_in_memory().expect("an in-memory database");
-        Writer::start(connection, 64).expect("the writer thread starts")
+        Writer::start(connection, 64, None).expect("the writer thread starts")
     }
 
     /// Queues a task that logs `name`.

@@ -29,6 +29,16 @@ fn an_unwritable_location_is_reported() {
             .starts_with("cannot open the database at /proc/scheduler-test.db: "),
         "{error}"
     );
+    // SQLite's text once, not again as a chain of sources.
+    assert!(std::error::Error::source(&error).is_none(), "{error:?}");
+    assert_eq!(
+        error
+            .to_string()
+            .matches("unable to open database file")
+            .count(),
+        1,
+        "{error}"
+    );
 }
 
 #[test]

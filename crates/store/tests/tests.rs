@@ -4,6 +4,7 @@
 mod claims;
 mod conformance;
 mod durability;
+mod files;
 mod history;
 mod migration;
 mod open_errors;

@@ -321,7 +321,7 @@ impl fmt::Display for Database {
 }
 
 /// `--db` when neither it nor `SCHEDULER_DB` is given.
-const DEFAULT_DB: &str = "./scheduler.db";
+pub(crate) const DEFAULT_DB: &str = "./scheduler.db";
 
 /// `--shutdown-grace` when not given: the whole server's, for the API, the engine and the
 /// alerts in turn, so the binary owns it rather than any one of their configs.

@@ -41,6 +41,10 @@ pub struct SqliteConfig {
     /// the claims come back to the same job, the rest are decoded at every claim, as with 0.
     /// Each kept job costs about 400 bytes plus its target, headers and body.
     pub job_cache_capacity: usize,
+    /// How long the check of an existing database's pages at open (`PRAGMA quick_check`) may
+    /// take: a damaged database is refused, and a check that takes longer is stopped, logged,
+    /// and the open goes on. Zero skips the check.
+    pub quick_check_budget: Duration,
 }
 
 impl SqliteConfig {
@@ -59,10 +63,14 @@ impl SqliteConfig {
     /// The default [`SqliteConfig::job_cache_capacity`]: 65,536 jobs.
     pub const DEFAULT_JOB_CACHE_CAPACITY: usize = 65_536;
 
+    /// The default [`SqliteConfig::quick_check_budget`]: 10 s.
+    pub const DEFAULT_QUICK_CHECK_BUDGET: Duration = Duration::from_secs(10);
+
     /// The defaults for a database at `path`: 4 read connections, [`Durability::Normal`],
     /// batches of up to 1,024 writes, a 5 s busy timeout, pruning 1,000 rows at a time, no
     /// memory-mapped I/O, 16 KiB pages for a new database, the per-job history indexed every
-    /// 10 s, up to 65,536 decoded jobs kept for the claims.
+    /// 10 s, up to 65,536 decoded jobs kept for the claims, a quick check of an existing
+    /// database's pages for up to 10 s at open.
     pub fn new(path: impl Into<PathBuf>) -> SqliteConfig {
         SqliteConfig {
             path: path.into(),
@@ -75,6 +83,7 @@ impl SqliteConfig {
             page_size: SqliteConfig::DEFAULT_PAGE_SIZE,
             history_interval: SqliteConfig::DEFAULT_HISTORY_INTERVAL,
             job_cache_capacity: SqliteConfig::DEFAULT_JOB_CACHE_CAPACITY,
+            quick_check_budget: SqliteConfig::DEFAULT_QUICK_CHECK_BUDGET,
         }
     }
 }

@@ -2,7 +2,10 @@
 //! its reads and writes. Each area of work has a file of its own:
 //!
 //! - `config`: [`SqliteConfig`] and [`Durability`];
-//! - `open`: opening, connection settings, migrations and open errors;
+//! - `open`: opening (and initialising), connection settings, the start-up check, migrations
+//!   and open errors;
+//! - `files`: whether the database file and its `-wal` are still the files the store has open;
+//! - `check`: [`check_database`], the full integrity check of a database file;
 //! - `jobs`: the [`JobStore`](scheduler_core::JobStore) implementation and its SQL;
 //! - `claims` and `job_cache`: claims of due ticks and the claims' cache of decoded jobs;
 //! - `executions`: the implementations of the execution capabilities ([`ClaimStore`](scheduler_core::ClaimStore) and the rest),
@@ -12,9 +15,11 @@
 //! The writer thread (`crate::writer`) and the per-job history indexer (`crate::history`) have
 //! files of their own.
 
+mod check;
 mod claims;
 mod config;
 mod executions;
+pub(crate) mod files;
 mod job_cache;
 mod jobs;
 mod nodes;
@@ -30,6 +35,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 use scheduler_core::{BoxFuture, Error, Result, StoreErrorKind, Timestamp};
 
+pub use self::check::{IntegrityReport, check_database};
 pub use self::config::{Durability, SqliteConfig};
 use self::job_cache::JobCache;
 use crate::codec::millis;
@@ -70,6 +76,22 @@ impl SqliteStore {
             })?
     }
 
+    /// Checks that the database file and its `-wal` are still the files the store opened (by
+    /// device and inode). A file deleted or replaced while the store runs is reported once at
+    /// ERROR with what to do, and the store refuses writes from then on; this returns the same
+    /// error every time after. Two `stat` calls: cheap enough for every health check.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::FileLost`](crate::StoreError::FileLost), naming the file and what happened
+    /// to it.
+    pub fn check_files(&self) -> std::result::Result<(), crate::StoreError> {
+        self.shared
+            .files
+            .check()
+            .map_err(|loss| self.shared.files.error(loss))
+    }
+
     /// The database file.
     pub fn path(&self) -> Option<PathBuf> {
         let connection = self.shared.readers.get().ok()?;
@@ -82,6 +104,8 @@ impl SqliteStore {
 pub(crate) struct Shared {
     pub(crate) writer: Writer,
     readers: Pool<SqliteConnectionManager>,
+    /// The files the store opened, checked against their paths.
+    files: Arc<files::DatabaseFiles>,
     prune_batch: usize,
     /// The claims' decoded jobs. Only the writer thread uses it; its own `Arc`, so that a
     /// claim queued on the writer never holds the last reference to [`Shared`] (whose drop
@@ -111,6 +135,11 @@ impl SqliteStore {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || {
+                // After a loss, new read connections would open what is at the path now
+                // (nothing, or another file), so reads are refused as writes are.
+                if let Some(loss) = shared.files.lost() {
+                    return Err(shared.files.refusal(loss));
+                }
                 let connection = shared.readers.get().map_err(|error| {
                     failure::machinery(
                         StoreErrorKind::Busy,

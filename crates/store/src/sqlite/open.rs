@@ -1,14 +1,17 @@
 //! Opening a [`SqliteStore`]: checking the configuration, the write connection's settings, the
 //! migrations, the pool of read connections, and what an open error means.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use scheduler_core::Timestamp;
 
+use super::files::{self, DatabaseFiles};
 use super::{Durability, JobCache, KeepAlive, Shared, SqliteConfig, SqliteStore};
 use crate::error::StoreError;
 use crate::history;
@@ -62,16 +65,46 @@ impl SqliteStore {
         SqliteStore::open_with(&config, keep_alive)
     }
 
+    /// Creates a new, empty database at `config.path`, where there is no database: no file,
+    /// an empty (0-byte) file, or only the `-wal` and `-shm` files of a database that is gone
+    /// (they are moved aside, renamed `...-wal.orphaned-<unix time>`, since SQLite would apply
+    /// them to the new database). [`SqliteStore::open`] refuses the last two, so that a lost
+    /// database is never replaced by an empty one unless someone asks for it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AlreadyExists`] when the file holds a database (initialising never
+    /// replaces one), and the errors of [`SqliteStore::open`].
+    pub fn initialize(config: &SqliteConfig) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_intent(config, KeepAlive::default(), Intent::Initialize)
+    }
+
     fn open_with(config: &SqliteConfig, keep_alive: KeepAlive) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_intent(config, keep_alive, Intent::Open)
+    }
+
+    fn open_with_intent(
+        config: &SqliteConfig,
+        keep_alive: KeepAlive,
+        intent: Intent,
+    ) -> Result<SqliteStore, StoreError> {
         check(config)?;
-        let writer = open_writer(config)?;
+        let found = inspect(&config.path, intent)?;
+        let writer =
+            open_writer(config, found).map_err(|error| diagnose_access(&config.path, error))?;
+        let files = Arc::new(DatabaseFiles::record(&config.path)?);
         let readers = open_readers(config)?;
-        let writer = Writer::start(writer, config.max_batch).map_err(StoreError::Thread)?;
+        let writer = Writer::start(writer, config.max_batch, Some(Arc::clone(&files)))
+            .map_err(StoreError::Thread)?;
+        if found == Found::Nothing {
+            log::info!("created a new database at {}", config.path.display());
+        }
         let batched = !config.history_interval.is_zero();
         let (stop, stopped) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared {
             writer,
             readers,
+            files,
             prune_batch: config.prune_batch.max(1),
             job_cache: Arc::new(Mutex::new(JobCache::new(config.job_cache_capacity))),
             _stop_indexer: batched.then_some(stop),
@@ -83,6 +116,101 @@ impl SqliteStore {
         }
         Ok(SqliteStore { shared })
     }
+}
+
+/// What the caller of an open allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Intent {
+    /// Open a database, creating one only where there is no trace of one.
+    Open,
+    /// Create a new database where there is none, setting aside what a lost one left.
+    Initialize,
+}
+
+/// What was at the database's path before the open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// No database: the open creates one.
+    Nothing,
+    /// A file that should hold a database.
+    Database,
+}
+
+/// Looks at the database's path before SQLite does, which would make an empty database where
+/// the file is missing or empty: that is refused when files beside it, or the empty file
+/// itself, say a database was there, unless the caller initialises.
+fn inspect(path: &Path, intent: Intent) -> Result<Found, StoreError> {
+    let leftovers: Vec<PathBuf> = [files::wal_path(path), files::shm_path(path)]
+        .into_iter()
+        .filter(|leftover| leftover.symlink_metadata().is_ok())
+        .collect();
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if leftovers.is_empty() {
+                return Ok(Found::Nothing);
+            }
+            return match intent {
+                Intent::Open => Err(StoreError::MissingDatabase {
+                    path: path.to_path_buf(),
+                    leftovers,
+                }),
+                Intent::Initialize => {
+                    move_aside(path, &leftovers)?;
+                    Ok(Found::Nothing)
+                }
+            };
+        }
+        Err(error) => {
+            return Err(StoreError::Access {
+                path: path.to_path_buf(),
+                problem: format!("cannot read the file's metadata: {error}"),
+            });
+        }
+    };
+    // Anything but a file (a directory) is SQLite's to refuse.
+    if !metadata.is_file() {
+        return Ok(Found::Database);
+    }
+    match (metadata.len(), intent) {
+        (0, Intent::Open) => Err(StoreError::EmptyDatabaseFile {
+            path: path.to_path_buf(),
+        }),
+        (0, Intent::Initialize) => {
+            move_aside(path, &leftovers)?;
+            Ok(Found::Nothing)
+        }
+        (_, Intent::Open) => Ok(Found::Database),
+        (_, Intent::Initialize) => Err(StoreError::AlreadyExists {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Renames a lost database's `-wal` and `-shm` files out of the way of a new database.
+fn move_aside(path: &Path, leftovers: &[PathBuf]) -> Result<(), StoreError> {
+    let suffix = format!(".orphaned-{}", Timestamp::now().as_second());
+    for leftover in leftovers {
+        let mut aside = leftover.as_os_str().to_owned();
+        aside.push(&suffix);
+        let aside = PathBuf::from(aside);
+        std::fs::rename(leftover, &aside).map_err(|error| StoreError::Access {
+            path: path.to_path_buf(),
+            problem: format!(
+                "cannot move {} aside to {}: {error}",
+                leftover.display(),
+                aside.display()
+            ),
+        })?;
+        log::warn!(
+            "moved {} aside to {}: it belonged to a database that is no longer at {}, and SQLite \
+             would apply it to the new one",
+            leftover.display(),
+            aside.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a configuration no database can take, before any file is made.
@@ -108,7 +236,7 @@ fn check(config: &SqliteConfig) -> Result<(), StoreError> {
 }
 
 /// The write connection: opened, configured, the schema migrated and the history ready.
-fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
+fn open_writer(config: &SqliteConfig, found_file: Found) -> Result<Connection, StoreError> {
     let path = config.path.clone();
     let mut writer = Connection::open_with_flags(
         &path,
@@ -116,17 +244,31 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| StoreError::Open {
+    .map_err(|error| StoreError::Open {
         path: path.clone(),
-        source,
+        error,
     })?;
+    // SQLite opens a file it may not write read-only, without a word; writes would then fail
+    // one by one.
+    if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(StoreError::Access {
+            problem: access_problem(&path).unwrap_or_else(|| {
+                "SQLite could open the file for reading only: this process cannot write it"
+                    .to_owned()
+            }),
+            path,
+        });
+    }
     configure(&writer, config).map_err(|source| classify_open_error(&path, source))?;
+    if found_file == Found::Database {
+        quick_check(&writer, &path, config.quick_check_budget)?;
+    }
     let found = schema::migrate(&mut writer, Timestamp::now()).map_err(|(version, source)| {
         match classify_open_error(&path, source) {
-            StoreError::Open { source, .. } => StoreError::Migration {
+            StoreError::Open { error, .. } => StoreError::Migration {
                 path: path.clone(),
                 version,
-                source,
+                error,
             },
             other => other,
         }
@@ -138,7 +280,12 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection, StoreError> {
             supported: schema::LATEST_VERSION,
         });
     }
-    if found < schema::LATEST_VERSION {
+    if found == 0 && matches!(found_file, Found::Database) {
+        log::info!(
+            "database {}: created the scheduler's tables (the file had none)",
+            path.display()
+        );
+    } else if found > 0 && found < schema::LATEST_VERSION {
         log::info!(
             "database {}: migrated schema from version {found} to {}",
             path.display(),
@@ -211,15 +358,153 @@ fn configure(connection: &Connection, config: &SqliteConfig) -> rusqlite::Result
     Ok(())
 }
 
-fn classify_open_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    match source.sqlite_error_code() {
+/// `PRAGMA quick_check` of an existing database, interrupted after `budget` (zero skips it): a
+/// damaged database is refused; a check cut short is logged and the open goes on.
+fn quick_check(connection: &Connection, path: &Path, budget: Duration) -> Result<(), StoreError> {
+    if budget.is_zero() {
+        return Ok(());
+    }
+    let interrupt = connection.get_interrupt_handle();
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let timer = std::thread::Builder::new()
+        .name("sqlite-quick-check".to_owned())
+        .spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(budget) {
+                interrupt.interrupt();
+            }
+        })
+        .map_err(StoreError::Thread)?;
+    let problems = connection
+        .prepare("PRAGMA quick_check(100)")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        });
+    drop(finished);
+    let _ = timer.join();
+    match problems {
+        Ok(problems) if problems.iter().all(|problem| problem == "ok") => Ok(()),
+        Ok(problems) => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            problems,
+        }),
+        Err(error) if error.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+            log::warn!(
+                "database {}: the start-up check of its pages (quick_check) was cut short after \
+                 {budget:?}, before it finished; run `scheduler db check` for a full check",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(error) => match classify_open_error(path, error) {
+            StoreError::Corrupt { error, .. } => Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                problems: vec![error.to_string()],
+            }),
+            other => Err(other),
+        },
+    }
+}
+
+/// An open that SQLite could not do, explained when it comes from a permission or a read-only
+/// file system (SQLite says only "unable to open database file" or "attempt to write a readonly
+/// database"); other errors are returned as they are.
+pub(super) fn diagnose_access(path: &Path, error: StoreError) -> StoreError {
+    let source = match &error {
+        StoreError::Open { error, .. } | StoreError::Migration { error, .. } => error,
+        _ => return error,
+    };
+    let may_be_access = matches!(
+        source.sqlite_error_code(),
+        Some(
+            ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::PermissionDenied
+                | ErrorCode::SystemIoFailure
+        )
+    );
+    if !may_be_access {
+        return error;
+    }
+    match access_problem(path) {
+        Some(problem) => StoreError::Access {
+            path: path.to_path_buf(),
+            problem,
+        },
+        None => error,
+    }
+}
+
+/// What keeps this process from writing the database, its `-wal` and `-shm` files, or from
+/// creating files in their directory, if anything.
+fn access_problem(path: &Path) -> Option<String> {
+    for file in [
+        path.to_path_buf(),
+        files::wal_path(path),
+        files::shm_path(path),
+    ] {
+        if !file.is_file() {
+            continue;
+        }
+        if let Err(error) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&file)
+            && let Some(why) = refusal(&error)
+        {
+            return Some(format!(
+                "{why}: this process cannot write {}",
+                file.display()
+            ));
+        }
+    }
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let probe = directory.join(format!(".{name}.write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(error) => refusal(&error).map(|why| {
+            format!(
+                "{why}: the directory {} is read-only for this process, which must create files \
+                 there (the database, and its -wal and -shm files beside it)",
+                directory.display()
+            )
+        }),
+    }
+}
+
+/// "permission denied" or "read-only file system", for an error that is one of those.
+fn refusal(error: &std::io::Error) -> Option<&'static str> {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied => Some("permission denied"),
+        std::io::ErrorKind::ReadOnlyFilesystem => Some("read-only file system"),
+        _ => None,
+    }
+}
+
+pub(super) fn classify_open_error(path: &Path, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_path_buf(),
-            source,
+            error,
         },
         _ => StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         },
     }
 }
