@@ -247,6 +247,7 @@ mod tests {
                 duration: None,
                 error: None,
                 attempts: 1,
+                redeliveries: 0,
             },
             stored: None,
             last,
