@@ -11,6 +11,7 @@ mod membership;
 mod misfire_overlap;
 mod nodes;
 mod plan_claim;
+mod redelivery;
 mod retention;
 mod schedule;
 mod shutdown;
