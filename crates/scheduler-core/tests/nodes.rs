@@ -168,6 +168,16 @@ async fn a_live_node_takes_over_what_a_stopped_node_left() {
         } else {
             assert_eq!(now.status, ExecutionStatus::Succeeded, "{now:?}");
             assert_eq!(sent_by_b, 1, "sent by B under its own id: {now:?}");
+            // A re-send of what A had sent is marked as one, and counted.
+            if a.sent().iter().any(|s| s.execution_id == held.id) {
+                assert!(
+                    b.sent()
+                        .iter()
+                        .all(|s| s.execution_id != held.id || s.redelivery),
+                    "{now:?}"
+                );
+                assert_eq!(now.redeliveries, 1, "{now:?}");
+            }
         }
     }
     let ticks = executions_by_tick(&store, &every);
