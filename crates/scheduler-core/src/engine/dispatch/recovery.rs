@@ -41,6 +41,7 @@ impl Dispatcher {
         Metrics::add(&self.metrics.claimed, ticks.len() as u64);
         let cutoff = time::sub(now, self.config.misfire_threshold);
         let dropped = misfire_drops(&ticks, cutoff);
+        let mut pending_resends = 0;
         for ClaimedTick { mut execution, job } in ticks {
             if dropped.contains(&execution.id) {
                 self.drop_missed(execution, &job, now);
@@ -72,12 +73,13 @@ impl Dispatcher {
                     self.schedule(now, Stage::Continue, execution);
                 }
                 (_, DeliveryType::AtLeastOnce) if execution.scheduled_at <= now => {
-                    log::info!(
+                    log::debug!(
                         "job {} execution {} was due when its node stopped and may have been sent: \
                          sending it as a re-send",
                         job.id,
                         execution.id
                     );
+                    pending_resends += 1;
                     self.resends.insert(execution.id);
                     self.hold(job);
                     self.schedule(execution.scheduled_at, Stage::Tick, execution);
@@ -87,6 +89,14 @@ impl Dispatcher {
                     self.schedule(execution.scheduled_at, Stage::Tick, execution);
                 }
             }
+        }
+        if pending_resends > 0 || !dropped.is_empty() {
+            log::info!(
+                "recovered executions: {pending_resends} pending ones whose tick had come are sent \
+                 as re-sends (their node may have sent them), {} missed ticks skipped by misfire \
+                 policies",
+                dropped.len()
+            );
         }
     }
 
@@ -98,7 +108,7 @@ impl Dispatcher {
             late.as_secs(),
             policy_rule(job.spec.misfire)
         );
-        log::info!(
+        log::debug!(
             "job {} execution {} skipped: {reason}",
             job.id,
             execution.id
