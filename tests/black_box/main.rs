@@ -2,6 +2,7 @@
 
 mod chaos;
 mod client_cli;
+mod crash_loop;
 mod cron_cli;
 mod database_file;
 mod deploy;

@@ -350,6 +350,8 @@ pub(crate) struct Delivery {
     pub(crate) scheduled_time: String,
     /// `X-Scheduler-Attempt`.
     pub(crate) attempt: String,
+    /// Whether it carried `X-Scheduler-Redelivery: true` (a re-send after a crash).
+    pub(crate) redelivery: bool,
 }
 
 /// A loopback sink for load: answers every request 200 at once and records it. [`Sink`] serves
@@ -456,6 +458,7 @@ fn parse_delivery(buffer: &[u8]) -> Option<(Delivery, usize)> {
             "x-scheduler-execution-id" => delivery.execution_id = value,
             "x-scheduler-scheduled-time" => delivery.scheduled_time = value,
             "x-scheduler-attempt" => delivery.attempt = value,
+            "x-scheduler-redelivery" => delivery.redelivery = value == "true",
             _ => {}
         }
     }
@@ -485,7 +488,12 @@ fn the_load_sink_answers_pipelined_and_split_requests_on_one_connection() {
         format!(
             "POST /load HTTP/1.1\r\nHost: x\r\nX-Scheduler-Job-Id: job\r\n\
              x-scheduler-execution-id: {execution}\r\nX-Scheduler-Scheduled-Time: \
-             2026-01-01T00:00:01.000Z\r\nX-Scheduler-Attempt: 1\r\nContent-Length: {}\r\n\r\n{body}",
+             2026-01-01T00:00:01.000Z\r\nX-Scheduler-Attempt: 1\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if execution == "e2" {
+                "X-Scheduler-Redelivery: true\r\n"
+            } else {
+                ""
+            },
             body.len()
         )
     };
@@ -511,4 +519,9 @@ fn the_load_sink_answers_pipelined_and_split_requests_on_one_connection() {
         && delivery.job_id == "job"
         && delivery.scheduled_time == "2026-01-01T00:00:01.000Z"
         && delivery.attempt == "1"));
+    let marked: Vec<bool> = deliveries
+        .iter()
+        .map(|delivery| delivery.redelivery)
+        .collect();
+    assert_eq!(marked, [false, true, false]);
 }

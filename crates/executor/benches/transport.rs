@@ -124,6 +124,7 @@ fn prepare_attempt(c: &mut Criterion) {
         execution_id: ExecutionId::new_time_ordered(),
         scheduled_at: now,
         attempt: 1,
+        redelivery: false,
     };
     c.bench_function("prepare_attempt", |b| {
         b.iter(|| {

@@ -21,10 +21,14 @@ fn idempotency_names() -> [HeaderName; 4] {
     ]
 }
 
+/// The name of [`AttemptRequest::redelivery_header`] (lower case, as the others).
+const REDELIVERY: HeaderName = HeaderName::from_static("x-scheduler-redelivery");
+
 impl HttpTransport {
     /// The request an attempt becomes: the job's method, URL, headers and body, then the
     /// idempotency headers of [`AttemptRequest::idempotency_headers`] (job id, execution id,
-    /// scheduled time, attempt), which a job's own headers cannot override, then the default
+    /// scheduled time, attempt) and, on a re-send after a crash, `X-Scheduler-Redelivery:
+    /// true`, none of which a job's own headers can override or fake, then the default
     /// `Content-Type` and `User-Agent` where the job sets none. This is what
     /// [`Transport::send`] sends.
     ///
@@ -42,7 +46,7 @@ impl HttpTransport {
         let mut headers = HeaderMap::with_capacity(spec.headers.len() + names.len() + 2);
         for (name, value) in &spec.headers {
             let name = header_name(name)?;
-            if names.contains(&name) {
+            if names.contains(&name) || name == REDELIVERY {
                 continue;
             }
             let value = header_value(&name, value)?;
@@ -53,6 +57,9 @@ impl HttpTransport {
             let value = HeaderValue::try_from(value)
                 .map_err(|e| Error::InvalidRequest(format!("value of header {name}: {e}")))?;
             headers.append(name, value);
+        }
+        if let Some((_, value)) = attempt.redelivery_header() {
+            headers.append(REDELIVERY, HeaderValue::from_static(value));
         }
         // Shares the job's allocation rather than copying the body on every attempt.
         let body = spec.body.clone().map(Bytes::from_owner).unwrap_or_default();
@@ -124,7 +131,8 @@ fn method(method: HttpMethod) -> http::Method {
 #[cfg(test)]
 mod tests {
     use scheduler_core::{
-        HEADER_ATTEMPT, HEADER_EXECUTION_ID, HEADER_JOB_ID, HEADER_SCHEDULED_TIME,
+        HEADER_ATTEMPT, HEADER_EXECUTION_ID, HEADER_JOB_ID, HEADER_REDELIVERY,
+        HEADER_SCHEDULED_TIME,
     };
 
     use super::*;
@@ -142,5 +150,6 @@ mod tests {
         .map(str::to_ascii_lowercase);
         let names = idempotency_names();
         assert_eq!(engine, names.each_ref().map(HeaderName::as_str));
+        assert_eq!(REDELIVERY.as_str(), HEADER_REDELIVERY.to_ascii_lowercase());
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use scheduler_core::{
     AttemptError, AttemptRequest, DeliveryType, ExecutionId, HEADER_ATTEMPT, HEADER_EXECUTION_ID,
-    HEADER_JOB_ID, HEADER_SCHEDULED_TIME, HttpMethod, Job, JobId, JobSpec, Timestamp, Transport,
+    HEADER_JOB_ID, HEADER_REDELIVERY, HEADER_SCHEDULED_TIME, HttpMethod, Job, JobId, JobSpec,
+    Timestamp, Transport,
 };
 
 use crate::support::{bind, fixed_server, transport};
@@ -38,6 +39,7 @@ fn attempt(job: &Arc<Job>, execution_id: ExecutionId, number: u32) -> AttemptReq
         execution_id,
         scheduled_at: "2026-11-30T01:10:31Z".parse().unwrap(),
         attempt: number,
+        redelivery: false,
     }
 }
 
@@ -103,6 +105,39 @@ async fn idempotency_headers_and_body_are_the_same_across_attempts_but_the_numbe
         headers
     };
     assert_eq!(without_attempt(0), without_attempt(1));
+}
+
+#[tokio::test]
+async fn only_a_resend_after_a_crash_carries_the_redelivery_header() {
+    let mut server = fixed_server(200, &[], b"").await;
+    let job = job(server.url("/tick"), |spec| {
+        // A job header may not pass for the redelivery header either.
+        spec.headers
+            .push(("X-Scheduler-Redelivery".to_owned(), "true".to_owned()));
+    });
+    let execution_id = ExecutionId::new_time_ordered();
+    let transport = transport_object();
+    let mut resend = attempt(&job, execution_id, 1);
+    resend.redelivery = true;
+    for request in [attempt(&job, execution_id, 1), resend] {
+        transport.send(request).await.unwrap();
+    }
+    let first = server.next_request().await;
+    let second = server.next_request().await;
+    assert_eq!(
+        header_values(&first.headers, HEADER_REDELIVERY),
+        Vec::<String>::new()
+    );
+    assert_eq!(header_values(&second.headers, HEADER_REDELIVERY), ["true"]);
+    assert_eq!(header_values(&second.headers, HEADER_ATTEMPT), ["1"]);
+}
+
+fn header_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]

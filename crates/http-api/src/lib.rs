@@ -79,7 +79,8 @@
 //! (`2026-11-30T01:10:31.000Z`); durations are integer milliseconds (`durationMs`, `timeoutMs`).
 //! The delivery `type` is `ATLEAST_ONCE` or `ATMOST_ONCE` (`AT_LEAST_ONCE` and `AT_MOST_ONCE`
 //! are accepted too; responses use the first spelling). An execution's `retryCount` is its
-//! attempts minus one.
+//! attempts minus one; its `redeliveries` counts the times it was sent again after its node
+//! stopped.
 //!
 //! # Errors
 //!

@@ -328,7 +328,7 @@ fn schemas() -> Value {
         },
         "Execution": {
             "type": "object", "additionalProperties": false,
-            "required": ["executionId", "jobId", "scheduledTime", "executedTime", "finishedTime", "status", "trigger", "httpStatus", "durationMs", "errorMessage", "attempts", "retryCount"],
+            "required": ["executionId", "jobId", "scheduledTime", "executedTime", "finishedTime", "status", "trigger", "httpStatus", "durationMs", "errorMessage", "attempts", "retryCount", "redeliveries"],
             "properties": {
                 "executionId": {"type": "string", "format": "uuid"},
                 "jobId": {"type": "string", "format": "uuid"},
@@ -341,7 +341,8 @@ fn schemas() -> Value {
                 "durationMs": {"type": ["integer", "null"], "description": "Duration of the last attempt."},
                 "errorMessage": {"type": ["string", "null"]},
                 "attempts": {"type": "integer", "description": "Attempts started."},
-                "retryCount": {"type": "integer", "description": "attempts - 1 (0 when never retried or never sent)."}
+                "retryCount": {"type": "integer", "description": "attempts - 1 (0 when never retried or never sent)."},
+                "redeliveries": {"type": "integer", "description": "Times the execution was sent again after its node stopped (a crash, or a takeover by another node); each such re-send carried X-Scheduler-Redelivery: true."}
             }
         },
         "ExecutionList": {

@@ -47,7 +47,8 @@ async fn trigger_fires_once_now_and_returns_the_execution() {
             "durationMs": 0,
             "errorMessage": null,
             "attempts": 1,
-            "retryCount": 0
+            "retryCount": 0,
+            "redeliveries": 0
         })
     );
     // The job now has statistics.

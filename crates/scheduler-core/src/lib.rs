@@ -104,7 +104,7 @@ pub use store::{
 };
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,
-    HEADER_JOB_ID, HEADER_SCHEDULED_TIME, Transport,
+    HEADER_JOB_ID, HEADER_REDELIVERY, HEADER_SCHEDULED_TIME, Transport,
 };
 
 /// The time types of the whole system, from cron-expr (which has them from jiff).

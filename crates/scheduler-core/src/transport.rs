@@ -16,6 +16,10 @@ pub const HEADER_EXECUTION_ID: &str = "X-Scheduler-Execution-Id";
 pub const HEADER_SCHEDULED_TIME: &str = "X-Scheduler-Scheduled-Time";
 /// The header carrying the attempt number (1 for the first).
 pub const HEADER_ATTEMPT: &str = "X-Scheduler-Attempt";
+/// The header that marks a re-send after a crash, with the value `true`: the execution's node
+/// stopped while it held it, and the target may already have received it (see
+/// [`AttemptRequest::redelivery`]). Absent otherwise.
+pub const HEADER_REDELIVERY: &str = "X-Scheduler-Redelivery";
 
 /// Sends attempts. One call is one attempt: retries are the engine's decision, not the
 /// transport's, so a transport never retries on its own.
@@ -46,6 +50,11 @@ pub struct AttemptRequest {
     pub scheduled_at: Timestamp,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// Whether the execution was sent again after its node stopped (it has
+    /// [`Execution::redeliveries`](crate::Execution::redeliveries)): the target may already
+    /// have received it. The re-send and every later attempt of the execution carry
+    /// [`AttemptRequest::redelivery_header`].
+    pub redelivery: bool,
 }
 
 impl AttemptRequest {
@@ -67,6 +76,13 @@ impl AttemptRequest {
             (HEADER_SCHEDULED_TIME, self.scheduled_at.to_string()),
             (HEADER_ATTEMPT, self.attempt.to_string()),
         ]
+    }
+
+    /// `X-Scheduler-Redelivery: true` for a re-send after a crash (see
+    /// [`AttemptRequest::redelivery`]), `None` otherwise. A transport sends it with the
+    /// idempotency headers.
+    pub fn redelivery_header(&self) -> Option<(&'static str, &'static str)> {
+        self.redelivery.then_some((HEADER_REDELIVERY, "true"))
     }
 }
 

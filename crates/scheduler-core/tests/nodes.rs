@@ -168,6 +168,17 @@ async fn a_live_node_takes_over_what_a_stopped_node_left() {
         } else {
             assert_eq!(now.status, ExecutionStatus::Succeeded, "{now:?}");
             assert_eq!(sent_by_b, 1, "sent by B under its own id: {now:?}");
+            // Its tick had come when B took it over, so A may have sent it: B's send of an
+            // at-least-once one is marked as a re-send, and counted. A pending at-most-once
+            // one was surely never sent (its start is stored first).
+            let resend = held.job_id == every.id;
+            assert!(
+                b.sent()
+                    .iter()
+                    .all(|s| s.execution_id != held.id || s.redelivery == resend),
+                "{now:?}"
+            );
+            assert_eq!(now.redeliveries, u32::from(resend), "{now:?}");
         }
     }
     let ticks = executions_by_tick(&store, &every);

@@ -12,6 +12,7 @@ mod misfire_overlap;
 mod nodes;
 mod outage;
 mod plan_claim;
+mod redelivery;
 mod retention;
 mod schedule;
 mod shutdown;

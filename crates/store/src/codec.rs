@@ -27,10 +27,10 @@ pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
 
 /// The execution columns, in [`ExecutionRow`]'s field order.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, job_id, scheduled_time, executed_time, status, http_status, duration, \
-     error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at";
+     error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at, redeliveries";
 
 /// How many columns [`EXECUTION_COLUMNS`] names: a join reads its other columns after these.
-pub(crate) const EXECUTION_COLUMN_COUNT: usize = 13;
+pub(crate) const EXECUTION_COLUMN_COUNT: usize = 14;
 
 /// The job columns qualified with a table alias, for joins.
 pub(crate) fn job_columns_of(alias: &str) -> String {
@@ -214,6 +214,7 @@ pub(crate) struct ExecutionRow {
     pub(crate) claimed_by: String,
     pub(crate) attempts: i64,
     pub(crate) lease_expires_at: Option<i64>,
+    pub(crate) redeliveries: i64,
 }
 
 impl ExecutionRow {
@@ -242,6 +243,7 @@ impl ExecutionRow {
             duration: self.duration.map(duration_from),
             error: self.error_message,
             attempts: u32::try_from(self.attempts).unwrap_or(0),
+            redeliveries: u32::try_from(self.redeliveries).unwrap_or(0),
         })
     }
 }

@@ -30,7 +30,7 @@
 //!
 //! **Schema.** The original system's `jobs` and `job_executions` tables, extended with what the
 //! engine needs (the full job spec, the watermark `next_fire_at`, a version and a revision,
-//! execution ownership and attempts). Migrations are versioned in SQLite's `user_version` and
+//! execution ownership, attempts and re-sends after a crash). Migrations are versioned in SQLite's `user_version` and
 //! applied on open, each in one transaction, so an older database, the original system's
 //! included, upgrades in place. Executions are unique on (tick, job). Timestamps and durations
 //! are integer milliseconds.

@@ -159,6 +159,12 @@ const V7_LEASES: &str = "ALTER TABLE job_executions ADD COLUMN lease_expires_at 
 const V8_NODES: &str = "CREATE TABLE scheduler_nodes (node_id TEXT PRIMARY KEY, \
      last_heartbeat INTEGER NOT NULL) WITHOUT ROWID;";
 
+/// Version 9: re-sends. How many times each execution was sent again after its node stopped
+/// (the count behind the `X-Scheduler-Redelivery` header). Existing executions count none;
+/// SQLite adds a column with a constant default without rewriting a row.
+const V9_REDELIVERIES: &str =
+    "ALTER TABLE job_executions ADD COLUMN redeliveries INTEGER NOT NULL DEFAULT 0;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -168,7 +174,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 8] = [
+const MIGRATIONS: [Migration; 9] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -180,6 +186,7 @@ const MIGRATIONS: [Migration; 8] = [
     |transaction, _| transaction.execute_batch(V6_JOB_REVISIONS),
     |transaction, _| transaction.execute_batch(V7_LEASES),
     |transaction, _| transaction.execute_batch(V8_NODES),
+    |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
 ];
 
 /// The newest schema version.

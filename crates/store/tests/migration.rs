@@ -2,7 +2,9 @@
 //! jobs fire.
 
 use rusqlite::{Connection, params};
-use scheduler_core::{ExecutionStatus, HistoryStore, JobId, JobStore};
+use scheduler_core::{
+    ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobId, JobStore,
+};
 use store::{SqliteConfig, SqliteStore};
 use uuid::Uuid;
 
@@ -145,7 +147,14 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
+    // Version 9: every execution kept counts no re-send.
+    let redeliveries: i64 = connection
+        .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(redeliveries, 0);
     // Every job has a revision of its own.
     let revisions: (i64, i64) = connection
         .query_row(
@@ -164,6 +173,57 @@ fn an_original_database_upgrades_in_place() {
         entries, 2,
         "every execution kept has its per-job history entry"
     );
+}
+
+/// Version 9 adds the count of re-sends after a crash: an execution stored at version 8 reads
+/// as re-sent never, and takes a count afterwards.
+#[test]
+fn a_version_8_database_gains_the_count_of_resends() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    let execution = Execution::pending(
+        job.id,
+        crate::support::base_time(),
+        ExecutionTrigger::Schedule,
+        "local",
+        crate::support::base_time(),
+    );
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+        block_on(store.insert_execution(execution.clone())).unwrap();
+    }
+    {
+        // Back to version 8, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "ALTER TABLE job_executions DROP COLUMN redeliveries; PRAGMA user_version = 8;",
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 8 database opens");
+    let stored = block_on(store.get_execution(execution.id))
+        .unwrap()
+        .expect("the execution survived");
+    assert_eq!(stored, execution);
+    assert_eq!(stored.redeliveries, 0);
+    let mut resent = stored.clone();
+    resent.status = ExecutionStatus::Running;
+    resent.attempts = 1;
+    resent.redeliveries = 1;
+    block_on(store.record_results(vec![resent.to_update()])).unwrap();
+    let stored = block_on(store.get_execution(execution.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.attempts, stored.redeliveries), (1, 1));
+    drop(store);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 9);
 }
 
 #[test]

@@ -381,7 +381,7 @@ fn migrations_run_twice_or_at_once_are_safe() {
             .expect("the schema versions");
         let (migrations, version): (i64, i32) = (row.get(0), row.get(1));
         // Every migration recorded once, whichever of the five connects applied it.
-        assert_eq!((migrations, version), (2, 2));
+        assert_eq!((migrations, version), (3, 3));
         // A version from a newer program is refused.
         client
             .batch_execute(&format!(
@@ -395,6 +395,82 @@ fn migrations_run_twice_or_at_once_are_safe() {
             matches!(error, StoreError::PostgresTooNew { found: 99, .. }),
             "{error:?}"
         );
+        drop(client);
+        connection.await.expect("the task").expect("the connection");
+    });
+}
+
+/// Version 3 adds the count of re-sends after a crash: an execution stored at version 2 reads
+/// as re-sent never, and takes a count afterwards.
+#[test]
+fn a_version_2_schema_gains_the_count_of_resends() {
+    let Some(url) = server_url("a_version_2_schema_gains_the_count_of_resends") else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    runtime().block_on(async {
+        let config = schema.config();
+        let created = job(Some(base_time()));
+        let execution = Execution::pending(
+            created.id,
+            base_time(),
+            ExecutionTrigger::Schedule,
+            "local",
+            base_time(),
+        );
+        {
+            let store = PostgresStore::connect(&config).await.expect("connect");
+            store.insert_job(created.clone()).await.expect("insert_job");
+            store
+                .insert_execution(execution.clone())
+                .await
+                .expect("insert_execution");
+        }
+        // Back to version 2, as that version wrote it.
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .expect("a connection");
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE \"{0}\".job_executions DROP COLUMN redeliveries; \
+                 DELETE FROM \"{0}\".scheduler_schema_version WHERE version = 3",
+                schema.name
+            ))
+            .await
+            .expect("back to version 2");
+        let store = PostgresStore::connect(&config)
+            .await
+            .expect("a version 2 schema migrates");
+        let stored = store
+            .get_execution(execution.id)
+            .await
+            .expect("get_execution")
+            .expect("the execution survived");
+        assert_eq!(stored, execution);
+        let mut resent = stored.clone();
+        resent.status = ExecutionStatus::Running;
+        resent.attempts = 1;
+        resent.redeliveries = 1;
+        store
+            .record_results(vec![resent.to_update()])
+            .await
+            .expect("record_results");
+        let stored = store.get_execution(execution.id).await.unwrap().unwrap();
+        assert_eq!((stored.attempts, stored.redeliveries), (1, 1));
+        let version: i32 = client
+            .query_one(
+                &format!(
+                    "SELECT max(version) FROM \"{}\".scheduler_schema_version",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .expect("the schema version")
+            .get(0);
+        assert_eq!(version, 3);
+        drop(store);
         drop(client);
         connection.await.expect("the task").expect("the connection");
     });

@@ -11,6 +11,8 @@ pub(super) struct Sent {
     job: String,
     execution: String,
     tick_ms: i64,
+    /// Whether it carried `X-Scheduler-Redelivery: true`.
+    redelivery: bool,
 }
 
 impl Sent {
@@ -24,6 +26,7 @@ impl Sent {
             job: delivery.job_id,
             execution: delivery.execution_id,
             tick_ms,
+            redelivery: delivery.redelivery,
         }
     }
 }
@@ -219,6 +222,22 @@ impl Run<'_> {
                 "{} executions were delivered more than once that no kill left unfinished (first: {:?})",
                 unexplained.len(),
                 &unexplained[..unexplained.len().min(5)]
+            )
+        });
+        // Whichever node sends an execution again (the killed one restarted, or one that took
+        // its work over), the second delivery and later ones are marked as re-sends.
+        let mut seen: HashSet<&str> = HashSet::new();
+        let unmarked: HashSet<&str> = self
+            .deliveries
+            .iter()
+            .filter(|sent| !seen.insert(sent.execution.as_str()) && !sent.redelivery)
+            .map(|sent| sent.execution.as_str())
+            .collect();
+        findings.check(unmarked.is_empty(), || {
+            format!(
+                "{} executions were delivered again without X-Scheduler-Redelivery (first: {:?})",
+                unmarked.len(),
+                unmarked.iter().take(5).collect::<Vec<_>>()
             )
         });
     }

@@ -154,6 +154,7 @@ pub(crate) struct ExecutionDto {
     error_message: Option<String>,
     attempts: u32,
     retry_count: u32,
+    redeliveries: u32,
 }
 
 impl ExecutionDto {
@@ -171,6 +172,7 @@ impl ExecutionDto {
             error_message: execution.error.clone(),
             attempts: execution.attempts,
             retry_count: execution.attempts.saturating_sub(1),
+            redeliveries: execution.redeliveries,
         }
     }
 }

@@ -117,6 +117,11 @@ pub struct Execution {
     pub error: Option<String>,
     /// Attempts started so far.
     pub attempts: u32,
+    /// How many times the execution was sent again after its node stopped (crashed, or lost
+    /// its lease): each such re-send carries [`HEADER_REDELIVERY`](crate::HEADER_REDELIVERY),
+    /// and its attempt number follows the attempts recorded before. See
+    /// docs/ARCHITECTURE.md, "Recovery", for which recovered executions count.
+    pub redeliveries: u32,
 }
 
 impl Execution {
@@ -143,6 +148,7 @@ impl Execution {
             duration: None,
             error: None,
             attempts: 0,
+            redeliveries: 0,
         }
     }
 
@@ -157,6 +163,7 @@ impl Execution {
             duration: self.duration,
             error: self.error.clone(),
             attempts: self.attempts,
+            redeliveries: self.redeliveries,
         }
     }
 
@@ -169,6 +176,7 @@ impl Execution {
         self.duration = update.duration;
         self.error.clone_from(&update.error);
         self.attempts = update.attempts;
+        self.redeliveries = update.redeliveries;
     }
 }
 
@@ -191,4 +199,6 @@ pub struct ExecutionUpdate {
     pub error: Option<String>,
     /// See [`Execution::attempts`].
     pub attempts: u32,
+    /// See [`Execution::redeliveries`].
+    pub redeliveries: u32,
 }

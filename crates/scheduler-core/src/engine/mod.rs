@@ -121,11 +121,17 @@ impl EngineBuilder {
     /// Records this node's first heartbeat, recovers what a previous run of this node left
     /// unfinished, then starts the engine's tasks on the current tokio runtime.
     ///
-    /// Recovery: pending executions (claimed, never sent) fire as scheduled (at once if late);
-    /// running at-least-once executions are sent again at once; running at-most-once
-    /// executions are marked abandoned. On a shared store, only the executions whose leases
-    /// the node renews are recovered: another node may have taken the rest over while this
-    /// one was down.
+    /// Recovery: pending executions fire as scheduled (at once if late); running at-least-once
+    /// executions are sent again at once; running at-most-once executions are marked
+    /// abandoned. At-least-once executions that the node may have sent before it stopped
+    /// (running ones, and pending ones whose tick has come) are sent as re-sends: their
+    /// attempt number follows the attempts recorded, the request carries
+    /// [`HEADER_REDELIVERY`](crate::HEADER_REDELIVERY), and
+    /// [`Execution::redeliveries`] counts it. Pending ticks later than
+    /// [`EngineConfig::misfire_threshold`] follow their job's misfire policy, and those it
+    /// drops are recorded skipped. On a shared store, only the executions whose leases the
+    /// node renews are recovered: another node may have taken the rest over while this one
+    /// was down.
     pub async fn start(self) -> Result<Engine> {
         self.config.validate()?;
         let node_id = &self.config.node_id;

@@ -505,6 +505,7 @@ mod tests {
                 duration: None,
                 error: None,
                 attempts: 1,
+                redeliveries: 0,
             },
             stored: None,
             last,

@@ -138,6 +138,8 @@ pub struct SentAttempt {
     pub scheduled_at: Timestamp,
     /// The attempt number.
     pub attempt: u32,
+    /// Whether it was marked as a re-send after a crash ([`AttemptRequest::redelivery`]).
+    pub redelivery: bool,
     /// The clock's time when the attempt was sent.
     pub sent_at: Timestamp,
     /// The target URL.
@@ -216,6 +218,7 @@ impl Transport for FakeTransport {
                 execution_id: request.execution_id,
                 scheduled_at: request.scheduled_at,
                 attempt: request.attempt,
+                redelivery: request.redelivery,
                 sent_at: now,
                 url: url.clone(),
             });

@@ -141,6 +141,7 @@ impl ClaimStore for PostgresStore {
                         &results.durations,
                         &results.errors,
                         &results.attempts,
+                        &results.redeliveries,
                     ],
                 )
                 .await
@@ -161,6 +162,7 @@ struct Results {
     durations: Vec<Option<i64>>,
     errors: Vec<Option<String>>,
     attempts: Vec<i64>,
+    redeliveries: Vec<i64>,
 }
 
 impl Results {
@@ -179,6 +181,7 @@ impl Results {
             durations: Vec::with_capacity(last.len()),
             errors: Vec::with_capacity(last.len()),
             attempts: Vec::with_capacity(last.len()),
+            redeliveries: Vec::with_capacity(last.len()),
         };
         for (index, update) in updates.into_iter().enumerate() {
             if last.get(&update.id.0) != Some(&index) {
@@ -194,6 +197,7 @@ impl Results {
             results.durations.push(update.duration.map(duration_millis));
             results.errors.push(update.error);
             results.attempts.push(i64::from(update.attempts));
+            results.redeliveries.push(i64::from(update.redeliveries));
         }
         results
     }
@@ -407,8 +411,8 @@ fn executions_sql(of_job: bool, status: Option<ExecutionStatus>) -> String {
 
 /// An execution, unless its job has one at its tick (nothing is inserted then).
 const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
-     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
+     http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, lease_expires_at, \
+     redeliveries) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (job_id, scheduled_time) DO NOTHING";
 
 /// A job's watermark moved forward to one claimed in memory, if the job is at the version the
 /// claims were planned at.
@@ -439,6 +443,7 @@ async fn insert_execution_row(
                 &execution.claimed_by,
                 &i64::from(execution.attempts),
                 &execution.lease_expires_at.map(millis),
+                &i64::from(execution.redeliveries),
             ],
         )
         .await
@@ -447,7 +452,8 @@ async fn insert_execution_row(
 /// Results, one per row of the arrays; executions that no longer exist match no row.
 const UPDATE_EXECUTIONS: &str = "UPDATE job_executions e SET status = u.status, executed_time = u.executed_time, \
      finished_time = u.finished_time, http_status = u.http_status, duration = u.duration, \
-     error_message = u.error_message, attempts = u.attempts \
+     error_message = u.error_message, attempts = u.attempts, redeliveries = u.redeliveries \
      FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], \
-     $8::bigint[]) AS u (id, status, executed_time, finished_time, http_status, duration, error_message, attempts) \
+     $8::bigint[], $9::bigint[]) AS u (id, status, executed_time, finished_time, http_status, duration, \
+     error_message, attempts, redeliveries) \
      WHERE e.id = u.id";

@@ -34,7 +34,8 @@ pub use self::config::PostgresConfig;
 /// from runtimes with I/O enabled that outlive the store.
 ///
 /// **Schema.** `jobs` (the full spec, the watermark `next_fire_at`, a version) and
-/// `job_executions` (state, lease owner `claimed_by` and `lease_expires_at`, attempts), ids as
+/// `job_executions` (state, lease owner `claimed_by` and `lease_expires_at`, attempts, re-sends
+/// after a crash `redeliveries`), ids as
 /// `uuid`, bodies as `bytea`, timestamps and durations as `bigint` milliseconds and the other
 /// values encoded as the SQLite store does (`crate::codec`, shared by both). Executions are
 /// unique on (job, tick) and go with their job (`ON DELETE CASCADE`). Partial indexes keep the

@@ -43,7 +43,7 @@ pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
         .map_err(|error| undecodable("job", JOB_COLUMNS, error))
 }
 
-/// Reads an execution from columns `0..13` in `EXECUTION_COLUMNS` order.
+/// Reads an execution from columns `0..14` in `EXECUTION_COLUMNS` order.
 pub(super) fn execution_from(row: &Row) -> Result<Execution> {
     let get = Getter {
         row,
@@ -63,6 +63,7 @@ pub(super) fn execution_from(row: &Row) -> Result<Execution> {
         claimed_by: get.at(10)?,
         attempts: get.at(11)?,
         lease_expires_at: get.at(12)?,
+        redeliveries: get.at(13)?,
     };
     values
         .into_execution()

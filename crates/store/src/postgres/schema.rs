@@ -85,8 +85,14 @@ pub(super) const EXCEPTIONAL_STATES: &str = "status IN ('FAILED', 'ABANDONED', '
 const V2_NODES: &str = "CREATE TABLE scheduler_nodes (node_id text PRIMARY KEY, \
      last_heartbeat bigint NOT NULL)";
 
+/// Version 3: re-sends. How many times each execution was sent again after its node stopped
+/// (the count behind the `X-Scheduler-Redelivery` header). Existing executions count none;
+/// a constant default rewrites no row.
+const V3_REDELIVERIES: &str =
+    "ALTER TABLE job_executions ADD COLUMN redeliveries bigint NOT NULL DEFAULT 0";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 2] = [V1_TABLES, V2_NODES];
+pub(super) const MIGRATIONS: [&str; 3] = [V1_TABLES, V2_NODES, V3_REDELIVERIES];
 
 /// The newest schema version.
 pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -76,6 +76,7 @@ impl ClaimStore for SqliteStore {
                         update.error,
                         update.attempts,
                         update.attempts.saturating_sub(1),
+                        update.redeliveries,
                     ])
                     .map_err(store_error("recording a result"))?;
             }
@@ -253,6 +254,7 @@ pub(super) fn insert_execution_row(
             execution.attempts,
             execution.attempts.saturating_sub(1),
             execution.lease_expires_at.map(millis),
+            execution.redeliveries,
         ])?;
     if inserted == 1 {
         history::enter_if_announced(connection, &job_id, tick, announced)?;
@@ -287,11 +289,12 @@ fn executions_across_jobs_sql(status: Option<ExecutionStatus>) -> String {
 /// An execution, unless its job has one at its tick.
 const INSERT_EXECUTION: &str = "INSERT INTO job_executions (id, job_id, scheduled_time, executed_time, status, \
      http_status, duration, error_message, finished_time, trigger, claimed_by, attempts, retry_count, \
-     lease_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (scheduled_time, job_id) DO NOTHING";
+     lease_expires_at, redeliveries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (scheduled_time, job_id) DO NOTHING";
 
 /// An execution's result.
 const UPDATE_EXECUTION: &str = "UPDATE job_executions SET status = ?2, executed_time = ?3, finished_time = ?4, \
-     http_status = ?5, duration = ?6, error_message = ?7, attempts = ?8, retry_count = ?9 WHERE id = ?1";
+     http_status = ?5, duration = ?6, error_message = ?7, attempts = ?8, retry_count = ?9, \
+     redeliveries = ?10 WHERE id = ?1";
 
 #[cfg(test)]
 mod tests {

@@ -74,7 +74,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
     values.into_job().map_err(|error| invalid_at(offset, error))
 }
 
-/// Reads an execution from columns `0..13` in `EXECUTION_COLUMNS` order.
+/// Reads an execution from columns `0..14` in `EXECUTION_COLUMNS` order.
 pub(crate) fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
     let values = ExecutionRow {
         id: uuid_from(row, 0)?,
@@ -90,6 +90,7 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<Execution> {
         claimed_by: row.get(10)?,
         attempts: row.get(11)?,
         lease_expires_at: row.get(12)?,
+        redeliveries: row.get(13)?,
     };
     values
         .into_execution()

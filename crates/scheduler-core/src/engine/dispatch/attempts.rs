@@ -79,6 +79,9 @@ impl Dispatcher {
             return;
         };
         let now = self.clock.now();
+        if !self.resends.is_empty() && self.resends.remove(&execution.id) {
+            execution.redeliveries += 1;
+        }
         execution.attempts += 1;
         execution.status = ExecutionStatus::Running;
         if execution.executed_at.is_none() {
@@ -120,6 +123,7 @@ impl Dispatcher {
             execution_id: execution.id,
             scheduled_at: execution.scheduled_at,
             attempt: execution.attempts,
+            redelivery: execution.redeliveries > 0,
         };
         let transport = Arc::clone(&self.transport);
         let clock = Arc::clone(&self.clock);

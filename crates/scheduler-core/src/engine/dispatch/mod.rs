@@ -7,6 +7,7 @@
 
 mod attempts;
 mod fresh;
+mod recovery;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,8 +21,7 @@ use tokio::task::{Id as TaskId, JoinSet};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::domain::{
-    DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, Job, JobId,
-    OverlapPolicy,
+    Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
 };
 use crate::engine::lease::Lease;
 use crate::engine::timer::Timer;
@@ -143,6 +143,9 @@ pub(crate) struct Dispatcher {
     fresh: FreshLimiter,
     /// Jobs whose last execution failed for good, for the recovery alert.
     failing: HashSet<JobId>,
+    /// Recovered executions whose next attempt is a re-send after their node stopped (see
+    /// `recovery`): it carries the redelivery header and counts in `redeliveries`.
+    resends: HashSet<ExecutionId>,
     /// Changes stored while claim passes were under way, each with the number of the last
     /// pass that may not reflect it.
     recent: HashMap<JobId, (RecentChange, u64)>,
@@ -191,6 +194,7 @@ impl Dispatcher {
             attempt_jobs: HashMap::default(),
             fresh,
             failing: HashSet::default(),
+            resends: HashSet::default(),
             recent: HashMap::default(),
             passes_done: 0,
             rng,
@@ -314,42 +318,6 @@ impl Dispatcher {
         }
     }
 
-    fn recover(&mut self, ticks: Vec<ClaimedTick>) {
-        let now = self.clock.now();
-        Metrics::add(&self.metrics.claimed, ticks.len() as u64);
-        for ClaimedTick { mut execution, job } in ticks {
-            match (execution.status, job.spec.delivery) {
-                (ExecutionStatus::Running, DeliveryType::AtMostOnce) => {
-                    log::warn!(
-                        "job {} execution {} was in flight when its node stopped; at-most-once: abandoned",
-                        job.id,
-                        execution.id
-                    );
-                    execution.status = ExecutionStatus::Abandoned;
-                    execution.finished_at = Some(now);
-                    execution.error = Some(
-                        "in flight when its node stopped; at-most-once, not re-sent".to_owned(),
-                    );
-                    Metrics::add(&self.metrics.abandoned, 1);
-                    self.write_last(&execution);
-                }
-                (ExecutionStatus::Running, DeliveryType::AtLeastOnce) => {
-                    log::info!(
-                        "job {} execution {} was in flight when its node stopped: sending it again",
-                        job.id,
-                        execution.id
-                    );
-                    self.hold(job).running += 1;
-                    self.schedule(now, Stage::Continue, execution);
-                }
-                _ => {
-                    self.hold(job);
-                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
-                }
-            }
-        }
-    }
-
     /// Drops the held executions in `lost`: another node took them over while this node's
     /// lease had lapsed, and sends them now. They leave the backlog without an update.
     fn drop_lost(&mut self, lost: &HashSet<ExecutionId>) {
@@ -367,6 +335,7 @@ impl Dispatcher {
             }
             keep
         });
+        self.resends.retain(|id| !lost.contains(id));
         let dropped = timed.len() + ready.len();
         for (stage, execution) in timed {
             let phase = match stage {
@@ -425,10 +394,12 @@ impl Dispatcher {
     /// has no entry.
     fn running_job(&mut self, execution: &Execution) -> Option<Arc<Job>> {
         let Some(entry) = self.jobs.get(&execution.job_id) else {
+            self.forget_resend(execution.id);
             self.drop_orphan(execution);
             return None;
         };
         if entry.deleted {
+            self.forget_resend(execution.id);
             self.drop_deleted(execution.job_id, Phase::Running);
             return None;
         }
@@ -501,10 +472,12 @@ impl Dispatcher {
     fn admit(&mut self, mut execution: Execution, now: Timestamp) {
         let job_id = execution.job_id;
         let Some(entry) = self.jobs.get(&job_id) else {
+            self.forget_resend(execution.id);
             self.drop_orphan(&execution);
             return;
         };
         if entry.deleted {
+            self.forget_resend(execution.id);
             self.drop_deleted(job_id, Phase::Scheduled);
             return;
         }
@@ -522,6 +495,7 @@ impl Dispatcher {
         match skip_reason {
             Some(reason) => {
                 log::info!("job {job_id} execution {} skipped: {reason}", execution.id);
+                self.forget_resend(execution.id);
                 execution.status = ExecutionStatus::Skipped;
                 execution.finished_at = Some(now);
                 execution.error = Some(reason.to_owned());
@@ -557,6 +531,7 @@ impl Dispatcher {
         };
         self.timer.clear();
         self.ready.clear();
+        self.resends.clear();
         self.set_busy(false);
         self.leave_backlog(report.left_for_recovery);
         let mut control_running = true;

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// Recovery sees the pending and running executions of one owner, with their jobs.
+/// Recovery sees the pending and running executions of one owner, with their jobs, their
+/// attempts and their re-sends as last recorded.
 pub async fn unfinished_executions_belong_to_their_owner(store: &dyn Store) {
     let job = job("* * * * * *", Some(at(0)));
     insert(store, &job).await;
@@ -19,6 +20,7 @@ pub async fn unfinished_executions_belong_to_their_owner(store: &dyn Store) {
     let mut running = mine.ticks[1].execution.clone();
     running.status = ExecutionStatus::Running;
     running.attempts = 2;
+    running.redeliveries = 1;
     let mut done = mine.ticks[0].execution.clone();
     done.status = ExecutionStatus::Succeeded;
     store
@@ -42,6 +44,8 @@ pub async fn unfinished_executions_belong_to_their_owner(store: &dyn Store) {
     );
     assert!(unfinished.iter().all(|tick| tick.job.id == job.id));
     assert_eq!(unfinished[0].execution.attempts, 2);
+    assert_eq!(unfinished[0].execution.redeliveries, 1);
+    assert_eq!(unfinished[1].execution.redeliveries, 0);
     assert_eq!(
         store
             .unfinished_executions("nobody")
