@@ -339,6 +339,16 @@ impl Outage {
 
     /// Folds `update` into its journaled execution, if it is journaled; whether it was.
     pub(crate) fn absorb(&self, update: &ExecutionUpdate) -> bool {
+        // The common case, outside an outage, without the lock: an execution is journaled (and
+        // this count raised) before the dispatcher hears of it, so before any of its updates.
+        if self
+            .metrics
+            .outage_buffered
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            return false;
+        }
         let mut state = self.lock();
         let Some(execution) = state.journal.entries.get_mut(&update.id) else {
             return false;
