@@ -64,7 +64,20 @@ where
         let result = match connection.execute_batch("SAVEPOINT task") {
             Err(error) => Err(failure::sqlite("starting a savepoint", error)),
             Ok(()) => {
-                let result = work(connection);
+                // A panicking write must not end the thread, and with it every later write: it
+                // fails alone, its savepoint rolled back, and says so.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    work(connection)
+                }))
+                .unwrap_or_else(|panic| {
+                    let message = panic_message(panic.as_ref());
+                    log::error!("a database write panicked, and was rolled back: {message}");
+                    Err(Error::Store {
+                        kind: StoreErrorKind::Permanent,
+                        message: format!("the write panicked: {message}"),
+                        source: None,
+                    })
+                });
                 let end = if result.is_ok() {
                     "RELEASE task"
                 } else {
@@ -170,6 +183,15 @@ impl Writer {
             .map_err(|_| stopped())?;
         Ok(receiver)
     }
+}
+
+/// The message a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 fn stopped() -> Error {
@@ -457,5 +479,48 @@ mod tests {
         }
         assert_eq!(*log.lock().expect("the log"), ["held", "a", "b", "c"]);
         assert_eq!(*transactions.lock().expect("the transactions"), [false; 3]);
+    }
+
+    #[test]
+    fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
+        let writer = writer();
+        let setup = writer
+            .submit(Priority::Background, |connection: &Connection| {
+                connection
+                    .execute_batch("CREATE TABLE t (x INTEGER)")
+                    .map_err(|error| failure::sqlite("creating a table", error))
+            })
+            .expect("the writer takes the task");
+        wait(setup);
+        let panicking = writer
+            .submit(Priority::Background, |connection: &Connection| -> Result<()> {
+                connection
+                    .execute_batch("INSERT INTO t VALUES (1)")
+                    .expect("an insert");
+                panic!("a bug in a write");
+            })
+            .expect("the writer takes the task");
+        let error = panicking
+            .blocking_recv()
+            .expect("the writer answers")
+            .expect_err("the panicking write fails");
+        assert!(
+            error.to_string().contains("a bug in a write"),
+            "the panic's message is reported: {error}"
+        );
+        // Later writes still commit, and the panicking one's insert was rolled back.
+        let count = Arc::new(Mutex::new(None));
+        let seen = Arc::clone(&count);
+        let after = writer
+            .submit(Priority::Interactive, move |connection: &Connection| {
+                let rows: i64 = connection
+                    .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+                    .map_err(|error| failure::sqlite("counting", error))?;
+                *seen.lock().expect("the count") = Some(rows);
+                Ok(())
+            })
+            .expect("the writer takes the task");
+        wait(after);
+        assert_eq!(*count.lock().expect("the count"), Some(0));
     }
 }
