@@ -40,6 +40,18 @@ pub struct EngineConfig {
     /// attempts (a connection and its buffers each); [`EngineConfig::max_fresh_attempts`]
     /// bounds how many of them compete for CPU.
     pub max_in_flight: usize,
+    /// The most attempts in flight at once to one target host (the host and port of the
+    /// target URL), so that a slow or hanging target holds at most this many of the
+    /// `max_in_flight` slots and delays only its own jobs: its other executions wait in its
+    /// own queue, holding no slot, while the dispatcher starts other hosts' executions in
+    /// round robin (docs/OPERATIONS.md, "Slow targets").
+    ///
+    /// The default, 256, is a quarter of the default `max_in_flight`: up to three hosts can hang
+    /// at once with a quarter of the slots still free for the others, and one fast host still
+    /// gets more attempts at once than the fresh-attempt limit starts on two cores (128), so a
+    /// single target's throughput is not capped by it. A host that needs more (one receiver
+    /// of every job, answering slowly) needs a higher value. It must be at least 1.
+    pub max_in_flight_per_host: usize,
     /// The most attempts in flight that started less than `fresh_window` ago.
     ///
     /// Against fast targets an attempt is CPU work until it is answered, and starting more
@@ -117,6 +129,7 @@ impl Default for EngineConfig {
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
             max_in_flight: 1_024,
+            max_in_flight_per_host: 256,
             max_fresh_attempts: FRESH_ATTEMPTS_PER_CORE
                 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             fresh_window: Duration::from_millis(5),
@@ -168,6 +181,7 @@ impl EngineConfig {
         let positive = [
             ("claim_batch_size", self.claim_batch_size),
             ("max_in_flight", self.max_in_flight),
+            ("max_in_flight_per_host", self.max_in_flight_per_host),
             ("max_fresh_attempts", self.max_fresh_attempts),
             ("max_backlog", self.max_backlog),
             ("result_batch_size", self.result_batch_size),
