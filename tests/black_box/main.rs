@@ -4,6 +4,7 @@ mod chaos;
 mod client_cli;
 mod cron_cli;
 mod deploy;
+mod isolation;
 mod partition;
 mod postgres;
 mod serve_cli;
