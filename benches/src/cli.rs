@@ -80,6 +80,15 @@ pub(crate) struct RunArgs {
     /// How long the sink waits before answering.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub(crate) delay: Duration,
+    /// Jobs at a second, slow sink beside the `--jobs` at the main one (binary mode, registered
+    /// after them, same schedules and delivery): the ticks and drift reported are the main
+    /// sink's jobs' only, so a run with them and one without show what a slow target does to
+    /// the others. Their requests are counted apart.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) slow_jobs: usize,
+    /// How long the slow sink waits before answering.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub(crate) slow_delay: Duration,
     /// Time between the end of registration and the window (rounded up to a whole second).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub(crate) warmup: Duration,

@@ -134,6 +134,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.nodes == 1 || args.postgres.is_some(),
         "--nodes above 1 needs --postgres: the nodes share its database"
     );
+    anyhow::ensure!(
+        args.slow_jobs == 0
+            || (args.scheduler.mode == Mode::Binary && !args.seed && args.from_db.is_none()),
+        "--slow-jobs registers through the API: binary mode, without --seed or --from-db"
+    );
     let directory = work_directory(args.scheduler.keep.as_deref())?;
     let db = target::database_in(directory.path());
     let postgres = match &args.postgres {
@@ -145,6 +150,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => db.clone().into_os_string(),
     };
     let sink = SinkRuntime::start(args.delay, args.sink_port).await?;
+    let slow_sink = match args.slow_jobs {
+        0 => None,
+        _ => Some(SinkRuntime::start(args.slow_delay, 0).await?),
+    };
     let mut report = Report::new(&args.label);
     report.set_config(&args);
     report.nodes = args.nodes;
@@ -254,6 +263,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         report.creation = Some(stats);
         jobs = registered;
     }
+    if let (Some(slow), Scheduler::Binary(nodes)) = (&slow_sink, &scheduler) {
+        eprintln!(
+            "registering {} jobs at the slow sink ({:?})",
+            args.slow_jobs, args.slow_delay
+        );
+        let (slow_jobs, _) = register::through_api(
+            &nodes.apis(),
+            &slow.sink.url(),
+            (args.schedules, args.delivery),
+            args.slow_jobs,
+            args.create_concurrency,
+            args.register_limit,
+        )
+        .await?;
+        report.slow_target = Some((slow_jobs.len(), 0));
+    }
     report.jobs = jobs.len();
 
     let start_ms = tcs::window_start(unix_millis(), args.warmup);
@@ -325,6 +350,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     tally.add_arrivals(&sink.sink.take_arrivals());
+    if let (Some(slow), Some((_, requests))) = (slow_sink, report.slow_target.as_mut()) {
+        *requests = slow.sink.take_arrivals().len();
+        slow.stop();
+    }
     report.unparsable_requests = sink.sink.unparsable();
     // Again after the run: the machine's speed moves within minutes, and the fraction of the
     // baseline is read against both.

@@ -42,6 +42,8 @@ pub(crate) struct Report {
     pub(crate) rss_growth_bytes: Option<u64>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) unparsable_requests: u64,
+    /// Jobs at the slow sink (`--slow-jobs`), and the requests it received in the run.
+    pub(crate) slow_target: Option<(usize, usize)>,
     /// Each node's own view (`GET /api/metrics`) at the end, in start order.
     pub(crate) engine_metrics: Vec<Value>,
     pub(crate) tcs_register_seconds: Option<f64>,
@@ -128,6 +130,7 @@ impl Report {
             "rssGrowthBytes": self.rss_growth_bytes,
             "exitCode": self.exit_code,
             "unparsableRequests": self.unparsable_requests,
+            "slowTarget": self.slow_target.map(|(jobs, requests)| json!({"jobs": jobs, "requests": requests})),
             "tcsRegisterSeconds": self.tcs_register_seconds,
             "threadCpuSeconds": self.thread_cpu_seconds,
             // One node's view as it always was; several nodes' as a list of their own.
@@ -363,6 +366,11 @@ impl Report {
             println!(
                 "requests with unparsable tick headers: {}",
                 self.unparsable_requests
+            );
+        }
+        if let Some((jobs, requests)) = self.slow_target {
+            println!(
+                "slow target (not in the ticks and drift above): {jobs} jobs, {requests} requests received"
             );
         }
         if let Some(path) = json_path {

@@ -7,6 +7,7 @@ mod cron_cli;
 mod database_file;
 mod deploy;
 mod disk_full;
+mod isolation;
 mod partition;
 mod postgres;
 mod serve_cli;

@@ -65,11 +65,11 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     };
     log::info!("store: {}", args.db);
 
-    // Keep as many idle connections per target as attempts can be in flight: with fewer, a
-    // burst of ticks to one target (every job on the second) closes the surplus connections
-    // after each burst and opens them again on the next one.
+    // Keep as many idle connections per target as attempts can be in flight to it: with
+    // fewer, a burst of ticks to one target (every job on the second) closes the surplus
+    // connections after each burst and opens them again on the next one.
     let transport_config = HttpTransportConfig {
-        pool_max_idle_per_host: args.max_in_flight,
+        pool_max_idle_per_host: args.max_in_flight.min(args.max_in_flight_per_host),
         ..HttpTransportConfig::default()
     };
     let transport =

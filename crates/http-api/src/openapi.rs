@@ -390,13 +390,14 @@ fn schemas() -> Value {
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "engine": {
                     "type": "object", "additionalProperties": false,
-                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived", "outageClaimed", "outageDropped", "outageWithheld", "outageBuffered", "resultsUnwritten"],
+                    "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "waitingOnHost", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived", "outageClaimed", "outageDropped", "outageWithheld", "outageBuffered", "resultsUnwritten"],
                     "properties": {
                         "fired": {"type": "integer"}, "succeeded": {"type": "integer"}, "failed": {"type": "integer"},
                         "retried": {"type": "integer"}, "skipped": {"type": "integer"}, "abandoned": {"type": "integer"},
                         "misfired": {"type": "integer"}, "claimed": {"type": "integer"},
                         "inFlight": {"type": "integer", "description": "Attempts in flight now (a gauge)."},
                         "waiting": {"type": "integer", "description": "Executions due now that wait for an attempt slot (a gauge): above zero during a burst; above zero for long, ticks go out late."},
+                        "waitingOnHost": {"type": "integer", "description": "Of `waiting`, the executions whose target host already has its per-host limit of attempts in flight (--max-in-flight-per-host; a gauge): they wait for their own host and delay no other. Above zero for long, a target answers more slowly than its jobs fire."},
                         "backlog": {"type": "integer", "description": "Executions the engine holds now, claimed and not yet finally written (a gauge); claims stop at the engine's backlog limit."},
                         "claimsDeferred": {"type": "integer", "description": "Claim passes skipped or cut short because the backlog was full; due ticks left in the store fire late."},
                         "alertsDropped": {"type": "integer"}, "storeErrors": {"type": "integer"},

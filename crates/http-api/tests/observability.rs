@@ -37,6 +37,7 @@ async fn metrics_json_has_engine_jobs_api_and_store_figures() {
     assert_eq!(metrics["engine"]["succeeded"], 1);
     assert_eq!(metrics["engine"]["inFlight"], 0);
     assert_eq!(metrics["engine"]["waiting"], 0);
+    assert_eq!(metrics["engine"]["waitingOnHost"], 0);
     assert_eq!(metrics["engine"]["backlog"], 0);
     assert_eq!(metrics["engine"]["claimsDeferred"], 0);
     assert_eq!(metrics["drift"]["count"], 1);
@@ -192,6 +193,7 @@ async fn prometheus_output_parses_and_matches_the_json() {
     assert_eq!(samples["scheduler_executions_succeeded_total"], 1.0);
     assert_eq!(samples["scheduler_in_flight"], 0.0);
     assert_eq!(samples["scheduler_waiting"], 0.0);
+    assert_eq!(samples["scheduler_waiting_on_host"], 0.0);
     assert_eq!(samples["scheduler_backlog"], 0.0);
     assert_eq!(samples["scheduler_claims_deferred_total"], 0.0);
     assert_eq!(samples["scheduler_jobs{state=\"active\"}"], 1.0);

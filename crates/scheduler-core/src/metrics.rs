@@ -21,6 +21,7 @@ pub struct Metrics {
     pub(crate) claimed: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     pub(crate) waiting: AtomicU64,
+    pub(crate) waiting_on_host: AtomicU64,
     /// The executions the engine holds; see [`MetricsSnapshot::backlog`]. The control task
     /// reads it to size its claims, so it is kept exact, not sampled.
     backlog: AtomicU64,
@@ -73,8 +74,14 @@ pub struct MetricsSnapshot {
     pub in_flight: u64,
     /// Executions due now that wait for an attempt slot (`max_in_flight`, or the fresh-attempt
     /// limit). Above zero during a burst; above zero for long, the targets or the machine do
-    /// not keep up, and ticks go out late.
+    /// not keep up, and ticks go out late. Includes [`MetricsSnapshot::waiting_on_host`].
     pub waiting: u64,
+    /// Of `waiting`, the executions whose target host has
+    /// [`EngineConfig::max_in_flight_per_host`](crate::EngineConfig::max_in_flight_per_host)
+    /// attempts in flight already: they wait for their own host, not for a slot, and delay no
+    /// other host's executions. Above zero for long, a target answers more slowly than its
+    /// jobs fire.
+    pub waiting_on_host: u64,
     /// Executions the engine holds now: claimed, triggered or recovered, and not yet finally
     /// written (on the timer, waiting for an in-flight slot, in flight, waiting for a retry,
     /// or with their last update queued for the store). Claims stop when it reaches
@@ -145,6 +152,7 @@ impl Metrics {
             claimed: get(&self.claimed),
             in_flight: get(&self.in_flight),
             waiting: get(&self.waiting),
+            waiting_on_host: get(&self.waiting_on_host),
             backlog: get(&self.backlog),
             claims_deferred: get(&self.claims_deferred),
             alerts_dropped: get(&self.alerts_dropped),

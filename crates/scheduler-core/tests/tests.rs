@@ -7,6 +7,7 @@ mod backlog;
 mod conformance;
 mod delivery;
 mod hot_changes;
+mod isolation;
 mod membership;
 mod misfire_overlap;
 mod nodes;

@@ -41,6 +41,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT",
           default_value_t = EngineConfig::default().max_in_flight)]
     pub(crate) max_in_flight: usize,
+    /// The most HTTP attempts in flight at once to one target host (host and port): a slow or
+    /// hanging target holds at most this many slots, and its other ticks wait in its own queue.
+    #[arg(long, env = "SCHEDULER_MAX_IN_FLIGHT_PER_HOST",
+          default_value_t = EngineConfig::default().max_in_flight_per_host)]
+    pub(crate) max_in_flight_per_host: usize,
     /// The most executions the engine holds at once: claimed and not yet recorded (waiting
     /// for their instant, in flight, waiting for a retry or for the database). When it is
     /// full, due ticks wait in the database and fire late instead of piling up in memory;
@@ -201,6 +206,7 @@ impl ServeArgs {
             look_ahead: self.look_ahead,
             claim_interval: self.claim_interval,
             max_in_flight: self.max_in_flight,
+            max_in_flight_per_host: self.max_in_flight_per_host,
             max_fresh_attempts: self.max_fresh_attempts,
             fresh_window: self.fresh_window,
             result_linger: self.result_linger,
@@ -255,12 +261,14 @@ fn engine_flag(field: &str) -> Option<&'static str> {
 }
 
 /// The engine's configuration fields that flags set, and those flags.
-const ENGINE_FLAGS: [(&str, &str); 12] = [
+const ENGINE_FLAGS: [(&str, &str); 13] = [
     ("node_id", "--node-id"),
     ("heartbeat_interval", "--heartbeat-interval"),
     ("lease", "--lease"),
     ("look_ahead", "--look-ahead"),
     ("claim_interval", "--claim-interval"),
+    // Before `max_in_flight`, whose name is a prefix of it.
+    ("max_in_flight_per_host", "--max-in-flight-per-host"),
     ("max_in_flight", "--max-in-flight"),
     ("max_fresh_attempts", "--max-fresh-attempts"),
     ("fresh_window", "--fresh-window"),

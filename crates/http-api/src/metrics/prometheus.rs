@@ -215,6 +215,11 @@ const PROMETHEUS: &[PrometheusMetric] = &[
         |s| Sample::Count(s.report.engine.waiting),
     ),
     gauge(
+        "scheduler_waiting_on_host",
+        "Of the executions waiting, those whose target host has its per-host limit of attempts in flight.",
+        |s| Sample::Count(s.report.engine.waiting_on_host),
+    ),
+    gauge(
         "scheduler_backlog",
         "Executions the engine holds: claimed, triggered or recovered, not yet finally written.",
         |s| Sample::Count(s.report.engine.backlog),

@@ -37,9 +37,25 @@ pub struct EngineConfig {
     /// The most ticks one claim takes; a claim pass repeats until fewer come back.
     pub claim_batch_size: usize,
     /// The most attempts in flight at once, across all jobs. This bounds the memory of
-    /// attempts (a connection and its buffers each); [`EngineConfig::max_fresh_attempts`]
-    /// bounds how many of them compete for CPU.
+    /// attempts (a connection and its buffers each, tens of kilobytes) and the sockets open;
+    /// [`EngineConfig::max_fresh_attempts`] bounds how many of them compete for CPU. The
+    /// default, 8,192, is what a 2-core machine holds against slow targets at a few hundred
+    /// megabytes (docs/PERFORMANCE.md, "Slow targets"); the process needs a file-descriptor
+    /// limit above it.
     pub max_in_flight: usize,
+    /// The most attempts in flight at once to one target host (the host and port of the
+    /// target URL), so that a slow or hanging target holds at most this many of the
+    /// `max_in_flight` slots and delays only its own jobs: its other executions wait in its
+    /// own queue, holding no slot, while the dispatcher starts other hosts' executions in
+    /// round robin (docs/OPERATIONS.md, "Slow targets").
+    ///
+    /// The default, 1,024, is an eighth of the default `max_in_flight`: seven hosts can hang at
+    /// once with an eighth of the slots still free for the others. It is also as many as one
+    /// target could get before the limit existed, so no single-target setup gets fewer, and
+    /// well above what the fresh-attempt limit starts at once, so a fast target's throughput
+    /// is not capped by it. One slow target that receives every job needs a higher value: it
+    /// holds about its executions per second times its answer time. It must be at least 1.
+    pub max_in_flight_per_host: usize,
     /// The most attempts in flight that started less than `fresh_window` ago.
     ///
     /// Against fast targets an attempt is CPU work until it is answered, and starting more
@@ -69,7 +85,7 @@ pub struct EngineConfig {
     /// It should exceed what steady operation holds: about `look_ahead` times the executions
     /// per second to sustain, plus `max_in_flight`, plus the retries waiting and the results
     /// the store lags behind. The default covers about 30,000 executions per second with the
-    /// default look-ahead (~60,000 on the timer, 1,024 in flight, the rest for a writer a
+    /// default look-ahead (~60,000 on the timer, 8,192 in flight, the rest for a writer a
     /// second behind), in roughly 100 MB by the sizes of the structures (docs/PERFORMANCE.md).
     pub max_backlog: usize,
     /// How late a tick may be claimed and still fire: a claim at `now` treats the job's ticks
@@ -122,7 +138,8 @@ impl Default for EngineConfig {
             look_ahead: Duration::from_secs(2),
             claim_interval: Duration::from_secs(1),
             claim_batch_size: 10_000,
-            max_in_flight: 1_024,
+            max_in_flight: 8_192,
+            max_in_flight_per_host: 1_024,
             max_fresh_attempts: FRESH_ATTEMPTS_PER_CORE
                 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             fresh_window: Duration::from_millis(5),
@@ -175,6 +192,7 @@ impl EngineConfig {
         let positive = [
             ("claim_batch_size", self.claim_batch_size),
             ("max_in_flight", self.max_in_flight),
+            ("max_in_flight_per_host", self.max_in_flight_per_host),
             ("max_fresh_attempts", self.max_fresh_attempts),
             ("max_backlog", self.max_backlog),
             ("result_batch_size", self.result_batch_size),

@@ -58,6 +58,10 @@ fn without_flags_the_engine_gets_its_own_defaults() {
         (defaults.max_in_flight, defaults.max_backlog)
     );
     assert_eq!(
+        config.max_in_flight_per_host,
+        defaults.max_in_flight_per_host
+    );
+    assert_eq!(
         (config.max_fresh_attempts, config.fresh_window),
         (defaults.max_fresh_attempts, defaults.fresh_window)
     );
@@ -130,6 +134,8 @@ fn engine_settings_come_from_the_flags() {
     let config = parse(&[
         "--max-in-flight",
         "64",
+        "--max-in-flight-per-host",
+        "16",
         "--max-backlog",
         "5000",
         "--max-fresh-attempts",
@@ -151,6 +157,7 @@ fn engine_settings_come_from_the_flags() {
     ])
     .engine_config();
     assert_eq!((config.max_in_flight, config.max_backlog), (64, 5_000));
+    assert_eq!(config.max_in_flight_per_host, 16);
     assert_eq!(
         (config.max_fresh_attempts, config.fresh_window),
         (32, Duration::ZERO)
@@ -247,6 +254,10 @@ fn the_engines_refusal_of_its_settings_names_the_flags() {
     assert_eq!(
         refusal(&["--max-backlog", "0"]),
         "invalid --max-backlog: must be at least 1"
+    );
+    assert_eq!(
+        refusal(&["--max-in-flight-per-host", "0"]),
+        "invalid --max-in-flight-per-host: must be at least 1"
     );
     assert_eq!(
         refusal(&["--lease", "10s", "--heartbeat-interval", "6s"]),

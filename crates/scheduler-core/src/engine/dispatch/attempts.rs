@@ -11,6 +11,7 @@ use tokio::task::{Id as TaskId, JoinError};
 
 use crate::alert::Alert;
 use crate::domain::{DeliveryType, Execution, ExecutionStatus, Job, JobId};
+use crate::engine::dispatch::hosts::HostKey;
 use crate::engine::dispatch::{Dispatcher, Phase, Stage};
 use crate::engine::retry::{Verdict, backoff, classify};
 use crate::engine::writer::WriteOp;
@@ -41,42 +42,50 @@ struct Failure {
 }
 
 impl Dispatcher {
-    /// Starts ready executions while the in-flight and fresh limits allow, and publishes the
-    /// gauges and whether executions wait.
+    /// Starts ready executions, in round robin between target hosts with room under their
+    /// limit, while the in-flight and fresh limits allow, and publishes the gauges and whether
+    /// executions wait for a slot.
     pub(super) fn start_ready(&mut self) {
-        if !self.ready.is_empty() {
+        let startable = self.ready.has_startable();
+        if startable {
             self.fresh.age(self.clock.now());
         }
         // A node whose lease lapsed sends nothing: what is ready waits for the membership
         // task's `Rejoin`, or is dropped by it.
-        let may_send = self.ready.is_empty() || self.lease.holds(self.clock.now());
+        let may_send = !startable || self.lease.holds(self.clock.now());
         while may_send && self.attempts.len() < self.config.max_in_flight && self.fresh.has_room() {
-            let Some(execution) = self.ready.pop_front() else {
+            let Some((host, execution)) = self.ready.pop() else {
                 break;
             };
-            self.start_attempt(execution);
+            if !self.start_attempt(&host, execution) {
+                self.ready.finished(&host);
+            }
         }
-        self.metrics
-            .in_flight
-            .store(self.attempts.len() as u64, atomic::Ordering::Relaxed);
-        self.metrics
-            .waiting
-            .store(self.ready.len() as u64, atomic::Ordering::Relaxed);
-        self.set_busy(!self.ready.is_empty());
+        let gauges = &self.metrics;
+        let store = |gauge: &atomic::AtomicU64, value: usize| {
+            gauge.store(value as u64, atomic::Ordering::Relaxed);
+        };
+        store(&gauges.in_flight, self.attempts.len());
+        store(&gauges.waiting, self.ready.waiting());
+        store(&gauges.waiting_on_host, self.ready.waiting_on_host());
+        // Executions waiting only on their own slow host are no burst.
+        self.set_busy(self.ready.has_startable());
     }
 
     /// When the oldest fresh attempt ages, if executions are waiting for the fresh limit.
     pub(super) fn next_aging(&self) -> Option<Timestamp> {
-        if self.ready.is_empty() || !self.lease.holds(self.clock.now()) {
+        if !self.ready.has_startable() || !self.lease.holds(self.clock.now()) {
             return None;
         }
         self.fresh.next_aging()
     }
 
-    fn start_attempt(&mut self, mut execution: Execution) {
+    /// Starts an attempt of `execution` to `host`; `false` when the execution was dropped
+    /// instead (its job is gone), so that the host's slot is given back.
+    fn start_attempt(&mut self, host: &HostKey, mut execution: Execution) -> bool {
         let job_id = execution.job_id;
         let Some(job) = self.running_job(&execution) else {
-            return;
+            return false;
         };
         let now = self.clock.now();
         if !self.resends.is_empty() && self.resends.remove(&execution.id) {
@@ -107,7 +116,9 @@ impl Dispatcher {
         });
         let handle = self.attempts.spawn(self.attempt(job, execution, stored_rx));
         self.fresh.started(now, handle.id());
-        self.attempt_jobs.insert(handle.id(), job_id);
+        self.attempt_jobs
+            .insert(handle.id(), (job_id, Arc::clone(host)));
+        true
     }
 
     /// The attempt task: waits for the start to be stored if asked, then sends with a timeout
@@ -150,10 +161,13 @@ impl Dispatcher {
         }
     }
 
-    /// Forgets a finished attempt task; its job, if the dispatcher still knew the task.
+    /// Forgets a finished attempt task, giving its host's slot back; its job, if the
+    /// dispatcher still knew the task.
     fn forget_attempt(&mut self, task_id: TaskId) -> Option<JobId> {
         self.fresh.finished(task_id);
-        self.attempt_jobs.remove(&task_id)
+        let (job_id, host) = self.attempt_jobs.remove(&task_id)?;
+        self.ready.finished(&host);
+        Some(job_id)
     }
 
     pub(super) fn attempt_finished(&mut self, done: Result<(TaskId, AttemptDone), JoinError>) {

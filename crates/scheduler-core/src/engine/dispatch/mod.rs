@@ -1,5 +1,6 @@
-//! The dispatcher task: the timer, the per-job state and the attempts in flight
-//! ([`attempts`]), with every decision about an execution made here, in one task.
+//! The dispatcher task: the timer, the per-job state, the queues of executions ready to send,
+//! one per target host ([`hosts`]), and the attempts in flight ([`attempts`]), with every
+//! decision about an execution made here, in one task.
 //!
 //! Every execution it receives was counted into the backlog by its sender, and leaves it
 //! exactly once: with its last update ([`Dispatcher::write_last`], released by the writer once
@@ -7,9 +8,9 @@
 
 mod attempts;
 mod fresh;
+mod hosts;
 mod recovery;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic;
 
@@ -33,6 +34,7 @@ use crate::transport::Transport;
 
 use attempts::AttemptDone;
 use fresh::FreshLimiter;
+use hosts::{HostKey, HostQueues, host_of};
 
 /// What the control task and the handle tell the dispatcher.
 pub(crate) enum DispatchMsg {
@@ -94,11 +96,24 @@ enum RecentChange {
 /// The dispatcher's view of a job with executions under way.
 struct JobEntry {
     job: Arc<Job>,
+    /// The host of the job's target URL, whose queue its executions wait in.
+    host: HostKey,
     /// Executions of this job anywhere in the dispatcher (timer, ready queue, in flight).
     refs: usize,
     /// Executions dispatched and unfinished (in flight, ready, or waiting for a retry).
     running: usize,
     deleted: bool,
+}
+
+impl JobEntry {
+    /// Takes a newer version of the job; its executions queue under its new target's host
+    /// from now on (those queued already stay where they are).
+    fn set_job(&mut self, job: Arc<Job>) {
+        if job.spec.target_url != self.job.spec.target_url {
+            self.host = host_of(&job.spec.target_url);
+        }
+        self.job = job;
+    }
 }
 
 /// How far an execution had got when it leaves the dispatcher (see [`Dispatcher::release`]).
@@ -133,12 +148,12 @@ pub(crate) struct Dispatcher {
     writer: mpsc::UnboundedSender<WriteOp>,
     alerts: mpsc::Sender<Alert>,
     timer: Timer<(Stage, Execution)>,
-    /// Executions due and admitted, waiting for an in-flight slot.
-    ready: VecDeque<Execution>,
+    /// Executions due and admitted, waiting for an in-flight slot, one queue per target host.
+    ready: HostQueues,
     jobs: HashMap<JobId, JobEntry>,
     attempts: JoinSet<AttemptDone>,
-    /// The job of every attempt task in flight.
-    attempt_jobs: HashMap<TaskId, JobId>,
+    /// The job and target host of every attempt task in flight.
+    attempt_jobs: HashMap<TaskId, (JobId, HostKey)>,
     /// At most [`EngineConfig::max_fresh_attempts`] attempts in flight that just started.
     fresh: FreshLimiter,
     /// Jobs whose last execution failed for good, for the recovery alert.
@@ -178,6 +193,7 @@ impl Dispatcher {
             None => fastrand::Rng::new(),
         };
         let fresh = FreshLimiter::new(config.fresh_window, config.max_fresh_attempts);
+        let ready = HostQueues::new(config.max_in_flight_per_host);
         Dispatcher {
             clock,
             transport,
@@ -188,7 +204,7 @@ impl Dispatcher {
             writer,
             alerts,
             timer: Timer::default(),
-            ready: VecDeque::new(),
+            ready,
             jobs: HashMap::default(),
             attempts: JoinSet::new(),
             attempt_jobs: HashMap::default(),
@@ -272,7 +288,7 @@ impl Dispatcher {
                 if let Some(entry) = self.jobs.get_mut(&job.id)
                     && job.version >= entry.job.version
                 {
-                    entry.job = Arc::clone(&job);
+                    entry.set_job(Arc::clone(&job));
                 }
                 // Changes are stored one at a time and sent in that order: this is the newest.
                 if passes > self.passes_done {
@@ -299,7 +315,7 @@ impl Dispatcher {
                     .timer
                     .iter()
                     .map(|(_, execution)| execution)
-                    .chain(&self.ready)
+                    .chain(self.ready.iter())
                     .map(|execution| execution.id)
                     .collect();
                 let _ = reply.send(held);
@@ -327,14 +343,9 @@ impl Dispatcher {
         let timed = self
             .timer
             .remove_if(|(_, execution)| lost.contains(&execution.id));
-        let mut ready = Vec::new();
-        self.ready.retain(|execution| {
-            let keep = !lost.contains(&execution.id);
-            if !keep {
-                ready.push(execution.job_id);
-            }
-            keep
-        });
+        let ready = self
+            .ready
+            .remove_if(|execution| lost.contains(&execution.id));
         self.resends.retain(|id| !lost.contains(id));
         let dropped = timed.len() + ready.len();
         for (stage, execution) in timed {
@@ -345,8 +356,8 @@ impl Dispatcher {
             self.release(execution.job_id, phase);
         }
         // Everything ready was admitted: it counts as running.
-        for job_id in &ready {
-            self.release(*job_id, Phase::Running);
+        for execution in &ready {
+            self.release(execution.job_id, Phase::Running);
         }
         self.leave_backlog(dropped);
     }
@@ -354,13 +365,14 @@ impl Dispatcher {
     /// Takes a reference on the job's entry, creating it or refreshing its spec.
     fn hold(&mut self, job: Arc<Job>) -> &mut JobEntry {
         let entry = self.jobs.entry(job.id).or_insert_with(|| JobEntry {
+            host: host_of(&job.spec.target_url),
             job: Arc::clone(&job),
             refs: 0,
             running: 0,
             deleted: false,
         });
         if job.version > entry.job.version {
-            entry.job = job;
+            entry.set_job(job);
         }
         entry.refs += 1;
         entry
@@ -461,7 +473,7 @@ impl Dispatcher {
         while let Some((stage, execution)) = self.timer.pop_due(now) {
             match stage {
                 Stage::Tick => self.admit(execution, now),
-                Stage::Continue => self.ready.push_back(execution),
+                Stage::Continue => self.make_ready(execution),
             }
         }
         self.start_ready();
@@ -507,9 +519,19 @@ impl Dispatcher {
                 if let Some(entry) = self.jobs.get_mut(&job_id) {
                     entry.running += 1;
                 }
-                self.ready.push_back(execution);
+                self.make_ready(execution);
             }
         }
+    }
+
+    /// Queues an admitted execution for an attempt slot, in its job's host's queue.
+    fn make_ready(&mut self, execution: Execution) {
+        // An execution with no job entry (a bookkeeping bug) is dropped when its turn comes.
+        let host = match self.jobs.get(&execution.job_id) {
+            Some(entry) => Arc::clone(&entry.host),
+            None => host_of(""),
+        };
+        self.ready.push(&host, execution);
     }
 
     fn set_busy(&self, busy: bool) {
@@ -526,7 +548,7 @@ impl Dispatcher {
         self.draining = true;
         // Claimed ticks and waiting retries are unfinished in the store: the next start has them.
         let mut report = ShutdownReport {
-            left_for_recovery: self.timer.len() + self.ready.len(),
+            left_for_recovery: self.timer.len() + self.ready.waiting(),
             ..ShutdownReport::default()
         };
         self.timer.clear();
@@ -561,6 +583,9 @@ impl Dispatcher {
         }
         self.metrics.in_flight.store(0, atomic::Ordering::Relaxed);
         self.metrics.waiting.store(0, atomic::Ordering::Relaxed);
+        self.metrics
+            .waiting_on_host
+            .store(0, atomic::Ordering::Relaxed);
         report
     }
 }
