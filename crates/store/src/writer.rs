@@ -66,18 +66,19 @@ where
             Ok(()) => {
                 // A panicking write must not end the thread, and with it every later write: it
                 // fails alone, its savepoint rolled back, and says so.
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    work(connection)
-                }))
-                .unwrap_or_else(|panic| {
-                    let message = panic_message(panic.as_ref());
-                    log::error!("a database write panicked, and was rolled back: {message}");
-                    Err(Error::Store {
-                        kind: StoreErrorKind::Permanent,
-                        message: format!("the write panicked: {message}"),
-                        source: None,
-                    })
-                });
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(connection)))
+                        .unwrap_or_else(|panic| {
+                            let message = panic_message(panic.as_ref());
+                            log::error!(
+                                "a database write panicked, and was rolled back: {message}"
+                            );
+                            Err(Error::Store {
+                                kind: StoreErrorKind::Permanent,
+                                message: format!("the write panicked: {message}"),
+                                source: None,
+                            })
+                        });
                 let end = if result.is_ok() {
                     "RELEASE task"
                 } else {
@@ -493,12 +494,15 @@ mod tests {
             .expect("the writer takes the task");
         wait(setup);
         let panicking = writer
-            .submit(Priority::Background, |connection: &Connection| -> Result<()> {
-                connection
-                    .execute_batch("INSERT INTO t VALUES (1)")
-                    .expect("an insert");
-                panic!("a bug in a write");
-            })
+            .submit(
+                Priority::Background,
+                |connection: &Connection| -> Result<()> {
+                    connection
+                        .execute_batch("INSERT INTO t VALUES (1)")
+                        .expect("an insert");
+                    panic!("a bug in a write");
+                },
+            )
             .expect("the writer takes the task");
         let error = panicking
             .blocking_recv()

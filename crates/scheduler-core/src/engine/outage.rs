@@ -82,6 +82,10 @@ struct State {
     watermarks: HashMap<JobId, Watermark>,
     /// Whether a tick was left out for lack of room during this outage (logged once).
     overflowed: bool,
+    /// Whether reading the due jobs failed during this outage (logged once).
+    reads_failed: bool,
+    /// Ticks claimed in memory during this outage.
+    claimed: u64,
 }
 
 /// A job's watermark in memory.
@@ -192,16 +196,20 @@ impl Outage {
     pub(crate) fn claims_succeeded(&self, now: Timestamp) {
         let mut state = self.lock();
         if let Some(failure) = state.claims_failing.take() {
-            log::info!(
-                "claims reach the store again, after {:?}; {} ticks were claimed in memory \
-                 meanwhile",
-                crate::time::since(now, failure.since),
-                self.metrics
-                    .outage_claimed
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            );
+            let lasted = crate::time::since(now, failure.since);
+            if self.buffering {
+                log::info!(
+                    "claims reach the store again, after {lasted:?}; {} ticks were claimed in \
+                     memory meanwhile",
+                    state.claimed
+                );
+            } else {
+                log::info!("claims reach the store again, after {lasted:?}");
+            }
+            state.claimed = 0;
             state.watermarks.clear();
             state.overflowed = false;
+            state.reads_failed = false;
         }
     }
 
@@ -332,9 +340,23 @@ impl Outage {
                 );
             }
         }
+        state.claimed += ticks.len() as u64;
         Metrics::add(&self.metrics.outage_claimed, ticks.len() as u64);
         self.publish(&state);
         (ticks, misfired)
+    }
+
+    /// Reading the due jobs failed too, with `cause`: nothing fires until the store answers.
+    /// Logged once per outage.
+    pub(crate) fn reads_failed(&self, cause: &str) {
+        let mut state = self.lock();
+        if !state.reads_failed {
+            state.reads_failed = true;
+            log::error!(
+                "reading due jobs failed as well, so no tick is claimed in memory until the \
+                 store answers: {cause}"
+            );
+        }
     }
 
     /// Folds `update` into its journaled execution, if it is journaled; whether it was.

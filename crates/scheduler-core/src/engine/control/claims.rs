@@ -253,11 +253,7 @@ impl Shared {
                 Ok(page) => page,
                 Err(error) => {
                     Metrics::add(&self.metrics.store_errors, 1);
-                    log::error!(
-                        "reading due jobs failed as well, nothing fires until the store answers: \
-                         {}",
-                        error_chain(&error)
-                    );
+                    self.outage.reads_failed(&error_chain(&error));
                     return PassOutcome::Failed;
                 }
             };
