@@ -6,18 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use scheduler_core::testing::{FakeReply, FakeTransport, ManualClock, SentAttempt};
 use scheduler_core::{
-    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DeliveryType,
-    Engine, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery, ExecutionStatus,
-    ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore, MembershipStore,
-    MemoryStore, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy, RetentionStore,
-    Store, StoreErrorKind, TakeOverRequest, Timestamp,
+    DeliveryType, Engine, EngineConfig, Execution, ExecutionId, ExecutionStatus, Job, MemoryStore,
+    Store, Timestamp,
 };
 
+use crate::faulty_store::FaultyStore;
 use crate::support::{at, config, eventually, spec, t0};
 
 /// One node: an engine with a transport of its own.
@@ -213,11 +210,11 @@ async fn a_live_node_takes_over_what_a_stopped_node_left() {
 async fn a_node_that_cannot_renew_its_heartbeat_stops_sending_then_drops_what_was_taken() {
     let clock = Arc::new(ManualClock::new(t0()));
     let store = Arc::new(MemoryStore::shared());
-    let cut_off = Arc::new(CutOff::new(store.clone()));
+    let cut_off = Arc::new(FaultyStore::new(store.clone()));
     let a = Node::start("node-a", cut_off.clone(), &clock).await;
     let b = Node::start("node-b", store.clone(), &clock).await;
     // A's heartbeats fail from its second on (at 3 s): its lease, renewed at 0, lapses at 7 s.
-    cut_off.heartbeats_fail(true);
+    cut_off.fail_heartbeats(true);
     clock.advance_to(at(6));
     eventually("node A's heartbeat failed", || {
         a.engine.metrics().store_errors > 0
@@ -256,7 +253,7 @@ async fn a_node_that_cannot_renew_its_heartbeat_stops_sending_then_drops_what_wa
     assert_eq!(b.engine.metrics().taken_over, 2);
 
     // Heartbeats succeed again at 21 s: A drops what B took over and claims and sends again.
-    cut_off.heartbeats_fail(false);
+    cut_off.fail_heartbeats(false);
     step_to(&clock, &store, (&job, 7), (21, 25), |_| false).await;
     assert!(!a.engine.is_fenced());
     assert_eq!(a.engine.metrics().leases_lost, 2);
@@ -380,137 +377,4 @@ async fn a_change_through_one_node_reaches_the_ticks_another_node_holds() {
     );
     a.engine.shutdown(Duration::ZERO).await;
     b.engine.shutdown(Duration::ZERO).await;
-}
-
-/// A memory store whose heartbeats can be made to fail, as when a node is cut off from a
-/// shared database (everything else still works, which makes the fence the only guard).
-struct CutOff {
-    inner: Arc<MemoryStore>,
-    failing: AtomicBool,
-}
-
-impl CutOff {
-    fn new(inner: Arc<MemoryStore>) -> CutOff {
-        CutOff {
-            inner,
-            failing: AtomicBool::new(false),
-        }
-    }
-
-    fn heartbeats_fail(&self, fail: bool) {
-        self.failing.store(fail, Ordering::SeqCst);
-    }
-}
-
-impl JobStore for CutOff {
-    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
-        self.inner.insert_job(job)
-    }
-
-    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
-        self.inner.get_job(id)
-    }
-
-    fn update_job(
-        &self,
-        job: Job,
-        expected_version: u64,
-        next_fire: NextFire,
-    ) -> BoxFuture<'_, Result<Job>> {
-        self.inner.update_job(job, expected_version, next_fire)
-    }
-
-    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
-        self.inner.delete_job(id)
-    }
-
-    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
-        self.inner.find_jobs(query)
-    }
-
-    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
-        self.inner.count_jobs()
-    }
-}
-
-impl ClaimStore for CutOff {
-    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.inner.claim_due(request)
-    }
-
-    fn insert_job_and_claim(
-        &self,
-        job: Job,
-        request: ClaimRequest,
-    ) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.inner.insert_job_and_claim(job, request)
-    }
-
-    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
-        self.inner.insert_execution(execution)
-    }
-
-    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
-        self.inner.record_results(updates)
-    }
-
-    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
-        self.inner.record_buffered_claims(claims)
-    }
-}
-
-impl HistoryStore for CutOff {
-    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
-        self.inner.get_execution(id)
-    }
-
-    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
-        self.inner.find_executions(query)
-    }
-}
-
-impl RetentionStore for CutOff {
-    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
-        self.inner.prune(policy, now)
-    }
-}
-
-impl RecoveryStore for CutOff {
-    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        self.inner.unfinished_executions(owner)
-    }
-
-    fn renew_leases(
-        &self,
-        owner: &str,
-        ids: Vec<ExecutionId>,
-        lease_until: Timestamp,
-    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
-        self.inner.renew_leases(owner, ids, lease_until)
-    }
-
-    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        self.inner.take_over(request)
-    }
-}
-
-impl MembershipStore for CutOff {
-    fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(Error::store(
-                StoreErrorKind::Unavailable,
-                "recording a heartbeat",
-                "the database cannot be reached (test)",
-            ))));
-        }
-        self.inner.heartbeat(node, at)
-    }
-
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>> {
-        self.inner.nodes()
-    }
-
-    fn is_shared(&self) -> bool {
-        true
-    }
 }

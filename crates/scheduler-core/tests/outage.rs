@@ -7,175 +7,21 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use scheduler_core::{
-    BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DeliveryType,
-    DueJobsQuery, EngineConfig, Error, Execution, ExecutionId, ExecutionQuery, ExecutionStatus,
-    ExecutionUpdate, HistoryStore, Job, JobCounts, JobId, JobQuery, JobStore, MembershipStore,
-    MemoryStore, MisfirePolicy, NextFire, NodeHeartbeat, RecoveryStore, Result, RetentionPolicy,
-    RetentionStore, StoreErrorKind, TakeOverRequest, Timestamp,
+    DeliveryType, EngineConfig, Execution, ExecutionStatus, Job, MemoryStore, MisfirePolicy,
+    Timestamp,
 };
 
+use crate::faulty_store::FaultyStore;
 use crate::support::{Harness, at, config, eventually, spec};
 
 const OK: &str = "http://target.test/ok";
 
-/// A memory store whose writes can be made to fail, all at once, as on a full disk; reads keep
-/// working.
-struct Unwritable {
-    inner: Arc<MemoryStore>,
-    failing: AtomicBool,
-}
-
-impl Unwritable {
-    fn new(inner: Arc<MemoryStore>) -> Unwritable {
-        Unwritable {
-            inner,
-            failing: AtomicBool::new(false),
-        }
-    }
-
-    fn fail_writes(&self, fail: bool) {
-        self.failing.store(fail, Ordering::SeqCst);
-    }
-
-    /// The failure of a write, while writes fail.
-    fn refuse(&self) -> Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(Error::Store {
-                kind: StoreErrorKind::Unavailable,
-                message: "database or disk is full (a test failure)".to_owned(),
-                source: None,
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `write`, unless writes fail.
-    fn write<'a, T: Send + 'a>(
-        &'a self,
-        write: impl FnOnce() -> BoxFuture<'a, Result<T>> + Send + 'a,
-    ) -> BoxFuture<'a, Result<T>> {
-        match self.refuse() {
-            Ok(()) => write(),
-            Err(error) => Box::pin(std::future::ready(Err(error))),
-        }
-    }
-}
-
-impl JobStore for Unwritable {
-    fn insert_job(&self, job: Job) -> BoxFuture<'_, Result<()>> {
-        self.write(|| self.inner.insert_job(job))
-    }
-
-    fn get_job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>>> {
-        self.inner.get_job(id)
-    }
-
-    fn update_job(
-        &self,
-        job: Job,
-        expected_version: u64,
-        next_fire: NextFire,
-    ) -> BoxFuture<'_, Result<Job>> {
-        self.write(move || self.inner.update_job(job, expected_version, next_fire))
-    }
-
-    fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
-        self.write(move || self.inner.delete_job(id))
-    }
-
-    fn find_jobs(&self, query: JobQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
-        self.inner.find_jobs(query)
-    }
-
-    fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
-        self.inner.count_jobs()
-    }
-
-    fn due_jobs(&self, query: DueJobsQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
-        self.inner.due_jobs(query)
-    }
-}
-
-impl ClaimStore for Unwritable {
-    fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.write(|| self.inner.claim_due(request))
-    }
-
-    fn insert_job_and_claim(
-        &self,
-        job: Job,
-        request: ClaimRequest,
-    ) -> BoxFuture<'_, Result<ClaimBatch>> {
-        self.write(|| self.inner.insert_job_and_claim(job, request))
-    }
-
-    fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
-        self.write(|| self.inner.insert_execution(execution))
-    }
-
-    fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
-        self.write(|| self.inner.record_results(updates))
-    }
-
-    fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
-        self.write(|| self.inner.record_buffered_claims(claims))
-    }
-}
-
-impl HistoryStore for Unwritable {
-    fn get_execution(&self, id: ExecutionId) -> BoxFuture<'_, Result<Option<Execution>>> {
-        self.inner.get_execution(id)
-    }
-
-    fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>> {
-        self.inner.find_executions(query)
-    }
-}
-
-impl RetentionStore for Unwritable {
-    fn prune(&self, policy: RetentionPolicy, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
-        self.write(move || self.inner.prune(policy, now))
-    }
-}
-
-impl RecoveryStore for Unwritable {
-    fn unfinished_executions(&self, owner: &str) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        self.inner.unfinished_executions(owner)
-    }
-
-    fn renew_leases(
-        &self,
-        owner: &str,
-        ids: Vec<ExecutionId>,
-        lease_until: Timestamp,
-    ) -> BoxFuture<'_, Result<Vec<ExecutionId>>> {
-        self.inner.renew_leases(owner, ids, lease_until)
-    }
-
-    fn take_over(&self, request: TakeOverRequest) -> BoxFuture<'_, Result<Vec<ClaimedTick>>> {
-        self.inner.take_over(request)
-    }
-}
-
-impl MembershipStore for Unwritable {
-    fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
-        let node = node.to_owned();
-        self.write(move || self.inner.heartbeat(&node, at))
-    }
-
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>> {
-        self.inner.nodes()
-    }
-}
-
-async fn unwritable_harness(config: EngineConfig) -> (Harness, Arc<Unwritable>) {
+async fn unwritable_harness(config: EngineConfig) -> (Harness, Arc<FaultyStore>) {
     let memory = Arc::new(MemoryStore::new());
-    let unwritable = Arc::new(Unwritable::new(memory.clone()));
+    let unwritable = Arc::new(FaultyStore::new(memory.clone()));
     let harness = Harness::start_on(config, memory, unwritable.clone()).await;
     (harness, unwritable)
 }

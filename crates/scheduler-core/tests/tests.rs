@@ -1,6 +1,7 @@
 //! The crate's integration tests: one binary, one module per area. Every engine test runs on
 //! the manual clock, the fake transport and the in-memory store.
 
+mod faulty_store;
 mod support;
 
 mod backlog;

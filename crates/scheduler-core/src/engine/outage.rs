@@ -46,7 +46,7 @@ pub(crate) struct Outage {
     state: Mutex<State>,
 }
 
-/// Why the store is failing and since when, from [`Outage::status`].
+/// Why the store is failing and since when, from [`StoreStatus`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreFailure {
     /// When the first of the failures in a row happened.

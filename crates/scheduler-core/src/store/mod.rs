@@ -67,29 +67,18 @@ pub trait JobStore: Send + Sync + 'static {
     /// [`JobStore::find_jobs`]; stores override it with a count query.
     fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
         Box::pin(async move {
-            const PAGE: usize = 1_000;
             let mut counts = JobCounts::default();
-            let mut after = None;
-            loop {
-                let page = self
-                    .find_jobs(JobQuery {
-                        after,
-                        limit: PAGE,
-                        ..JobQuery::default()
-                    })
-                    .await?;
-                for job in &page {
+            each_page_of_jobs(self, None, |page| {
+                for job in page {
                     if job.spec.paused {
                         counts.paused += 1;
                     } else {
                         counts.active += 1;
                     }
                 }
-                if page.len() < PAGE {
-                    return Ok(counts);
-                }
-                after = page.last().map(|job| job.id);
-            }
+            })
+            .await?;
+            Ok(counts)
         })
     }
 
@@ -102,25 +91,11 @@ pub trait JobStore: Send + Sync + 'static {
     /// reads every job; stores override it with an indexed query.
     fn due_jobs(&self, query: DueJobsQuery) -> BoxFuture<'_, Result<Vec<Job>>> {
         Box::pin(async move {
-            const PAGE: usize = 1_000;
             let mut due = Vec::new();
-            let mut after = None;
-            loop {
-                let page = self
-                    .find_jobs(JobQuery {
-                        after,
-                        limit: PAGE,
-                        paused: Some(false),
-                        ..JobQuery::default()
-                    })
-                    .await?;
-                let full = page.len() == PAGE;
-                after = page.last().map(|job| job.id);
+            each_page_of_jobs(self, Some(false), |page| {
                 due.extend(page.into_iter().filter(|job| query.takes(job)));
-                if !full {
-                    break;
-                }
-            }
+            })
+            .await?;
             due.sort_unstable_by_key(|job| (job.next_fire_at, job.id));
             due.truncate(query.limit);
             Ok(due)
@@ -134,6 +109,34 @@ pub trait JobStore: Send + Sync + 'static {
             limit,
             ..JobQuery::default()
         })
+    }
+}
+
+/// Reads every job (only the paused or the active ones, with `paused`) through
+/// [`JobStore::find_jobs`], a page at a time, and hands each page to `visit`: what the default
+/// methods that need every job build on.
+async fn each_page_of_jobs<S: JobStore + ?Sized>(
+    store: &S,
+    paused: Option<bool>,
+    mut visit: impl FnMut(Vec<Job>) + Send,
+) -> Result<()> {
+    const PAGE: usize = 1_000;
+    let mut after = None;
+    loop {
+        let page = store
+            .find_jobs(JobQuery {
+                after,
+                limit: PAGE,
+                paused,
+                ..JobQuery::default()
+            })
+            .await?;
+        let full = page.len() == PAGE;
+        after = page.last().map(|job| job.id);
+        visit(page);
+        if !full {
+            return Ok(());
+        }
     }
 }
 
