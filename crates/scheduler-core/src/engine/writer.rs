@@ -97,12 +97,6 @@ struct Writer {
     failing: Option<(u32, Timestamp)>,
 }
 
-/// The outcome of one store call.
-enum Written {
-    Stored,
-    Failed(Error),
-}
-
 impl Writer {
     async fn run(mut self) {
         // When the oldest update in the queue arrived (for updates left from the previous call:
@@ -166,15 +160,11 @@ impl Writer {
             let store = Arc::clone(&self.parts.store);
             // Keep taking updates while the store works, so that they coalesce in the queue
             // rather than pile up in the channel.
-            let written = match self
+            match self
                 .while_receiving(store.record_results(batch.updates.clone()))
                 .await
             {
-                Ok(()) => Written::Stored,
-                Err(error) => Written::Failed(error),
-            };
-            match written {
-                Written::Stored => {
+                Ok(()) => {
                     for ack in batch.acks {
                         let _ = ack.send(true);
                     }
@@ -184,7 +174,7 @@ impl Writer {
                     self.succeeded();
                     self.publish(0);
                 }
-                Written::Failed(error) => {
+                Err(error) => {
                     for ack in batch.acks {
                         let _ = ack.send(false);
                     }
