@@ -264,6 +264,7 @@ fn json_field_name(field: &JobField) -> String {
         JobField::Delivery => "type",
         JobField::Method => "method",
         JobField::Header(name) => return format!("headers.{name}"),
+        JobField::SecretHeader(_) => "secretHeaders",
         JobField::Body => "body",
         JobField::AttemptTimeout => "timeoutMs",
         JobField::RetryMaxAttempts => "retry.maxAttempts",

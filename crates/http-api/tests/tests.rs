@@ -8,5 +8,6 @@ mod executions;
 mod jobs;
 mod observability;
 mod openapi;
+mod secrets;
 mod server;
 mod validation;

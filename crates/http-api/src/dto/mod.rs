@@ -3,6 +3,7 @@
 
 mod requests;
 mod responses;
+mod secrets;
 
 pub(crate) use requests::{
     JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, parse_delivery, parse_job_request,
@@ -11,3 +12,4 @@ pub(crate) use requests::{
 pub(crate) use responses::{
     ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,
 };
+pub(crate) use secrets::{REDACTED, has_placeholders, refuse_placeholders, restore_placeholders};
