@@ -7,8 +7,17 @@
 use scheduler_core::{JobSpec, MAX_NAME_CHARS, RetryPolicy};
 use serde_json::{Value, json};
 
-use crate::dto::{MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, NEXT_FIRE_TIMES, millis};
+use crate::dto::{
+    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
+};
 use crate::routes::{DEFAULT_EXECUTIONS, DEFAULT_JOBS, MAX_EXECUTIONS, MAX_JOBS};
+
+/// An RFC 9110 token: what a header name may be.
+const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+/// A header value: no control characters but tab.
+const HEADER_VALUE_PATTERN: &str = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
+/// What `If-Match` accepts: `*`, or a version, bare, quoted or weak.
+const IF_MATCH_PATTERN: &str = "^\\s*(\\*|(W/)?\"?[0-9]+\"?)\\s*$";
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -26,7 +35,7 @@ pub(crate) fn document() -> Value {
                     "summary": "Jobs in id order, one page at a time",
                     "parameters": [
                         limit_jobs(),
-                        query("after", "string", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
+                        uuid_query("after", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
                         query("paused", "boolean", "Only paused (true) or only active (false) jobs."),
                         {"name": "type", "in": "query", "required": false, "description": "Only jobs of this delivery type.", "schema": {"$ref": "#/components/schemas/DeliveryType"}}
                     ],
@@ -55,8 +64,8 @@ pub(crate) fn document() -> Value {
                 "put": {
                     "operationId": "replaceJob",
                     "summary": "Replace a job; a new schedule takes effect at once",
-                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409.",
-                    "parameters": [{"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *.", "schema": {"type": "string"}}],
+                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409. A secret header sent with the value \"***\" (as read) keeps its stored value.",
+                    "parameters": [if_match()],
                     "requestBody": job_body("JobReplace"),
                     "responses": {
                         "200": ok("The job as stored.", "Job"),
@@ -67,7 +76,8 @@ pub(crate) fn document() -> Value {
                 "delete": {
                     "operationId": "deleteJob",
                     "summary": "Delete a job and its history",
-                    "responses": {"204": {"description": "Deleted."}, "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"204": {"description": "Deleted."}, "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/pause": {
@@ -75,7 +85,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "pauseJob",
                     "summary": "Pause a job: it keeps its definition and fires no ticks",
-                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/resume": {
@@ -83,7 +94,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "resumeJob",
                     "summary": "Resume a paused job from its next tick after now",
-                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/trigger": {
@@ -91,7 +103,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "triggerJob",
                     "summary": "Fire the job once, now, outside its schedule (also when paused)",
-                    "responses": {"202": ok("The new execution. Location points to it.", "Execution"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"202": ok("The new execution. Location points to it.", "Execution"), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/executions": {
@@ -107,7 +120,7 @@ pub(crate) fn document() -> Value {
                 "get": {
                     "operationId": "recentExecutions",
                     "summary": "Recent executions across jobs, newest tick first",
-                    "parameters": [limit_executions(), status(), query("jobId", "string", "Only executions of this job.")],
+                    "parameters": [limit_executions(), status(), uuid_query("jobId", "Only executions of this job.")],
                     "responses": {"200": ok("The executions.", "ExecutionList"), "400": error_response()}
                 }
             },
@@ -159,6 +172,16 @@ pub(crate) fn document() -> Value {
 
 fn query(name: &str, kind: &str, description: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}})
+}
+
+/// A query parameter that takes a job id.
+fn uuid_query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string", "format": "uuid"}})
+}
+
+/// The `If-Match` header of the routes that change a job.
+fn if_match() -> Value {
+    json!({"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *. Another stored version answers 409 and changes nothing.", "schema": {"type": "string", "pattern": IF_MATCH_PATTERN}})
 }
 
 fn limit_executions() -> Value {
@@ -217,12 +240,13 @@ fn job_settings() -> serde_json::Map<String, Value> {
         JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
     );
     let settings = json!({
-        "schedule": {"type": "string", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
-        "api": {"type": "string", "description": "The target: an absolute http:// or https:// URL with a host."},
+        "schedule": {"type": "string", "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
+        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
-        "timezone": {"type": ["string", "null"], "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
+        "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
-        "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, name to value (their order is not kept)."},
+        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": "Extra request headers, name to value (their order is not kept). The values of Authorization, Cookie, Proxy-Authorization, X-Api-Key and of the headers named in secretHeaders are write-only: answers show them as \"***\"."},
+        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers (in headers, any case) whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
         "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": timeout},
         "retry": {"$ref": "#/components/schemas/RetryInput"},
@@ -242,7 +266,7 @@ fn schemas() -> Value {
     let create = job_settings();
     let mut replace = job_settings();
     replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
-    replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "description": "Ignored if it matches the path; 400 otherwise."}));
+    replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
     for read_only in ["createdAt", "updatedAt", "nextFireTimes", "stats"] {
         replace.insert(read_only.to_owned(), json!({"description": "Read-only; accepted and ignored, so that a job read with GET can be sent back."}));
     }
@@ -258,8 +282,8 @@ fn schemas() -> Value {
             "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
             "properties": {
                 "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
-                "initialBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.initial_backoff)},
-                "maxBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.max_backoff)},
+                "initialBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs."},
+                "maxBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff)},
                 "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": retry.multiplier},
                 "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry.jitter}
             }
@@ -277,11 +301,14 @@ fn schemas() -> Value {
         },
         "Misfire": {
             "type": ["object", "null"], "additionalProperties": false, "required": ["policy"],
-            "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW).",
+            "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW). max is required with CATCH_UP and absent (or null) otherwise.",
             "properties": {
                 "policy": {"type": "string", "enum": ["FIRE_ONCE_NOW", "SKIP_TO_NEXT", "CATCH_UP"]},
                 "max": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CATCH_UP, "description": "CATCH_UP only: the most missed ticks fired."}
-            }
+            },
+            "if": {"type": "object", "required": ["policy"], "properties": {"policy": {"const": "CATCH_UP"}}},
+            "then": {"required": ["max"], "properties": {"max": {"type": "integer"}}},
+            "else": {"properties": {"max": {"type": "null"}}}
         },
         "Stats": {
             "type": ["object", "null"], "additionalProperties": false,
@@ -296,7 +323,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": "string", "description": "The canonical text of the schedule."},
@@ -304,7 +331,8 @@ fn schemas() -> Value {
                 "type": {"$ref": "#/components/schemas/DeliveryType"},
                 "timezone": {"type": "string"},
                 "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
-                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Secret header values show as \"***\"."},
+                "secretHeaders": {"type": "array", "items": {"type": "string"}, "description": "The further headers whose values are write-only."},
                 "body": nullable("string"),
                 "timeoutMs": {"type": "integer"},
                 "retry": {"$ref": "#/components/schemas/Retry"},

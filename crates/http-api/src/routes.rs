@@ -11,8 +11,8 @@ use scheduler_core::{ExecutionId, ExecutionQuery, JobId, JobQuery, VersionCheck}
 use serde_json::Value;
 
 use crate::dto::{
-    self, ExecutionDto, ExecutionListDto, JobDto, JobPageDto, JobRequestKind, parse_delivery,
-    parse_status,
+    self, ExecutionDto, ExecutionListDto, JobDto, JobPageDto, JobRequestKind, StrictJson,
+    parse_delivery, parse_status,
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport, NodeDto};
@@ -112,9 +112,9 @@ fn job_response(status: StatusCode, state: &ApiState, job: &scheduler_core::Job)
 async fn create_job(
     state: web::Data<ApiState>,
     config: web::Data<ApiConfig>,
-    body: web::Json<Value>,
+    body: web::Json<StrictJson>,
 ) -> Result<HttpResponse> {
-    let request = dto::parse_job_request(&body, JobRequestKind::Create, &config.job_defaults)?;
+    let request = dto::parse_job_request(&body.0.0, JobRequestKind::Create, &config.job_defaults)?;
     dto::refuse_placeholders(&request.spec)?;
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
@@ -136,10 +136,11 @@ async fn replace_job(
     path: web::Path<String>,
     request: HttpRequest,
     config: web::Data<ApiConfig>,
-    body: web::Json<Value>,
+    body: web::Json<StrictJson>,
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
-    let job_request = dto::parse_job_request(&body, JobRequestKind::Replace, &config.job_defaults)?;
+    let job_request =
+        dto::parse_job_request(&body.0.0, JobRequestKind::Replace, &config.job_defaults)?;
     if let Some(body_id) = &job_request.job_id
         && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)
     {
@@ -601,5 +602,22 @@ pub(crate) fn record_request(
     let route = route.unwrap_or_else(|| "unmatched".to_owned());
     state
         .metrics()
-        .record_request(method.as_str(), &route, status.as_u16(), latency);
+        .record_request(method_label(method), &route, status.as_u16(), latency);
+}
+
+/// The metrics label of a request method: the standard methods by name, any other token as
+/// `OTHER`, so that junk methods cannot grow the metrics.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "OTHER",
+    }
 }

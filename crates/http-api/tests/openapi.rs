@@ -244,7 +244,7 @@ async fn documented_request_and_error_schemas_match() {
     // A request with every documented create field is accepted ...
     let full = json!({
         "schedule": "0 0 * * * *", "api": "https://example.com/", "type": "AT_LEAST_ONCE",
-        "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "body": "x", "timeoutMs": 10,
+        "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "secretHeaders": ["a"], "body": "x", "timeoutMs": 10,
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly"
     });

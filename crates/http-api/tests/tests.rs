@@ -5,6 +5,7 @@
 mod support;
 
 mod executions;
+mod hardening;
 mod jobs;
 mod observability;
 mod openapi;

@@ -19,7 +19,7 @@ use crate::JobDefaults;
 use crate::error::ApiError;
 
 /// The longest target URL accepted.
-const MAX_URL_LENGTH: usize = 2_048;
+pub(crate) const MAX_URL_LENGTH: usize = 2_048;
 /// The longest attempt timeout accepted: one day.
 pub(crate) const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// The most attempts a retry policy may ask for.
