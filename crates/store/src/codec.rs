@@ -338,8 +338,11 @@ pub(crate) fn encode_headers(headers: &[(String, String)], secret: &[String]) ->
     encoded
 }
 
+/// Headers as (name, value) pairs, and the names of those that are secret.
+pub(crate) type DecodedHeaders = (Vec<(String, String)>, Vec<String>);
+
 /// The headers of [`encode_headers`], and the names of those marked secret.
-pub(crate) fn decode_headers(mut encoded: &str) -> Option<(Vec<(String, String)>, Vec<String>)> {
+pub(crate) fn decode_headers(mut encoded: &str) -> Option<DecodedHeaders> {
     let mut headers = Vec::new();
     let mut secret = Vec::new();
     while !encoded.is_empty() {
