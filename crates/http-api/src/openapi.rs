@@ -26,7 +26,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "Job scheduler API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}."
+            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}. Any request may also be answered 408 (its body did not arrive in full in time) or 429 (its client has too many connections open); both close the connection."
         },
         "paths": {
             "/api/jobs": {
@@ -390,7 +390,7 @@ fn schemas() -> Value {
                 "error": {
                     "type": "object", "additionalProperties": false, "required": ["code", "field", "message"],
                     "properties": {
-                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
+                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "request_timeout", "too_many_connections", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
                         "field": {"type": ["string", "null"], "description": "The body field (retry.maxAttempts), query parameter, header (Content-Type, If-Match) or path parameter (jobId) at fault."},
                         "message": {"type": "string"}
                     }

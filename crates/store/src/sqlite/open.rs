@@ -245,7 +245,10 @@ fn create_private_file(path: &Path) {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     if let Err(error) = options.open(path) {
-        log::debug!("database {}: not created ahead of SQLite: {error}", path.display());
+        log::debug!(
+            "database {}: not created ahead of SQLite: {error}",
+            path.display()
+        );
     }
 }
 
