@@ -49,7 +49,7 @@ pub(crate) fn document() -> Value {
                     "summary": "Create a job",
                     "requestBody": job_body("JobCreate"),
                     "responses": {
-                        "201": ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"),
+                        "201": with_links(ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"), job_links()),
                         "400": error_response(), "413": error_response(), "415": error_response()
                     }
                 }
@@ -104,7 +104,7 @@ pub(crate) fn document() -> Value {
                     "operationId": "triggerJob",
                     "summary": "Fire the job once, now, outside its schedule (also when paused)",
                     "parameters": [if_match()],
-                    "responses": {"202": ok("The new execution. Location points to it.", "Execution"), "400": error_response(), "404": error_response(), "409": error_response()}
+                    "responses": {"202": with_links(ok("The new execution. Location points to it.", "Execution"), json!({"GetExecution": {"operationId": "getExecution", "parameters": {"executionId": "$response.body#/executionId"}}})), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/executions": {
@@ -217,6 +217,32 @@ fn ok(description: &str, schema: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
+/// `response` with OpenAPI `links`: the operations its body's ids lead to.
+fn with_links(mut response: Value, links: Value) -> Value {
+    response["links"] = links;
+    response
+}
+
+/// The operations on a job created or read: each takes the `jobId` of the body.
+fn job_links() -> Value {
+    let mut links = serde_json::Map::new();
+    for (name, operation) in [
+        ("GetJob", "getJob"),
+        ("ReplaceJob", "replaceJob"),
+        ("DeleteJob", "deleteJob"),
+        ("PauseJob", "pauseJob"),
+        ("ResumeJob", "resumeJob"),
+        ("TriggerJob", "triggerJob"),
+        ("JobExecutions", "jobExecutions"),
+    ] {
+        links.insert(
+            name.to_owned(),
+            json!({"operationId": operation, "parameters": {"jobId": "$response.body#/jobId"}}),
+        );
+    }
+    Value::Object(links)
+}
+
 fn error_response() -> Value {
     ok("The error, naming the field at fault.", "Error")
 }
@@ -275,8 +301,8 @@ fn schemas() -> Value {
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
         "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW)."},
-        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create},
-        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace},
+        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}]},
+        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {
             "type": ["object", "null"], "additionalProperties": false,
             "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
