@@ -110,7 +110,7 @@ pub(crate) struct ServeArgs {
     pub(crate) shutdown_grace: Duration,
     /// How long a request body may take to arrive in full; a slower one is answered 408 and
     /// its connection closed.
-    #[arg(long, env = "SCHEDULER_REQUEST_BODY_TIMEOUT", value_parser = parse_duration,
+    #[arg(long, env = "SCHEDULER_REQUEST_BODY_TIMEOUT", value_parser = parse_positive_duration,
           default_value = duration_text(ApiConfig::default().request_body_timeout))]
     pub(crate) request_body_timeout: Duration,
     /// The most connections one client IP address may have open to the API at once; a
@@ -371,6 +371,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         },
     };
     Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// A [`parse_duration`] that is more than zero.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        duration if duration.is_zero() => Err(format!("{text:?} must be more than zero")),
+        duration => Ok(duration),
+    }
 }
 
 /// `duration` in the largest unit that holds it whole (`2s`, `100ms`, `1m`), as
