@@ -10,6 +10,7 @@ mod disk_full;
 mod isolation;
 mod partition;
 mod postgres;
+mod secrets;
 mod serve_cli;
 mod server;
 mod shutdown;

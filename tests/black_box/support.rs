@@ -62,6 +62,18 @@ impl Server {
         Server::spawn(command)
     }
 
+    /// [`Server::start`] with the environment variables `env` set for the process.
+    pub(crate) fn start_with_env(db: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scheduler"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(["--log-level", "info"])
+            .args(extra_args)
+            .envs(env.iter().copied());
+        Server::spawn(command)
+    }
+
     /// Starts `scheduler` with no arguments at all, configured by environment variables.
     pub(crate) fn start_from_environment(db: &Path) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_scheduler"));

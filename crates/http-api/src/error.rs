@@ -1,10 +1,10 @@
 //! The crate's one public error type, the error body every failure answers with, and the
 //! handlers that turn actix's own extractor errors into that body.
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use scheduler_core::{JobField, error_chain};
 use serde::Serialize;
 
@@ -75,6 +75,22 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive in full within the server's body timeout: 408, and the
+    /// connection is closed.
+    #[error("the request body did not arrive in full within {timeout_ms} ms")]
+    RequestTimeout {
+        /// The timeout in milliseconds.
+        timeout_ms: u128,
+    },
+    /// The client has more connections open than the server allows one client: 429, and this
+    /// connection is closed.
+    #[error("too many connections from {client}: at most {limit} may be open at once")]
+    TooManyConnections {
+        /// The client's IP address.
+        client: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The body is not `application/json`: 415.
     #[error("expected content type application/json, found {found}")]
     UnsupportedMediaType {
@@ -107,8 +123,9 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid`, `malformed_json`, `not_found`,
-    /// `method_not_allowed`, `version_conflict`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `unavailable` or `internal`.
+    /// `method_not_allowed`, `version_conflict`, `conflict`, `request_timeout`,
+    /// `too_many_connections`, `payload_too_large`, `unsupported_media_type`, `unavailable` or
+    /// `internal`.
     pub code: &'static str,
     /// The field at fault, as the API names it (a body field such as `retry.jitter`, a query
     /// parameter, a header such as `Content-Type`, a path parameter such as `jobId`, or
@@ -165,6 +182,10 @@ impl ApiError {
                 Some("body".to_owned()),
                 self.to_string(),
             ),
+            ApiError::RequestTimeout { .. } => {
+                ("request_timeout", Some("body".to_owned()), self.to_string())
+            }
+            ApiError::TooManyConnections { .. } => ("too_many_connections", None, self.to_string()),
             ApiError::UnsupportedMediaType { .. } => (
                 "unsupported_media_type",
                 Some("Content-Type".to_owned()),
@@ -191,6 +212,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::VersionConflict { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -210,6 +233,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::Unavailable { .. } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if let ApiError::RequestTimeout { .. } | ApiError::TooManyConnections { .. } = self {
+            response.force_close();
         }
         response.json(ErrorBody {
             error: self.detail(),
@@ -264,6 +290,7 @@ fn json_field_name(field: &JobField) -> String {
         JobField::Delivery => "type",
         JobField::Method => "method",
         JobField::Header(name) => return format!("headers.{name}"),
+        JobField::SecretHeader(_) => "secretHeaders",
         JobField::Body => "body",
         JobField::AttemptTimeout => "timeoutMs",
         JobField::RetryMaxAttempts => "retry.maxAttempts",
@@ -297,6 +324,15 @@ pub(crate) fn json_error(
                 .unwrap_or("none")
                 .to_owned(),
         },
+        JsonPayloadError::Payload(PayloadError::Io(io))
+            if io.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            ApiError::RequestTimeout {
+                timeout_ms: request
+                    .app_data::<web::Data<crate::ApiConfig>>()
+                    .map_or(0, |config| config.request_body_timeout.as_millis()),
+            }
+        }
         JsonPayloadError::Deserialize(inner) => ApiError::MalformedJson {
             message: inner.to_string(),
         },

@@ -99,6 +99,7 @@
 mod dto;
 mod error;
 mod health;
+mod limits;
 mod metrics;
 mod openapi;
 mod routes;
@@ -192,6 +193,12 @@ pub struct ApiConfig {
     pub health_check_timeout: Duration,
     /// The settings a job gets when its request leaves them out.
     pub job_defaults: JobDefaults,
+    /// How long a request body may take to arrive in full, from the end of the request's
+    /// head; a slower one is answered `408` and its connection closed. Default 10 s.
+    pub request_body_timeout: Duration,
+    /// The most connections one client IP address may have open at once (with [`serve`]); a
+    /// connection over the limit is answered `429` and closed. Default 256.
+    pub max_connections_per_client: usize,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -222,6 +229,8 @@ impl Default for ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             health_check_timeout: Duration::from_secs(5),
             job_defaults: JobDefaults::default(),
+            request_body_timeout: Duration::from_secs(10),
+            max_connections_per_client: 256,
         }
     }
 }
@@ -240,6 +249,8 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
         let query = web::QueryConfig::default().error_handler(error::query_error);
         let path = web::PathConfig::default().error_handler(error::path_error);
         let recorder = state.clone();
+        let body_timeout = config.request_body_timeout;
+        let connection_limit = config.max_connections_per_client;
         let scope = web::scope("")
             .app_data(web::Data::new(state))
             .app_data(web::Data::new(config))
@@ -251,9 +262,29 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
             let started = Instant::now();
             let method = request.method().clone();
             let recorder = recorder.clone();
-            let response = service.call(request);
+            let over_limit = request
+                .conn_data::<limits::ClientConnection>()
+                .filter(|connection| connection.over_limit())
+                .map(|connection| connection.ip());
+            let outcome = match over_limit {
+                None => {
+                    let (http_request, payload) = request.into_parts();
+                    let request = actix_web::dev::ServiceRequest::from_parts(
+                        http_request,
+                        limits::with_deadline(payload, body_timeout),
+                    );
+                    Ok(service.call(request))
+                }
+                Some(client) => Err(request.error_response(ApiError::TooManyConnections {
+                    client: client.to_string(),
+                    limit: connection_limit,
+                })),
+            };
             async move {
-                let response = response.await?;
+                let response = match outcome {
+                    Ok(call) => call.await?,
+                    Err(refused) => refused,
+                };
                 routes::record_request(
                     &recorder,
                     &method,
@@ -288,8 +319,18 @@ pub fn serve(listener: TcpListener, state: ApiState, config: ApiConfig) -> std::
     }
     let workers = config.workers.max(1);
     let shutdown_timeout = config.shutdown_timeout.as_secs().max(1);
+    let connections = Arc::new(limits::ClientConnections::default());
+    let limit = config.max_connections_per_client.max(1);
     let server =
         HttpServer::new(move || App::new().configure(configure(state.clone(), config.clone())))
+            .on_connect(move |connection, data| {
+                let peer = connection
+                    .downcast_ref::<actix_web::rt::net::TcpStream>()
+                    .and_then(|stream| stream.peer_addr().ok());
+                if let Some(peer) = peer {
+                    data.insert(connections.open(peer.ip(), limit));
+                }
+            })
             .workers(workers)
             .shutdown_timeout(shutdown_timeout)
             .disable_signals()

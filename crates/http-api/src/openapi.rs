@@ -7,8 +7,17 @@
 use scheduler_core::{JobSpec, MAX_NAME_CHARS, RetryPolicy};
 use serde_json::{Value, json};
 
-use crate::dto::{MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, NEXT_FIRE_TIMES, millis};
+use crate::dto::{
+    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
+};
 use crate::routes::{DEFAULT_EXECUTIONS, DEFAULT_JOBS, MAX_EXECUTIONS, MAX_JOBS};
+
+/// An RFC 9110 token: what a header name may be.
+const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+/// A header value: no control characters but tab.
+const HEADER_VALUE_PATTERN: &str = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
+/// What `If-Match` accepts: `*`, or a version, bare, quoted or weak.
+const IF_MATCH_PATTERN: &str = "^\\s*(\\*|(W/)?\"?[0-9]+\"?)\\s*$";
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -17,7 +26,7 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "Job scheduler API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}."
+            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}. Any request may also be answered 408 (its body did not arrive in full in time) or 429 (its client has too many connections open); both close the connection."
         },
         "paths": {
             "/api/jobs": {
@@ -26,7 +35,7 @@ pub(crate) fn document() -> Value {
                     "summary": "Jobs in id order, one page at a time",
                     "parameters": [
                         limit_jobs(),
-                        query("after", "string", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
+                        uuid_query("after", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
                         query("paused", "boolean", "Only paused (true) or only active (false) jobs."),
                         {"name": "type", "in": "query", "required": false, "description": "Only jobs of this delivery type.", "schema": {"$ref": "#/components/schemas/DeliveryType"}}
                     ],
@@ -40,7 +49,7 @@ pub(crate) fn document() -> Value {
                     "summary": "Create a job",
                     "requestBody": job_body("JobCreate"),
                     "responses": {
-                        "201": ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"),
+                        "201": with_links(ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"), job_links()),
                         "400": error_response(), "413": error_response(), "415": error_response()
                     }
                 }
@@ -55,8 +64,8 @@ pub(crate) fn document() -> Value {
                 "put": {
                     "operationId": "replaceJob",
                     "summary": "Replace a job; a new schedule takes effect at once",
-                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409.",
-                    "parameters": [{"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *.", "schema": {"type": "string"}}],
+                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409. A secret header sent with the value \"***\" (as read) keeps its stored value.",
+                    "parameters": [if_match()],
                     "requestBody": job_body("JobReplace"),
                     "responses": {
                         "200": ok("The job as stored.", "Job"),
@@ -67,7 +76,8 @@ pub(crate) fn document() -> Value {
                 "delete": {
                     "operationId": "deleteJob",
                     "summary": "Delete a job and its history",
-                    "responses": {"204": {"description": "Deleted."}, "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"204": {"description": "Deleted."}, "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/pause": {
@@ -75,7 +85,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "pauseJob",
                     "summary": "Pause a job: it keeps its definition and fires no ticks",
-                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/resume": {
@@ -83,7 +94,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "resumeJob",
                     "summary": "Resume a paused job from its next tick after now",
-                    "responses": {"200": ok("The job.", "Job"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/trigger": {
@@ -91,7 +103,8 @@ pub(crate) fn document() -> Value {
                 "post": {
                     "operationId": "triggerJob",
                     "summary": "Fire the job once, now, outside its schedule (also when paused)",
-                    "responses": {"202": ok("The new execution. Location points to it.", "Execution"), "404": error_response()}
+                    "parameters": [if_match()],
+                    "responses": {"202": with_links(ok("The new execution. Location points to it.", "Execution"), json!({"GetExecution": {"operationId": "getExecution", "parameters": {"executionId": "$response.body#/executionId"}}})), "400": error_response(), "404": error_response(), "409": error_response()}
                 }
             },
             "/api/jobs/{jobId}/executions": {
@@ -107,7 +120,7 @@ pub(crate) fn document() -> Value {
                 "get": {
                     "operationId": "recentExecutions",
                     "summary": "Recent executions across jobs, newest tick first",
-                    "parameters": [limit_executions(), status(), query("jobId", "string", "Only executions of this job.")],
+                    "parameters": [limit_executions(), status(), uuid_query("jobId", "Only executions of this job.")],
                     "responses": {"200": ok("The executions.", "ExecutionList"), "400": error_response()}
                 }
             },
@@ -161,6 +174,16 @@ fn query(name: &str, kind: &str, description: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}})
 }
 
+/// A query parameter that takes a job id.
+fn uuid_query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string", "format": "uuid"}})
+}
+
+/// The `If-Match` header of the routes that change a job.
+fn if_match() -> Value {
+    json!({"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *. Another stored version answers 409 and changes nothing.", "schema": {"type": "string", "pattern": IF_MATCH_PATTERN}})
+}
+
 fn limit_executions() -> Value {
     limit(
         format!("At most this many, 1-{MAX_EXECUTIONS} (default {DEFAULT_EXECUTIONS})."),
@@ -194,6 +217,32 @@ fn ok(description: &str, schema: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
+/// `response` with OpenAPI `links`: the operations its body's ids lead to.
+fn with_links(mut response: Value, links: Value) -> Value {
+    response["links"] = links;
+    response
+}
+
+/// The operations on a job created or read: each takes the `jobId` of the body.
+fn job_links() -> Value {
+    let mut links = serde_json::Map::new();
+    for (name, operation) in [
+        ("GetJob", "getJob"),
+        ("ReplaceJob", "replaceJob"),
+        ("DeleteJob", "deleteJob"),
+        ("PauseJob", "pauseJob"),
+        ("ResumeJob", "resumeJob"),
+        ("TriggerJob", "triggerJob"),
+        ("JobExecutions", "jobExecutions"),
+    ] {
+        links.insert(
+            name.to_owned(),
+            json!({"operationId": operation, "parameters": {"jobId": "$response.body#/jobId"}}),
+        );
+    }
+    Value::Object(links)
+}
+
 fn error_response() -> Value {
     ok("The error, naming the field at fault.", "Error")
 }
@@ -217,12 +266,13 @@ fn job_settings() -> serde_json::Map<String, Value> {
         JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
     );
     let settings = json!({
-        "schedule": {"type": "string", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
-        "api": {"type": "string", "description": "The target: an absolute http:// or https:// URL with a host."},
+        "schedule": {"type": "string", "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
+        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
-        "timezone": {"type": ["string", "null"], "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
+        "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
-        "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "description": "Extra request headers, name to value (their order is not kept)."},
+        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": "Extra request headers, name to value (their order is not kept). The values of Authorization, Cookie, Proxy-Authorization, X-Api-Key and of the headers named in secretHeaders are write-only: answers show them as \"***\"."},
+        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers (in headers, any case) whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
         "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": timeout},
         "retry": {"$ref": "#/components/schemas/RetryInput"},
@@ -242,7 +292,7 @@ fn schemas() -> Value {
     let create = job_settings();
     let mut replace = job_settings();
     replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
-    replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "description": "Ignored if it matches the path; 400 otherwise."}));
+    replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
     for read_only in ["createdAt", "updatedAt", "nextFireTimes", "stats"] {
         replace.insert(read_only.to_owned(), json!({"description": "Read-only; accepted and ignored, so that a job read with GET can be sent back."}));
     }
@@ -251,15 +301,15 @@ fn schemas() -> Value {
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
         "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW)."},
-        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create},
-        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace},
+        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}]},
+        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {
             "type": ["object", "null"], "additionalProperties": false,
             "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
             "properties": {
                 "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
-                "initialBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.initial_backoff)},
-                "maxBackoffMs": {"type": "integer", "minimum": 0, "default": millis(retry.max_backoff)},
+                "initialBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs."},
+                "maxBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff)},
                 "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": retry.multiplier},
                 "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry.jitter}
             }
@@ -277,11 +327,14 @@ fn schemas() -> Value {
         },
         "Misfire": {
             "type": ["object", "null"], "additionalProperties": false, "required": ["policy"],
-            "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW).",
+            "description": "What happens to ticks missed while the scheduler was down (default FIRE_ONCE_NOW). max is required with CATCH_UP and absent (or null) otherwise.",
             "properties": {
                 "policy": {"type": "string", "enum": ["FIRE_ONCE_NOW", "SKIP_TO_NEXT", "CATCH_UP"]},
                 "max": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CATCH_UP, "description": "CATCH_UP only: the most missed ticks fired."}
-            }
+            },
+            "if": {"type": "object", "required": ["policy"], "properties": {"policy": {"const": "CATCH_UP"}}},
+            "then": {"required": ["max"], "properties": {"max": {"type": "integer"}}},
+            "else": {"properties": {"max": {"type": "null"}}}
         },
         "Stats": {
             "type": ["object", "null"], "additionalProperties": false,
@@ -296,7 +349,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": "string", "description": "The canonical text of the schedule."},
@@ -304,7 +357,8 @@ fn schemas() -> Value {
                 "type": {"$ref": "#/components/schemas/DeliveryType"},
                 "timezone": {"type": "string"},
                 "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
-                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Secret header values show as \"***\"."},
+                "secretHeaders": {"type": "array", "items": {"type": "string"}, "description": "The further headers whose values are write-only."},
                 "body": nullable("string"),
                 "timeoutMs": {"type": "integer"},
                 "retry": {"$ref": "#/components/schemas/Retry"},
@@ -362,7 +416,7 @@ fn schemas() -> Value {
                 "error": {
                     "type": "object", "additionalProperties": false, "required": ["code", "field", "message"],
                     "properties": {
-                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
+                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "request_timeout", "too_many_connections", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
                         "field": {"type": ["string", "null"], "description": "The body field (retry.maxAttempts), query parameter, header (Content-Type, If-Match) or path parameter (jobId) at fault."},
                         "message": {"type": "string"}
                     }

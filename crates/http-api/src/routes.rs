@@ -11,8 +11,8 @@ use scheduler_core::{ExecutionId, ExecutionQuery, JobId, JobQuery, VersionCheck}
 use serde_json::Value;
 
 use crate::dto::{
-    self, ExecutionDto, ExecutionListDto, JobDto, JobPageDto, JobRequestKind, parse_delivery,
-    parse_status,
+    self, ExecutionDto, ExecutionListDto, JobDto, JobPageDto, JobRequestKind, StrictJson,
+    parse_delivery, parse_status,
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport, NodeDto};
@@ -112,9 +112,10 @@ fn job_response(status: StatusCode, state: &ApiState, job: &scheduler_core::Job)
 async fn create_job(
     state: web::Data<ApiState>,
     config: web::Data<ApiConfig>,
-    body: web::Json<Value>,
+    body: web::Json<StrictJson>,
 ) -> Result<HttpResponse> {
-    let request = dto::parse_job_request(&body, JobRequestKind::Create, &config.job_defaults)?;
+    let request = dto::parse_job_request(&body.0.0, JobRequestKind::Create, &config.job_defaults)?;
+    dto::refuse_placeholders(&request.spec)?;
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
 }
@@ -135,10 +136,11 @@ async fn replace_job(
     path: web::Path<String>,
     request: HttpRequest,
     config: web::Data<ApiConfig>,
-    body: web::Json<Value>,
+    body: web::Json<StrictJson>,
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
-    let job_request = dto::parse_job_request(&body, JobRequestKind::Replace, &config.job_defaults)?;
+    let job_request =
+        dto::parse_job_request(&body.0.0, JobRequestKind::Replace, &config.job_defaults)?;
     if let Some(body_id) = &job_request.job_id
         && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)
     {
@@ -149,7 +151,7 @@ async fn replace_job(
     }
     // The body's version and If-Match must agree when both name one; `If-Match: *` defers
     // to the body.
-    let check = match (if_match_version(request.headers())?, job_request.version) {
+    let mut check = match (if_match_version(request.headers())?, job_request.version) {
         (Some(VersionCheck::Exactly(header)), Some(body)) if header != body => {
             return Err(ApiError::invalid(
                 "version",
@@ -161,10 +163,29 @@ async fn replace_job(
         }
         (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
     };
-    let job = state
-        .engine()
-        .update_job(id, job_request.spec, check)
-        .await?;
+    let mut spec = job_request.spec;
+    if dto::has_placeholders(&spec) {
+        // Secret values sent back as read are kept from the version they were read from: the
+        // update applies to that version only, so a secret changed meanwhile is not lost.
+        let current = state
+            .timed("get_job", state.engine().get_job(id))
+            .await?
+            .ok_or_else(|| ApiError::JobNotFound {
+                job_id: path.to_string(),
+            })?;
+        if let VersionCheck::Exactly(expected) = check
+            && expected != current.version
+        {
+            return Err(ApiError::VersionConflict {
+                job_id: id.to_string(),
+                expected,
+                actual: current.version,
+            });
+        }
+        dto::restore_placeholders(&mut spec, &current)?;
+        check = VersionCheck::Exactly(current.version);
+    }
+    let job = state.engine().update_job(id, spec, check).await?;
     Ok(job_response(StatusCode::OK, &state, &job))
 }
 
@@ -193,9 +214,14 @@ fn if_match_version(headers: &HeaderMap) -> Result<Option<VersionCheck>> {
         .map_err(|_| invalid())
 }
 
-async fn delete_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+async fn delete_job(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
-    if state.engine().delete_job(id).await? {
+    let check = if_match_check(&request)?;
+    if state.engine().delete_job_if(id, check).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::JobNotFound {
@@ -204,28 +230,55 @@ async fn delete_job(state: web::Data<ApiState>, path: web::Path<String>) -> Resu
     }
 }
 
-async fn pause_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let job = state.engine().pause_job(parse_job_id(&path)?).await?;
-    Ok(job_response(StatusCode::OK, &state, &job))
-}
-
-async fn resume_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let job = state.engine().resume_job(parse_job_id(&path)?).await?;
-    Ok(job_response(StatusCode::OK, &state, &job))
-}
-
-async fn trigger_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {
+async fn pause_job(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
-    let execution_id = state.engine().trigger_now(id).await?;
+    let job = state
+        .engine()
+        .pause_job_if(id, if_match_check(&request)?)
+        .await?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+async fn resume_job(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    let job = state
+        .engine()
+        .resume_job_if(id, if_match_check(&request)?)
+        .await?;
+    Ok(job_response(StatusCode::OK, &state, &job))
+}
+
+async fn trigger_job(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
+    let id = parse_job_id(&path)?;
+    // The engine answers with the execution it stored: a delete of the job right after the
+    // trigger cannot turn this answer into a failed read.
     let execution = state
-        .timed("get_execution", state.engine().get_execution(execution_id))
-        .await?
-        .ok_or_else(|| ApiError::Internal {
-            message: format!("execution {execution_id} of job {id} was not stored"),
-        })?;
+        .engine()
+        .trigger_now_if(id, if_match_check(&request)?)
+        .await?;
     Ok(HttpResponse::Accepted()
-        .insert_header((header::LOCATION, format!("/api/executions/{execution_id}")))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/executions/{}", execution.id),
+        ))
         .json(ExecutionDto::new(&execution)))
+}
+
+/// The version an `If-Match` header asks for; any version without one.
+fn if_match_check(request: &HttpRequest) -> Result<VersionCheck> {
+    Ok(if_match_version(request.headers())?.unwrap_or(VersionCheck::Any))
 }
 
 /// The query parameters of one request, each at most once, none unknown.
@@ -549,5 +602,22 @@ pub(crate) fn record_request(
     let route = route.unwrap_or_else(|| "unmatched".to_owned());
     state
         .metrics()
-        .record_request(method.as_str(), &route, status.as_u16(), latency);
+        .record_request(method_label(method), &route, status.as_u16(), latency);
+}
+
+/// The metrics label of a request method: the standard methods by name, any other token as
+/// `OTHER`, so that junk methods cannot grow the metrics.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "OTHER",
+    }
 }

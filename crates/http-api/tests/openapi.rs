@@ -244,7 +244,7 @@ async fn documented_request_and_error_schemas_match() {
     // A request with every documented create field is accepted ...
     let full = json!({
         "schedule": "0 0 * * * *", "api": "https://example.com/", "type": "AT_LEAST_ONCE",
-        "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "body": "x", "timeoutMs": 10,
+        "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "secretHeaders": ["a"], "body": "x", "timeoutMs": 10,
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly"
     });
@@ -284,4 +284,74 @@ async fn documented_request_and_error_schemas_match() {
         assert!(reply.status.is_client_error());
         validate(&document, &schemas["Error"], &reply.body, "Error");
     }
+}
+
+/// The constraints the server enforces are in the document, so a client generated from it
+/// does not send requests that are refused.
+#[actix_web::test]
+async fn the_document_states_the_constraints_the_server_enforces() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let document = get(&app, "/api/openapi.json").await.body;
+    let schemas = &document["components"]["schemas"];
+    let parameter = |path: &str, method: &str, name: &str| -> Value {
+        let operation = &document["paths"][path][method]["parameters"];
+        let shared = &document["paths"][path]["parameters"];
+        operation
+            .as_array()
+            .into_iter()
+            .chain(shared.as_array())
+            .flatten()
+            .find(|parameter| parameter["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+            .clone()
+    };
+    for (path, method, max) in [
+        ("/api/jobs", "get", 1_000),
+        ("/api/executions", "get", 1_000),
+        ("/api/jobs/{jobId}/executions", "get", 1_000),
+    ] {
+        let limit = parameter(path, method, "limit");
+        assert_eq!(limit["schema"]["minimum"], 1, "{path}");
+        assert_eq!(limit["schema"]["maximum"], max, "{path}");
+    }
+    for (path, method, name) in [
+        ("/api/jobs", "get", "after"),
+        ("/api/executions", "get", "jobId"),
+        ("/api/jobs/{jobId}", "get", "jobId"),
+        ("/api/executions/{executionId}", "get", "executionId"),
+    ] {
+        assert_eq!(
+            parameter(path, method, name)["schema"]["format"],
+            "uuid",
+            "{path} {name}"
+        );
+    }
+    for (path, method) in [
+        ("/api/jobs/{jobId}", "put"),
+        ("/api/jobs/{jobId}", "delete"),
+        ("/api/jobs/{jobId}/pause", "post"),
+        ("/api/jobs/{jobId}/resume", "post"),
+        ("/api/jobs/{jobId}/trigger", "post"),
+    ] {
+        parameter(path, method, "If-Match");
+        assert!(
+            document["paths"][path][method]["responses"]["409"].is_object(),
+            "{method} {path} documents no 409"
+        );
+    }
+    for schema in ["JobCreate", "JobReplace"] {
+        let properties = &schemas[schema]["properties"];
+        assert_eq!(properties["schedule"]["minLength"], 1, "{schema}");
+        assert_eq!(properties["api"]["minLength"], 1, "{schema}");
+    }
+    // CATCH_UP needs max, and the server says so.
+    let misfire = &schemas["Misfire"];
+    assert_eq!(misfire["if"]["properties"]["policy"]["const"], "CATCH_UP");
+    assert_eq!(misfire["then"]["required"], json!(["max"]));
+    let mut body = job_body("0 0 * * * *");
+    body["misfire"] = json!({"policy": "CATCH_UP"});
+    let reply = send(&app, TestRequest::post().uri("/api/jobs").set_json(&body)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.body["error"]["field"], "misfire.max");
 }

@@ -112,3 +112,135 @@ fn serve_runs_on_a_plain_tokio_runtime() {
             .expect("the server ran without error");
     });
 }
+
+/// Reads one answer from a connection that stays open: the head, then `Content-Length` bytes.
+fn read_answer(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).expect("read the head");
+        assert_eq!(read, 1, "closed before the head ended: {received:?}");
+        received.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&received).into_owned();
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("read the body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+fn connect(address: std::net::SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("connect");
+    // A safety net against a hung test, not a synchronisation.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+}
+
+/// Starts `serve` with the harness's config changed by `change`; returns the address and a
+/// handle to stop it.
+async fn start(
+    harness: &Harness,
+    change: impl FnOnce(&mut http_api::ApiConfig),
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let mut config = harness.config.clone();
+    change(&mut config);
+    let server =
+        http_api::serve(listener, harness.state.clone(), config).expect("the server starts");
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (address, handle)
+}
+
+#[actix_web::test]
+async fn a_body_that_does_not_arrive_in_full_in_time_is_answered_408_and_closed() {
+    let harness = Harness::start().await;
+    let (address, handle) = start(&harness, |config| {
+        config.request_body_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = connect(address);
+        let body = crate::support::job_body("0 0 * * * *").to_string();
+        let half = &body[..body.len() / 2];
+        write!(
+            stream,
+            "POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{half}",
+            body.len()
+        )
+        .expect("write the head and half the body");
+        // The rest never comes: the server answers and closes.
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("read until closed");
+        answer
+    });
+    let answer = within("the 408 answer", answer).await.expect("the thread");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(harness.stored().await.0.is_empty());
+    within("a graceful stop", handle.stop(true)).await;
+}
+
+#[actix_web::test]
+async fn a_client_over_its_connection_limit_is_answered_429_until_one_closes() {
+    let harness = Harness::start().await;
+    let (address, handle) = start(&harness, |config| {
+        config.max_connections_per_client = 2;
+    })
+    .await;
+    let health = "GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let outcome = actix_web::rt::task::spawn_blocking(move || {
+        // Two connections, each answered, so both are open and counted.
+        let mut first = connect(address);
+        let mut second = connect(address);
+        for stream in [&mut first, &mut second] {
+            stream.write_all(health.as_bytes()).expect("write");
+            let answer = read_answer(stream);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        // A third is refused and closed.
+        let mut third = connect(address);
+        third.write_all(health.as_bytes()).expect("write");
+        let mut refused = String::new();
+        third
+            .read_to_string(&mut refused)
+            .expect("read until closed");
+        // Once one closes, a new connection is served (the server notices the close soon
+        // after; the loop is bounded by the attempts, each a full exchange).
+        drop(first);
+        let mut served = None;
+        for _ in 0..1_000 {
+            let mut next = connect(address);
+            next.write_all(health.as_bytes()).expect("write");
+            let answer = read_answer(&mut next);
+            if answer.starts_with("HTTP/1.1 200") {
+                served = Some(answer);
+                break;
+            }
+        }
+        (refused, served)
+    });
+    let (refused, served) = within("the exchanges", outcome).await.expect("the thread");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.contains("\"code\":\"too_many_connections\""),
+        "{refused}"
+    );
+    assert!(
+        served.is_some(),
+        "no connection was served after one closed"
+    );
+    within("a graceful stop", handle.stop(true)).await;
+}

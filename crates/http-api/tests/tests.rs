@@ -5,8 +5,10 @@
 mod support;
 
 mod executions;
+mod hardening;
 mod jobs;
 mod observability;
 mod openapi;
+mod secrets;
 mod server;
 mod validation;

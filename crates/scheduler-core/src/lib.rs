@@ -83,9 +83,9 @@ pub mod testing;
 pub use alert::{Alert, AlertSink, LogAlertSink};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
-    DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, ExecutionUpdate,
-    HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy,
-    RetryPolicy,
+    ALWAYS_SECRET_HEADERS, DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger,
+    ExecutionUpdate, HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy,
+    OverlapPolicy, RetryPolicy,
 };
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,

@@ -108,7 +108,7 @@ impl JobRow {
             active: Some(!spec.paused),
             time_zone: spec.time_zone.as_ref().map(encode_time_zone).transpose()?,
             method: Cow::Borrowed(spec.method.as_str()),
-            headers: encode_headers(&spec.headers),
+            headers: encode_headers(&spec.headers, &spec.secret_headers),
             body: spec.body.as_ref().map(|body| body.to_vec()),
             attempt_timeout_ms: duration_millis(spec.attempt_timeout),
             retry_max_attempts: i64::from(spec.retry.max_attempts),
@@ -138,6 +138,8 @@ impl JobRow {
             .map(decode_time_zone)
             .transpose()
             .map_err(|reason| InvalidColumn::new(7, reason))?;
+        let (headers, secret_headers) = decode_headers(&self.headers)
+            .ok_or_else(|| InvalidColumn::new(9, "malformed headers"))?;
         let spec = JobSpec {
             schedule,
             time_zone,
@@ -150,8 +152,8 @@ impl JobRow {
                 .method
                 .parse::<HttpMethod>()
                 .map_err(|error| InvalidColumn::new(8, error.to_string()))?,
-            headers: decode_headers(&self.headers)
-                .ok_or_else(|| InvalidColumn::new(9, "malformed headers"))?,
+            headers,
+            secret_headers,
             body: self.body.map(Arc::from),
             attempt_timeout: duration_from(self.attempt_timeout_ms),
             retry: RetryPolicy {
@@ -316,10 +318,17 @@ fn decode_time_zone(text: &str) -> Result<TimeZone, String> {
 }
 
 /// Headers as netstrings, `<len>:<name><len>:<value>` per header, so that any byte sequence
-/// round-trips without an escaping scheme.
-pub(crate) fn encode_headers(headers: &[(String, String)]) -> String {
+/// round-trips without an escaping scheme. A header named in `secret` (case-insensitive) starts
+/// with `!`: the job's `secretHeaders` live in the same column, so no schema change was needed.
+pub(crate) fn encode_headers(headers: &[(String, String)], secret: &[String]) -> String {
     let mut encoded = String::new();
     for (name, value) in headers {
+        if secret
+            .iter()
+            .any(|secret| secret.eq_ignore_ascii_case(name))
+        {
+            encoded.push('!');
+        }
         for part in [name, value] {
             encoded.push_str(&part.len().to_string());
             encoded.push(':');
@@ -329,23 +338,36 @@ pub(crate) fn encode_headers(headers: &[(String, String)]) -> String {
     encoded
 }
 
-pub(crate) fn decode_headers(mut encoded: &str) -> Option<Vec<(String, String)>> {
-    let mut parts = Vec::new();
+/// Headers as (name, value) pairs, and the names of those that are secret.
+pub(crate) type DecodedHeaders = (Vec<(String, String)>, Vec<String>);
+
+/// The headers of [`encode_headers`], and the names of those marked secret.
+pub(crate) fn decode_headers(mut encoded: &str) -> Option<DecodedHeaders> {
+    let mut headers = Vec::new();
+    let mut secret = Vec::new();
     while !encoded.is_empty() {
-        let (length, rest) = encoded.split_once(':')?;
-        let length: usize = length.parse().ok()?;
-        parts.push(rest.get(..length)?.to_owned());
-        encoded = rest.get(length..)?;
-    }
-    if parts.len() % 2 != 0 {
-        return None;
-    }
-    let mut headers = Vec::with_capacity(parts.len() / 2);
-    let mut parts = parts.into_iter();
-    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        let marked = encoded.starts_with('!');
+        if marked {
+            encoded = &encoded[1..];
+        }
+        let mut pair = [String::new(), String::new()];
+        for part in &mut pair {
+            let (length, rest) = encoded.split_once(':')?;
+            let length: usize = length.parse().ok()?;
+            *part = rest.get(..length)?.to_owned();
+            encoded = rest.get(length..)?;
+        }
+        let [name, value] = pair;
+        if marked
+            && !secret
+                .iter()
+                .any(|known: &String| known.eq_ignore_ascii_case(&name))
+        {
+            secret.push(name.clone());
+        }
         headers.push((name, value));
     }
-    Some(headers)
+    Some((headers, secret))
 }
 
 #[cfg(test)]
@@ -367,10 +389,28 @@ mod tests {
             ("Authorization".to_owned(), String::new()),
             ("X-Emoji".to_owned(), "caf\u{e9} \u{1f600}".to_owned()),
         ];
-        assert_eq!(decode_headers(&encode_headers(&headers)), Some(headers));
-        assert_eq!(decode_headers(""), Some(Vec::new()));
+        assert_eq!(
+            decode_headers(&encode_headers(&headers, &[])),
+            Some((headers.clone(), Vec::new()))
+        );
+        assert_eq!(decode_headers(""), Some((Vec::new(), Vec::new())));
+        assert_eq!(decode_headers("!3:abc"), None);
         assert_eq!(decode_headers("3:abc"), None);
         assert_eq!(decode_headers("9:abc"), None);
+    }
+
+    #[test]
+    fn secret_headers_are_marked_in_the_headers_column() {
+        let headers = vec![
+            ("X-Token".to_owned(), "s3cret".to_owned()),
+            ("X-Plain".to_owned(), "visible".to_owned()),
+        ];
+        let encoded = encode_headers(&headers, &["x-token".to_owned()]);
+        assert_eq!(encoded, "!7:X-Token6:s3cret7:X-Plain7:visible");
+        assert_eq!(
+            decode_headers(&encoded),
+            Some((headers, vec!["X-Token".to_owned()]))
+        );
     }
 
     #[test]

@@ -108,6 +108,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_SHUTDOWN_GRACE", value_parser = parse_duration,
           default_value = duration_text(DEFAULT_SHUTDOWN_GRACE))]
     pub(crate) shutdown_grace: Duration,
+    /// How long a request body may take to arrive in full; a slower one is answered 408 and
+    /// its connection closed.
+    #[arg(long, env = "SCHEDULER_REQUEST_BODY_TIMEOUT", value_parser = parse_positive_duration,
+          default_value = duration_text(ApiConfig::default().request_body_timeout))]
+    pub(crate) request_body_timeout: Duration,
+    /// The most connections one client IP address may have open to the API at once; a
+    /// connection over it is answered 429 and closed.
+    #[arg(long, env = "SCHEDULER_MAX_CONNECTIONS_PER_CLIENT",
+          default_value_t = NonZeroUsize::new(ApiConfig::default().max_connections_per_client)
+              .unwrap_or(NonZeroUsize::MIN))]
+    pub(crate) max_connections_per_client: NonZeroUsize,
     /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or per module
     /// (`scheduler_core=debug,info`). `RUST_LOG` overrides it.
     #[arg(long, env = "SCHEDULER_LOG_LEVEL", default_value = "info")]
@@ -231,6 +242,8 @@ impl ServeArgs {
                 },
             },
             shutdown_timeout: self.shutdown_grace,
+            request_body_timeout: self.request_body_timeout,
+            max_connections_per_client: self.max_connections_per_client.get(),
             ..ApiConfig::default()
         }
     }
@@ -358,6 +371,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         },
     };
     Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// A [`parse_duration`] that is more than zero.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        duration if duration.is_zero() => Err(format!("{text:?} must be more than zero")),
+        duration => Ok(duration),
+    }
 }
 
 /// `duration` in the largest unit that holds it whole (`2s`, `100ms`, `1m`), as

@@ -3,11 +3,15 @@
 
 mod requests;
 mod responses;
+mod secrets;
+mod strict;
 
 pub(crate) use requests::{
-    JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, parse_delivery, parse_job_request,
-    parse_status,
+    JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, parse_delivery,
+    parse_job_request, parse_status,
 };
 pub(crate) use responses::{
     ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,
 };
+pub(crate) use secrets::{has_placeholders, refuse_placeholders, restore_placeholders};
+pub(crate) use strict::StrictJson;

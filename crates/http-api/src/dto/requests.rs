@@ -19,7 +19,7 @@ use crate::JobDefaults;
 use crate::error::ApiError;
 
 /// The longest target URL accepted.
-const MAX_URL_LENGTH: usize = 2_048;
+pub(crate) const MAX_URL_LENGTH: usize = 2_048;
 /// The longest attempt timeout accepted: one day.
 pub(crate) const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// The most attempts a retry policy may ask for.
@@ -35,6 +35,7 @@ const JOB_FIELDS: &[&str] = &[
     "timezone",
     "method",
     "headers",
+    "secretHeaders",
     "body",
     "timeoutMs",
     "retry",
@@ -126,6 +127,9 @@ pub(crate) fn parse_job_request(
     }
     if let Some(headers) = fields.optional("headers") {
         spec.headers = parse_headers(headers)?;
+    }
+    if let Some(secret) = fields.optional("secretHeaders") {
+        spec.secret_headers = parse_secret_headers(secret, &spec.headers)?;
     }
     if let Some(body) = fields.optional_str("body")? {
         spec.body = Some(Arc::from(body.as_bytes()));
@@ -277,6 +281,48 @@ fn parse_headers(value: &Value) -> Result<Vec<(String, String)>, ApiError> {
         headers.push((name.clone(), text.to_owned()));
     }
     Ok(headers)
+}
+
+/// Reads `secretHeaders`: names of headers in `headers`, each taken in the spelling `headers`
+/// has (so the stored list matches what the job sends).
+fn parse_secret_headers(
+    value: &Value,
+    headers: &[(String, String)],
+) -> Result<Vec<String>, ApiError> {
+    let items = value.as_array().ok_or_else(|| {
+        ApiError::invalid(
+            "secretHeaders",
+            format!(
+                "expected an array of header names, found {}",
+                json_type(value)
+            ),
+        )
+    })?;
+    let mut names: Vec<String> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let name = item.as_str().ok_or_else(|| {
+            ApiError::invalid(
+                format!("secretHeaders[{index}]"),
+                format!("expected a header name, found {}", json_type(item)),
+            )
+        })?;
+        let header = headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    format!("secretHeaders[{index}]"),
+                    format!("{name:?} names no header in headers"),
+                )
+            })?;
+        if !names
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&header.0))
+        {
+            names.push(header.0.clone());
+        }
+    }
+    Ok(names)
 }
 
 fn parse_retry(value: &Value, defaults: &RetryPolicy) -> Result<RetryPolicy, ApiError> {

@@ -21,6 +21,7 @@ pub(crate) struct JobDto {
     timezone: String,
     method: &'static str,
     headers: Map<String, Value>,
+    secret_headers: Vec<String>,
     body: Option<String>,
     timeout_ms: u64,
     retry: RetryDto,
@@ -83,8 +84,12 @@ impl JobDto {
             headers: spec
                 .headers
                 .iter()
-                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+                .map(|(name, value)| {
+                    let shown = super::secrets::shown_value(spec, name, value);
+                    (name.clone(), Value::String(shown.to_owned()))
+                })
                 .collect(),
+            secret_headers: spec.secret_headers.clone(),
             body: spec
                 .body
                 .as_ref()

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
-pub use spec::{JobField, JobSpec, MAX_NAME_CHARS};
+pub use spec::{ALWAYS_SECRET_HEADERS, JobField, JobSpec, MAX_NAME_CHARS};
 
 /// The identity of a job: a random (v4) UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -33,6 +33,8 @@ pub enum JobField {
     Method,
     /// One of [`JobSpec::headers`], by its name as given.
     Header(String),
+    /// One of [`JobSpec::secret_headers`], by its name as given.
+    SecretHeader(String),
     /// [`JobSpec::body`].
     Body,
     /// [`JobSpec::attempt_timeout`].
@@ -66,6 +68,7 @@ impl fmt::Display for JobField {
             JobField::Delivery => "delivery type",
             JobField::Method => "method",
             JobField::Header(name) => return write!(f, "header {name:?}"),
+            JobField::SecretHeader(name) => return write!(f, "secret header {name:?}"),
             JobField::Body => "body",
             JobField::AttemptTimeout => "attempt timeout",
             JobField::RetryMaxAttempts => "retry max attempts",
@@ -82,8 +85,19 @@ impl fmt::Display for JobField {
     }
 }
 
+/// Headers whose values are secret in every job: write-only through the API, never logged.
+/// Names compare case-insensitively.
+pub const ALWAYS_SECRET_HEADERS: &[&str] = &[
+    "Authorization",
+    "Cookie",
+    "Proxy-Authorization",
+    "X-Api-Key",
+];
+
 /// Everything a client decides about a job: what `create` takes and `update` replaces.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its `Debug` output shows secret header values (see [`JobSpec::is_secret_header`]) as `***`.
+#[derive(Clone, PartialEq)]
 pub struct JobSpec {
     /// When the job fires.
     pub schedule: Schedule,
@@ -97,6 +111,9 @@ pub struct JobSpec {
     pub method: HttpMethod,
     /// Extra request headers, sent in order.
     pub headers: Vec<(String, String)>,
+    /// Names of further headers (beyond [`ALWAYS_SECRET_HEADERS`]) whose values are secret:
+    /// sent to the target, but never shown or logged. Each names one of [`JobSpec::headers`].
+    pub secret_headers: Vec<String>,
     /// The request body; `None` sends an empty body.
     pub body: Option<Arc<[u8]>>,
     /// How long one attempt may take before it counts as timed out.
@@ -132,6 +149,7 @@ impl JobSpec {
             delivery,
             method: HttpMethod::Post,
             headers: Vec::new(),
+            secret_headers: Vec::new(),
             body: None,
             attempt_timeout: JobSpec::DEFAULT_ATTEMPT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -203,7 +221,29 @@ impl JobSpec {
         for (name, value) in &self.headers {
             check_header(name, value)?;
         }
+        for secret in &self.secret_headers {
+            if !self
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(secret))
+            {
+                return Err(Error::invalid(
+                    JobField::SecretHeader(secret.clone()),
+                    format!("{secret:?} names no header in headers"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the value of header `name` is secret: one of [`ALWAYS_SECRET_HEADERS`] or of
+    /// [`JobSpec::secret_headers`] (case-insensitive).
+    pub fn is_secret_header(&self, name: &str) -> bool {
+        ALWAYS_SECRET_HEADERS
+            .iter()
+            .copied()
+            .chain(self.secret_headers.iter().map(String::as_str))
+            .any(|secret| secret.eq_ignore_ascii_case(name))
     }
 
     /// The first tick strictly after `t`, in the job's zone; `None` when the schedule has ended.
@@ -257,6 +297,39 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+impl fmt::Debug for JobSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if self.is_secret_header(name) {
+                    "***"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("JobSpec")
+            .field("schedule", &self.schedule)
+            .field("time_zone", &self.time_zone)
+            .field("target_url", &self.target_url)
+            .field("delivery", &self.delivery)
+            .field("method", &self.method)
+            .field("headers", &headers)
+            .field("secret_headers", &self.secret_headers)
+            .field("body", &self.body)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("retry", &self.retry)
+            .field("misfire", &self.misfire)
+            .field("overlap", &self.overlap)
+            .field("paused", &self.paused)
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 /// RFC 9110 `tchar`.

@@ -429,10 +429,17 @@ impl Engine {
 
     /// Pauses a job: its claimed ticks are skipped and no new ones are claimed.
     pub async fn pause_job(&self, id: JobId) -> Result<Job> {
+        self.pause_job_if(id, VersionCheck::Any).await
+    }
+
+    /// [`Engine::pause_job`] if the job is at the version `check` names; otherwise
+    /// [`Error::VersionConflict`] and nothing changes.
+    pub async fn pause_job_if(&self, id: JobId, check: VersionCheck) -> Result<Job> {
         self.call(|reply| {
             Command::Change(JobChange::SetPaused {
                 id,
                 paused: true,
+                check,
                 reply,
             })
         })
@@ -441,10 +448,17 @@ impl Engine {
 
     /// Resumes a paused job from its next tick after now (ticks during the pause are not owed).
     pub async fn resume_job(&self, id: JobId) -> Result<Job> {
+        self.resume_job_if(id, VersionCheck::Any).await
+    }
+
+    /// [`Engine::resume_job`] if the job is at the version `check` names; otherwise
+    /// [`Error::VersionConflict`] and nothing changes.
+    pub async fn resume_job_if(&self, id: JobId, check: VersionCheck) -> Result<Job> {
         self.call(|reply| {
             Command::Change(JobChange::SetPaused {
                 id,
                 paused: false,
+                check,
                 reply,
             })
         })
@@ -454,13 +468,30 @@ impl Engine {
     /// Deletes a job and its history; `false` if there was no such job. Attempts in flight
     /// finish, but nothing is retried or recorded.
     pub async fn delete_job(&self, id: JobId) -> Result<bool> {
-        self.call(|reply| Command::Change(JobChange::Delete { id, reply }))
+        self.delete_job_if(id, VersionCheck::Any).await
+    }
+
+    /// [`Engine::delete_job`] if the job is at the version `check` names; otherwise
+    /// [`Error::VersionConflict`] and nothing changes. The version is compared on this node's
+    /// control loop, which applies its changes one at a time; a change through another node
+    /// between the comparison and the delete is not seen.
+    pub async fn delete_job_if(&self, id: JobId, check: VersionCheck) -> Result<bool> {
+        self.call(|reply| Command::Change(JobChange::Delete { id, check, reply }))
             .await
     }
 
-    /// Fires the job now, outside its schedule (also when paused). Returns the execution.
+    /// Fires the job now, outside its schedule (also when paused). Returns the execution's id.
     pub async fn trigger_now(&self, id: JobId) -> Result<ExecutionId> {
-        self.call(|reply| Command::Change(JobChange::Trigger { id, reply }))
+        self.trigger_now_if(id, VersionCheck::Any)
+            .await
+            .map(|execution| execution.id)
+    }
+
+    /// [`Engine::trigger_now`] if the job is at the version `check` names (otherwise
+    /// [`Error::VersionConflict`] and nothing fires). Returns the execution as it was stored,
+    /// so the caller needs no read that a delete of the job could answer with nothing.
+    pub async fn trigger_now_if(&self, id: JobId, check: VersionCheck) -> Result<Execution> {
+        self.call(|reply| Command::Change(JobChange::Trigger { id, check, reply }))
             .await
     }
 

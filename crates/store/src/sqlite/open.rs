@@ -235,9 +235,29 @@ fn check(config: &SqliteConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates the empty database file readable and writable by its owner only (`0600` on Unix),
+/// before SQLite makes it with the umask's mode: jobs hold secret header values. SQLite gives
+/// the `-wal` and `-shm` files it creates beside it the same mode. A file that cannot be made
+/// here is left to SQLite's open, whose failure is explained as for any other open.
+fn create_private_file(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    if let Err(error) = options.open(path) {
+        log::debug!(
+            "database {}: not created ahead of SQLite: {error}",
+            path.display()
+        );
+    }
+}
+
 /// The write connection: opened, configured, the schema migrated and the history ready.
 fn open_writer(config: &SqliteConfig, found_file: Found) -> Result<Connection, StoreError> {
     let path = config.path.clone();
+    if found_file == Found::Nothing {
+        create_private_file(&path);
+    }
     let mut writer = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -645,6 +665,31 @@ mod tests {
         // Reopened with the default, the file keeps the size it was created with.
         drop(SqliteStore::open(&SqliteConfig::new(&small)).expect("the store reopens"));
         assert_eq!(page_size_of(&small), 4_096);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_wal_and_shm_files_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let path = directory.path().join("private.db");
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("the store opens");
+        let mode = |file: &Path| {
+            std::fs::metadata(file)
+                .unwrap_or_else(|error| panic!("{}: {error}", file.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        for file in [path.clone(), files::wal_path(&path), files::shm_path(&path)] {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(store);
+        // A database that exists keeps the mode its owner gave it.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(SqliteStore::open(&SqliteConfig::new(&path)).expect("the store reopens"));
+        assert_eq!(mode(&path), 0o640);
     }
 
     #[test]

@@ -82,6 +82,32 @@ fn without_flags_the_store_and_the_api_get_their_own_defaults() {
     assert_eq!(config.job_cache_capacity, defaults.job_cache_capacity);
     assert_eq!(args.api_config().job_defaults, JobDefaults::default());
     assert_eq!(args.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    let (api, api_defaults) = (args.api_config(), http_api::ApiConfig::default());
+    assert_eq!(api.request_body_timeout, api_defaults.request_body_timeout);
+    assert_eq!(
+        api.max_connections_per_client,
+        api_defaults.max_connections_per_client
+    );
+}
+
+#[test]
+fn the_client_limits_come_from_the_flags_and_zero_is_refused() {
+    let api = parse(&[
+        "--request-body-timeout",
+        "2s",
+        "--max-connections-per-client",
+        "7",
+    ])
+    .api_config();
+    assert_eq!(api.request_body_timeout, Duration::from_secs(2));
+    assert_eq!(api.max_connections_per_client, 7);
+    for (flag, value) in [
+        ("--request-body-timeout", "0s"),
+        ("--max-connections-per-client", "0"),
+    ] {
+        let error = try_parse(&[flag, value]).expect_err("zero is refused");
+        assert!(error.to_string().contains(flag), "{error}");
+    }
 }
 
 #[test]

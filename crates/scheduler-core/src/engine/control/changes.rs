@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::domain::{Execution, ExecutionId, ExecutionTrigger, Job, JobId, JobSpec};
+use crate::domain::{Execution, ExecutionTrigger, Job, JobId, JobSpec};
 use crate::engine::VersionCheck;
 use crate::engine::control::claims::PassOutcome;
 use crate::engine::control::{JobChange, Shared};
@@ -53,7 +53,12 @@ impl Shared {
                 let _ = reply.send(result);
                 pass
             }
-            JobChange::SetPaused { id, paused, reply } => {
+            JobChange::SetPaused {
+                id,
+                paused,
+                check,
+                reply,
+            } => {
                 let (result, pass) = self
                     .update(
                         id,
@@ -63,18 +68,18 @@ impl Shared {
                                 ..current.spec.clone()
                             })
                         },
-                        VersionCheck::Any,
+                        check,
                     )
                     .await;
                 let _ = reply.send(result);
                 pass
             }
-            JobChange::Delete { id, reply } => {
-                let _ = reply.send(self.delete(id).await);
+            JobChange::Delete { id, check, reply } => {
+                let _ = reply.send(self.delete(id, check).await);
                 None
             }
-            JobChange::Trigger { id, reply } => {
-                let _ = reply.send(self.trigger(id).await);
+            JobChange::Trigger { id, check, reply } => {
+                let _ = reply.send(self.trigger(id, check).await);
                 None
             }
             JobChange::Refresh { ids, resync } => {
@@ -196,7 +201,13 @@ impl Shared {
     }
 
     /// Deletes a job and its executions, and tells the dispatcher to drop what it holds of it.
-    async fn delete(&self, id: JobId) -> Result<bool> {
+    async fn delete(&self, id: JobId, check: VersionCheck) -> Result<bool> {
+        if let VersionCheck::Exactly(expected) = check {
+            match self.store.get_job(id).await? {
+                None => return Ok(false),
+                Some(job) => check_version(&job, expected)?,
+            }
+        }
         let result = self.store.delete_job(id).await;
         if let Ok(true) = result {
             self.metrics.forget_job(id);
@@ -208,13 +219,16 @@ impl Shared {
     }
 
     /// Inserts a manual execution at now (or the next free millisecond) and hands it over.
-    async fn trigger(&self, id: JobId) -> Result<ExecutionId> {
+    async fn trigger(&self, id: JobId, check: VersionCheck) -> Result<Execution> {
         let job = Arc::new(
             self.store
                 .get_job(id)
                 .await?
                 .ok_or(Error::JobNotFound(id))?,
         );
+        if let VersionCheck::Exactly(expected) = check {
+            check_version(&job, expected)?;
+        }
         let mut at = self.clock.now();
         for _ in 0..TRIGGER_SLOTS {
             let execution = Execution::pending(
@@ -229,8 +243,11 @@ impl Shared {
                     let execution_id = execution.id;
                     log::info!("job {id} triggered: execution {execution_id}");
                     self.metrics.hold(1);
-                    self.hand_over(vec![ClaimedTick { execution, job }]);
-                    return Ok(execution_id);
+                    self.hand_over(vec![ClaimedTick {
+                        execution: execution.clone(),
+                        job,
+                    }]);
+                    return Ok(execution);
                 }
                 // One execution per (job, instant): take the next free millisecond.
                 Err(Error::DuplicateExecution { .. }) => {
@@ -242,6 +259,19 @@ impl Shared {
         Err(Error::DuplicateExecution {
             job_id: id,
             scheduled_at: at,
+        })
+    }
+}
+
+/// [`Error::VersionConflict`] unless `job` is at version `expected`.
+fn check_version(job: &Job, expected: u64) -> Result<()> {
+    if job.version == expected {
+        Ok(())
+    } else {
+        Err(Error::VersionConflict {
+            job_id: job.id,
+            expected,
+            actual: job.version,
         })
     }
 }

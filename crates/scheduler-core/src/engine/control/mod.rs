@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
-use crate::domain::{ExecutionId, Job, JobId, JobSpec};
+use crate::domain::{Execution, Job, JobId, JobSpec};
 use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
 use crate::engine::outage::Outage;
@@ -58,15 +58,18 @@ pub(crate) enum JobChange {
     SetPaused {
         id: JobId,
         paused: bool,
+        check: VersionCheck,
         reply: oneshot::Sender<Result<Job>>,
     },
     Delete {
         id: JobId,
+        check: VersionCheck,
         reply: oneshot::Sender<Result<bool>>,
     },
     Trigger {
         id: JobId,
-        reply: oneshot::Sender<Result<ExecutionId>>,
+        check: VersionCheck,
+        reply: oneshot::Sender<Result<Execution>>,
     },
     /// Jobs changed through another node (or this one): read them again and tell the
     /// dispatcher; with `resync`, also every job it holds executions of.

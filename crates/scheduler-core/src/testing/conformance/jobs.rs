@@ -8,7 +8,11 @@ pub async fn jobs_round_trip(store: &dyn Store) {
         .map(|i| job("0 * * * * *", Some(at(60 * i))))
         .collect();
     jobs[1].spec.time_zone = Some(cron_expr::TimeZone::get("Europe/Paris").expect("a zone"));
-    jobs[2].spec.headers = vec![("X-A".to_owned(), "1".to_owned())];
+    jobs[2].spec.headers = vec![
+        ("X-A".to_owned(), "1".to_owned()),
+        ("X-Token".to_owned(), "secret".to_owned()),
+    ];
+    jobs[2].spec.secret_headers = vec!["X-Token".to_owned()];
     jobs[2].spec.body = Some(Arc::from(&b"{}"[..]));
     jobs[3].spec.misfire = MisfirePolicy::CatchUp { max: 3 };
     jobs[4].spec.paused = true;

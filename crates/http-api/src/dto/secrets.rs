@@ -1,0 +1,74 @@
+//! Secret header values: write-only through the API.
+//!
+//! The values of [`ALWAYS_SECRET_HEADERS`](scheduler_core::ALWAYS_SECRET_HEADERS) and of the
+//! headers a job lists in `secretHeaders` are stored and sent to the target, but every answer
+//! shows them as [`REDACTED`]. A `PUT` that sends [`REDACTED`] back for such a header keeps the
+//! stored value, so a client can send back what it read.
+
+use scheduler_core::{Job, JobSpec};
+
+use crate::error::ApiError;
+
+/// What the API shows instead of a secret header's value.
+pub(crate) const REDACTED: &str = "***";
+
+/// The value the API shows for header `name` of `spec`.
+pub(crate) fn shown_value<'a>(spec: &JobSpec, name: &str, value: &'a str) -> &'a str {
+    if spec.is_secret_header(name) {
+        REDACTED
+    } else {
+        value
+    }
+}
+
+/// Refuses a new job whose secret header is [`REDACTED`]: there is no stored value to keep.
+pub(crate) fn refuse_placeholders(spec: &JobSpec) -> Result<(), ApiError> {
+    match placeholders(spec).next() {
+        Some(name) => Err(no_stored_value(name)),
+        None => Ok(()),
+    }
+}
+
+/// Replaces each [`REDACTED`] secret header value of `spec` with the value `current` stores
+/// for the same header (case-insensitive), if that header was secret there too.
+pub(crate) fn restore_placeholders(spec: &mut JobSpec, current: &Job) -> Result<(), ApiError> {
+    let names: Vec<String> = placeholders(spec).map(str::to_owned).collect();
+    for name in &names {
+        let stored = current
+            .spec
+            .headers
+            .iter()
+            .find(|(stored, _)| stored.eq_ignore_ascii_case(name))
+            .filter(|(stored, _)| current.spec.is_secret_header(stored))
+            .map(|(_, value)| value.clone())
+            .ok_or_else(|| no_stored_value(name))?;
+        for (header, value) in &mut spec.headers {
+            if header == name && value == REDACTED {
+                *value = stored.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `spec` has a secret header whose value is [`REDACTED`].
+pub(crate) fn has_placeholders(spec: &JobSpec) -> bool {
+    placeholders(spec).next().is_some()
+}
+
+fn placeholders(spec: &JobSpec) -> impl Iterator<Item = &str> {
+    spec.headers
+        .iter()
+        .filter(|(name, value)| value == REDACTED && spec.is_secret_header(name))
+        .map(|(name, _)| name.as_str())
+}
+
+fn no_stored_value(name: &str) -> ApiError {
+    ApiError::invalid(
+        format!("headers.{name}"),
+        format!(
+            "{REDACTED:?} stands for a stored secret value, and the job has no stored secret \
+             {name} header: send the value itself"
+        ),
+    )
+}
