@@ -96,12 +96,14 @@
 #![warn(missing_docs)]
 #![recursion_limit = "256"]
 
+mod auth;
 mod dto;
 mod error;
 mod health;
 mod metrics;
 mod openapi;
 mod routes;
+mod tls;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -111,9 +113,14 @@ use actix_web::dev::{Server, Service as _};
 use actix_web::{App, HttpServer, web};
 use scheduler_core::{Engine, JobSpec, RetryPolicy, Timestamp};
 
+pub use auth::{
+    AllowedHosts, AuthConfig, LOOPBACK_HOSTS, MetricsAccess, NewToken, TOKEN_PREFIX, TokenVerifier,
+    hash_token, token_id,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
+pub use tls::TlsConfig;
 
 /// The state every handler shares. Cheap to clone; every clone is the same state.
 #[derive(Clone)]
@@ -192,6 +199,11 @@ pub struct ApiConfig {
     pub health_check_timeout: Duration,
     /// The settings a job gets when its request leaves them out.
     pub job_defaults: JobDefaults,
+    /// Tokens, allowed hosts and the metrics' access. Default: no token required, loopback
+    /// hosts only.
+    pub auth: AuthConfig,
+    /// HTTPS: the certificate and key; `None` (the default) serves plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -222,6 +234,8 @@ impl Default for ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             health_check_timeout: Duration::from_secs(5),
             job_defaults: JobDefaults::default(),
+            auth: AuthConfig::default(),
+            tls: None,
         }
     }
 }
@@ -240,6 +254,7 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
         let query = web::QueryConfig::default().error_handler(error::query_error);
         let path = web::PathConfig::default().error_handler(error::path_error);
         let recorder = state.clone();
+        let auth = config.auth.clone();
         let scope = web::scope("")
             .app_data(web::Data::new(state))
             .app_data(web::Data::new(config))
@@ -247,23 +262,39 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
             .app_data(query)
             .app_data(path)
             .default_service(web::to(routes::route_not_found));
-        let scope = routes::register(scope).wrap_fn(move |request, service| {
-            let started = Instant::now();
-            let method = request.method().clone();
-            let recorder = recorder.clone();
-            let response = service.call(request);
-            async move {
-                let response = response.await?;
-                routes::record_request(
-                    &recorder,
-                    &method,
-                    response.request().match_pattern(),
-                    response.status(),
-                    started.elapsed(),
-                );
-                Ok(response)
-            }
-        });
+        let scope = routes::register(scope)
+            .wrap(actix_web::middleware::from_fn(
+                move |request: actix_web::dev::ServiceRequest,
+                      next: actix_web::middleware::Next<_>| {
+                    let auth = auth.clone();
+                    async move {
+                        match auth::check(&request, &auth).await {
+                            Ok(()) => next
+                                .call(request)
+                                .await
+                                .map(actix_web::dev::ServiceResponse::map_into_left_body),
+                            Err(error) => Ok(request.error_response(error).map_into_right_body()),
+                        }
+                    }
+                },
+            ))
+            .wrap_fn(move |request, service| {
+                let started = Instant::now();
+                let method = request.method().clone();
+                let recorder = recorder.clone();
+                let response = service.call(request);
+                async move {
+                    let response = response.await?;
+                    routes::record_request(
+                        &recorder,
+                        &method,
+                        response.request().match_pattern(),
+                        response.status(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
+            });
         service_config.service(scope);
     }
 }
@@ -288,12 +319,15 @@ pub fn serve(listener: TcpListener, state: ApiState, config: ApiConfig) -> std::
     }
     let workers = config.workers.max(1);
     let shutdown_timeout = config.shutdown_timeout.as_secs().max(1);
+    let tls = config.tls.clone();
     let server =
         HttpServer::new(move || App::new().configure(configure(state.clone(), config.clone())))
             .workers(workers)
             .shutdown_timeout(shutdown_timeout)
-            .disable_signals()
-            .listen(listener)?
-            .run();
-    Ok(server)
+            .disable_signals();
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
