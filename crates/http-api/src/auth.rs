@@ -139,6 +139,10 @@ impl std::fmt::Debug for TokenVerifier {
 const REMEMBERED_TOKENS: usize = 1_024;
 
 impl TokenVerifier {
+    /// How long the server binary's verifier remembers a token: a revocation takes effect
+    /// within it.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(2);
+
     /// A verifier of the tokens in `store`, remembering each read for `ttl`.
     pub fn new(store: Arc<dyn TokenStore>, ttl: Duration) -> TokenVerifier {
         TokenVerifier {

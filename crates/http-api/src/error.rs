@@ -190,15 +190,15 @@ impl ApiError {
                 Some("Content-Type".to_owned()),
                 self.to_string(),
             ),
-            ApiError::Unauthorized { .. } => (
+            ApiError::Unauthorized { message } => (
                 "unauthorized",
                 Some("Authorization".to_owned()),
-                self.to_string(),
+                message.clone(),
             ),
-            ApiError::Forbidden { .. } => (
+            ApiError::Forbidden { message } => (
                 "forbidden",
                 Some("Authorization".to_owned()),
-                self.to_string(),
+                message.clone(),
             ),
             ApiError::HostNotAllowed { .. } => (
                 "host_not_allowed",
