@@ -336,3 +336,29 @@ fn bad_certificates_and_keys_are_refused_with_the_file_named() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--tls-key"), "{}", stderr(&output));
 }
+
+#[test]
+fn tokens_work_on_postgresql() {
+    let Some(schema) = crate::postgres::Schema::create("tokens_work_on_postgresql") else {
+        return;
+    };
+    let db = schema.db();
+    let output = scheduler(&["tokens", "create", "--scope", "read", "--db", &db]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let read = stdout(&output).trim().to_owned();
+    let server = Server::start(Path::new(&db), &[]);
+    assert_eq!(call(server.address, "GET", "/api/jobs", None).0, 401);
+    assert_eq!(call(server.address, "GET", "/api/jobs", Some(&read)).0, 200);
+    assert_eq!(
+        call(server.address, "POST", "/api/jobs", Some(&read)).0,
+        403
+    );
+    let rows = schema.connect().query(&format!(
+        "SELECT scope, secret_hash FROM {}.api_tokens",
+        schema.name
+    ));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "read");
+    let hash: Vec<u8> = rows[0].get(1);
+    assert_eq!(hash.len(), 32, "only the hash is stored");
+}

@@ -425,3 +425,81 @@ async fn without_a_verifier_the_json_rule_still_holds() {
         "Content-Type",
     );
 }
+
+#[actix_web::test]
+async fn a_verifier_remembers_tokens_for_its_ttl() {
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let mut harness = Harness::start().await;
+    harness.config.auth.tokens = Some(TokenVerifier::new(
+        tokens.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = app!(harness);
+    let admin = new_token(&tokens, TokenScope::Admin).await;
+    let get = || {
+        TestRequest::get()
+            .uri("/api/jobs")
+            .insert_header(bearer(&admin))
+    };
+    assert_eq!(send(&app, get()).await.status, StatusCode::OK);
+    // Revoked in the store, but remembered: the store is not read again within the TTL (the
+    // server binary's TTL is 2 s).
+    let id = http_api::token_id(&admin).unwrap().to_owned();
+    tokens.revoke_token(&id, t0()).await.unwrap();
+    assert_eq!(send(&app, get()).await.status, StatusCode::OK);
+    // A wrong secret under a remembered id is still refused.
+    let forged = format!("sched_{id}_{}", "0".repeat(64));
+    let reply = send(
+        &app,
+        TestRequest::get()
+            .uri("/api/jobs")
+            .insert_header(bearer(&forged)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn the_openapi_document_states_the_security_scheme() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let document = send(&app, TestRequest::get().uri("/api/openapi.json"))
+        .await
+        .body;
+    let scheme = &document["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(
+        (scheme["type"].as_str(), scheme["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    assert_eq!(
+        document["security"],
+        serde_json::json!([{"bearerAuth": []}])
+    );
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if method == "parameters" {
+                continue;
+            }
+            let open = path == "/api/health" || path == "/api/openapi.json";
+            assert_eq!(
+                operation["security"] == serde_json::json!([]),
+                open,
+                "{method} {path}"
+            );
+            assert_eq!(
+                operation["responses"]["401"].is_object(),
+                !open,
+                "{method} {path}"
+            );
+            let writes = method != "get";
+            assert_eq!(
+                operation["responses"]["403"].is_object(),
+                writes,
+                "{method} {path}"
+            );
+            if writes {
+                assert!(operation["responses"]["415"].is_object(), "{method} {path}");
+            }
+        }
+    }
+}
