@@ -168,6 +168,12 @@ async fn token_verifier(
             "API authentication is off (--insecure-no-auth): anyone who can reach {} can read and change every job",
             args.listen
         );
+        if !args.listen.ip().is_loopback() && args.allowed_hosts.is_none() {
+            log::warn!(
+                "without --allowed-hosts, only requests addressed to localhost, 127.0.0.1 or [::1] are answered \
+                 (others get 421): pass --allowed-hosts with the names clients use"
+            );
+        }
         return Ok(None);
     }
     if !args.listen.ip().is_loopback() {

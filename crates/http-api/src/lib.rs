@@ -82,6 +82,14 @@
 //! attempts minus one; its `redeliveries` counts the times it was sent again after its node
 //! stopped.
 //!
+//! # Authentication
+//!
+//! [`ApiConfig::auth`] decides who may call the API: with a [`TokenVerifier`], requests carry
+//! `Authorization: Bearer <token>` once its store holds a token (`read` tokens may only `GET`);
+//! the `Host` must be an allowed name ([`AllowedHosts`]); and a request that changes state must
+//! be JSON unless it carries a token. [`NewToken::generate`] makes tokens. [`ApiConfig::tls`]
+//! serves HTTPS. The threat model is in `docs/SECURITY.md`.
+//!
 //! # Errors
 //!
 //! Every error, including 404 for unknown paths, 405, 413, 415 and malformed JSON, has one body:
