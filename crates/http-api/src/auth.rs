@@ -112,7 +112,8 @@ fn hex(bytes: &[u8]) -> String {
 /// a request costs no database read. Cheap to clone; clones share what they remember.
 ///
 /// A token found is remembered for the `ttl` given to [`TokenVerifier::new`]: a revocation
-/// takes effect within it. Unknown ids are not remembered (they would let anyone fill the
+/// takes effect within it. While the store fails, what it last said stands (a request with a
+/// token never seen gets the store's error, 503 when transient). Unknown ids are not remembered (they would let anyone fill the
 /// memory). That the store holds a token is remembered for good once seen, since tokens are
 /// never deleted; that it holds none, for `ttl`.
 #[derive(Clone)]
@@ -161,14 +162,22 @@ impl TokenVerifier {
     ///
     /// The store's failure, as an [`ApiError`] (503 for a transient one).
     pub async fn tokens_required(&self) -> Result<bool, ApiError> {
-        if let Some((known, at)) = *lock(&self.inner.has_tokens)
+        let remembered = *lock(&self.inner.has_tokens);
+        if let Some((known, at)) = remembered
             && (known || at.elapsed() < self.inner.ttl)
         {
             return Ok(known);
         }
-        let known = self.inner.store.has_tokens().await?;
-        *lock(&self.inner.has_tokens) = Some((known, Instant::now()));
-        Ok(known)
+        match self.inner.store.has_tokens().await {
+            Ok(known) => {
+                *lock(&self.inner.has_tokens) = Some((known, Instant::now()));
+                Ok(known)
+            }
+            // The store is failing: what it last said holds until it answers again.
+            Err(error) => remembered
+                .map(|(known, _)| known)
+                .ok_or_else(|| error.into()),
+        }
     }
 
     /// The scope of `text`, a token's whole text.
@@ -184,26 +193,26 @@ impl TokenVerifier {
                 "malformed token: expected {TOKEN_PREFIX}<id>_<secret>, as `scheduler tokens create` prints it"
             )));
         };
-        let remembered = lock(&self.inner.found)
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < self.inner.ttl)
-            .map(|(token, _)| token.clone());
+        let remembered = lock(&self.inner.found).get(id).cloned();
         let token = match remembered {
-            Some(token) => token,
-            None => {
-                let token = self
-                    .inner
-                    .store
-                    .find_token(id)
-                    .await?
-                    .ok_or_else(|| unauthorized(format!("unknown token {id}")))?;
-                let mut found = lock(&self.inner.found);
-                if found.len() >= REMEMBERED_TOKENS {
-                    found.clear();
+            Some((token, at)) if at.elapsed() < self.inner.ttl => token,
+            stale => match self.inner.store.find_token(id).await {
+                Ok(token) => {
+                    let token = token.ok_or_else(|| unauthorized(format!("unknown token {id}")))?;
+                    let mut found = lock(&self.inner.found);
+                    if found.len() >= REMEMBERED_TOKENS {
+                        found.clear();
+                    }
+                    found.insert(id.to_owned(), (token.clone(), Instant::now()));
+                    token
                 }
-                found.insert(id.to_owned(), (token.clone(), Instant::now()));
-                token
-            }
+                // The store is failing (an outage): a token it last said was valid stays so
+                // until it answers again; nobody can revoke it there meanwhile either.
+                Err(error) => match stale {
+                    Some((token, _)) => token,
+                    None => return Err(error.into()),
+                },
+            },
         };
         // Constant time: how much of the hash matched must not show in the answer's timing.
         let matches: bool = hash_token(text).ct_eq(&token.secret_hash).into();

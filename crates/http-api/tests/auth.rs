@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use http_api::{AllowedHosts, AuthConfig, MetricsAccess, NewToken, TokenVerifier};
-use scheduler_core::{MemoryTokenStore, TokenScope, TokenStore};
+use scheduler_core::{BoxFuture, MemoryTokenStore, StoredToken, Timestamp, TokenScope, TokenStore};
 
 use crate::support::{Harness, Reply, app, job_body, send, t0};
 
@@ -502,4 +502,84 @@ async fn the_openapi_document_states_the_security_scheme() {
             }
         }
     }
+}
+
+/// Tokens in memory whose reads fail while `failing` is set, as a store in an outage.
+#[derive(Default)]
+struct FailingTokens {
+    tokens: MemoryTokenStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl FailingTokens {
+    fn check(&self) -> scheduler_core::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(scheduler_core::Error::store(
+                scheduler_core::StoreErrorKind::Unavailable,
+                "reading tokens",
+                "the database is down",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl TokenStore for FailingTokens {
+    fn insert_token(&self, token: StoredToken) -> BoxFuture<'_, scheduler_core::Result<()>> {
+        self.tokens.insert_token(token)
+    }
+    fn find_token(&self, id: &str) -> BoxFuture<'_, scheduler_core::Result<Option<StoredToken>>> {
+        match self.check() {
+            Ok(()) => self.tokens.find_token(id),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
+    }
+    fn list_tokens(&self) -> BoxFuture<'_, scheduler_core::Result<Vec<StoredToken>>> {
+        self.tokens.list_tokens()
+    }
+    fn revoke_token(&self, id: &str, at: Timestamp) -> BoxFuture<'_, scheduler_core::Result<bool>> {
+        self.tokens.revoke_token(id, at)
+    }
+    fn has_tokens(&self) -> BoxFuture<'_, scheduler_core::Result<bool>> {
+        match self.check() {
+            Ok(()) => self.tokens.has_tokens(),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn while_the_token_store_fails_what_it_last_said_stands() {
+    let tokens = Arc::new(FailingTokens::default());
+    let mut harness = Harness::start().await;
+    harness.config.auth.tokens = Some(TokenVerifier::new(tokens.clone(), Duration::ZERO));
+    let app = app!(harness);
+    let known = new_token(&tokens.tokens, TokenScope::Admin).await;
+    let never_seen = new_token(&tokens.tokens, TokenScope::Admin).await;
+    let get = |token: &str| {
+        TestRequest::get()
+            .uri("/api/jobs")
+            .insert_header(bearer(token))
+    };
+    assert_eq!(send(&app, get(&known)).await.status, StatusCode::OK);
+
+    tokens
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(send(&app, get(&known)).await.status, StatusCode::OK);
+    let reply = send(&app, TestRequest::get().uri("/api/jobs")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "tokens stay required"
+    );
+    let reply = send(&app, get(&never_seen)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.header("retry-after"), Some("1"));
 }
