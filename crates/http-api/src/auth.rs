@@ -337,10 +337,13 @@ pub(crate) async fn check(request: &ServiceRequest, config: &AuthConfig) -> Resu
     };
     check_host(request, &config.allowed_hosts, tokens_required)?;
 
-    let bearer = bearer_token(request)?;
-    let scope = match (&config.tokens, bearer) {
-        (Some(verifier), Some(token)) => Some(verifier.verify(token).await?),
-        _ => None,
+    // Without a verifier the header is not read: a proxy in front may use it for itself.
+    let scope = match &config.tokens {
+        Some(verifier) => match bearer_token(request)? {
+            Some(token) => Some(verifier.verify(token).await?),
+            None => None,
+        },
+        None => None,
     };
     let open_metrics =
         reads && config.metrics == MetricsAccess::Open && METRICS_PATHS.contains(&path);
@@ -357,7 +360,9 @@ pub(crate) async fn check(request: &ServiceRequest, config: &AuthConfig) -> Resu
             ),
         });
     }
-    if is_write_route(request.method(), path) && bearer.is_none() && !is_json(request) {
+    // No cross-site form can send an `Authorization` header, whatever its scheme.
+    let has_credentials = request.headers().contains_key(header::AUTHORIZATION);
+    if is_write_route(request.method(), path) && !has_credentials && !is_json(request) {
         return Err(ApiError::UnsupportedMediaType {
             found: content_type(request).unwrap_or("none").to_owned(),
         });
