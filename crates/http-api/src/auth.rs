@@ -6,13 +6,14 @@
 //! 1. `GET /api/health` and `GET /api/openapi.json` pass: they reveal nothing and change
 //!    nothing, and service managers probe health by address.
 //! 2. The `Host` header must name an allowed host ([`AllowedHosts`]), else `421`.
-//! 3. An `Authorization` header must be `Bearer <token>` with a known, unrevoked token, else
-//!    `401` with `WWW-Authenticate: Bearer`.
+//! 3. With a [`TokenVerifier`], an `Authorization` header must be `Bearer <token>` with a
+//!    known, unrevoked token, else `401` with `WWW-Authenticate: Bearer`. Without one the header
+//!    is not read.
 //! 4. When tokens are required (the server has a [`TokenVerifier`] and its store holds a
 //!    token), a request without one gets `401`, except the metrics when [`MetricsAccess::Open`].
 //! 5. A `read` token may only read (`GET`, `HEAD`): anything else is `403`.
-//! 6. A request that changes state (`POST`, `PUT` or `DELETE` on a job route) without a
-//!    bearer token must say `Content-Type: application/json`, else `415`: a cross-site HTML form
+//! 6. A request that changes state (`POST`, `PUT` or `DELETE` on a job route) without an
+//!    `Authorization` header must say `Content-Type: application/json`, else `415`: a cross-site HTML form
 //!    can send only `text/plain`, `multipart/form-data` or `application/x-www-form-urlencoded`, and
 //!    cannot set `Authorization`.
 
