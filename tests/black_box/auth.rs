@@ -204,11 +204,10 @@ fn https_serves_the_api_with_the_given_certificate() {
             key.to_str().unwrap(),
         ],
     );
-    assert!(
-        server.log().contains("listening on https://"),
-        "{}",
-        server.log()
-    );
+    // The log line that gave the address reaches the log just after.
+    wait_until("the log says https", || {
+        server.log().contains("listening on https://")
+    });
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
