@@ -142,7 +142,9 @@ pub(crate) async fn probe_api(
         let Some(id) = creations.record(id, elapsed) else {
             continue;
         };
+        // Without a token, a request that changes state must say it is JSON (docs/SECURITY.md).
         let delete = http::Request::delete(format!("http://{api}/api/jobs/{id}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::new()))?;
         let (deleted, elapsed) = timed(&client, delete, http::StatusCode::NO_CONTENT).await;
         deletions.record(deleted, elapsed);

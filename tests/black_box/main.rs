@@ -1,5 +1,6 @@
 //! Black-box tests: they run the real `scheduler` binary and look only at what it prints.
 
+mod auth;
 mod chaos;
 mod client_cli;
 mod crash_loop;

@@ -150,7 +150,12 @@ fn read_address(stderr: ChildStderr) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
+            if !sent
+                && let Some(rest) = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1))
+            {
                 let address = rest
                     .split_whitespace()
                     .next()
@@ -201,13 +206,33 @@ pub(crate) fn raw_request(
     content_type: &str,
     body: &[u8],
 ) -> (u16, String) {
+    let content_type = format!("Content-Type: {content_type}");
+    request_with_headers(address, method, path, &[&content_type], body)
+}
+
+/// One request with these header lines (`Name: value`; `Host` is the server's address unless
+/// one of them is a `Host`) and body; returns the status and the body as text.
+pub(crate) fn request_with_headers(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(address).expect("connect to the server");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|line| line.to_ascii_lowercase().starts_with("host:"))
+    {
+        head.push_str(&format!("Host: {address}\r\n"));
+    }
+    for line in headers {
+        head.push_str(line);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     // A server may answer (413) and close before the whole body is written: keep going and
     // read whatever answer it sent.
     let _ = stream

@@ -24,6 +24,10 @@ pub(crate) struct ServerArgs {
         global = true
     )]
     server: String,
+    /// The API token to send (`Authorization: Bearer <token>`), from `scheduler tokens
+    /// create`; needed once the server's database holds a token.
+    #[arg(long, env = "SCHEDULER_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// `scheduler jobs ...`.
@@ -116,7 +120,7 @@ const HEALTH_POLL: Duration = Duration::from_millis(500);
 
 /// Runs `health`: `GET /api/health`, once or until healthy, printing the last answer.
 pub(crate) async fn run_health(server: &ServerArgs, args: HealthArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&server.server)?;
+    let client = Client::new(server)?;
     let deadline = args.wait.map(|wait| tokio::time::Instant::now() + wait);
     loop {
         let answer = client.fetch(Method::GET, "/api/health", None).await;
@@ -137,7 +141,7 @@ pub(crate) async fn run_jobs(
     server: &ServerArgs,
     command: JobsCommand,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&server.server)?;
+    let client = Client::new(server)?;
     match command {
         JobsCommand::Create(args) => {
             let mut body = Map::new();
@@ -205,7 +209,7 @@ pub(crate) async fn run_executions(
     server: &ServerArgs,
     args: ExecutionsArgs,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&server.server)?;
+    let client = Client::new(server)?;
     let mut path = format!(
         "{}?limit={}",
         job_path(&args.job_id, "/executions"),
@@ -236,15 +240,18 @@ fn encode(text: &str) -> String {
 
 struct Client {
     base: String,
+    token: Option<String>,
     transport: HttpTransport,
 }
 
 impl Client {
-    fn new(base: &str) -> anyhow::Result<Client> {
+    fn new(server: &ServerArgs) -> anyhow::Result<Client> {
+        let base = &server.server;
         let transport = HttpTransport::new(HttpTransportConfig::default())
             .context("building the HTTP client")?;
         Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
+            token: server.token.clone(),
             transport,
         })
     }
@@ -259,6 +266,22 @@ impl Client {
         Ok(self.fetch(method, path, body).await?.print())
     }
 
+    /// `Accept`, `Content-Type` (every request that changes state must be JSON or carry a
+    /// token) and the token's `Authorization`, if one is given.
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![
+            ("Accept".to_owned(), "application/json".to_owned()),
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+        ];
+        if let Some(token) = &self.token {
+            headers.push((
+                "Authorization".to_owned(),
+                format!("Bearer {}", token.trim()),
+            ));
+        }
+        headers
+    }
+
     /// Sends a request and returns the answer.
     async fn fetch(
         &self,
@@ -270,7 +293,7 @@ impl Client {
         let request = HttpRequest {
             method: method.clone(),
             url: url.clone(),
-            headers: vec![("Accept".to_owned(), "application/json".to_owned())],
+            headers: self.headers(),
             body: body.map(|body| body.to_string().into()).unwrap_or_default(),
             timeout: Duration::from_secs(30),
         };

@@ -8,6 +8,7 @@ mod cron_command;
 mod db_command;
 mod logging;
 mod serve_command;
+mod tokens_command;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Check the SQLite database file, or create a new one where a database was lost.
     #[command(subcommand)]
     Db(db_command::DbCommand),
+    /// Create, list and revoke API tokens, on the database (`--db`).
+    #[command(subcommand)]
+    Tokens(tokens_command::TokensCommand),
     /// Manage jobs on a running server.
     Jobs {
         #[command(flatten)]
@@ -79,6 +83,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_command::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Cron(command) => cron_command::run(command),
         Command::Db(command) => db_command::run(command),
+        Command::Tokens(command) => {
+            runtime().and_then(|runtime| runtime.block_on(tokens_command::run(command)))
+        }
         Command::Jobs { server, command } => runtime()
             .and_then(|runtime| runtime.block_on(client_command::run_jobs(&server, command))),
         Command::Executions { server, args } => runtime()

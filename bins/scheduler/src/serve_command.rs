@@ -10,8 +10,8 @@ use std::sync::Arc;
 use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
 use anyhow::Context;
 use executor::{HttpTransport, HttpTransportConfig};
-use http_api::{ApiState, EngineHealthProbe, HealthProbe};
-use scheduler_core::{AlertSink, BoxFuture, Engine, LogAlertSink, Store};
+use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
+use scheduler_core::{AlertSink, BoxFuture, Engine, LogAlertSink, Store, TokenStore};
 use store::{PostgresConfig, PostgresStore, SqliteStore};
 
 use self::args::Database;
@@ -50,20 +50,32 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         .validate()
         .map_err(args::name_engine_flags)
         .context("checking the engine's configuration")?;
+    // A bad certificate or key is refused before the database is opened.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(
+            TlsConfig::from_pem_files(certificate, key)
+                .context("loading --tls-cert and --tls-key")?,
+        ),
+        _ => None,
+    };
     let mut sqlite = None;
-    let store: Arc<dyn Store> = match &args.db {
+    let (store, tokens): (Arc<dyn Store>, Arc<dyn TokenStore>) = match &args.db {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(&args.sqlite_config(path))
                 .map_err(|error| db_command::with_remedy(error, path))?;
             let store = Arc::new(store);
             sqlite = Some(Arc::clone(&store));
-            store
+            (store.clone(), store)
         }
         Database::Postgres(url) => {
-            Arc::new(PostgresStore::connect(&PostgresConfig::new(url.as_str())).await?)
+            let store = Arc::new(PostgresStore::connect(&PostgresConfig::new(url.as_str())).await?);
+            (store.clone(), store)
         }
     };
     log::info!("store: {}", args.db);
+    let mut api_config = args.api_config();
+    api_config.auth.tokens = token_verifier(&args, tokens).await?;
+    api_config.tls = tls;
 
     // Keep as many idle connections per target as attempts can be in flight to it: with
     // fewer, a burst of ticks to one target (every job on the second) closes the surplus
@@ -97,11 +109,16 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         None => Arc::new(EngineHealthProbe::new(engine.clone())),
     };
     let state = ApiState::new(engine.clone(), probe);
+    let scheme = if api_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let server =
-        http_api::serve(listener, state, args.api_config()).context("starting the HTTP server")?;
+        http_api::serve(listener, state, api_config).context("starting the HTTP server")?;
     let server_handle = server.handle();
     let mut running = tokio::spawn(server);
-    log::info!("listening on http://{address} (node {})", args.node_id);
+    log::info!("listening on {scheme}://{address} (node {})", args.node_id);
 
     tokio::select! {
         signal = shutdown_signal() => log::info!("{} received: shutting down (grace {:?})", signal?, args.shutdown_grace),
@@ -138,6 +155,42 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         log::info!("alert webhook stopped: {stats:?}");
     }
     Ok(())
+}
+
+/// The API's token checks, or `None` with `--insecure-no-auth`. Refuses a non-loopback
+/// `--listen` while the database holds no token (docs/SECURITY.md).
+async fn token_verifier(
+    args: &ServeArgs,
+    tokens: Arc<dyn TokenStore>,
+) -> anyhow::Result<Option<TokenVerifier>> {
+    if args.insecure_no_auth {
+        log::warn!(
+            "API authentication is off (--insecure-no-auth): anyone who can reach {} can read and change every job",
+            args.listen
+        );
+        if !args.listen.ip().is_loopback() && args.allowed_hosts.is_none() {
+            log::warn!(
+                "without --allowed-hosts, only requests addressed to localhost, 127.0.0.1 or [::1] are answered \
+                 (others get 421): pass --allowed-hosts with the names clients use"
+            );
+        }
+        return Ok(None);
+    }
+    if !args.listen.ip().is_loopback() {
+        let has_tokens = tokens
+            .has_tokens()
+            .await
+            .context("reading the API tokens")?;
+        if !has_tokens {
+            anyhow::bail!(
+                "refusing to serve the API on {} (not a loopback address) without API tokens: create one \
+                 with `scheduler tokens create --scope admin --db <the same --db>`, or pass \
+                 --insecure-no-auth to serve it to anyone who can reach it",
+                args.listen
+            );
+        }
+    }
+    Ok(Some(TokenVerifier::new(tokens, TokenVerifier::DEFAULT_TTL)))
 }
 
 /// The engine's probe, whose store check first asks the SQLite store whether its database
@@ -189,6 +242,53 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `serve`'s flags from `args`, the rest at their defaults.
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Serve::parse_from(std::iter::once("serve").chain(args.iter().copied())).args
+    }
+
+    #[tokio::test]
+    async fn a_non_loopback_listen_needs_a_token_or_insecure_no_auth() {
+        use scheduler_core::{MemoryTokenStore, TokenScope};
+
+        let empty: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+        let exposed = serve_args(&["--listen", "0.0.0.0:8080"]);
+        let error = token_verifier(&exposed, empty.clone()).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("refusing to serve the API on 0.0.0.0:8080"),
+            "{error}"
+        );
+        let loopback = serve_args(&["--listen", "[::1]:8080"]);
+        assert!(
+            token_verifier(&loopback, empty.clone())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let insecure = serve_args(&["--listen", "0.0.0.0:8080", "--insecure-no-auth"]);
+        assert!(token_verifier(&insecure, empty).await.unwrap().is_none());
+
+        let with_token: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+        let token =
+            http_api::NewToken::generate(TokenScope::Read, None, scheduler_core::Timestamp::now())
+                .unwrap();
+        with_token.insert_token(token.stored).await.unwrap();
+        assert!(
+            token_verifier(&exposed, with_token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
 
     #[test]
     fn the_main_runtime_has_the_workers_asked_for() {

@@ -69,6 +69,25 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
+    /// The request has no token, or a malformed, unknown or revoked one, where one is needed:
+    /// 401, with `WWW-Authenticate: Bearer`.
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        /// What was wrong with the credentials.
+        message: String,
+    },
+    /// The token is valid but its scope does not allow the request: 403.
+    #[error("forbidden: {message}")]
+    Forbidden {
+        /// What the scope does not allow.
+        message: String,
+    },
+    /// The `Host` header names a host the server does not answer for: 421.
+    #[error("host {host:?} is not allowed here (see --allowed-hosts)")]
+    HostNotAllowed {
+        /// The `Host` header sent.
+        host: String,
+    },
     /// The body is larger than the configured limit: 413.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -124,8 +143,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid`, `malformed_json`, `not_found`,
     /// `method_not_allowed`, `version_conflict`, `conflict`, `request_timeout`,
-    /// `too_many_connections`, `payload_too_large`, `unsupported_media_type`, `unavailable` or
-    /// `internal`.
+    /// `too_many_connections`, `payload_too_large`, `unsupported_media_type`, `unauthorized`,
+    /// `forbidden`, `host_not_allowed`, `unavailable` or `internal`.
     pub code: &'static str,
     /// The field at fault, as the API names it (a body field such as `retry.jitter`, a query
     /// parameter, a header such as `Content-Type`, a path parameter such as `jobId`, or
@@ -191,6 +210,21 @@ impl ApiError {
                 Some("Content-Type".to_owned()),
                 self.to_string(),
             ),
+            ApiError::Unauthorized { message } => (
+                "unauthorized",
+                Some("Authorization".to_owned()),
+                message.clone(),
+            ),
+            ApiError::Forbidden { message } => (
+                "forbidden",
+                Some("Authorization".to_owned()),
+                message.clone(),
+            ),
+            ApiError::HostNotAllowed { .. } => (
+                "host_not_allowed",
+                Some("Host".to_owned()),
+                self.to_string(),
+            ),
             ApiError::Unavailable { .. } => ("unavailable", None, self.to_string()),
             ApiError::Internal { .. } => ("internal", None, self.to_string()),
         };
@@ -215,6 +249,9 @@ impl ResponseError for ApiError {
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::HostNotAllowed { .. } => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,6 +267,12 @@ impl ResponseError for ApiError {
             && let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\""))
         {
             response.insert_header((header::ETAG, etag));
+        }
+        if let ApiError::Unauthorized { .. } = self {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scheduler\""),
+            ));
         }
         if let ApiError::Unavailable { .. } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

@@ -82,6 +82,14 @@
 //! attempts minus one; its `redeliveries` counts the times it was sent again after its node
 //! stopped.
 //!
+//! # Authentication
+//!
+//! [`ApiConfig::auth`] decides who may call the API: with a [`TokenVerifier`], requests carry
+//! `Authorization: Bearer <token>` once its store holds a token (`read` tokens may only `GET`);
+//! the `Host` must be an allowed name ([`AllowedHosts`]); and a request that changes state must
+//! be JSON unless it carries a token. [`NewToken::generate`] makes tokens. [`ApiConfig::tls`]
+//! serves HTTPS. The threat model is in `docs/SECURITY.md`.
+//!
 //! # Errors
 //!
 //! Every error, including 404 for unknown paths, 405, 413, 415 and malformed JSON, has one body:
@@ -96,6 +104,7 @@
 #![warn(missing_docs)]
 #![recursion_limit = "256"]
 
+mod auth;
 mod dto;
 mod error;
 mod health;
@@ -103,6 +112,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod tls;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -112,9 +122,14 @@ use actix_web::dev::{Server, Service as _};
 use actix_web::{App, HttpServer, web};
 use scheduler_core::{Engine, JobSpec, RetryPolicy, Timestamp};
 
+pub use auth::{
+    AllowedHosts, AuthConfig, LOOPBACK_HOSTS, MetricsAccess, NewToken, TOKEN_PREFIX, TokenVerifier,
+    hash_token, token_id,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
+pub use tls::TlsConfig;
 
 /// The state every handler shares. Cheap to clone; every clone is the same state.
 #[derive(Clone)]
@@ -199,6 +214,11 @@ pub struct ApiConfig {
     /// The most connections one client IP address may have open at once (with [`serve`]); a
     /// connection over the limit is answered `429` and closed. Default 256.
     pub max_connections_per_client: usize,
+    /// Tokens, allowed hosts and the metrics' access. Default: no token required, loopback
+    /// hosts only.
+    pub auth: AuthConfig,
+    /// HTTPS: the certificate and key; `None` (the default) serves plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -231,6 +251,8 @@ impl Default for ApiConfig {
             job_defaults: JobDefaults::default(),
             request_body_timeout: Duration::from_secs(10),
             max_connections_per_client: 256,
+            auth: AuthConfig::default(),
+            tls: None,
         }
     }
 }
@@ -251,6 +273,7 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
         let recorder = state.clone();
         let body_timeout = config.request_body_timeout;
         let connection_limit = config.max_connections_per_client;
+        let auth = config.auth.clone();
         let scope = web::scope("")
             .app_data(web::Data::new(state))
             .app_data(web::Data::new(config))
@@ -258,43 +281,59 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
             .app_data(query)
             .app_data(path)
             .default_service(web::to(routes::route_not_found));
-        let scope = routes::register(scope).wrap_fn(move |request, service| {
-            let started = Instant::now();
-            let method = request.method().clone();
-            let recorder = recorder.clone();
-            let over_limit = request
-                .conn_data::<limits::ClientConnection>()
-                .filter(|connection| connection.over_limit())
-                .map(|connection| connection.ip());
-            let outcome = match over_limit {
-                None => {
-                    let (http_request, payload) = request.into_parts();
-                    let request = actix_web::dev::ServiceRequest::from_parts(
-                        http_request,
-                        limits::with_deadline(payload, body_timeout),
-                    );
-                    Ok(service.call(request))
-                }
-                Some(client) => Err(request.error_response(ApiError::TooManyConnections {
-                    client: client.to_string(),
-                    limit: connection_limit,
-                })),
-            };
-            async move {
-                let response = match outcome {
-                    Ok(call) => call.await?,
-                    Err(refused) => refused,
+        let scope = routes::register(scope)
+            .wrap(actix_web::middleware::from_fn(
+                move |request: actix_web::dev::ServiceRequest,
+                      next: actix_web::middleware::Next<_>| {
+                    let auth = auth.clone();
+                    async move {
+                        match auth::check(&request, &auth).await {
+                            Ok(()) => next
+                                .call(request)
+                                .await
+                                .map(actix_web::dev::ServiceResponse::map_into_left_body),
+                            Err(error) => Ok(request.error_response(error).map_into_right_body()),
+                        }
+                    }
+                },
+            ))
+            .wrap_fn(move |request, service| {
+                let started = Instant::now();
+                let method = request.method().clone();
+                let recorder = recorder.clone();
+                let over_limit = request
+                    .conn_data::<limits::ClientConnection>()
+                    .filter(|connection| connection.over_limit())
+                    .map(|connection| connection.ip());
+                let outcome = match over_limit {
+                    None => {
+                        let (http_request, payload) = request.into_parts();
+                        let request = actix_web::dev::ServiceRequest::from_parts(
+                            http_request,
+                            limits::with_deadline(payload, body_timeout),
+                        );
+                        Ok(service.call(request))
+                    }
+                    Some(client) => Err(request.error_response(ApiError::TooManyConnections {
+                        client: client.to_string(),
+                        limit: connection_limit,
+                    })),
                 };
-                routes::record_request(
-                    &recorder,
-                    &method,
-                    response.request().match_pattern(),
-                    response.status(),
-                    started.elapsed(),
-                );
-                Ok(response)
-            }
-        });
+                async move {
+                    let response = match outcome {
+                        Ok(call) => call.await?.map_into_boxed_body(),
+                        Err(refused) => refused.map_into_boxed_body(),
+                    };
+                    routes::record_request(
+                        &recorder,
+                        &method,
+                        response.request().match_pattern(),
+                        response.status(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
+            });
         service_config.service(scope);
     }
 }
@@ -321,20 +360,32 @@ pub fn serve(listener: TcpListener, state: ApiState, config: ApiConfig) -> std::
     let shutdown_timeout = config.shutdown_timeout.as_secs().max(1);
     let connections = Arc::new(limits::ClientConnections::default());
     let limit = config.max_connections_per_client.max(1);
+    let tls = config.tls.clone();
     let server =
         HttpServer::new(move || App::new().configure(configure(state.clone(), config.clone())))
             .on_connect(move |connection, data| {
-                let peer = connection
-                    .downcast_ref::<actix_web::rt::net::TcpStream>()
-                    .and_then(|stream| stream.peer_addr().ok());
+                let peer = client_address(connection);
                 if let Some(peer) = peer {
                     data.insert(connections.open(peer.ip(), limit));
                 }
             })
             .workers(workers)
             .shutdown_timeout(shutdown_timeout)
-            .disable_signals()
-            .listen(listener)?
-            .run();
-    Ok(server)
+            .disable_signals();
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// The client's address of a connection, plain or TLS.
+fn client_address(connection: &dyn std::any::Any) -> Option<std::net::SocketAddr> {
+    use actix_web::rt::net::TcpStream;
+    if let Some(stream) = connection.downcast_ref::<TcpStream>() {
+        return stream.peer_addr().ok();
+    }
+    connection
+        .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+        .and_then(|stream| stream.get_ref().0.peer_addr().ok())
 }

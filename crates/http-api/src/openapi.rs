@@ -21,6 +21,67 @@ const IF_MATCH_PATTERN: &str = "^\\s*(\\*|(W/)?\"?[0-9]+\"?)\\s*$";
 
 /// The document.
 pub(crate) fn document() -> Value {
+    let mut document = paths_and_schemas();
+    add_security(&mut document);
+    document
+}
+
+/// The security scheme (bearer tokens), each operation's requirement, and the responses that
+/// authentication adds: 401 and 421 wherever a token or the `Host` is checked, 403 and 415 on
+/// the operations that change state (see `auth.rs`).
+fn add_security(document: &mut Value) {
+    document["components"]["securitySchemes"] = json!({
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `scheduler tokens create --scope admin|read`, sent as `Authorization: Bearer sched_...`. A `read` token may only GET; an `admin` token may do everything. A server on a loopback address whose database holds no token needs none."
+        }
+    });
+    document["security"] = json!([{"bearerAuth": []}]);
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
+                continue;
+            }
+            if path == "/api/health" || path == "/api/openapi.json" {
+                operation["security"] = json!([]);
+                continue;
+            }
+            if path == "/metrics" || path == "/api/metrics" {
+                // Open unless the server runs with --metrics-auth.
+                operation["security"] = json!([{"bearerAuth": []}, {}]);
+            }
+            let responses = &mut operation["responses"];
+            responses["401"] = ok(
+                "No token, or a malformed, unknown or revoked one, where one is needed. `WWW-Authenticate: Bearer`.",
+                "Error",
+            );
+            responses["421"] = ok(
+                "The `Host` header names a host this server does not answer for (`--allowed-hosts`).",
+                "Error",
+            );
+            if method != "get" {
+                responses["403"] = ok(
+                    "The token's scope (`read`) does not allow this operation.",
+                    "Error",
+                );
+                responses["415"] = ok(
+                    "Without a bearer token, a request that changes state must be `Content-Type: application/json`.",
+                    "Error",
+                );
+            }
+        }
+    }
+}
+
+/// The paths and schemas, before [`add_security`].
+fn paths_and_schemas() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -416,7 +477,7 @@ fn schemas() -> Value {
                 "error": {
                     "type": "object", "additionalProperties": false, "required": ["code", "field", "message"],
                     "properties": {
-                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "request_timeout", "too_many_connections", "payload_too_large", "unsupported_media_type", "unavailable", "internal"]},
+                        "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "request_timeout", "too_many_connections", "payload_too_large", "unsupported_media_type", "unauthorized", "forbidden", "host_not_allowed", "unavailable", "internal"]},
                         "field": {"type": ["string", "null"], "description": "The body field (retry.maxAttempts), query parameter, header (Content-Type, If-Match) or path parameter (jobId) at fault."},
                         "message": {"type": "string"}
                     }

@@ -28,6 +28,7 @@ async fn every_state_changing_route_honours_if_match() {
         let reply = send(
             &app,
             TestRequest::post()
+                .insert_header(("Content-Type", "application/json"))
                 .uri(&uri)
                 .insert_header(("If-Match", format!("\"{}\"", version + 1))),
         )
@@ -48,6 +49,7 @@ async fn every_state_changing_route_honours_if_match() {
         let reply = send(
             &app,
             TestRequest::post()
+                .insert_header(("Content-Type", "application/json"))
                 .uri(&uri)
                 .insert_header(("If-Match", format!("\"{version}\""))),
         )
@@ -59,6 +61,7 @@ async fn every_state_changing_route_honours_if_match() {
     let reply = send(
         &app,
         TestRequest::delete()
+            .insert_header(("Content-Type", "application/json"))
             .uri(&job)
             .insert_header(("If-Match", "yesterday")),
     )
@@ -70,6 +73,7 @@ async fn every_state_changing_route_honours_if_match() {
     let reply = send(
         &app,
         TestRequest::delete()
+            .insert_header(("Content-Type", "application/json"))
             .uri(&job)
             .insert_header(("If-Match", format!("W/\"{}\"", version + 5))),
     )
@@ -80,6 +84,7 @@ async fn every_state_changing_route_honours_if_match() {
     let reply = send(
         &app,
         TestRequest::delete()
+            .insert_header(("Content-Type", "application/json"))
             .uri(&job)
             .insert_header(("If-Match", version.to_string())),
     )
@@ -89,6 +94,7 @@ async fn every_state_changing_route_honours_if_match() {
     let reply = send(
         &app,
         TestRequest::delete()
+            .insert_header(("Content-Type", "application/json"))
             .uri(&job)
             .insert_header(("If-Match", version.to_string())),
     )
@@ -105,8 +111,18 @@ async fn a_trigger_racing_a_delete_answers_202_or_404_never_5xx() {
         let created = create(&app, job_body("0 0 * * * *")).await;
         let job = format!("/api/jobs/{}", created["jobId"].as_str().unwrap());
         let (trigger, delete) = tokio::join!(
-            send(&app, TestRequest::post().uri(&format!("{job}/trigger"))),
-            send(&app, TestRequest::delete().uri(&job)),
+            send(
+                &app,
+                TestRequest::post()
+                    .insert_header(("Content-Type", "application/json"))
+                    .uri(&format!("{job}/trigger"))
+            ),
+            send(
+                &app,
+                TestRequest::delete()
+                    .insert_header(("Content-Type", "application/json"))
+                    .uri(&job)
+            ),
         );
         assert!(
             [StatusCode::ACCEPTED, StatusCode::NOT_FOUND].contains(&trigger.status),
@@ -137,6 +153,7 @@ async fn duplicate_json_keys_are_refused() {
         let reply = send(
             &app,
             TestRequest::post()
+                .insert_header(("Content-Type", "application/json"))
                 .uri("/api/jobs")
                 .insert_header(("Content-Type", "application/json"))
                 .set_payload(body),

@@ -5,7 +5,7 @@ use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Harness, app, create, get, is_millisecond_timestamp, job_body, post, put_json, send,
+    Harness, JSON, app, create, get, is_millisecond_timestamp, job_body, post, put_json, send,
 };
 
 #[actix_web::test]
@@ -267,12 +267,12 @@ async fn delete_removes_the_job() {
     let created = create(&app, job_body("0 0 * * * *")).await;
     let uri = format!("/api/jobs/{}", created["jobId"].as_str().unwrap());
 
-    let reply = send(&app, TestRequest::delete().uri(&uri)).await;
+    let reply = send(&app, TestRequest::delete().uri(&uri).insert_header(JSON)).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.body, Value::Null);
     assert_eq!(get(&app, &uri).await.status, StatusCode::NOT_FOUND);
     assert!(harness.stored().await.0.is_empty());
-    let again = send(&app, TestRequest::delete().uri(&uri)).await;
+    let again = send(&app, TestRequest::delete().uri(&uri).insert_header(JSON)).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 

@@ -9,7 +9,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
-use crate::support::{Harness, app, create, get, job_body, post, send, within};
+use crate::support::{Harness, JSON, app, create, get, job_body, post, send, within};
 
 /// Resolves a `$ref` (only local `#/components/...` references are used).
 fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
@@ -180,7 +180,11 @@ async fn every_documented_operation_answers_as_documented() {
                 .replace("{jobId}", &target_job)
                 .replace("{executionId}", &execution_id);
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            let mut request = TestRequest::default().method(method.clone()).uri(&uri);
+            // As a client should: a request that changes state says it is JSON.
+            let mut request = TestRequest::default()
+                .method(method.clone())
+                .uri(&uri)
+                .insert_header(JSON);
             if item[method.as_str().to_ascii_lowercase()]
                 .get("requestBody")
                 .is_some()

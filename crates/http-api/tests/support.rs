@@ -21,6 +21,9 @@ use serde_json::Value;
 /// synchronisation; every wait ends as soon as its condition holds.
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The header of a JSON request, which every request that changes state needs without a token.
+pub(crate) const JSON: (&str, &str) = ("content-type", "application/json");
+
 /// The body limit of the tests' API, small so that 413 is cheap to provoke.
 pub(crate) const BODY_LIMIT: usize = 4 * 1024;
 
@@ -193,7 +196,13 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    send(app, TestRequest::post().uri(uri)).await
+    send(
+        app,
+        TestRequest::post()
+            .uri(uri)
+            .insert_header(("content-type", "application/json")),
+    )
+    .await
 }
 
 /// Creates a job and returns its JSON, failing the test unless the answer is 201.

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod auth;
 mod executions;
 mod hardening;
 mod jobs;

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
-use crate::support::{BODY_LIMIT, Harness, Reply, app, create, job_body, send};
+use crate::support::{BODY_LIMIT, Harness, JSON, Reply, app, create, job_body, send};
 
 /// A job body with `field` set to `value` (`Value::Null` removes it).
 fn with(field: &str, value: Value) -> Value {
@@ -352,10 +352,16 @@ async fn unknown_jobs_executions_and_routes_are_404() {
             TestRequest::put()
                 .uri(&job)
                 .set_json(job_body("0 0 * * * *")),
-            TestRequest::delete().uri(&job),
-            TestRequest::post().uri(&format!("{job}/pause")),
-            TestRequest::post().uri(&format!("{job}/resume")),
-            TestRequest::post().uri(&format!("{job}/trigger")),
+            TestRequest::delete().uri(&job).insert_header(JSON),
+            TestRequest::post()
+                .uri(&format!("{job}/pause"))
+                .insert_header(JSON),
+            TestRequest::post()
+                .uri(&format!("{job}/resume"))
+                .insert_header(JSON),
+            TestRequest::post()
+                .uri(&format!("{job}/trigger"))
+                .insert_header(JSON),
             TestRequest::get().uri(&format!("{job}/executions")),
         ] {
             let reply = rejected(&harness, &app, request, StatusCode::NOT_FOUND, "jobId").await;

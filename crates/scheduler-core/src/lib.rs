@@ -75,6 +75,7 @@ mod memory;
 mod metrics;
 mod store;
 mod time;
+mod tokens;
 mod transport;
 
 #[cfg(feature = "testing")]
@@ -102,6 +103,7 @@ pub use store::{
     JobStore, MembershipStore, NextFire, NodeHeartbeat, RecoveryStore, RetentionPolicy,
     RetentionStore, Store, TakeOverRequest, plan_claim, plan_new_job_claim,
 };
+pub use tokens::{MemoryTokenStore, StoredToken, TokenScope, TokenStore};
 pub use transport::{
     AttemptError, AttemptOutcome, AttemptRequest, HEADER_ATTEMPT, HEADER_EXECUTION_ID,
     HEADER_JOB_ID, HEADER_REDELIVERY, HEADER_SCHEDULED_TIME, Transport,

@@ -20,6 +20,9 @@
 //! `FOR NO KEY UPDATE SKIP LOCKED` so that nodes split them; its own documentation tells the
 //! rest.
 //!
+//! Both stores also keep API tokens ([`TokenStore`](scheduler_core::TokenStore)): each token's
+//! id, scope, label and SHA-256, never its secret.
+//!
 //! The feature `testing` adds `SqliteStore::open_temporary` and `open_temporary_with`, a store
 //! on a throwaway database, for tests and benchmarks.
 //!
@@ -88,6 +91,7 @@ mod history;
 mod postgres;
 mod schema;
 mod sqlite;
+mod tokens;
 mod writer;
 
 pub use error::StoreError;

@@ -165,6 +165,17 @@ const V8_NODES: &str = "CREATE TABLE scheduler_nodes (node_id TEXT PRIMARY KEY, 
 const V9_REDELIVERIES: &str =
     "ALTER TABLE job_executions ADD COLUMN redeliveries INTEGER NOT NULL DEFAULT 0;";
 
+/// Version 10: API tokens. Only each token's SHA-256 is kept, never its secret; a revoked token
+/// keeps its row (`revoked_at` set), so revoking every token does not make the API open again.
+const V10_API_TOKENS: &str = "CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT,
+  scope TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) WITHOUT ROWID;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -174,7 +185,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 9] = [
+const MIGRATIONS: [Migration; 10] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -187,6 +198,7 @@ const MIGRATIONS: [Migration; 9] = [
     |transaction, _| transaction.execute_batch(V7_LEASES),
     |transaction, _| transaction.execute_batch(V8_NODES),
     |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
+    |transaction, _| transaction.execute_batch(V10_API_TOKENS),
 ];
 
 /// The newest schema version.

@@ -147,7 +147,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
     // Version 9: every execution kept counts no re-send.
     let redeliveries: i64 = connection
         .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
@@ -199,7 +199,8 @@ fn a_version_8_database_gains_the_count_of_resends() {
         let connection = Connection::open(&path).unwrap();
         connection
             .execute_batch(
-                "ALTER TABLE job_executions DROP COLUMN redeliveries; PRAGMA user_version = 8;",
+                "ALTER TABLE job_executions DROP COLUMN redeliveries; DROP TABLE api_tokens; \
+                 PRAGMA user_version = 8;",
             )
             .unwrap();
     }
@@ -223,7 +224,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
 }
 
 #[test]
@@ -237,4 +238,46 @@ fn a_migrated_database_reopens_without_migrating_again() {
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
     assert_eq!(block_on(store.get_job(job.id)).unwrap(), Some(job));
+}
+
+/// Version 10 adds the API tokens' table: a version 9 database (every job kept) opens with no
+/// token, and keeps the tokens stored after.
+#[test]
+fn a_version_9_database_gains_the_tokens_table() {
+    use scheduler_core::{StoredToken, TokenScope, TokenStore};
+
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    {
+        // Back to version 9, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch("DROP TABLE api_tokens; PRAGMA user_version = 9;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 9 database opens");
+    assert_eq!(block_on(store.get_job(job.id)).unwrap(), Some(job));
+    assert!(!block_on(store.has_tokens()).unwrap());
+    let token = StoredToken {
+        id: "0123456789abcdef".to_owned(),
+        name: None,
+        scope: TokenScope::Read,
+        secret_hash: [7; 32],
+        created_at: crate::support::base_time(),
+        revoked_at: None,
+    };
+    block_on(store.insert_token(token.clone())).unwrap();
+    drop(store);
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+    assert_eq!(block_on(store.find_token(&token.id)).unwrap(), Some(token));
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 10);
 }

@@ -127,6 +127,18 @@ impl Fixture {
     }
 }
 
+/// The token checks of `tokens.rs`, on a fresh schema.
+#[test]
+fn tokens_are_stored_found_listed_and_revoked() {
+    let Some(url) = server_url("tokens_are_stored_found_listed_and_revoked") else {
+        return;
+    };
+    let fixture = Fixture::new(&url);
+    fixture
+        .runtime
+        .block_on(crate::tokens::check_tokens(&fixture.store));
+}
+
 mod conformance {
     use scheduler_core::testing::conformance::Check;
 
@@ -381,7 +393,7 @@ fn migrations_run_twice_or_at_once_are_safe() {
             .expect("the schema versions");
         let (migrations, version): (i64, i32) = (row.get(0), row.get(1));
         // Every migration recorded once, whichever of the five connects applied it.
-        assert_eq!((migrations, version), (3, 3));
+        assert_eq!((migrations, version), (4, 4));
         // A version from a newer program is refused.
         client
             .batch_execute(&format!(
@@ -434,7 +446,8 @@ fn a_version_2_schema_gains_the_count_of_resends() {
         client
             .batch_execute(&format!(
                 "ALTER TABLE \"{0}\".job_executions DROP COLUMN redeliveries; \
-                 DELETE FROM \"{0}\".scheduler_schema_version WHERE version = 3",
+                 DROP TABLE \"{0}\".api_tokens; \
+                 DELETE FROM \"{0}\".scheduler_schema_version WHERE version >= 3",
                 schema.name
             ))
             .await
@@ -469,7 +482,7 @@ fn a_version_2_schema_gains_the_count_of_resends() {
             .await
             .expect("the schema version")
             .get(0);
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         drop(store);
         drop(client);
         connection.await.expect("the task").expect("the connection");

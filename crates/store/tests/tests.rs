@@ -12,3 +12,4 @@ mod open_errors;
 mod postgres;
 mod retention;
 mod support;
+mod tokens;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use http_api::{ApiConfig, JobDefaults};
+use http_api::{AllowedHosts, ApiConfig, JobDefaults, MetricsAccess};
 use scheduler_core::{EngineConfig, RetentionPolicy, RetryPolicy};
 use store::{Durability, SqliteConfig};
 
@@ -24,6 +24,36 @@ pub(crate) struct ServeArgs {
     /// The address the REST API listens on.
     #[arg(long, env = "SCHEDULER_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// `--tls-key`.
+    #[arg(
+        long,
+        env = "SCHEDULER_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PATH"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "SCHEDULER_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PATH"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// The `Host` names the API answers, separated by commas (`*`: any). Default: `localhost`,
+    /// `127.0.0.1` and `[::1]` while no API token exists, any once tokens are required.
+    #[arg(long, env = "SCHEDULER_ALLOWED_HOSTS", value_name = "HOSTS",
+          value_parser = AllowedHosts::parse_list)]
+    pub(crate) allowed_hosts: Option<AllowedHosts>,
+    /// Serve the API without tokens, even on a non-loopback `--listen` (which is refused
+    /// without tokens otherwise): anyone who can reach the address can change every job.
+    #[arg(long, env = "SCHEDULER_INSECURE_NO_AUTH")]
+    pub(crate) insecure_no_auth: bool,
+    /// `GET /metrics` and `/api/metrics` need a token when tokens are required (by default
+    /// they stay open, for scrapers).
+    #[arg(long, env = "SCHEDULER_METRICS_AUTH")]
+    pub(crate) metrics_auth: bool,
     /// The store: a SQLite database file (created if missing; its directory must exist), or a
     /// PostgreSQL database URL, `postgres://user@host:port/db`, which several nodes can share.
     #[arg(long, env = "SCHEDULER_DB", default_value = DEFAULT_DB, value_parser = Database::parse)]
@@ -244,6 +274,16 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_grace,
             request_body_timeout: self.request_body_timeout,
             max_connections_per_client: self.max_connections_per_client.get(),
+            auth: http_api::AuthConfig {
+                // The binary sets the verifier once the store is open.
+                tokens: None,
+                allowed_hosts: self.allowed_hosts.clone().unwrap_or_default(),
+                metrics: if self.metrics_auth {
+                    MetricsAccess::Token
+                } else {
+                    MetricsAccess::Open
+                },
+            },
             ..ApiConfig::default()
         }
     }

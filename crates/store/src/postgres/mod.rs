@@ -17,6 +17,7 @@ mod notify;
 mod prune;
 mod rows;
 mod schema;
+mod tokens;
 
 use deadpool_postgres::{Object, Pool};
 use scheduler_core::Result;

@@ -91,8 +91,19 @@ const V2_NODES: &str = "CREATE TABLE scheduler_nodes (node_id text PRIMARY KEY, 
 const V3_REDELIVERIES: &str =
     "ALTER TABLE job_executions ADD COLUMN redeliveries bigint NOT NULL DEFAULT 0";
 
+/// Version 4: API tokens. Only each token's SHA-256 is kept, never its secret; a revoked token
+/// keeps its row (`revoked_at` set), so revoking every token does not make the API open again.
+const V4_API_TOKENS: &str = "CREATE TABLE api_tokens (
+  id text PRIMARY KEY,
+  name text,
+  scope text NOT NULL,
+  secret_hash bytea NOT NULL,
+  created_at bigint NOT NULL,
+  revoked_at bigint
+)";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [V1_TABLES, V2_NODES, V3_REDELIVERIES];
+pub(super) const MIGRATIONS: [&str; 4] = [V1_TABLES, V2_NODES, V3_REDELIVERIES, V4_API_TOKENS];
 
 /// The newest schema version.
 pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -26,6 +26,7 @@ mod nodes;
 mod open;
 mod prune;
 pub(crate) mod rows;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
