@@ -136,7 +136,7 @@ impl FromStr for HttpMethod {
 ///
 /// The delay before attempt `n + 1` is `initial_backoff * multiplier^(n - 1)`, capped at
 /// `max_backoff`, then spread by `jitter` (a fraction: 0.2 means +/- 20 %). A `Retry-After`
-/// answer lengthens the delay to what the target asked for.
+/// answer lengthens the delay to what the target asked for, up to `max_backoff`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first one included; 1 means no retries.
