@@ -448,3 +448,61 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
         .await;
     }
 }
+
+#[actix_web::test]
+async fn framing_headers_user_info_and_bad_ports_are_400_naming_what() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("headers", json!({"Host": "evil.test"}), "headers.Host", "\"Host\""),
+        (
+            "headers",
+            json!({"content-length": "5"}),
+            "headers.content-length",
+            "\"content-length\"",
+        ),
+        (
+            "headers",
+            json!({"Transfer-Encoding": "chunked"}),
+            "headers.Transfer-Encoding",
+            "\"Transfer-Encoding\"",
+        ),
+        (
+            "headers",
+            json!({"Connection": "close"}),
+            "headers.Connection",
+            "\"Connection\"",
+        ),
+        ("headers", json!({"TE": "trailers"}), "headers.TE", "\"TE\""),
+        (
+            "headers",
+            json!({"X-Scheduler-Signature": "t=1,v1=00"}),
+            "headers.X-Scheduler-Signature",
+            "\"X-Scheduler-Signature\"",
+        ),
+        (
+            "api",
+            json!("http://user:secret@example.com/hook"),
+            "api",
+            "user info",
+        ),
+        ("api", json!("http://user@example.com/hook"), "api", "user info"),
+        ("api", json!("http://example.com:0/hook"), "api", "port"),
+        ("api", json!("http://example.com:65536/hook"), "api", "port"),
+        ("api", json!("http://example.com:123456/hook"), "api", "port"),
+    ];
+    for (field, value, expected_field, in_message) in cases {
+        let reply = rejected(
+            &harness,
+            &app,
+            post_job(with(field, value.clone())),
+            StatusCode::BAD_REQUEST,
+            expected_field,
+        )
+        .await;
+        let message = reply.error_message();
+        assert!(message.contains(in_message), "{field} = {value}: {message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+    assert!(harness.stored().await.0.is_empty());
+}

@@ -84,8 +84,8 @@ pub use alert::{Alert, AlertSink, LogAlertSink};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, ExecutionUpdate,
-    HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS, MisfirePolicy, OverlapPolicy,
-    RetryPolicy,
+    FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS,
+    MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy, is_job_header_allowed,
 };
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,

@@ -15,7 +15,10 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
-pub use spec::{JobField, JobSpec, MAX_NAME_CHARS};
+pub use spec::{
+    FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS, RESERVED_HEADER_PREFIX,
+    is_job_header_allowed,
+};
 
 /// The identity of a job: a random (v4) UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
