@@ -454,7 +454,12 @@ async fn framing_headers_user_info_and_bad_ports_are_400_naming_what() {
     let harness = Harness::start().await;
     let app = app!(harness);
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("headers", json!({"Host": "evil.test"}), "headers.Host", "\"Host\""),
+        (
+            "headers",
+            json!({"Host": "evil.test"}),
+            "headers.Host",
+            "\"Host\"",
+        ),
         (
             "headers",
             json!({"content-length": "5"}),
@@ -486,10 +491,20 @@ async fn framing_headers_user_info_and_bad_ports_are_400_naming_what() {
             "api",
             "user info",
         ),
-        ("api", json!("http://user@example.com/hook"), "api", "user info"),
+        (
+            "api",
+            json!("http://user@example.com/hook"),
+            "api",
+            "user info",
+        ),
         ("api", json!("http://example.com:0/hook"), "api", "port"),
         ("api", json!("http://example.com:65536/hook"), "api", "port"),
-        ("api", json!("http://example.com:123456/hook"), "api", "port"),
+        (
+            "api",
+            json!("http://example.com:123456/hook"),
+            "api",
+            "port",
+        ),
     ];
     for (field, value, expected_field, in_message) in cases {
         let reply = rejected(

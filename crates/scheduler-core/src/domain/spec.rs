@@ -372,7 +372,11 @@ mod tests {
         check("http://user@example.com/", &[], Some("user info"));
         check("http://example.com:0/", &[], Some("port \"0\""));
         check("http://example.com:65536/", &[], Some("port \"65536\""));
-        check("http://example.com:99999999999/", &[], Some("from 1 to 65535"));
+        check(
+            "http://example.com:99999999999/",
+            &[],
+            Some("from 1 to 65535"),
+        );
         check("http://[::1]:0/", &[], Some("port \"0\""));
         check("http://example.com:http/", &[], Some("from 1 to 65535"));
     }
