@@ -102,6 +102,7 @@ mod health;
 mod metrics;
 mod openapi;
 mod routes;
+mod target_check;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -114,6 +115,7 @@ use scheduler_core::{Engine, JobSpec, RetryPolicy, Timestamp};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
+pub use target_check::TargetCheck;
 
 /// The state every handler shares. Cheap to clone; every clone is the same state.
 #[derive(Clone)]
@@ -192,6 +194,9 @@ pub struct ApiConfig {
     pub health_check_timeout: Duration,
     /// The settings a job gets when its request leaves them out.
     pub job_defaults: JobDefaults,
+    /// Checks the target of every job created or replaced; `None` (the default) accepts every
+    /// valid URL.
+    pub target_check: Option<Arc<dyn TargetCheck>>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -222,6 +227,7 @@ impl Default for ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             health_check_timeout: Duration::from_secs(5),
             job_defaults: JobDefaults::default(),
+            target_check: None,
         }
     }
 }

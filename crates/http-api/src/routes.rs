@@ -16,6 +16,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport, NodeDto};
+use crate::target_check::check_target;
 use crate::{ApiConfig, ApiState};
 
 /// Default and largest page sizes (the OpenAPI document states them from here).
@@ -115,6 +116,9 @@ async fn create_job(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let request = dto::parse_job_request(&body, JobRequestKind::Create, &config.job_defaults)?;
+    if let Some(check) = &config.target_check {
+        check_target(check.as_ref(), &request.spec.target_url)?;
+    }
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
 }
@@ -139,6 +143,9 @@ async fn replace_job(
 ) -> Result<HttpResponse> {
     let id = parse_job_id(&path)?;
     let job_request = dto::parse_job_request(&body, JobRequestKind::Replace, &config.job_defaults)?;
+    if let Some(check) = &config.target_check {
+        check_target(check.as_ref(), &job_request.spec.target_url)?;
+    }
     if let Some(body_id) = &job_request.job_id
         && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)
     {
