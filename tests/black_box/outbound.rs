@@ -76,11 +76,36 @@ fn a_signed_request_carries_the_signatures_of_both_secrets_during_a_rotation() {
             format!("v1={}", expected_signature("old-secret", t, body))
         );
     }
-    let log = server.log();
-    assert!(
-        !log.contains("new-secret") && !log.contains("old-secret"),
-        "{log}"
+
+    // A job's own secret signs its requests in place of the server's, and is never shown.
+    let (status, job) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({
+            "schedule": "* * * * * *",
+            "api": sink.url("/own"),
+            "type": "ATLEAST_ONCE",
+            "signingSecret": "job-secret",
+        })),
     );
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["hasSigningSecret"], true);
+    assert!(!job.to_string().contains("job-secret"), "{job}");
+    wait_until("a request signed with the job's secret", || {
+        !sink.received_at("/own").is_empty()
+    });
+    let request = &sink.received_at("/own")[0];
+    let header = &request.headers["x-scheduler-signature"];
+    let (t, signature) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=...,v1=...");
+    assert_eq!(signature, expected_signature("job-secret", t, ""));
+
+    let log = server.log();
+    for secret in ["new-secret", "old-secret", "job-secret"] {
+        assert!(!log.contains(secret), "{log}");
+    }
 }
 
 #[test]

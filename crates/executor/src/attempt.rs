@@ -12,7 +12,7 @@ use scheduler_core::{
 
 use crate::client::{HttpTransport, header_name, header_value, parse_url};
 use crate::error::Error;
-use crate::signing::signature_header_value;
+use crate::signing::{SigningSecret, signature_header_value};
 
 /// The idempotency headers' names, in the order of [`AttemptRequest::idempotency_headers`]
 /// (lower case, as HTTP/1.1 sends them and HTTP/2 requires).
@@ -35,7 +35,8 @@ impl HttpTransport {
     /// The request an attempt becomes: the job's method, URL, headers and body, then the
     /// idempotency headers of [`AttemptRequest::idempotency_headers`] (job id, execution id,
     /// scheduled time, attempt), on a re-send after a crash `X-Scheduler-Redelivery: true`, and
-    /// with signing secrets `X-Scheduler-Signature` (signed now, with the body), none of which a job's own headers can override or fake (nor `Host`,
+    /// with signing secrets (the job's own, else the transport's) `X-Scheduler-Signature`
+    /// (signed now, with the body), none of which a job's own headers can override or fake (nor `Host`,
     /// `Content-Length` and the other headers that frame the request), then the default
     /// `Content-Type` and `User-Agent` where the job sets none. This is what
     /// [`Transport::send`] sends.
@@ -75,9 +76,16 @@ impl HttpTransport {
         let unix_seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        if let Some(value) =
-            signature_header_value(&self.shared.signing_secrets, unix_seconds, &body)
-        {
+        // A job's own secret signs its requests in place of the transport's.
+        let job_secret: [SigningSecret; 1];
+        let secrets = match &spec.signing_secret {
+            Some(secret) => {
+                job_secret = [SigningSecret::new(secret.expose())];
+                &job_secret[..]
+            }
+            None => &self.shared.signing_secrets[..],
+        };
+        if let Some(value) = signature_header_value(secrets, unix_seconds, &body) {
             // Hex digits, digits, `t=`, `v1=` and commas: always a valid value.
             let value = HeaderValue::try_from(value)
                 .map_err(|e| Error::InvalidRequest(format!("value of header {SIGNATURE}: {e}")))?;

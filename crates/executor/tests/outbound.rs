@@ -215,3 +215,29 @@ async fn metadata_and_link_local_addresses_are_refused_by_default() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_jobs_own_secret_signs_in_place_of_the_transports() {
+    let mut server = fixed_server(200, &[], b"").await;
+    let transport = transport_with(|config| {
+        config.signing_secrets = vec![SigningSecret::new("server-secret")];
+    });
+    let job = job(server.url("/tick"), |spec| {
+        spec.signing_secret = Some(scheduler_core::Secret::new("job-secret"));
+    });
+    transport
+        .send(attempt(&job, ExecutionId::new_time_ordered(), 1))
+        .await
+        .expect("an answer");
+    let received = server.next_request().await;
+    let value = &header_values(&received.headers, "X-Scheduler-Signature")[0];
+    let (t, signature) = value
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=...,v1=...");
+    let t: u64 = t.parse().expect("unix seconds");
+    assert_eq!(
+        signature,
+        sign(&SigningSecret::new("job-secret"), t, &received.body)
+    );
+}

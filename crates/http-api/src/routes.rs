@@ -168,10 +168,14 @@ async fn replace_job(
         }
         (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
     };
-    let job = state
-        .engine()
-        .update_job(id, job_request.spec, check)
-        .await?;
+    let mut spec = job_request.spec;
+    if !job_request.signing_secret_given {
+        // Write-only: a client cannot send back what it cannot read, so leaving the field
+        // out keeps the job's secret (`null` removes it).
+        let current = state.engine().get_job(id).await?;
+        spec.signing_secret = current.and_then(|job| job.spec.signing_secret.clone());
+    }
+    let job = state.engine().update_job(id, spec, check).await?;
     Ok(job_response(StatusCode::OK, &state, &job))
 }
 

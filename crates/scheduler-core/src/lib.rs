@@ -85,7 +85,8 @@ pub use clock::{Clock, SystemClock};
 pub use domain::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, ExecutionUpdate,
     FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobField, JobId, JobSpec, MAX_NAME_CHARS,
-    MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy, is_job_header_allowed,
+    MAX_SIGNING_SECRET_BYTES, MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy,
+    Secret, is_job_header_allowed,
 };
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,

@@ -165,6 +165,10 @@ const V8_NODES: &str = "CREATE TABLE scheduler_nodes (node_id TEXT PRIMARY KEY, 
 const V9_REDELIVERIES: &str =
     "ALTER TABLE job_executions ADD COLUMN redeliveries INTEGER NOT NULL DEFAULT 0;";
 
+/// Version 10: a job's own signing secret (`X-Scheduler-Signature`), `NULL` for jobs signed
+/// with the server's secrets or not at all.
+const V10_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret TEXT;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -174,7 +178,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 9] = [
+const MIGRATIONS: [Migration; 10] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -187,6 +191,7 @@ const MIGRATIONS: [Migration; 9] = [
     |transaction, _| transaction.execute_batch(V7_LEASES),
     |transaction, _| transaction.execute_batch(V8_NODES),
     |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
+    |transaction, _| transaction.execute_batch(V10_JOB_SIGNING_SECRETS),
 ];
 
 /// The newest schema version.

@@ -16,8 +16,8 @@ use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
 pub use spec::{
-    FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS, RESERVED_HEADER_PREFIX,
-    is_job_header_allowed,
+    FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES,
+    RESERVED_HEADER_PREFIX, Secret, is_job_header_allowed,
 };
 
 /// The identity of a job: a random (v4) UUID.

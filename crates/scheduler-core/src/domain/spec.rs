@@ -53,6 +53,8 @@ pub enum JobField {
     Overlap,
     /// [`JobSpec::name`].
     Name,
+    /// [`JobSpec::signing_secret`].
+    SigningSecret,
     /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
 }
@@ -76,6 +78,7 @@ impl fmt::Display for JobField {
             JobField::Misfire => "misfire policy",
             JobField::Overlap => "overlap policy",
             JobField::Name => "name",
+            JobField::SigningSecret => "signing secret",
             JobField::ExecutionStatus => "execution status",
         };
         f.write_str(name)
@@ -111,6 +114,35 @@ pub struct JobSpec {
     pub paused: bool,
     /// A label for people (dashboards, alerts); not unique, not used by the engine.
     pub name: Option<String>,
+    /// The job's own secret for signing its requests, in place of the transport's; write-only
+    /// for API clients.
+    pub signing_secret: Option<Secret>,
+}
+
+/// The longest signing secret accepted, in bytes.
+pub const MAX_SIGNING_SECRET_BYTES: usize = 256;
+
+/// A secret text: its `Debug` form does not show it, so that a job logged with `{:?}` leaks
+/// nothing. Compare and store it as any string; show it to no one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps `text`.
+    pub fn new(text: impl Into<Arc<str>>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 impl JobSpec {
@@ -139,6 +171,7 @@ impl JobSpec {
             overlap: OverlapPolicy::default(),
             paused: false,
             name: None,
+            signing_secret: None,
         }
     }
 
@@ -187,6 +220,20 @@ impl JobSpec {
         }
         for (name, value) in &self.headers {
             check_header(name, value)?;
+        }
+        if let Some(secret) = &self.signing_secret {
+            let secret = secret.expose();
+            if secret.is_empty()
+                || secret.len() > MAX_SIGNING_SECRET_BYTES
+                || secret.chars().any(char::is_control)
+            {
+                return Err(Error::invalid(
+                    JobField::SigningSecret,
+                    format!(
+                        "must be 1 to {MAX_SIGNING_SECRET_BYTES} bytes, without control characters"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -91,8 +91,13 @@ const V2_NODES: &str = "CREATE TABLE scheduler_nodes (node_id text PRIMARY KEY, 
 const V3_REDELIVERIES: &str =
     "ALTER TABLE job_executions ADD COLUMN redeliveries bigint NOT NULL DEFAULT 0";
 
+/// Version 4: a job's own signing secret (`X-Scheduler-Signature`), `NULL` for jobs signed
+/// with the server's secrets or not at all.
+const V4_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret text";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [V1_TABLES, V2_NODES, V3_REDELIVERIES];
+pub(super) const MIGRATIONS: [&str; 4] =
+    [V1_TABLES, V2_NODES, V3_REDELIVERIES, V4_JOB_SIGNING_SECRETS];
 
 /// The newest schema version.
 pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;
