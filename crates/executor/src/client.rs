@@ -240,11 +240,20 @@ impl HttpTransport {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host.
+/// An absolute `http://` or `https://` URL with a host, and without user info (which hyper
+/// would carry into its traces; credentials go in headers).
 pub(crate) fn parse_url(url: &str) -> Result<http::Uri, Error> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Error::InvalidRequest(format!("url {url:?}: {e}")))?;
+    if let Some(authority) = uri.authority()
+        && let Some((_, host)) = authority.as_str().rsplit_once('@')
+    {
+        // The message leaves the user info out: it may hold a password.
+        return Err(Error::InvalidRequest(format!(
+            "url with user info (\"...@{host}\"): send credentials in a header"
+        )));
+    }
     match uri.scheme_str() {
         Some("http" | "https") if uri.host().is_some() => Ok(uri),
         _ => Err(Error::InvalidRequest(format!(
