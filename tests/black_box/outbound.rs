@@ -162,3 +162,66 @@ fn refused_targets_are_400_at_creation() {
     );
     assert_eq!(status, 201, "{body}");
 }
+
+#[test]
+fn a_stored_job_whose_target_the_policy_now_refuses_fails_each_tick_without_retries() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let db = db_path(&dir);
+    let job_id = {
+        let server = Server::start(&db, &[]);
+        let (status, job) = server.request(
+            "POST",
+            "/api/jobs",
+            Some(&json!({
+                "schedule": "* * * * * *",
+                "api": sink.url("/inside"),
+                "type": "ATLEAST_ONCE",
+                "retry": {"maxAttempts": 3, "initialBackoffMs": 100, "maxBackoffMs": 100},
+            })),
+        );
+        assert_eq!(status, 201, "{job}");
+        assert!(server.terminate().success());
+        job["jobId"].as_str().expect("a job id").to_owned()
+    };
+    // The same database under a policy that refuses loopback targets.
+    let server = Server::start(&db, &["--deny-private-targets"]);
+    let before = sink.received_at("/inside").len();
+    let failed = || {
+        let (status, body) = server.request(
+            "GET",
+            &format!("/api/jobs/{job_id}/executions?limit=20"),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .filter(|execution| {
+                execution["status"] == "FAILED"
+                    && execution["errorMessage"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("refused by the target policy"))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    wait_until("two executions refused by the policy", || {
+        failed().len() >= 2
+    });
+    for execution in failed() {
+        assert_eq!(execution["retryCount"], 0, "not retried: {execution}");
+        assert_eq!(execution["httpStatus"], serde_json::Value::Null);
+        let message = execution["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("127.0.0.1 is a loopback address and private targets are denied"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        sink.received_at("/inside").len(),
+        before,
+        "nothing reached the target"
+    );
+}
