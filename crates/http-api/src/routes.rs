@@ -169,11 +169,18 @@ async fn replace_job(
         (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
     };
     let mut spec = job_request.spec;
-    if !job_request.signing_secret_given {
+    let mut check = check;
+    if !job_request.signing_secret_given
+        && let Some(current) = state.engine().get_job(id).await?
+        && let Some(secret) = &current.spec.signing_secret
+    {
         // Write-only: a client cannot send back what it cannot read, so leaving the field
-        // out keeps the job's secret (`null` removes it).
-        let current = state.engine().get_job(id).await?;
-        spec.signing_secret = current.and_then(|job| job.spec.signing_secret.clone());
+        // out keeps the job's secret (`null` removes it). Kept only from the version read, so
+        // that a secret replaced meanwhile is never brought back (a 409 instead).
+        spec.signing_secret = Some(secret.clone());
+        if matches!(check, VersionCheck::Any) {
+            check = VersionCheck::Exactly(current.version);
+        }
     }
     let job = state.engine().update_job(id, spec, check).await?;
     Ok(job_response(StatusCode::OK, &state, &job))
