@@ -9,6 +9,7 @@ mod database_file;
 mod deploy;
 mod disk_full;
 mod isolation;
+mod outbound;
 mod partition;
 mod postgres;
 mod secrets;

@@ -2,6 +2,7 @@
 //! shuts both down gracefully on SIGINT or SIGTERM.
 
 mod args;
+mod targets;
 
 use std::net::TcpListener;
 use std::num::NonZeroUsize;
@@ -82,8 +83,22 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     // connections after each burst and opens them again on the next one.
     let transport_config = HttpTransportConfig {
         pool_max_idle_per_host: args.max_in_flight.min(args.max_in_flight_per_host),
+        signing_secrets: args.signing_secret.clone(),
+        target_policy: args.target_policy(),
         ..HttpTransportConfig::default()
     };
+    // How many secrets, never which.
+    log::info!(
+        "outgoing requests: {} signing secret(s), private targets {}, {} allow and {} deny rule(s)",
+        args.signing_secret.len(),
+        if args.deny_private_targets {
+            "denied"
+        } else {
+            "allowed"
+        },
+        args.allow_target.len(),
+        args.deny_target.len(),
+    );
     let transport =
         Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
@@ -114,6 +129,10 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     } else {
         "http"
     };
+    api_config.target_check = Some(Arc::new(targets::ServerTargetCheck {
+        policy: args.target_policy(),
+        listen: address,
+    }));
     let server =
         http_api::serve(listener, state, api_config).context("starting the HTTP server")?;
     let server_handle = server.handle();

@@ -1,9 +1,13 @@
 //! The webhook's POST, sent through the executor's HTTP client: one POST, bounded by a timeout.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use executor::{HttpRequest, HttpTransport, HttpTransportConfig, HttpVersionPolicy, Method};
+use executor::{
+    HttpRequest, HttpTransport, HttpTransportConfig, HttpVersionPolicy, IpNetwork, Method,
+    TargetPolicy, TargetRule,
+};
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Uri};
 
@@ -65,6 +69,17 @@ impl WebhookClient {
             pool_max_idle_per_host: 1,
             extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
             http_version: HttpVersionPolicy::Negotiate,
+            // Alerts are not signed: the signature is the targets' promise.
+            signing_secrets: Vec::new(),
+            // The operator chose this URL; the target policy guards the URLs of jobs, which
+            // API clients choose.
+            target_policy: TargetPolicy {
+                allow: vec![
+                    TargetRule::Network(IpNetwork::from_str("0.0.0.0/0").map_err(Error::Config)?),
+                    TargetRule::Network(IpNetwork::from_str("::/0").map_err(Error::Config)?),
+                ],
+                ..TargetPolicy::default()
+            },
         })
         .map_err(|error| match error {
             // The executor names the field as this configuration does.

@@ -1,14 +1,18 @@
 //! The [`Transport`] of `scheduler-core`: an [`AttemptRequest`] becomes one HTTP request.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::Full;
 use scheduler_core::{
     AttemptError, AttemptOutcome, AttemptRequest, BoxFuture, HttpMethod, Transport,
+    is_job_header_allowed,
 };
 
 use crate::client::{HttpTransport, header_name, header_value, parse_url};
 use crate::error::Error;
+use crate::signing::{SigningSecret, signature_header_value};
 
 /// The idempotency headers' names, in the order of [`AttemptRequest::idempotency_headers`]
 /// (lower case, as HTTP/1.1 sends them and HTTP/2 requires).
@@ -24,11 +28,16 @@ fn idempotency_names() -> [HeaderName; 4] {
 /// The name of [`AttemptRequest::redelivery_header`] (lower case, as the others).
 const REDELIVERY: HeaderName = HeaderName::from_static("x-scheduler-redelivery");
 
+/// The name of [`SIGNATURE_HEADER`](crate::SIGNATURE_HEADER) (lower case, as the others).
+const SIGNATURE: HeaderName = HeaderName::from_static("x-scheduler-signature");
+
 impl HttpTransport {
     /// The request an attempt becomes: the job's method, URL, headers and body, then the
     /// idempotency headers of [`AttemptRequest::idempotency_headers`] (job id, execution id,
-    /// scheduled time, attempt) and, on a re-send after a crash, `X-Scheduler-Redelivery:
-    /// true`, none of which a job's own headers can override or fake, then the default
+    /// scheduled time, attempt), on a re-send after a crash `X-Scheduler-Redelivery: true`, and
+    /// with signing secrets (the job's own, else the transport's) `X-Scheduler-Signature`
+    /// (signed now, with the body), none of which a job's own headers can override or fake (nor `Host`,
+    /// `Content-Length` and the other headers that frame the request), then the default
     /// `Content-Type` and `User-Agent` where the job sets none. This is what
     /// [`Transport::send`] sends.
     ///
@@ -45,10 +54,11 @@ impl HttpTransport {
         let names = idempotency_names();
         let mut headers = HeaderMap::with_capacity(spec.headers.len() + names.len() + 2);
         for (name, value) in &spec.headers {
-            let name = header_name(name)?;
-            if names.contains(&name) || name == REDELIVERY {
+            // Validation refuses these; a job stored before it did still cannot set them.
+            if !is_job_header_allowed(name) {
                 continue;
             }
+            let name = header_name(name)?;
             let value = header_value(&name, value)?;
             headers.append(name, value);
         }
@@ -63,6 +73,24 @@ impl HttpTransport {
         }
         // Shares the job's allocation rather than copying the body on every attempt.
         let body = spec.body.clone().map(Bytes::from_owner).unwrap_or_default();
+        let unix_seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        // A job's own secret signs its requests in place of the transport's.
+        let job_secret: [SigningSecret; 1];
+        let secrets = match &spec.signing_secret {
+            Some(secret) => {
+                job_secret = [SigningSecret::new(secret.expose())];
+                &job_secret[..]
+            }
+            None => &self.shared.signing_secrets[..],
+        };
+        if let Some(value) = signature_header_value(secrets, unix_seconds, &body) {
+            // Hex digits, digits, `t=`, `v1=` and commas: always a valid value.
+            let value = HeaderValue::try_from(value)
+                .map_err(|e| Error::InvalidRequest(format!("value of header {SIGNATURE}: {e}")))?;
+            headers.append(SIGNATURE, value);
+        }
         self.finish(method(spec.method), uri, headers, body)
     }
 }
@@ -113,6 +141,8 @@ impl From<Error> for AttemptError {
             Error::Protocol(message) => AttemptError::Protocol(message),
             Error::Tls(message) => AttemptError::Tls(message),
             Error::InvalidRequest(message) => AttemptError::InvalidRequest(message),
+            // Final, as an invalid request is: only a change of the job or the policy helps.
+            Error::TargetRefused(message) => AttemptError::InvalidRequest(message),
             Error::Config(_) => AttemptError::InvalidRequest(error.to_string()),
         }
     }
@@ -151,5 +181,9 @@ mod tests {
         let names = idempotency_names();
         assert_eq!(engine, names.each_ref().map(HeaderName::as_str));
         assert_eq!(REDELIVERY.as_str(), HEADER_REDELIVERY.to_ascii_lowercase());
+        assert_eq!(
+            SIGNATURE.as_str(),
+            crate::SIGNATURE_HEADER.to_ascii_lowercase()
+        );
     }
 }

@@ -4,12 +4,16 @@ use std::error::Error as StdError;
 use std::io;
 
 use crate::error::Error;
+use crate::policy::Refusal;
 
 /// Classifies a failed request (before the response head arrived).
 pub(crate) fn classify_request_error(error: &hyper_util::client::legacy::Error) -> Error {
     let message = chain_message(error);
     let facts = Facts::of(error);
-    if facts.tls {
+    if let Some(refusal) = facts.refusal {
+        // The policy's own message: the connector's "dns error" around it says nothing more.
+        Error::TargetRefused(refusal)
+    } else if facts.tls {
         Error::Tls(message)
     } else if facts.dns {
         Error::Dns(message)
@@ -60,6 +64,8 @@ struct Facts {
     tls: bool,
     dns: bool,
     incomplete: bool,
+    /// The target policy refused the target: its message.
+    refusal: Option<String>,
     /// The kind of the innermost I/O error that has a meaningful kind.
     io_kind: Option<io::ErrorKind>,
 }
@@ -68,6 +74,9 @@ impl Facts {
     fn of(error: &(dyn StdError + 'static)) -> Facts {
         let mut facts = Facts::default();
         visit_chain(error, &mut |e| {
+            if let Some(refusal) = e.downcast_ref::<Refusal>() {
+                facts.refusal = Some(refusal.to_string());
+            }
             if e.downcast_ref::<rustls::Error>().is_some() {
                 facts.tls = true;
             }

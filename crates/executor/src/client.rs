@@ -18,7 +18,9 @@ use rustls_pki_types::pem::PemObject;
 use crate::classify::{classify_body_error, classify_request_error};
 use crate::config::{DEFAULT_CONTENT_TYPE, HttpTransportConfig, HttpVersionPolicy};
 use crate::error::Error;
+use crate::policy::{PolicyResolver, TargetPolicy};
 use crate::retry_after::parse_retry_after;
+use crate::signing::SigningSecret;
 
 /// One request to send: what the engine's attempt becomes on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,14 +63,16 @@ pub struct HttpResponse {
 /// runtime (with the I/O and time drivers) when it sends, not when it is built.
 #[derive(Clone, Debug)]
 pub struct HttpTransport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    shared: Arc<Shared>,
+    client: Client<HttpsConnector<HttpConnector<PolicyResolver>>, Full<Bytes>>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     user_agent: HeaderValue,
     max_response_body_bytes: usize,
+    pub(crate) signing_secrets: Vec<SigningSecret>,
+    policy: Arc<TargetPolicy>,
 }
 
 impl HttpTransport {
@@ -83,7 +87,10 @@ impl HttpTransport {
             .map_err(|e| Error::Config(format!("user agent {:?}: {e}", config.user_agent)))?;
         let tls = tls_config(&config.extra_root_certificates_pem)?;
 
-        let mut http = HttpConnector::new();
+        let policy = Arc::new(config.target_policy);
+        let mut http = HttpConnector::new_with_resolver(PolicyResolver {
+            policy: Arc::clone(&policy),
+        });
         // The HTTPS connector wraps this one and needs it to accept https:// URLs.
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -112,6 +119,8 @@ impl HttpTransport {
             shared: Arc::new(Shared {
                 user_agent,
                 max_response_body_bytes: config.max_response_body_bytes,
+                signing_secrets: config.signing_secrets,
+                policy,
             }),
         })
     }
@@ -121,7 +130,7 @@ impl HttpTransport {
     /// # Errors
     ///
     /// The failure, classified: [`Error::InvalidRequest`], [`Error::Timeout`],
-    /// [`Error::Dns`], [`Error::ConnectionRefused`], [`Error::Connect`],
+    /// [`Error::TargetRefused`], [`Error::Dns`], [`Error::ConnectionRefused`], [`Error::Connect`],
     /// [`Error::ConnectionReset`], [`Error::ConnectionClosed`], [`Error::Tls`] or
     /// [`Error::Protocol`]. A status of 4xx or 5xx is a response, not an error.
     pub async fn send_request(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
@@ -136,6 +145,19 @@ impl HttpTransport {
         request: http::Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
+        // hyper-util's connector resolves names through the policy's resolver, but connects to
+        // an IP literal directly: that one is checked here.
+        if let Some(host) = request.uri().host()
+            && let Ok(address) = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+        {
+            self.shared
+                .policy
+                .check_address(host, address)
+                .map_err(|refusal| Error::TargetRefused(refusal.to_string()))?;
+        }
         let started = Instant::now();
         match tokio::time::timeout(timeout, self.exchange(request, started)).await {
             Ok(result) => result,
@@ -218,11 +240,20 @@ impl HttpTransport {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host.
+/// An absolute `http://` or `https://` URL with a host, and without user info (which hyper
+/// would carry into its traces; credentials go in headers).
 pub(crate) fn parse_url(url: &str) -> Result<http::Uri, Error> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Error::InvalidRequest(format!("url {url:?}: {e}")))?;
+    if let Some(authority) = uri.authority()
+        && let Some((_, host)) = authority.as_str().rsplit_once('@')
+    {
+        // The message leaves the user info out: it may hold a password.
+        return Err(Error::InvalidRequest(format!(
+            "url with user info (\"...@{host}\"): send credentials in a header"
+        )));
+    }
     match uri.scheme_str() {
         Some("http" | "https") if uri.host().is_some() => Ok(uri),
         _ => Err(Error::InvalidRequest(format!(

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::policy::TargetPolicy;
+use crate::signing::SigningSecret;
+
 /// The `User-Agent` sent when the configuration does not name another one: the product and
 /// its version.
 pub const DEFAULT_USER_AGENT: &str = concat!("scheduler/", env!("CARGO_PKG_VERSION"));
@@ -28,6 +31,14 @@ pub struct HttpTransportConfig {
     pub extra_root_certificates_pem: Vec<String>,
     /// Which HTTP versions are spoken.
     pub http_version: HttpVersionPolicy,
+    /// The secrets that sign every attempt the engine sends (not
+    /// [`send_request`](crate::HttpTransport::send_request)'s requests), the current one
+    /// first; during a rotation, the old one second, and each gets its `v1=` signature. Empty
+    /// (the default) signs nothing.
+    pub signing_secrets: Vec<SigningSecret>,
+    /// Which targets may be connected to. The default refuses link-local and cloud metadata
+    /// addresses only.
+    pub target_policy: TargetPolicy,
 }
 
 impl Default for HttpTransportConfig {
@@ -39,6 +50,8 @@ impl Default for HttpTransportConfig {
             pool_max_idle_per_host: 64,
             extra_root_certificates_pem: Vec::new(),
             http_version: HttpVersionPolicy::default(),
+            signing_secrets: Vec::new(),
+            target_policy: TargetPolicy::default(),
         }
     }
 }

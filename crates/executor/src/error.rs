@@ -41,6 +41,10 @@ pub enum Error {
     /// protocol version. It needs a fix, not a retry.
     #[error("tls: {0}")]
     Tls(String),
+    /// The target policy refuses the target's address (or every address its name resolves
+    /// to). It needs a change of the job or of the policy, not a retry.
+    #[error("{0}")]
+    TargetRefused(String),
     /// The peer broke the HTTP protocol, or another I/O error happened mid-exchange.
     #[error("protocol: {0}")]
     Protocol(String),
@@ -48,11 +52,12 @@ pub enum Error {
 
 impl Error {
     /// Whether another attempt may succeed: timeouts, DNS and connection failures and
-    /// protocol errors are; invalid requests, TLS failures and configuration errors are not.
+    /// protocol errors are; invalid requests, refused targets, TLS failures and configuration
+    /// errors are not.
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            Error::Config(_) | Error::InvalidRequest(_) | Error::Tls(_)
+            Error::Config(_) | Error::InvalidRequest(_) | Error::TargetRefused(_) | Error::Tls(_)
         )
     }
 }

@@ -16,14 +16,20 @@
 //! - reads the response body up to a size cap; a longer body is not an error: reading stops,
 //!   the status is kept and [`HttpResponse::body_truncated`] says so;
 //! - reads `Retry-After` (delta-seconds or HTTP-date) on 429 and 503 answers;
+//! - signs the engine's attempts when the configuration has signing secrets
+//!   (`X-Scheduler-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one
+//!   `v1` per secret, see [`signature_header_value`]);
+//! - connects only to addresses the [`TargetPolicy`] allows, checked after DNS resolution on
+//!   every new connection (and before sending, for an IP literal);
 //! - classifies failures ([`Error`]): timeout, DNS, refused, reset, closed early, TLS,
-//!   protocol, invalid request.
+//!   protocol, invalid request, target refused by the policy.
 //!
 //! The request-level API ([`HttpTransport::send_request`]) is public too, for callers that are
 //! not the engine (the `alerts` crate's webhook sends its POSTs with it).
 //!
-//! Host names are resolved by the system resolver (`getaddrinfo`) on Tokio's blocking pool;
-//! when a timeout ends an attempt during resolution, the lookup itself runs on to its end.
+//! Host names are resolved by the system resolver (`getaddrinfo`) on Tokio's blocking pool,
+//! then filtered by the target policy; when a timeout ends an attempt during resolution, the
+//! lookup itself runs on to its end.
 //!
 //! It is not a retry loop, a rate limiter or a scheduler: one call is one attempt, and whether
 //! to try again is the engine's decision ([`Error::is_retryable`] is a hint for it).
@@ -55,7 +61,9 @@ mod classify;
 mod client;
 mod config;
 mod error;
+mod policy;
 mod retry_after;
+mod signing;
 
 pub use http::{Method, Version};
 
@@ -64,4 +72,6 @@ pub use crate::config::{
     DEFAULT_CONTENT_TYPE, DEFAULT_USER_AGENT, HttpTransportConfig, HttpVersionPolicy,
 };
 pub use crate::error::Error;
+pub use crate::policy::{AddressClass, IpNetwork, Refusal, TargetPolicy, TargetRule, classify};
 pub use crate::retry_after::parse_retry_after;
+pub use crate::signing::{SIGNATURE_HEADER, SigningSecret, sign, signature_header_value};

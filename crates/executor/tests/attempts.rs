@@ -12,7 +12,7 @@ use scheduler_core::{
 
 use crate::support::{bind, fixed_server, transport};
 
-fn job(url: String, configure: impl FnOnce(&mut JobSpec)) -> Arc<Job> {
+pub(crate) fn job(url: String, configure: impl FnOnce(&mut JobSpec)) -> Arc<Job> {
     let mut spec = JobSpec::new(
         "*/5 * * * * *".parse().unwrap(),
         url,
@@ -33,7 +33,7 @@ fn job(url: String, configure: impl FnOnce(&mut JobSpec)) -> Arc<Job> {
     })
 }
 
-fn attempt(job: &Arc<Job>, execution_id: ExecutionId, number: u32) -> AttemptRequest {
+pub(crate) fn attempt(job: &Arc<Job>, execution_id: ExecutionId, number: u32) -> AttemptRequest {
     AttemptRequest {
         job: job.clone(),
         execution_id,
@@ -132,7 +132,7 @@ async fn only_a_resend_after_a_crash_carries_the_redelivery_header() {
     assert_eq!(header_values(&second.headers, HEADER_ATTEMPT), ["1"]);
 }
 
-fn header_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+pub(crate) fn header_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
     headers
         .get_all(name)
         .iter()

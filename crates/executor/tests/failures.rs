@@ -153,4 +153,11 @@ async fn invalid_requests_are_rejected_before_sending() {
         );
         assert!(!error.is_retryable());
     }
+    // User info is refused, and its password not repeated.
+    let error = check("http://user:hunter2@127.0.0.1:1/", vec![]).await;
+    assert!(
+        matches!(&error, Error::InvalidRequest(message) if message.contains("user info")),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("hunter2"), "{error}");
 }

@@ -5,6 +5,7 @@ mod support;
 mod attempts;
 mod body;
 mod failures;
+mod outbound;
 mod requests;
 mod status;
 mod tls;

@@ -344,6 +344,7 @@ fn json_field_name(field: &JobField) -> String {
         JobField::Misfire => "misfire",
         JobField::Overlap => "overlap",
         JobField::Name => "name",
+        JobField::SigningSecret => "signingSecret",
         JobField::ExecutionStatus => "status",
     };
     name.to_owned()

@@ -112,6 +112,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod target_check;
 mod tls;
 
 use std::net::TcpListener;
@@ -129,6 +130,7 @@ pub use auth::{
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
+pub use target_check::TargetCheck;
 pub use tls::TlsConfig;
 
 /// The state every handler shares. Cheap to clone; every clone is the same state.
@@ -219,6 +221,9 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// HTTPS: the certificate and key; `None` (the default) serves plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Checks the target of every job created or replaced; `None` (the default) accepts every
+    /// valid URL.
+    pub target_check: Option<Arc<dyn TargetCheck>>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -253,6 +258,7 @@ impl Default for ApiConfig {
             max_connections_per_client: 256,
             auth: AuthConfig::default(),
             tls: None,
+            target_check: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! against the router and every response schema against real responses (exact field sets,
 //! types and enums), so it cannot drift from the code unnoticed.
 
-use scheduler_core::{JobSpec, MAX_NAME_CHARS, RetryPolicy};
+use scheduler_core::{JobSpec, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RetryPolicy};
 use serde_json::{Value, json};
 
 use crate::dto::{
@@ -350,11 +350,20 @@ fn job_settings() -> serde_json::Map<String, Value> {
 
 fn schemas() -> Value {
     let retry = RetryPolicy::default();
-    let create = job_settings();
+    let mut create = job_settings();
     let mut replace = job_settings();
+    for settings in [&mut create, &mut replace] {
+        settings.insert("signingSecret".to_owned(), json!({"type": ["string", "null"], "writeOnly": true, "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "description": "The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret (1 to 256 bytes, no control characters). Never returned: the job shows hasSigningSecret. A PUT without it keeps the secret; null removes it."}));
+    }
     replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
     replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
-    for read_only in ["createdAt", "updatedAt", "nextFireTimes", "stats"] {
+    for read_only in [
+        "createdAt",
+        "updatedAt",
+        "nextFireTimes",
+        "stats",
+        "hasSigningSecret",
+    ] {
         replace.insert(read_only.to_owned(), json!({"description": "Read-only; accepted and ignored, so that a job read with GET can be sent back."}));
     }
     json!({
@@ -410,7 +419,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": "string", "description": "The canonical text of the schedule."},
@@ -427,6 +436,7 @@ fn schemas() -> Value {
                 "overlap": {"$ref": "#/components/schemas/Overlap"},
                 "paused": {"type": "boolean"},
                 "name": nullable("string"),
+                "hasSigningSecret": {"type": "boolean", "description": "Whether the job signs with a secret of its own (signingSecret); the secret is never shown."},
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},

@@ -16,6 +16,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport, NodeDto};
+use crate::target_check::check_target;
 use crate::{ApiConfig, ApiState};
 
 /// Default and largest page sizes (the OpenAPI document states them from here).
@@ -116,6 +117,9 @@ async fn create_job(
 ) -> Result<HttpResponse> {
     let request = dto::parse_job_request(&body.0.0, JobRequestKind::Create, &config.job_defaults)?;
     dto::refuse_placeholders(&request.spec)?;
+    if let Some(check) = &config.target_check {
+        check_target(check.as_ref(), &request.spec.target_url)?;
+    }
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
 }
@@ -141,6 +145,9 @@ async fn replace_job(
     let id = parse_job_id(&path)?;
     let job_request =
         dto::parse_job_request(&body.0.0, JobRequestKind::Replace, &config.job_defaults)?;
+    if let Some(check) = &config.target_check {
+        check_target(check.as_ref(), &job_request.spec.target_url)?;
+    }
     if let Some(body_id) = &job_request.job_id
         && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)
     {
@@ -164,26 +171,45 @@ async fn replace_job(
         (Some(VersionCheck::Any) | None, None) => VersionCheck::Any,
     };
     let mut spec = job_request.spec;
-    if dto::has_placeholders(&spec) {
-        // Secret values sent back as read are kept from the version they were read from: the
-        // update applies to that version only, so a secret changed meanwhile is not lost.
-        let current = state
-            .timed("get_job", state.engine().get_job(id))
-            .await?
-            .ok_or_else(|| ApiError::JobNotFound {
-                job_id: path.to_string(),
-            })?;
-        if let VersionCheck::Exactly(expected) = check
-            && expected != current.version
-        {
-            return Err(ApiError::VersionConflict {
-                job_id: id.to_string(),
-                expected,
-                actual: current.version,
-            });
+    let keeps_placeholders = dto::has_placeholders(&spec);
+    if keeps_placeholders || !job_request.signing_secret_given {
+        // Secrets a client cannot read (header values sent back as read, a signing secret
+        // left out; `null` removes it) are kept from the version they were read from: the
+        // update applies to that version only, so a secret changed meanwhile is neither lost
+        // nor brought back (a 409 instead).
+        let current = state.timed("get_job", state.engine().get_job(id)).await?;
+        match current {
+            None if keeps_placeholders => {
+                return Err(ApiError::JobNotFound {
+                    job_id: path.to_string(),
+                });
+            }
+            // The update answers 404.
+            None => {}
+            Some(current) => {
+                if keeps_placeholders {
+                    if let VersionCheck::Exactly(expected) = check
+                        && expected != current.version
+                    {
+                        return Err(ApiError::VersionConflict {
+                            job_id: id.to_string(),
+                            expected,
+                            actual: current.version,
+                        });
+                    }
+                    dto::restore_placeholders(&mut spec, &current)?;
+                    check = VersionCheck::Exactly(current.version);
+                }
+                if !job_request.signing_secret_given
+                    && let Some(secret) = &current.spec.signing_secret
+                {
+                    spec.signing_secret = Some(secret.clone());
+                    if matches!(check, VersionCheck::Any) {
+                        check = VersionCheck::Exactly(current.version);
+                    }
+                }
+            }
         }
-        dto::restore_placeholders(&mut spec, &current)?;
-        check = VersionCheck::Exactly(current.version);
     }
     let job = state.engine().update_job(id, spec, check).await?;
     Ok(job_response(StatusCode::OK, &state, &job))

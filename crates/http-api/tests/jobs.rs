@@ -358,3 +358,78 @@ async fn list_filters_by_paused_and_type() {
     let none = get(&app, "/api/jobs?type=ATLEAST_ONCE&paused=true").await;
     assert!(ids(&none).is_empty());
 }
+
+#[actix_web::test]
+async fn a_signing_secret_is_write_only_kept_by_a_put_without_it_and_removed_by_null() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let mut body = job_body("0 0 * * * *");
+    body["signingSecret"] = json!("whsec_job_1");
+    let job = create(&app, body.clone()).await;
+    assert_eq!(job["hasSigningSecret"], true);
+    assert!(!job.to_string().contains("whsec_job_1"), "{job}");
+    assert_eq!(
+        stored_secret(&harness).await.as_deref(),
+        Some("whsec_job_1")
+    );
+    let id = job["jobId"].as_str().expect("a job id").to_owned();
+    let uri = format!("/api/jobs/{id}");
+
+    let read = get(&app, &uri).await;
+    assert_eq!(read.body["hasSigningSecret"], true);
+    assert!(!read.body.to_string().contains("whsec_job_1"));
+    let listed = get(&app, "/api/jobs").await;
+    assert!(!listed.body.to_string().contains("whsec_job_1"));
+
+    // What GET answered, sent back as it is: the secret stays.
+    let reply = put_json(&app, &uri, &read.body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["hasSigningSecret"], true);
+    assert_eq!(
+        stored_secret(&harness).await.as_deref(),
+        Some("whsec_job_1")
+    );
+
+    // A new one replaces it; null removes it.
+    body["signingSecret"] = json!("whsec_job_2");
+    put_json(&app, &uri, &body).await;
+    assert_eq!(
+        stored_secret(&harness).await.as_deref(),
+        Some("whsec_job_2")
+    );
+    body["signingSecret"] = Value::Null;
+    let reply = put_json(&app, &uri, &body).await;
+    assert_eq!(reply.body["hasSigningSecret"], false);
+    assert_eq!(stored_secret(&harness).await, None);
+
+    for bad in [
+        json!(""),
+        json!(7),
+        json!("x".repeat(257)),
+        json!("line\nbreak"),
+    ] {
+        body["signingSecret"] = bad.clone();
+        let reply = crate::support::post_json(&app, "/api/jobs", &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.body
+        );
+        assert_eq!(reply.error_field(), Some("signingSecret"), "{}", reply.body);
+        assert!(
+            !reply.body.to_string().contains("line\\nbreak"),
+            "{}",
+            reply.body
+        );
+    }
+}
+
+/// The signing secret of the one stored job.
+async fn stored_secret(harness: &Harness) -> Option<String> {
+    harness.stored().await.0[0]
+        .spec
+        .signing_secret
+        .as_ref()
+        .map(|secret| secret.expose().to_owned())
+}

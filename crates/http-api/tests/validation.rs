@@ -454,3 +454,133 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
         .await;
     }
 }
+
+#[actix_web::test]
+async fn framing_headers_user_info_and_bad_ports_are_400_naming_what() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "headers",
+            json!({"Host": "evil.test"}),
+            "headers.Host",
+            "\"Host\"",
+        ),
+        (
+            "headers",
+            json!({"content-length": "5"}),
+            "headers.content-length",
+            "\"content-length\"",
+        ),
+        (
+            "headers",
+            json!({"Transfer-Encoding": "chunked"}),
+            "headers.Transfer-Encoding",
+            "\"Transfer-Encoding\"",
+        ),
+        (
+            "headers",
+            json!({"Connection": "close"}),
+            "headers.Connection",
+            "\"Connection\"",
+        ),
+        ("headers", json!({"TE": "trailers"}), "headers.TE", "\"TE\""),
+        (
+            "headers",
+            json!({"X-Scheduler-Signature": "t=1,v1=00"}),
+            "headers.X-Scheduler-Signature",
+            "\"X-Scheduler-Signature\"",
+        ),
+        (
+            "api",
+            json!("http://user:secret@example.com/hook"),
+            "api",
+            "user info",
+        ),
+        (
+            "api",
+            json!("http://user@example.com/hook"),
+            "api",
+            "user info",
+        ),
+        ("api", json!("http://example.com:0/hook"), "api", "port"),
+        ("api", json!("http://example.com:65536/hook"), "api", "port"),
+        (
+            "api",
+            json!("http://example.com:123456/hook"),
+            "api",
+            "port",
+        ),
+    ];
+    for (field, value, expected_field, in_message) in cases {
+        let reply = rejected(
+            &harness,
+            &app,
+            post_job(with(field, value.clone())),
+            StatusCode::BAD_REQUEST,
+            expected_field,
+        )
+        .await;
+        let message = reply.error_message();
+        assert!(message.contains(in_message), "{field} = {value}: {message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+    assert!(harness.stored().await.0.is_empty());
+}
+
+/// Refuses `blocked.test`, and port 8080 of 127.0.0.1 (as a server refuses its own address).
+#[derive(Debug)]
+struct RefuseSome;
+
+impl http_api::TargetCheck for RefuseSome {
+    fn check(&self, host: &str, port: u16) -> Result<(), String> {
+        match (host, port) {
+            ("blocked.test", _) => Err(format!("target {host} refused by the target policy")),
+            ("127.0.0.1" | "::1", 8080) => Err(format!("{host}:{port} is this scheduler's API")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_target_the_check_refuses_is_400_on_create_and_replace() {
+    let mut harness = Harness::start().await;
+    harness.config.target_check = Some(std::sync::Arc::new(RefuseSome));
+    let app = app!(harness);
+    for (url, in_message) in [
+        ("http://blocked.test/hook", "refused by the target policy"),
+        (
+            "https://blocked.test:8443/hook",
+            "refused by the target policy",
+        ),
+        ("http://127.0.0.1:8080/api/jobs", "this scheduler's API"),
+        ("http://[::1]:8080/api/jobs", "::1:8080"),
+    ] {
+        let reply = rejected(
+            &harness,
+            &app,
+            post_job(with("api", json!(url))),
+            StatusCode::BAD_REQUEST,
+            "api",
+        )
+        .await;
+        assert!(
+            reply.error_message().contains(in_message),
+            "{url}: {}",
+            reply.body
+        );
+    }
+    let created = create(&app, with("api", json!("http://127.0.0.1:8081/hook"))).await;
+    let job_id = created["jobId"].as_str().expect("a job id");
+    let reply = rejected(
+        &harness,
+        &app,
+        TestRequest::put()
+            .uri(&format!("/api/jobs/{job_id}"))
+            .set_json(with("api", json!("http://blocked.test/hook"))),
+        StatusCode::BAD_REQUEST,
+        "api",
+    )
+    .await;
+    assert!(reply.error_message().contains("refused"), "{}", reply.body);
+}

@@ -203,6 +203,35 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn retry_after_is_capped_by_the_jobs_max_backoff() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/hostile";
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::StatusRetryAfter(503, Duration::from_secs(3_000)),
+            FakeReply::Status(200),
+        ],
+    );
+    // `spec` sets a max backoff of 10 s.
+    let job = harness
+        .create(spec("0 0 * * * *", url, DeliveryType::AtLeastOnce))
+        .await;
+    harness.advance_to_and_expect_sent(at(3_600), 1).await;
+    harness
+        .metrics_until("retry scheduled", |m| m.retried == 1)
+        .await;
+    harness.advance_to_and_expect_sent(at(3_610), 2).await;
+    let sent = harness.sent_for(&job);
+    assert_eq!(
+        sent.iter()
+            .map(|s| (s.attempt, s.sent_at))
+            .collect::<Vec<_>>(),
+        [(1, at(3_600)), (2, at(3_610))]
+    );
+}
+
+#[tokio::test]
 async fn a_crash_resends_at_least_once_abandons_at_most_once_and_loses_no_tick() {
     let mut harness = Harness::start().await;
     let hang = "http://target.test/hang";

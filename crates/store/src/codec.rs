@@ -10,17 +10,18 @@ use std::time::Duration;
 
 use scheduler_core::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, HttpMethod, Job,
-    JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, TimeZone, Timestamp,
+    JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone,
+    Timestamp,
 };
 use uuid::Uuid;
 
 /// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 23;
+pub(crate) const JOB_COLUMN_COUNT: usize = 24;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -86,6 +87,9 @@ pub(crate) struct JobRow {
     pub(crate) next_fire_at: Option<i64>,
     pub(crate) version: i64,
     pub(crate) name: Option<String>,
+    /// The job's own signing secret, in clear: it signs requests, so it cannot be hashed (the
+    /// database file is the operator's to protect).
+    pub(crate) signing_secret: Option<String>,
 }
 
 impl JobRow {
@@ -125,6 +129,10 @@ impl JobRow {
             next_fire_at: job.next_fire_at.map(millis),
             version: job.version as i64,
             name: spec.name.clone(),
+            signing_secret: spec
+                .signing_secret
+                .as_ref()
+                .map(|secret| secret.expose().to_owned()),
         })
     }
 
@@ -188,6 +196,7 @@ impl JobRow {
             },
             paused: !self.active.unwrap_or(true),
             name: self.name,
+            signing_secret: self.signing_secret.map(Secret::new),
         };
         Ok(Job {
             id: JobId(self.id),

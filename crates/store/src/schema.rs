@@ -176,6 +176,10 @@ const V10_API_TOKENS: &str = "CREATE TABLE api_tokens (
   revoked_at INTEGER
 ) WITHOUT ROWID;";
 
+/// Version 11: a job's own signing secret (`X-Scheduler-Signature`), `NULL` for jobs signed
+/// with the server's secrets or not at all.
+const V11_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret TEXT;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -185,7 +189,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 10] = [
+const MIGRATIONS: [Migration; 11] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -199,6 +203,7 @@ const MIGRATIONS: [Migration; 10] = [
     |transaction, _| transaction.execute_batch(V8_NODES),
     |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
     |transaction, _| transaction.execute_batch(V10_API_TOKENS),
+    |transaction, _| transaction.execute_batch(V11_JOB_SIGNING_SECRETS),
 ];
 
 /// The newest schema version.

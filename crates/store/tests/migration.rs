@@ -4,6 +4,7 @@
 use rusqlite::{Connection, params};
 use scheduler_core::{
     ClaimStore, Execution, ExecutionStatus, ExecutionTrigger, HistoryStore, JobId, JobStore,
+    NextFire,
 };
 use store::{SqliteConfig, SqliteStore};
 use uuid::Uuid;
@@ -147,7 +148,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
     // Version 9: every execution kept counts no re-send.
     let redeliveries: i64 = connection
         .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
@@ -200,7 +201,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         connection
             .execute_batch(
                 "ALTER TABLE job_executions DROP COLUMN redeliveries; DROP TABLE api_tokens; \
-                 PRAGMA user_version = 8;",
+                 ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 8;",
             )
             .unwrap();
     }
@@ -224,7 +225,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
 }
 
 #[test]
@@ -257,7 +258,10 @@ fn a_version_9_database_gains_the_tokens_table() {
         // Back to version 9, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("DROP TABLE api_tokens; PRAGMA user_version = 9;")
+            .execute_batch(
+                "DROP TABLE api_tokens; ALTER TABLE jobs DROP COLUMN signing_secret; \
+                 PRAGMA user_version = 9;",
+            )
             .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 9 database opens");
@@ -279,5 +283,46 @@ fn a_version_9_database_gains_the_tokens_table() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
+}
+
+/// Version 11 adds jobs' own signing secrets: a version 10 database keeps its jobs, without one,
+/// and stores one after.
+#[test]
+fn a_version_10_database_gains_job_signing_secrets() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    {
+        // Back to version 10, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch("ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 10;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 10 database opens");
+    let stored = block_on(store.get_job(job.id))
+        .unwrap()
+        .expect("the job survived");
+    assert_eq!(stored, job);
+    assert_eq!(stored.spec.signing_secret, None);
+    let mut signed = stored.clone();
+    signed.spec.signing_secret = Some(scheduler_core::Secret::new("s3cret"));
+    let updated = block_on(store.update_job(signed, stored.version, NextFire::Keep)).unwrap();
+    assert_eq!(
+        block_on(store.get_job(job.id)).unwrap().expect("the job"),
+        updated
+    );
+    assert_eq!(
+        updated
+            .spec
+            .signing_secret
+            .as_ref()
+            .map(scheduler_core::Secret::expose),
+        Some("s3cret")
+    );
 }

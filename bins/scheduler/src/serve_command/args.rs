@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use executor::{SigningSecret, TargetPolicy, TargetRule};
 use http_api::{AllowedHosts, ApiConfig, JobDefaults, MetricsAccess};
 use scheduler_core::{EngineConfig, RetentionPolicy, RetryPolicy};
 use store::{Durability, SqliteConfig};
@@ -108,6 +109,26 @@ pub(crate) struct ServeArgs {
     /// POST alerts about final failures (and recoveries) to this URL, as JSON.
     #[arg(long, env = "SCHEDULER_ALERT_WEBHOOK_URL")]
     pub(crate) alert_webhook_url: Option<String>,
+    /// Sign every request to a target with this secret (`X-Scheduler-Signature`). Give it
+    /// twice to rotate: the first is the new secret, the second the old one, and both
+    /// signatures are sent. The environment variable takes them comma-separated.
+    #[arg(long, env = "SCHEDULER_SIGNING_SECRET", value_delimiter = ',',
+          value_parser = parse_signing_secret, hide_env_values = true)]
+    pub(crate) signing_secret: Vec<SigningSecret>,
+    /// Also refuse targets at loopback and private addresses (127.0.0.0/8, 10.0.0.0/8,
+    /// 172.16.0.0/12, 192.168.0.0/16, ::1, fc00::/7, ...); link-local and cloud metadata
+    /// addresses are always refused unless allowed.
+    #[arg(long, env = "SCHEDULER_DENY_PRIVATE_TARGETS")]
+    pub(crate) deny_private_targets: bool,
+    /// Allow targets in this network (CIDR) or with this host name (`*.example.com` for a
+    /// domain), even when a default refuses them. Repeatable; the environment variable takes
+    /// a comma-separated list.
+    #[arg(long, env = "SCHEDULER_ALLOW_TARGET", value_delimiter = ',')]
+    pub(crate) allow_target: Vec<TargetRule>,
+    /// Refuse targets in this network (CIDR) or with this host name; wins over
+    /// `--allow-target`. Repeatable; the environment variable takes a comma-separated list.
+    #[arg(long, env = "SCHEDULER_DENY_TARGET", value_delimiter = ',')]
+    pub(crate) deny_target: Vec<TargetRule>,
     /// This node's name; executions it claims carry it, and a restart under the same name
     /// recovers them. Keep it stable.
     #[arg(long, env = "SCHEDULER_NODE_ID", default_value = EngineConfig::default().node_id)]
@@ -259,6 +280,15 @@ impl ServeArgs {
         }
     }
 
+    /// The target policy the flags ask for.
+    pub(crate) fn target_policy(&self) -> TargetPolicy {
+        TargetPolicy {
+            deny_private: self.deny_private_targets,
+            allow: self.allow_target.clone(),
+            deny: self.deny_target.clone(),
+        }
+    }
+
     /// The REST API's settings from the flags; the rest are the API's defaults.
     pub(crate) fn api_config(&self) -> ApiConfig {
         ApiConfig {
@@ -287,6 +317,14 @@ impl ServeArgs {
             ..ApiConfig::default()
         }
     }
+}
+
+/// A signing secret: not empty.
+fn parse_signing_secret(text: &str) -> Result<SigningSecret, String> {
+    if text.is_empty() {
+        return Err("a signing secret must not be empty".to_owned());
+    }
+    Ok(SigningSecret::new(text))
 }
 
 /// The engine's error about its configuration, its fields named as the flags that set them.

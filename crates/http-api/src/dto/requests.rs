@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::http::Uri;
 use scheduler_core::{
     DeliveryType, ExecutionStatus, HttpMethod, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy,
-    Schedule, TimeZone,
+    Schedule, Secret, TimeZone,
 };
 use serde_json::{Map, Value};
 
@@ -43,6 +43,7 @@ const JOB_FIELDS: &[&str] = &[
     "overlap",
     "paused",
     "name",
+    "signingSecret",
 ];
 /// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
 /// read) and ignores; `jobId` must match the path, `version` is the expected version.
@@ -53,6 +54,7 @@ const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "updatedAt",
     "nextFireTimes",
     "stats",
+    "hasSigningSecret",
 ];
 const RETRY_FIELDS: &[&str] = &[
     "maxAttempts",
@@ -68,6 +70,9 @@ pub(crate) struct JobRequest {
     pub(crate) spec: JobSpec,
     pub(crate) job_id: Option<String>,
     pub(crate) version: Option<u64>,
+    /// Whether the request has a `signingSecret` field (a string, or `null` to remove the
+    /// secret): a `PUT` without one keeps the job's secret, which clients cannot read back.
+    pub(crate) signing_secret_given: bool,
 }
 
 /// Whether the request creates (`POST`) or replaces (`PUT`) a job.
@@ -91,9 +96,8 @@ pub(crate) fn parse_job_request(
             || (kind == JobRequestKind::Replace && JOB_READ_ONLY_FIELDS.contains(&key.as_str()));
         if !known {
             let hint = match key.as_str() {
-                "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats" => {
-                    " (read-only: assigned by the server)".to_owned()
-                }
+                "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats"
+                | "hasSigningSecret" => " (read-only: assigned by the server)".to_owned(),
                 _ => format!(" (expected one of {})", JOB_FIELDS.join(", ")),
             };
             return Err(ApiError::invalid(
@@ -163,6 +167,10 @@ pub(crate) fn parse_job_request(
     if let Some(name) = fields.optional_str("name")? {
         spec.name = Some(name.to_owned());
     }
+    let signing_secret_given = object.contains_key("signingSecret");
+    if let Some(secret) = fields.optional_str("signingSecret")? {
+        spec.signing_secret = Some(Secret::new(secret));
+    }
     // Core's rules (header names and values among them), checked before anything reaches the
     // engine; the error conversion names core's fields as the JSON does.
     spec.validate().map_err(ApiError::from)?;
@@ -178,6 +186,7 @@ pub(crate) fn parse_job_request(
         spec,
         job_id,
         version,
+        signing_secret_given,
     })
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct JobDto {
     overlap: &'static str,
     paused: bool,
     name: Option<String>,
+    /// Whether the job signs with a secret of its own; the secret itself is never shown.
+    has_signing_secret: bool,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -112,6 +114,7 @@ impl JobDto {
             },
             paused: spec.paused,
             name: spec.name.clone(),
+            has_signing_secret: spec.signing_secret.is_some(),
             created_at: format_timestamp(job.created_at),
             updated_at: format_timestamp(job.updated_at),
             version: job.version,

@@ -15,7 +15,10 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
-pub use spec::{ALWAYS_SECRET_HEADERS, JobField, JobSpec, MAX_NAME_CHARS};
+pub use spec::{
+    ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
+    MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, is_job_header_allowed,
+};
 
 /// The identity of a job: a random (v4) UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,7 +139,7 @@ impl FromStr for HttpMethod {
 ///
 /// The delay before attempt `n + 1` is `initial_backoff * multiplier^(n - 1)`, capped at
 /// `max_backoff`, then spread by `jitter` (a fraction: 0.2 means +/- 20 %). A `Retry-After`
-/// answer lengthens the delay to what the target asked for.
+/// answer lengthens the delay to what the target asked for, up to `max_backoff`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first one included; 1 means no retries.

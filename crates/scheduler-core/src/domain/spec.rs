@@ -55,6 +55,8 @@ pub enum JobField {
     Overlap,
     /// [`JobSpec::name`].
     Name,
+    /// [`JobSpec::signing_secret`].
+    SigningSecret,
     /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
 }
@@ -79,6 +81,7 @@ impl fmt::Display for JobField {
             JobField::Misfire => "misfire policy",
             JobField::Overlap => "overlap policy",
             JobField::Name => "name",
+            JobField::SigningSecret => "signing secret",
             JobField::ExecutionStatus => "execution status",
         };
         f.write_str(name)
@@ -128,6 +131,35 @@ pub struct JobSpec {
     pub paused: bool,
     /// A label for people (dashboards, alerts); not unique, not used by the engine.
     pub name: Option<String>,
+    /// The job's own secret for signing its requests, in place of the transport's; write-only
+    /// for API clients.
+    pub signing_secret: Option<Secret>,
+}
+
+/// The longest signing secret accepted, in bytes.
+pub const MAX_SIGNING_SECRET_BYTES: usize = 256;
+
+/// A secret text: its `Debug` form does not show it, so that a job logged with `{:?}` leaks
+/// nothing. Compare and store it as any string; show it to no one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps `text`.
+    pub fn new(text: impl Into<Arc<str>>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 impl JobSpec {
@@ -157,6 +189,7 @@ impl JobSpec {
             overlap: OverlapPolicy::default(),
             paused: false,
             name: None,
+            signing_secret: None,
         }
     }
 
@@ -171,22 +204,7 @@ impl JobSpec {
                 format!("must be at most {MAX_NAME_CHARS} characters, without control characters"),
             ));
         }
-        let url = self.target_url.trim();
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"))
-            .ok_or_else(|| {
-                Error::invalid(
-                    JobField::TargetUrl,
-                    "the target URL must start with http:// or https://",
-                )
-            })?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(Error::invalid(
-                JobField::TargetUrl,
-                "the target URL has no host",
-            ));
-        }
+        check_target_url(&self.target_url)?;
         if self.attempt_timeout.is_zero() {
             return Err(Error::invalid(
                 JobField::AttemptTimeout,
@@ -230,6 +248,20 @@ impl JobSpec {
                 return Err(Error::invalid(
                     JobField::SecretHeader(secret.clone()),
                     format!("{secret:?} names no header in headers"),
+                ));
+            }
+        }
+        if let Some(secret) = &self.signing_secret {
+            let secret = secret.expose();
+            if secret.is_empty()
+                || secret.len() > MAX_SIGNING_SECRET_BYTES
+                || secret.chars().any(char::is_control)
+            {
+                return Err(Error::invalid(
+                    JobField::SigningSecret,
+                    format!(
+                        "must be 1 to {MAX_SIGNING_SECRET_BYTES} bytes, without control characters"
+                    ),
                 ));
             }
         }
@@ -281,13 +313,95 @@ impl JobSpec {
     }
 }
 
+/// Headers a job may not set: the transport frames the request (`Host`, `Content-Length`,
+/// `Transfer-Encoding`, and the hop-by-hop fields), so a job setting them could smuggle a
+/// second request or reach another virtual host. Compared without regard to case.
+pub const FORBIDDEN_JOB_HEADERS: &[&str] = &[
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "TE",
+    "Keep-Alive",
+    "Upgrade",
+    "Trailer",
+    "Proxy-Connection",
+];
+
+/// The prefix of the headers the scheduler sets on every request (job id, execution id,
+/// scheduled time, attempt, redelivery, signature); a job may not set any header with it, so
+/// that a target can trust them. Compared without regard to case.
+pub const RESERVED_HEADER_PREFIX: &str = "X-Scheduler-";
+
+/// Whether a job may set the header `name`: not one of [`FORBIDDEN_JOB_HEADERS`] nor a name
+/// starting with [`RESERVED_HEADER_PREFIX`].
+pub fn is_job_header_allowed(name: &str) -> bool {
+    let reserved = name.len() >= RESERVED_HEADER_PREFIX.len()
+        && name.as_bytes()[..RESERVED_HEADER_PREFIX.len()]
+            .eq_ignore_ascii_case(RESERVED_HEADER_PREFIX.as_bytes());
+    !reserved
+        && !FORBIDDEN_JOB_HEADERS
+            .iter()
+            .any(|forbidden| forbidden.eq_ignore_ascii_case(name))
+}
+
+/// A target URL is `http://` or `https://`, then a host, with no user info (a password in a
+/// URL ends up in logs and traces) and, if it names a port, a port from 1 to 65535.
+fn check_target_url(url: &str) -> Result<(), Error> {
+    let invalid = |reason: String| Error::invalid(JobField::TargetUrl, reason);
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| invalid("the target URL must start with http:// or https://".to_owned()))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(invalid(
+            "the target URL must not contain user info (user:password@); send credentials in a header"
+                .to_owned(),
+        ));
+    }
+    // The port follows the last colon, unless that colon is inside an IPv6 literal's brackets.
+    let (host, port) = match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => {
+            (&authority[..colon], Some(&authority[colon + 1..]))
+        }
+        _ => (authority, None),
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(invalid("the target URL has no host".to_owned()));
+    }
+    if let Some(port) = port {
+        match port.parse::<u32>() {
+            Ok(1..=65_535) => {}
+            _ if port.is_empty() => {}
+            _ => {
+                return Err(invalid(format!(
+                    "port {port:?} of the target URL must be a number from 1 to 65535"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A header name must be an RFC 9110 token, and a value must hold no control character but
-/// tab, so that no header can inject another line into the request.
+/// tab, so that no header can inject another line into the request. A job may not set the
+/// headers that frame the request nor the scheduler's own (see [`is_job_header_allowed`]).
 fn check_header(name: &str, value: &str) -> Result<(), Error> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(Error::invalid(
             JobField::Header(name.to_owned()),
             format!("invalid header name {name:?}"),
+        ));
+    }
+    if !is_job_header_allowed(name) {
+        return Err(Error::invalid(
+            JobField::Header(name.to_owned()),
+            format!(
+                "header {name:?} is set by the scheduler, not by a job (refused: {}, and every {RESERVED_HEADER_PREFIX}* header)",
+                FORBIDDEN_JOB_HEADERS.join(", ")
+            ),
         ));
     }
     if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
@@ -335,4 +449,82 @@ impl fmt::Debug for JobSpec {
 /// RFC 9110 `tchar`.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeliveryType;
+
+    /// Validates a spec with `url` and `headers`: `None` when it is accepted, else the error.
+    fn check(url: &str, headers: &[(&str, &str)], expected_error: Option<&str>) {
+        let mut spec = JobSpec::new(
+            "0 * * * * *".parse().expect("schedule"),
+            url,
+            DeliveryType::AtLeastOnce,
+        );
+        spec.headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let error = spec.validate().err().map(|e| e.to_string());
+        match (expected_error, error) {
+            (None, None) => {}
+            (Some(expected), Some(error)) => {
+                assert!(error.contains(expected), "{url} {headers:?}: {error}");
+            }
+            (expected, error) => panic!("{url} {headers:?}: expected {expected:?}, got {error:?}"),
+        }
+    }
+
+    #[test]
+    fn target_urls() {
+        check("http://example.com/hook", &[], None);
+        check("https://example.com:8443/hook?a=b", &[], None);
+        check("http://127.0.0.1:65535", &[], None);
+        check("http://[::1]:8080/x", &[], None);
+        check("http://[::1]/x", &[], None);
+        check("http://example.com/a@b", &[], None);
+        check("ftp://example.com", &[], Some("must start with http"));
+        check("http:///path", &[], Some("has no host"));
+        check("http://", &[], Some("has no host"));
+        check("http://user:pass@example.com/", &[], Some("user info"));
+        check("http://user@example.com/", &[], Some("user info"));
+        check("http://example.com:0/", &[], Some("port \"0\""));
+        check("http://example.com:65536/", &[], Some("port \"65536\""));
+        check(
+            "http://example.com:99999999999/",
+            &[],
+            Some("from 1 to 65535"),
+        );
+        check("http://[::1]:0/", &[], Some("port \"0\""));
+        check("http://example.com:http/", &[], Some("from 1 to 65535"));
+    }
+
+    #[test]
+    fn job_headers() {
+        let url = "http://example.com/";
+        check(url, &[("Authorization", "Bearer x")], None);
+        check(url, &[("X-Schedule", "x")], None);
+        for name in [
+            "Host",
+            "host",
+            "Content-Length",
+            "transfer-encoding",
+            "Connection",
+            "TE",
+            "te",
+            "Keep-Alive",
+            "Upgrade",
+            "X-Scheduler-Job-Id",
+            "x-scheduler-signature",
+            "X-Scheduler-Anything",
+        ] {
+            check(
+                url,
+                &[(name, "x")],
+                Some(&format!("header {name:?} is set by the scheduler")),
+            );
+        }
+    }
 }

@@ -114,7 +114,8 @@ pub struct EngineConfig {
     /// writes again; a due tick that does not fit is not fired, and follows its job's misfire
     /// policy once the store is back. The default, 128 MiB, holds about 400,000 executions.
     pub outage_buffer_bytes: usize,
-    /// The longest `Retry-After` honoured; longer requests are cut to this.
+    /// The longest `Retry-After` honoured; longer requests are cut to this, and to the job's
+    /// `max_backoff`.
     pub max_retry_after: Duration,
     /// Alerts waiting for the sink beyond this many are dropped (and counted).
     pub alert_queue_capacity: usize,

@@ -57,6 +57,24 @@ pub(crate) fn backoff(
     Duration::from_secs_f64((base * factor).clamp(0.0, max))
 }
 
+/// The delay before the next attempt: the [`backoff`], or longer when the target asked for
+/// more with `Retry-After`, but never longer than the policy's `max_backoff` nor
+/// `max_retry_after`. A target cannot hold an execution (and its backlog slot) longer than
+/// the job's own policy allows.
+pub(crate) fn retry_delay(
+    policy: &RetryPolicy,
+    failed_attempt: u32,
+    retry_after: Option<Duration>,
+    max_retry_after: Duration,
+    rng: &mut fastrand::Rng,
+) -> Duration {
+    let delay = backoff(policy, failed_attempt, rng);
+    match retry_after {
+        Some(asked) => delay.max(asked.min(policy.max_backoff).min(max_retry_after)),
+        None => delay,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +106,26 @@ mod tests {
             assert!(first >= Duration::from_millis(400) && first <= Duration::from_millis(600));
             assert!(backoff(&policy(0.2), 9, &mut rng) <= Duration::from_secs(5));
         }
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_delay_up_to_the_max_backoff() {
+        let hour = Duration::from_secs(3_600);
+        let check = |asked: Option<u64>, max_retry_after: Duration, expected_ms: u128| {
+            let mut rng = fastrand::Rng::with_seed(7);
+            let asked = asked.map(Duration::from_secs);
+            let delay = retry_delay(&policy(0.0), 1, asked, max_retry_after, &mut rng);
+            assert_eq!(delay.as_millis(), expected_ms, "{asked:?}");
+        };
+        check(None, hour, 500);
+        check(Some(0), hour, 500);
+        check(Some(2), hour, 2_000);
+        check(Some(5), hour, 5_000);
+        // More than the job's max backoff (5 s): cut to it.
+        check(Some(60), hour, 5_000);
+        check(Some(u64::MAX / 2), hour, 5_000);
+        // The engine's own cap applies too.
+        check(Some(60), Duration::from_secs(3), 3_000);
     }
 
     fn check(result: Result<AttemptOutcome, AttemptError>, success: bool, retryable: bool) {

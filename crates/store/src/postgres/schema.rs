@@ -102,8 +102,18 @@ const V4_API_TOKENS: &str = "CREATE TABLE api_tokens (
   revoked_at bigint
 )";
 
+/// Version 5: a job's own signing secret (`X-Scheduler-Signature`), `NULL` for jobs signed
+/// with the server's secrets or not at all.
+const V5_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret text";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 4] = [V1_TABLES, V2_NODES, V3_REDELIVERIES, V4_API_TOKENS];
+pub(super) const MIGRATIONS: [&str; 5] = [
+    V1_TABLES,
+    V2_NODES,
+    V3_REDELIVERIES,
+    V4_API_TOKENS,
+    V5_JOB_SIGNING_SECRETS,
+];
 
 /// The newest schema version.
 pub(super) const LATEST_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -357,3 +357,51 @@ fn db_takes_a_sqlite_file_or_a_postgres_url_and_logs_no_password() {
     );
     assert!(Database::parse("").is_err());
 }
+
+#[test]
+fn outgoing_request_settings_come_from_the_flags() {
+    let args = parse(&[
+        "--signing-secret",
+        "new",
+        "--signing-secret",
+        "old",
+        "--deny-private-targets",
+        "--allow-target",
+        "10.1.0.0/16",
+        "--allow-target",
+        "*.svc.local,hooks.internal",
+        "--deny-target",
+        "10.1.2.0/24",
+    ]);
+    assert_eq!(
+        args.signing_secret,
+        [
+            executor::SigningSecret::new("new"),
+            executor::SigningSecret::new("old")
+        ]
+    );
+    let policy = args.target_policy();
+    assert!(policy.deny_private);
+    let names =
+        |rules: &[executor::TargetRule]| rules.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        names(&policy.allow),
+        ["10.1.0.0/16", "*.svc.local", "hooks.internal"]
+    );
+    assert_eq!(names(&policy.deny), ["10.1.2.0/24"]);
+    // The secrets stay out of a debug print of the flags.
+    assert!(!format!("{args:?}").contains("\"new\""));
+
+    let defaults = parse(&[]);
+    assert!(defaults.signing_secret.is_empty());
+    assert_eq!(defaults.target_policy(), executor::TargetPolicy::default());
+
+    for (flags, in_message) in [
+        (&["--allow-target", "10.0.0.0/33"][..], "prefix length"),
+        (&["--deny-target", "not a host"][..], "not a CIDR"),
+        (&["--signing-secret", ""][..], "must not be empty"),
+    ] {
+        let error = try_parse(flags).expect_err("refused").to_string();
+        assert!(error.contains(in_message), "{flags:?}: {error}");
+    }
+}

@@ -13,7 +13,7 @@ use crate::alert::Alert;
 use crate::domain::{DeliveryType, Execution, ExecutionStatus, Job, JobId};
 use crate::engine::dispatch::hosts::HostKey;
 use crate::engine::dispatch::{Dispatcher, Phase, Stage};
-use crate::engine::retry::{Verdict, backoff, classify};
+use crate::engine::retry::{Verdict, classify, retry_delay};
 use crate::engine::writer::WriteOp;
 use crate::metrics::Metrics;
 use crate::time;
@@ -253,12 +253,16 @@ impl Dispatcher {
         self.release(job_id, Phase::Running);
     }
 
-    /// Schedules the next attempt after the backoff (or the `Retry-After` asked, if longer).
+    /// Schedules the next attempt after the backoff (or the `Retry-After` asked, if longer, up
+    /// to the job's max backoff).
     fn retry_later(&mut self, job: &Job, mut execution: Execution, failure: Failure) {
-        let mut delay = backoff(&job.spec.retry, execution.attempts, &mut self.rng);
-        if let Some(asked) = failure.retry_after {
-            delay = delay.max(asked.min(self.config.max_retry_after));
-        }
+        let delay = retry_delay(
+            &job.spec.retry,
+            execution.attempts,
+            failure.retry_after,
+            self.config.max_retry_after,
+            &mut self.rng,
+        );
         log::info!(
             "job {} execution {} attempt {} failed ({}); retry in {delay:?}",
             execution.job_id,

@@ -17,6 +17,7 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[3].spec.misfire = MisfirePolicy::CatchUp { max: 3 };
     jobs[4].spec.paused = true;
     jobs[4].spec.name = Some("nightly report \u{1f319}".to_owned());
+    jobs[4].spec.signing_secret = Some(crate::Secret::new("whsec_\u{e9}t\u{e9}"));
     for job in &jobs {
         insert(store, job).await;
     }
@@ -49,6 +50,7 @@ pub async fn update_checks_the_version(store: &dyn Store) {
     insert(store, &original).await;
     let mut changed = original.clone();
     changed.spec.target_url = "http://target.test/other".to_owned();
+    changed.spec.signing_secret = Some(crate::Secret::new("rotated"));
     match store.update_job(changed.clone(), 7, NextFire::Keep).await {
         Err(Error::VersionConflict {
             expected: 7,

@@ -1,0 +1,227 @@
+//! Outgoing requests end to end: signatures a target verifies on its own, and targets the
+//! server refuses.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::support::{Server, Sink, db_path, temp_dir, wait_until};
+
+/// What a target does: the hex HMAC-SHA256 of `"<t>.<body>"` with `secret`.
+fn expected_signature(secret: &str, t: &str, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("a key");
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_signed_request_carries_the_signatures_of_both_secrets_during_a_rotation() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let server = Server::start(
+        &db_path(&dir),
+        &[
+            "--signing-secret",
+            "new-secret",
+            "--signing-secret",
+            "old-secret",
+        ],
+    );
+    let body = r#"{"report":"daily","n":1}"#;
+    let (status, job) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({
+            "schedule": "* * * * * *",
+            "api": sink.url("/signed"),
+            "type": "ATLEAST_ONCE",
+            "body": body,
+        })),
+    );
+    assert_eq!(status, 201, "{job}");
+    let job_text = job.to_string();
+    assert!(!job_text.contains("new-secret") && !job_text.contains("old-secret"));
+
+    wait_until("two signed requests", || {
+        sink.received_at("/signed").len() >= 2
+    });
+    for request in sink.received_at("/signed") {
+        assert_eq!(request.body, body);
+        let header = &request.headers["x-scheduler-signature"];
+        let parts: Vec<&str> = header.split(',').collect();
+        let [t, new, old] = parts[..] else {
+            panic!("t=, v1=, v1=: {header}");
+        };
+        let t = t.strip_prefix("t=").expect("t= first");
+        let sent_at: i64 = t.parse().expect("unix seconds");
+        let scheduled = request.headers["x-scheduler-scheduled-time"]
+            .parse::<jiff::Timestamp>()
+            .expect("a timestamp")
+            .as_second();
+        // The send time, on or just after the tick.
+        assert!(
+            (scheduled..scheduled + 30).contains(&sent_at),
+            "t={sent_at}, tick {scheduled}"
+        );
+        assert_eq!(
+            new,
+            format!("v1={}", expected_signature("new-secret", t, body))
+        );
+        assert_eq!(
+            old,
+            format!("v1={}", expected_signature("old-secret", t, body))
+        );
+    }
+
+    // A job's own secret signs its requests in place of the server's, and is never shown.
+    let (status, job) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({
+            "schedule": "* * * * * *",
+            "api": sink.url("/own"),
+            "type": "ATLEAST_ONCE",
+            "signingSecret": "job-secret",
+        })),
+    );
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["hasSigningSecret"], true);
+    assert!(!job.to_string().contains("job-secret"), "{job}");
+    wait_until("a request signed with the job's secret", || {
+        !sink.received_at("/own").is_empty()
+    });
+    let request = &sink.received_at("/own")[0];
+    let header = &request.headers["x-scheduler-signature"];
+    let (t, signature) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=...,v1=...");
+    assert_eq!(signature, expected_signature("job-secret", t, ""));
+
+    let log = server.log();
+    for secret in ["new-secret", "old-secret", "job-secret"] {
+        assert!(!log.contains(secret), "{log}");
+    }
+}
+
+#[test]
+fn refused_targets_are_400_at_creation() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let server = Server::start(&db_path(&dir), &["--deny-private-targets"]);
+    let own_api = format!("http://{}/api/jobs", server.address);
+    let localhost = format!("http://localhost:{}/x", sink.address.port());
+    for (api, in_message) in [
+        (
+            sink.url("/x"),
+            "loopback address and private targets are denied",
+        ),
+        (localhost, "loopback address"),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local or cloud metadata",
+        ),
+        ("http://10.0.0.1/x".to_owned(), "private address"),
+        (own_api.clone(), "loopback"),
+    ] {
+        let (status, body) = server.request(
+            "POST",
+            "/api/jobs",
+            Some(&json!({"schedule": "* * * * * *", "api": api, "type": "ATLEAST_ONCE"})),
+        );
+        assert_eq!(status, 400, "{api}: {body}");
+        assert_eq!(body["error"]["field"], "api", "{body}");
+        let message = body["error"]["message"].as_str().expect("a message");
+        assert!(message.contains(in_message), "{api}: {message}");
+    }
+
+    // With the defaults, loopback targets work, but not the server's own API.
+    let dir = temp_dir();
+    let server = Server::start(&db_path(&dir), &[]);
+    let own_api = format!("http://{}/api/jobs", server.address);
+    let (status, body) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"schedule": "* * * * * *", "api": own_api, "type": "ATLEAST_ONCE"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("own API")),
+        "{body}"
+    );
+    let (status, body) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"schedule": "* * * * * *", "api": sink.url("/x"), "type": "ATLEAST_ONCE"})),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn a_stored_job_whose_target_the_policy_now_refuses_fails_each_tick_without_retries() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let db = db_path(&dir);
+    let job_id = {
+        let server = Server::start(&db, &[]);
+        let (status, job) = server.request(
+            "POST",
+            "/api/jobs",
+            Some(&json!({
+                "schedule": "* * * * * *",
+                "api": sink.url("/inside"),
+                "type": "ATLEAST_ONCE",
+                "retry": {"maxAttempts": 3, "initialBackoffMs": 100, "maxBackoffMs": 100},
+            })),
+        );
+        assert_eq!(status, 201, "{job}");
+        assert!(server.terminate().success());
+        job["jobId"].as_str().expect("a job id").to_owned()
+    };
+    // The same database under a policy that refuses loopback targets.
+    let server = Server::start(&db, &["--deny-private-targets"]);
+    let before = sink.received_at("/inside").len();
+    let failed = || {
+        let (status, body) = server.request(
+            "GET",
+            &format!("/api/jobs/{job_id}/executions?limit=20"),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .filter(|execution| {
+                execution["status"] == "FAILED"
+                    && execution["errorMessage"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("refused by the target policy"))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    wait_until("two executions refused by the policy", || {
+        failed().len() >= 2
+    });
+    for execution in failed() {
+        assert_eq!(execution["retryCount"], 0, "not retried: {execution}");
+        assert_eq!(execution["httpStatus"], serde_json::Value::Null);
+        let message = execution["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("127.0.0.1 is a loopback address and private targets are denied"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        sink.received_at("/inside").len(),
+        before,
+        "nothing reached the target"
+    );
+}
