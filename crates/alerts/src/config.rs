@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// How a [`WebhookAlertSink`](crate::WebhookAlertSink) delivers. Every field is public; start
 /// from [`WebhookConfig::new`] and override what differs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     /// Where every batch is POSTed (`http://` or `https://`).
     pub url: String,
@@ -33,6 +33,34 @@ pub struct WebhookConfig {
     pub extra_root_certificates_pem: Vec<String>,
 }
 
+impl std::fmt::Debug for WebhookConfig {
+    /// Header values are credentials: shown as `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "***"))
+            .collect();
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("batch_window", &self.batch_window)
+            .field("max_batch_size", &self.max_batch_size)
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("request_timeout", &self.request_timeout)
+            .field("drop_log_interval", &self.drop_log_interval)
+            .field("user_agent", &self.user_agent)
+            .field(
+                "extra_root_certificates_pem",
+                &self.extra_root_certificates_pem.len(),
+            )
+            .finish()
+    }
+}
+
 impl WebhookConfig {
     /// The defaults for `url`: a queue of 10,000 alerts, batches of up to 100 alerts collected
     /// over 1 s, 5 attempts with backoff from 1 s to 30 s, 10 s per POST, at most one drop
@@ -52,5 +80,21 @@ impl WebhookConfig {
             user_agent: concat!("scheduler/", env!("CARGO_PKG_VERSION")).to_owned(),
             extra_root_certificates_pem: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_never_show_in_debug_output() {
+        let mut config = WebhookConfig::new("https://alerts.example/hook");
+        config
+            .headers
+            .push(("Authorization".to_owned(), "Bearer hunter2".to_owned()));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("Authorization"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

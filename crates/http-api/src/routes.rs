@@ -56,13 +56,19 @@ pub(crate) fn register(scope: actix_web::Scope) -> actix_web::Scope {
         .service(resource("/api/openapi.json", "GET").route(web::get().to(openapi)))
 }
 
+/// The longest method a 405's message repeats; methods are ASCII tokens, so bytes are chars.
+const MAX_ECHOED_METHOD: usize = 16;
+
 /// A resource whose other methods answer 405 with the JSON error body and an `Allow` header.
 fn resource(path: &'static str, allowed: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move |request: HttpRequest| async move {
-        let mut response = ApiError::MethodNotAllowed {
-            method: request.method().to_string(),
+        // A method is any token a client makes up: its echo is cut short, as its metrics label is.
+        let mut method = request.method().to_string();
+        if method.len() > MAX_ECHOED_METHOD {
+            method.truncate(MAX_ECHOED_METHOD);
+            method.push('…');
         }
-        .error_response();
+        let mut response = ApiError::MethodNotAllowed { method }.error_response();
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allowed));

@@ -206,6 +206,18 @@ async fn unknown_methods_share_one_metrics_label() {
             reply.body
         );
     }
+    // A long made-up method is not echoed whole.
+    let long = "X".repeat(4_000);
+    let reply = send(
+        &app,
+        TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(long.as_bytes()).unwrap())
+            .uri("/api/jobs"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.len() < 100, "{message}");
     let text = send(&app, TestRequest::get().uri("/metrics")).await.body;
     let text = text.as_str().expect("Prometheus text");
     assert!(!text.contains("JUNK"), "a junk method became a label");
