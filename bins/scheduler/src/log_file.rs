@@ -72,9 +72,10 @@ impl Write for RotatingFile {
         if self.size > 0 && self.size.saturating_add(length) > self.config.max_bytes {
             self.rotate()?;
         }
-        let written = self.file.write(buf)?;
-        self.size += written as u64;
-        Ok(written)
+        // The whole buffer at once, so that a line is never split by a rotation.
+        self.file.write_all(buf)?;
+        self.size += length;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -82,8 +83,8 @@ impl Write for RotatingFile {
     }
 }
 
-/// Writes every log line to standard error and to the log file. A failing file does not stop
-/// the lines on standard error; its error is reported there once per run of failures.
+/// Writes every log line to standard error and to the log file. Neither stops the other: a
+/// failing file's error is reported on standard error once per run of failures.
 pub(crate) struct StderrAndFile {
     file: RotatingFile,
     file_failing: bool,
@@ -102,7 +103,8 @@ impl StderrAndFile {
 impl Write for StderrAndFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut stderr = io::stderr().lock();
-        stderr.write_all(buf)?;
+        // A closed standard error must not cost the file its lines.
+        let _ = stderr.write_all(buf);
         match self.file.write_all(buf) {
             Ok(()) => self.file_failing = false,
             Err(error) if !self.file_failing => {
@@ -119,8 +121,8 @@ impl Write for StderrAndFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()?;
         // A file error has been reported by `write`.
+        let _ = io::stderr().flush();
         let _ = self.file.flush();
         Ok(())
     }
