@@ -9,6 +9,7 @@ mod database_file;
 mod deploy;
 mod disk_full;
 mod isolation;
+mod log_file;
 mod outbound;
 mod partition;
 mod postgres;

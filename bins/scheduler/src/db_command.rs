@@ -32,7 +32,7 @@ pub(crate) struct DbArgs {
 
 /// Runs a `db` command.
 pub(crate) fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
-    logging::init("warn", LogFormat::Text);
+    logging::init("warn", LogFormat::Text, None);
     match command {
         DbCommand::Check(args) => check(sqlite_path(&args)?),
         DbCommand::Init(args) => init(sqlite_path(&args)?),

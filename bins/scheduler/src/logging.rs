@@ -1,8 +1,11 @@
-//! Log output: human-readable text or one JSON object per line, at a chosen level.
+//! Log output: human-readable text or one JSON object per line, at a chosen level, on standard
+//! error and, with `--log-file`, in a file too.
 
 use std::io::Write;
 
 use clap::ValueEnum;
+
+use crate::log_file::{RotatingFile, StderrAndFile};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -15,9 +18,13 @@ pub(crate) enum LogFormat {
 }
 
 /// Installs the global logger. `level` is an env_logger filter (`info`, `debug`,
-/// `scheduler_core=debug,info`, ...); `RUST_LOG`, when set, overrides it.
-pub(crate) fn init(level: &str, format: LogFormat) {
+/// `scheduler_core=debug,info`, ...); `RUST_LOG`, when set, overrides it. Lines go to standard
+/// error, and to `file` as well when there is one.
+pub(crate) fn init(level: &str, format: LogFormat, file: Option<RotatingFile>) {
     let mut builder = env_logger::Builder::new();
+    if let Some(file) = file {
+        builder.target(env_logger::Target::Pipe(Box::new(StderrAndFile::new(file))));
+    }
     builder.parse_filters(level);
     if let Ok(filters) = std::env::var("RUST_LOG") {
         builder.parse_filters(&filters);

@@ -6,6 +6,7 @@
 mod client_command;
 mod cron_command;
 mod db_command;
+mod log_file;
 mod logging;
 mod serve_command;
 mod tokens_command;

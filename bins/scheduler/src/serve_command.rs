@@ -17,11 +17,26 @@ use store::{PostgresConfig, PostgresStore, SqliteStore};
 
 use self::args::Database;
 pub(crate) use self::args::{DEFAULT_DB, ServeArgs, parse_duration};
+use crate::log_file::RotatingFile;
 use crate::{db_command, logging};
 
 /// Runs the server until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    logging::init(&args.log_level, args.log_format);
+    let log_file_config = args.log_file_config();
+    let log_file = log_file_config
+        .clone()
+        .map(RotatingFile::open)
+        .transpose()
+        .context("opening the log file (--log-file)")?;
+    logging::init(&args.log_level, args.log_format, log_file);
+    if let Some(config) = log_file_config {
+        log::info!(
+            "log file: {} (rotated past {} MiB, {} kept)",
+            config.path.display(),
+            args.log_file_max_mib,
+            config.keep
+        );
+    }
     let runtime = main_runtime(args.worker_threads)?;
     // The engine's control task (claims, and every change an API call waits for) gets a thread
     // of its own, so that an API call is not queued behind a burst of attempts on the main

@@ -73,7 +73,7 @@ impl From<ScopeArg> for TokenScope {
 
 /// Runs a `tokens` command.
 pub(crate) async fn run(command: TokensCommand) -> anyhow::Result<ExitCode> {
-    logging::init("warn", LogFormat::Text);
+    logging::init("warn", LogFormat::Text, None);
     match command {
         TokensCommand::Create(args) => {
             let tokens = open(&args.db.db).await?;

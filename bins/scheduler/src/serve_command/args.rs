@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use http_api::{AllowedHosts, ApiConfig, JobDefaults, MetricsAccess};
 use scheduler_core::{EngineConfig, RetentionPolicy, RetryPolicy};
 use store::{Durability, SqliteConfig};
 
+use crate::log_file::LogFileConfig;
 use crate::logging::LogFormat;
 
 /// Every setting of the server; each flag has an environment variable.
@@ -177,6 +178,17 @@ pub(crate) struct ServeArgs {
     /// Log lines as `text` or as `json` (one object per line).
     #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+    /// Also write the log lines to this file (created 0600), rotated by size to `PATH.1` …
+    /// `PATH.N`.
+    #[arg(long, env = "SCHEDULER_LOG_FILE")]
+    pub(crate) log_file: Option<PathBuf>,
+    /// The size in MiB past which `--log-file` is rotated.
+    #[arg(long, env = "SCHEDULER_LOG_FILE_MAX_MIB",
+          default_value_t = NonZeroU64::new(LogFileConfig::DEFAULT_MAX_MIB).unwrap_or(NonZeroU64::MIN))]
+    pub(crate) log_file_max_mib: NonZeroU64,
+    /// How many rotated log files are kept (`PATH.1` … `PATH.N`); `0` keeps none.
+    #[arg(long, env = "SCHEDULER_LOG_FILE_KEEP", default_value_t = LogFileConfig::DEFAULT_KEEP)]
+    pub(crate) log_file_keep: usize,
 
     // Tuning: hidden from `--help`, documented in docs/TUNING.md.
     /// How far ahead due ticks are claimed from the database.
@@ -242,6 +254,16 @@ impl From<DurabilityArg> for Durability {
 }
 
 impl ServeArgs {
+    /// The log file the flags ask for, if any.
+    pub(crate) fn log_file_config(&self) -> Option<LogFileConfig> {
+        let path = self.log_file.clone()?;
+        Some(LogFileConfig {
+            path,
+            max_bytes: self.log_file_max_mib.get().saturating_mul(1024 * 1024),
+            keep: self.log_file_keep,
+        })
+    }
+
     /// The SQLite store's settings the flags ask for, for the database at `path`; the rest are
     /// the store's defaults.
     pub(crate) fn sqlite_config(&self, path: &Path) -> SqliteConfig {

@@ -405,3 +405,34 @@ fn outgoing_request_settings_come_from_the_flags() {
         assert!(error.contains(in_message), "{flags:?}: {error}");
     }
 }
+
+#[test]
+fn the_log_file_settings_come_from_the_flags() {
+    assert_eq!(parse(&[]).log_file_config(), None);
+    assert_eq!(
+        parse(&["--log-file", "/var/log/scheduler.log"]).log_file_config(),
+        Some(LogFileConfig {
+            path: PathBuf::from("/var/log/scheduler.log"),
+            max_bytes: LogFileConfig::DEFAULT_MAX_MIB * 1024 * 1024,
+            keep: LogFileConfig::DEFAULT_KEEP,
+        })
+    );
+    let flags = [
+        "--log-file",
+        "x.log",
+        "--log-file-max-mib",
+        "2",
+        "--log-file-keep",
+        "0",
+    ];
+    assert_eq!(
+        parse(&flags).log_file_config(),
+        Some(LogFileConfig {
+            path: PathBuf::from("x.log"),
+            max_bytes: 2 * 1024 * 1024,
+            keep: 0,
+        })
+    );
+    let error = try_parse(&["--log-file-max-mib", "0"]).unwrap_err();
+    assert!(error.to_string().contains("--log-file-max-mib"), "{error}");
+}
