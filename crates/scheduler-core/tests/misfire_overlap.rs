@@ -287,9 +287,13 @@ async fn buffer_one_leaves_a_waiting_tick_for_the_next_start() {
     let sent: Vec<_> = harness
         .sent_for(&job)
         .iter()
-        .map(|s| (s.scheduled_at, s.attempt))
+        .map(|s| (s.scheduled_at, s.attempt, s.redelivery))
         .collect();
-    assert_eq!(sent, [(at(1), 1), (at(1), 2), (at(2), 1)]);
+    // Both were pending with their tick come: recovery sends them as re-sends.
+    assert_eq!(
+        sent,
+        [(at(1), 1, false), (at(1), 2, true), (at(2), 1, true)]
+    );
 }
 
 /// The status of `job`'s execution for the tick at `seconds`.
