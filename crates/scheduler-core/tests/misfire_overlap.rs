@@ -199,7 +199,7 @@ async fn buffer_one_holds_one_tick_until_the_running_execution_ends() {
         .iter()
         .map(|e| (e.scheduled_at, e.status, e.error.clone()))
         .collect();
-    let buffered = "previous execution still running and a later tick already waits";
+    let buffered = "previous execution still running and an earlier tick already waits";
     assert_eq!(
         executions[..5],
         [

@@ -534,7 +534,7 @@ impl Dispatcher {
             Some("previous execution still running")
         } else if spec.overlap == OverlapPolicy::BufferOne && entry.running > 0 {
             if entry.waiting.is_some() {
-                Some("previous execution still running and a later tick already waits")
+                Some("previous execution still running and an earlier tick already waits")
             } else {
                 log::debug!(
                     "job {job_id} execution {} waits for the running one",
