@@ -250,6 +250,38 @@ async fn buffer_one_skips_a_waiting_tick_whose_job_was_paused() {
 }
 
 #[tokio::test]
+async fn buffer_one_drops_a_waiting_tick_whose_job_was_deleted() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/slow";
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::Delayed(200, Duration::from_millis(2_500)),
+            FakeReply::Status(200),
+        ],
+    );
+    let mut every_second = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+    every_second.overlap = OverlapPolicy::BufferOne;
+    let job = harness.create(every_second).await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    harness.clock.advance_to(at(2));
+    harness.clock.advance_to(at(3));
+    harness
+        .metrics_until("tick at 3 s skipped", |m| m.skipped == 1)
+        .await;
+    assert!(harness.engine.delete_job(job.id).await.expect("delete_job"));
+    // The first execution ends at 3.5 s; the waiting tick, and every claimed one, leave.
+    harness.clock.advance_to(at_millis(3_500));
+    harness.clock.advance_to(at(10));
+    harness
+        .metrics_until("backlog empty", |m| m.backlog == 0)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.transport.sent_count(), 1);
+    assert!(harness.executions_of(&job).is_empty());
+}
+
+#[tokio::test]
 async fn buffer_one_leaves_a_waiting_tick_for_the_next_start() {
     let mut harness = Harness::start().await;
     let url = "http://target.test/hung";
