@@ -370,7 +370,7 @@ fn schemas() -> Value {
         "DeliveryType": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE"]},
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
-        "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW)."},
+        "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING", "BUFFER_ONE"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW). SKIP_WHILE_RUNNING records such a tick as SKIPPED; BUFFER_ONE holds the first such tick and fires it when the running execution finishes, and records any further one as SKIPPED."},
         "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}]},
         "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {

@@ -200,6 +200,33 @@ async fn put_replaces_the_job_and_reschedules_at_once() {
 }
 
 #[actix_web::test]
+async fn every_overlap_policy_is_accepted_stored_and_returned() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    for (spelling, policy) in [
+        ("ALLOW", scheduler_core::OverlapPolicy::Allow),
+        (
+            "SKIP_WHILE_RUNNING",
+            scheduler_core::OverlapPolicy::SkipWhileRunning,
+        ),
+        ("BUFFER_ONE", scheduler_core::OverlapPolicy::BufferOne),
+    ] {
+        let mut body = job_body("0 * * * * *");
+        body["overlap"] = json!(spelling);
+        let created = create(&app, body).await;
+        assert_eq!(created["overlap"], spelling);
+        let id = created["jobId"].as_str().unwrap();
+        let read = get(&app, &format!("/api/jobs/{id}")).await;
+        assert_eq!(read.body["overlap"], spelling);
+        let stored = harness
+            .engine
+            .get_job(id.parse().map(scheduler_core::JobId).unwrap())
+            .await;
+        assert_eq!(stored.unwrap().unwrap().spec.overlap, policy);
+    }
+}
+
+#[actix_web::test]
 async fn put_checks_the_version_from_if_match_or_the_body() {
     let harness = Harness::start().await;
     let app = app!(harness);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use scheduler_core::testing::FakeReply;
 use scheduler_core::{DeliveryType, ExecutionStatus, MisfirePolicy, OverlapPolicy, RetryPolicy};
 
-use crate::support::{Harness, at, spec};
+use crate::support::{Harness, at, at_millis, spec};
 
 #[tokio::test]
 async fn missed_ticks_follow_each_jobs_misfire_policy() {
@@ -142,4 +142,201 @@ async fn skip_while_running_holds_while_a_retry_waits() {
         harness.executions_of(&job)[1].error.as_deref(),
         Some("previous execution still running")
     );
+}
+
+#[tokio::test]
+async fn buffer_one_holds_one_tick_until_the_running_execution_ends() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/slow";
+    // The first execution answers 3.5 s after it was sent; every later one at once.
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::Delayed(200, Duration::from_millis(3_500)),
+            FakeReply::Status(200),
+        ],
+    );
+    let mut every_second = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+    every_second.overlap = OverlapPolicy::BufferOne;
+    let job = harness.create(every_second).await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    // The 2 s tick waits, unsent; the 3 s and 4 s ticks find it waiting and are skipped.
+    harness.clock.advance_to(at(2));
+    harness.clock.advance_to(at(3));
+    harness
+        .metrics_until("tick at 3 s skipped", |m| m.skipped == 1)
+        .await;
+    harness.clock.advance_to(at(4));
+    harness
+        .metrics_until("tick at 4 s skipped", |m| m.skipped == 2)
+        .await;
+    assert_eq!(harness.transport.sent_count(), 1);
+    // The first execution ends at 4.5 s: the waiting tick fires at once, 2.5 s late.
+    harness
+        .advance_to_and_expect_sent(at_millis(4_500), 2)
+        .await;
+    harness
+        .metrics_until("both succeeded", |m| m.succeeded == 2)
+        .await;
+    // Nothing runs any more: the 5 s tick fires on time.
+    harness.advance_to_and_expect_sent(at(5), 3).await;
+    harness
+        .metrics_until("tick at 5 s succeeded", |m| m.succeeded == 3)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+
+    let sent: Vec<_> = harness
+        .sent_for(&job)
+        .iter()
+        .map(|s| (s.scheduled_at, s.sent_at))
+        .collect();
+    assert_eq!(
+        sent,
+        [(at(1), at(1)), (at(2), at_millis(4_500)), (at(5), at(5))]
+    );
+    let executions: Vec<_> = harness
+        .executions_of(&job)
+        .iter()
+        .map(|e| (e.scheduled_at, e.status, e.error.clone()))
+        .collect();
+    let buffered = "previous execution still running and an earlier tick already waits";
+    assert_eq!(
+        executions[..5],
+        [
+            (at(1), ExecutionStatus::Succeeded, None),
+            (at(2), ExecutionStatus::Succeeded, None),
+            (at(3), ExecutionStatus::Skipped, Some(buffered.to_owned())),
+            (at(4), ExecutionStatus::Skipped, Some(buffered.to_owned())),
+            (at(5), ExecutionStatus::Succeeded, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn buffer_one_skips_a_waiting_tick_whose_job_was_paused() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/slow";
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::Delayed(200, Duration::from_millis(2_500)),
+            FakeReply::Status(200),
+        ],
+    );
+    let mut every_second = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+    every_second.overlap = OverlapPolicy::BufferOne;
+    let job = harness.create(every_second).await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    // The 3 s tick is skipped because the 2 s tick waits.
+    harness.clock.advance_to(at(2));
+    harness.clock.advance_to(at(3));
+    harness
+        .metrics_until("tick at 3 s skipped", |m| m.skipped == 1)
+        .await;
+    harness.engine.pause_job(job.id).await.expect("pause_job");
+    // The first execution ends at 3.5 s; the waiting 2 s tick is checked afresh and skipped.
+    harness.clock.advance_to(at_millis(3_500));
+    harness
+        .metrics_until("first succeeded, waiting tick skipped", |m| {
+            m.succeeded == 1 && m.skipped == 2
+        })
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.transport.sent_count(), 1);
+    let executions = harness.executions_of(&job);
+    assert_eq!(executions[1].scheduled_at, at(2));
+    assert_eq!(executions[1].status, ExecutionStatus::Skipped);
+    assert_eq!(executions[1].error.as_deref(), Some("job paused"));
+}
+
+#[tokio::test]
+async fn buffer_one_drops_a_waiting_tick_whose_job_was_deleted() {
+    let harness = Harness::start().await;
+    let url = "http://target.test/slow";
+    harness.transport.script(
+        url,
+        vec![
+            FakeReply::Delayed(200, Duration::from_millis(2_500)),
+            FakeReply::Status(200),
+        ],
+    );
+    let mut every_second = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+    every_second.overlap = OverlapPolicy::BufferOne;
+    let job = harness.create(every_second).await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    harness.clock.advance_to(at(2));
+    harness.clock.advance_to(at(3));
+    harness
+        .metrics_until("tick at 3 s skipped", |m| m.skipped == 1)
+        .await;
+    assert!(harness.engine.delete_job(job.id).await.expect("delete_job"));
+    // The first execution ends at 3.5 s; the waiting tick, and every claimed one, leave.
+    harness.clock.advance_to(at_millis(3_500));
+    harness.clock.advance_to(at(10));
+    harness
+        .metrics_until("backlog empty", |m| m.backlog == 0)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(harness.transport.sent_count(), 1);
+    assert!(harness.executions_of(&job).is_empty());
+}
+
+#[tokio::test]
+async fn buffer_one_leaves_a_waiting_tick_for_the_next_start() {
+    let mut harness = Harness::start().await;
+    let url = "http://target.test/hung";
+    harness.transport.script(url, vec![FakeReply::Hang]);
+    let mut every_second = spec("* * * * * *", url, DeliveryType::AtLeastOnce);
+    every_second.overlap = OverlapPolicy::BufferOne;
+    let job = harness.create(every_second).await;
+    harness.advance_to_and_expect_sent(at(1), 1).await;
+    harness.clock.advance_to(at(2));
+    harness.clock.advance_to(at(3));
+    harness
+        .metrics_until("tick at 3 s skipped", |m| m.skipped == 1)
+        .await;
+    let report = harness.engine.shutdown(Duration::ZERO).await;
+    // The hung attempt is cut off; the waiting tick is left unfinished in the store.
+    assert_eq!(report.interrupted, 1);
+    assert!(report.left_for_recovery >= 1, "{report:?}");
+    assert_eq!(status_at(&harness, &job, 2), Some(ExecutionStatus::Pending));
+    // The next start re-sends the cut-off execution; the 2 s tick waits for it again, then fires.
+    harness.transport.script(url, vec![FakeReply::Status(200)]);
+    harness.restart().await;
+    harness.advance_to_and_expect_sent(at(3), 3).await;
+    harness
+        .metrics_until("both recovered executions succeeded", |m| m.succeeded == 2)
+        .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+    assert_eq!(
+        status_at(&harness, &job, 1),
+        Some(ExecutionStatus::Succeeded)
+    );
+    assert_eq!(
+        status_at(&harness, &job, 2),
+        Some(ExecutionStatus::Succeeded)
+    );
+    let sent: Vec<_> = harness
+        .sent_for(&job)
+        .iter()
+        .map(|s| (s.scheduled_at, s.attempt, s.redelivery))
+        .collect();
+    // Both were pending with their tick come: recovery sends them as re-sends.
+    assert_eq!(
+        sent,
+        [(at(1), 1, false), (at(1), 2, true), (at(2), 1, true)]
+    );
+}
+
+/// The status of `job`'s execution for the tick at `seconds`.
+fn status_at(
+    harness: &Harness,
+    job: &scheduler_core::Job,
+    seconds: i64,
+) -> Option<ExecutionStatus> {
+    harness
+        .executions_of(job)
+        .into_iter()
+        .find(|e| e.scheduled_at == at(seconds))
+        .map(|e| e.status)
 }

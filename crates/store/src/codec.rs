@@ -125,6 +125,7 @@ impl JobRow {
             overlap_policy: Cow::Borrowed(match spec.overlap {
                 OverlapPolicy::Allow => "ALLOW",
                 OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
+                OverlapPolicy::BufferOne => "BUFFER_ONE",
             }),
             next_fire_at: job.next_fire_at.map(millis),
             version: job.version as i64,
@@ -187,6 +188,7 @@ impl JobRow {
             overlap: match &*self.overlap_policy {
                 "ALLOW" => OverlapPolicy::Allow,
                 "SKIP_WHILE_RUNNING" => OverlapPolicy::SkipWhileRunning,
+                "BUFFER_ONE" => OverlapPolicy::BufferOne,
                 other => {
                     return Err(InvalidColumn::new(
                         19,

@@ -151,11 +151,12 @@ pub(crate) fn parse_job_request(
         spec.overlap = match overlap {
             "ALLOW" => OverlapPolicy::Allow,
             "SKIP_WHILE_RUNNING" => OverlapPolicy::SkipWhileRunning,
+            "BUFFER_ONE" => OverlapPolicy::BufferOne,
             other => {
                 return Err(ApiError::invalid(
                     "overlap",
                     format!(
-                        "unknown overlap policy {other:?} (expected ALLOW or SKIP_WHILE_RUNNING)"
+                        "unknown overlap policy {other:?} (expected ALLOW, SKIP_WHILE_RUNNING or BUFFER_ONE)"
                     ),
                 ));
             }

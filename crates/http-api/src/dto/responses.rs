@@ -111,6 +111,7 @@ impl JobDto {
             overlap: match spec.overlap {
                 OverlapPolicy::Allow => "ALLOW",
                 OverlapPolicy::SkipWhileRunning => "SKIP_WHILE_RUNNING",
+                OverlapPolicy::BufferOne => "BUFFER_ONE",
             },
             paused: spec.paused,
             name: spec.name.clone(),

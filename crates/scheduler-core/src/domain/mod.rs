@@ -191,6 +191,10 @@ pub enum OverlapPolicy {
     Allow,
     /// A tick that comes while an earlier execution is unfinished is recorded as skipped.
     SkipWhileRunning,
+    /// The first tick that comes while an earlier execution is unfinished waits, unsent, and
+    /// fires as soon as that execution finishes (late: its drift counts); a tick that comes
+    /// while one already waits is recorded as skipped.
+    BufferOne,
 }
 
 /// A registered job: its spec plus what the scheduler keeps about it.

@@ -102,6 +102,9 @@ struct JobEntry {
     refs: usize,
     /// Executions dispatched and unfinished (in flight, ready, or waiting for a retry).
     running: usize,
+    /// A due tick held back by [`OverlapPolicy::BufferOne`] until `running` is back to zero;
+    /// it counts in `refs` but not in `running`.
+    waiting: Option<Execution>,
     deleted: bool,
 }
 
@@ -316,6 +319,11 @@ impl Dispatcher {
                     .iter()
                     .map(|(_, execution)| execution)
                     .chain(self.ready.iter())
+                    .chain(
+                        self.jobs
+                            .values()
+                            .filter_map(|entry| entry.waiting.as_ref()),
+                    )
                     .map(|execution| execution.id)
                     .collect();
                 let _ = reply.send(held);
@@ -347,7 +355,22 @@ impl Dispatcher {
             .ready
             .remove_if(|execution| lost.contains(&execution.id));
         self.resends.retain(|id| !lost.contains(id));
-        let dropped = timed.len() + ready.len();
+        let mut waited = Vec::new();
+        for entry in self.jobs.values_mut() {
+            if entry
+                .waiting
+                .as_ref()
+                .is_some_and(|execution| lost.contains(&execution.id))
+                && let Some(execution) = entry.waiting.take()
+            {
+                waited.push(execution.job_id);
+            }
+        }
+        let dropped = timed.len() + ready.len() + waited.len();
+        // A waiting tick was never admitted: it does not count as running.
+        for job_id in waited {
+            self.release(job_id, Phase::Scheduled);
+        }
         for (stage, execution) in timed {
             let phase = match stage {
                 Stage::Tick => Phase::Scheduled,
@@ -369,6 +392,7 @@ impl Dispatcher {
             job: Arc::clone(&job),
             refs: 0,
             running: 0,
+            waiting: None,
             deleted: false,
         });
         if job.version > entry.job.version {
@@ -388,6 +412,13 @@ impl Dispatcher {
         decrement(&mut entry.refs, "references", job_id);
         if phase == Phase::Running {
             decrement(&mut entry.running, "running executions", job_id);
+            // The tick held back by `BufferOne` is due again: `admit` checks it afresh.
+            if entry.running == 0
+                && let Some(waiting) = entry.waiting.take()
+            {
+                self.timer
+                    .push(waiting.scheduled_at, (Stage::Tick, waiting));
+            }
         }
         if entry.refs == 0 {
             self.jobs.remove(&job_id);
@@ -501,6 +532,19 @@ impl Dispatcher {
             Some("job rescheduled: the new schedule has no such tick")
         } else if spec.overlap == OverlapPolicy::SkipWhileRunning && entry.running > 0 {
             Some("previous execution still running")
+        } else if spec.overlap == OverlapPolicy::BufferOne && entry.running > 0 {
+            if entry.waiting.is_some() {
+                Some("previous execution still running and an earlier tick already waits")
+            } else {
+                log::debug!(
+                    "job {job_id} execution {} waits for the running one",
+                    execution.id
+                );
+                if let Some(entry) = self.jobs.get_mut(&job_id) {
+                    entry.waiting = Some(execution);
+                }
+                return;
+            }
         } else {
             None
         };
@@ -546,9 +590,15 @@ impl Dispatcher {
     /// control task to stop: ticks it still hands over are left in the store, counted.
     async fn drain(&mut self, deadline: Timestamp) -> ShutdownReport {
         self.draining = true;
-        // Claimed ticks and waiting retries are unfinished in the store: the next start has them.
+        // Claimed ticks (due, or waiting for a running execution) and waiting retries are
+        // unfinished in the store: the next start has them.
+        let waiting = self
+            .jobs
+            .values_mut()
+            .filter_map(|entry| entry.waiting.take())
+            .count();
         let mut report = ShutdownReport {
-            left_for_recovery: self.timer.len() + self.ready.waiting(),
+            left_for_recovery: self.timer.len() + self.ready.waiting() + waiting,
             ..ShutdownReport::default()
         };
         self.timer.clear();

@@ -15,6 +15,8 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[2].spec.secret_headers = vec!["X-Token".to_owned()];
     jobs[2].spec.body = Some(Arc::from(&b"{}"[..]));
     jobs[3].spec.misfire = MisfirePolicy::CatchUp { max: 3 };
+    jobs[1].spec.overlap = crate::OverlapPolicy::SkipWhileRunning;
+    jobs[3].spec.overlap = crate::OverlapPolicy::BufferOne;
     jobs[4].spec.paused = true;
     jobs[4].spec.name = Some("nightly report \u{1f319}".to_owned());
     jobs[4].spec.signing_secret = Some(crate::Secret::new("whsec_\u{e9}t\u{e9}"));
