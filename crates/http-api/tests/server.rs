@@ -190,7 +190,9 @@ async fn a_body_that_does_not_arrive_in_full_in_time_is_answered_408_and_closed(
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
     assert!(harness.stored().await.0.is_empty());
-    within("a graceful stop", handle.stop(true)).await;
+    // The client saw the server close the connection; the stop only cleans up, so it does not
+    // wait out the graceful shutdown's timeout on a loaded machine.
+    within("the stop", handle.stop(false)).await;
 }
 
 #[actix_web::test]
