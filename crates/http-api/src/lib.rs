@@ -105,6 +105,7 @@
 #![recursion_limit = "256"]
 
 mod auth;
+mod cron;
 mod dto;
 mod error;
 mod health;
