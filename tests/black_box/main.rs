@@ -5,6 +5,7 @@ mod chaos;
 mod client_cli;
 mod crash_loop;
 mod cron_cli;
+mod dashboard;
 mod database_file;
 mod deploy;
 mod disk_full;

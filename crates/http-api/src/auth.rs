@@ -3,8 +3,9 @@
 //!
 //! The middleware ([`check`]) runs before every route. In order:
 //!
-//! 1. `GET /api/health` and `GET /api/openapi.json` pass: they reveal nothing and change
-//!    nothing, and service managers probe health by address.
+//! 1. `GET /api/health`, `GET /api/openapi.json` and the dashboard (`GET /` and its
+//!    `/assets/`) pass: they reveal nothing and change nothing, and service managers probe
+//!    health by address. The dashboard asks for a token when the API it calls answers 401.
 //! 2. The `Host` header must name an allowed host ([`AllowedHosts`]), else `421`.
 //! 3. With a [`TokenVerifier`], an `Authorization` header must be `Bearer <token>` with a
 //!    known, unrevoked token, else `401` with `WWW-Authenticate: Bearer`. Without one the header
@@ -329,7 +330,7 @@ const METRICS_PATHS: [&str; 2] = ["/metrics", "/api/metrics"];
 pub(crate) async fn check(request: &ServiceRequest, config: &AuthConfig) -> Result<(), ApiError> {
     let path = request.path();
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    if reads && OPEN_PATHS.contains(&path) {
+    if reads && (OPEN_PATHS.contains(&path) || crate::dashboard::is_dashboard_path(path)) {
         return Ok(());
     }
     let tokens_required = match &config.tokens {

@@ -105,6 +105,8 @@
 #![recursion_limit = "256"]
 
 mod auth;
+mod cron;
+mod dashboard;
 mod dto;
 mod error;
 mod health;
@@ -287,7 +289,7 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
             .app_data(query)
             .app_data(path)
             .default_service(web::to(routes::route_not_found));
-        let scope = routes::register(scope)
+        let scope = dashboard::register(routes::register(scope))
             .wrap(actix_web::middleware::from_fn(
                 move |request: actix_web::dev::ServiceRequest,
                       next: actix_web::middleware::Next<_>| {

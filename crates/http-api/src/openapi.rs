@@ -7,6 +7,7 @@
 use scheduler_core::{JobSpec, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RetryPolicy};
 use serde_json::{Value, json};
 
+use crate::cron::{DEFAULT_FIRE_TIMES, MAX_FIRE_TIMES, MAX_SCHEDULE_CHARS};
 use crate::dto::{
     MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
 };
@@ -217,6 +218,18 @@ fn paths_and_schemas() -> Value {
                     }
                 }
             },
+            "/api/cron/explain": {
+                "get": {
+                    "operationId": "explainCron",
+                    "summary": "A cron expression in plain English and its next fire times, or where it is wrong",
+                    "parameters": [
+                        {"name": "schedule", "in": "query", "required": true, "description": "The cron expression (six fields, seconds first).", "schema": {"type": "string", "maxLength": MAX_SCHEDULE_CHARS}},
+                        query("timezone", "string", "The IANA time zone the fire times are computed in (default UTC)."),
+                        limit(format!("Fire times listed, 1-{MAX_FIRE_TIMES} (default {DEFAULT_FIRE_TIMES})."), MAX_FIRE_TIMES, DEFAULT_FIRE_TIMES)
+                    ],
+                    "responses": {"200": ok("The explanation.", "CronExplanation"), "400": ok("The expression (field `schedule`: the cron field, token and column at fault), the time zone or the limit is wrong.", "Error")}
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -408,13 +421,14 @@ fn schemas() -> Value {
         },
         "Stats": {
             "type": ["object", "null"], "additionalProperties": false,
-            "required": ["succeeded", "failed", "successRate", "meanDurationMs"],
-            "description": "Results since the engine started; null before the first finished execution.",
+            "required": ["succeeded", "failed", "successRate", "meanDurationMs", "lastStatus"],
+            "description": "Results on this node since its engine started; null before the first finished execution.",
             "properties": {
                 "succeeded": {"type": "integer"},
                 "failed": {"type": "integer"},
                 "successRate": {"type": "number"},
-                "meanDurationMs": {"type": "integer"}
+                "meanDurationMs": {"type": "integer"},
+                "lastStatus": {"type": "string", "enum": ["SUCCEEDED", "FAILED"], "description": "How the execution that finished last ended."}
             }
         },
         "Job": {
@@ -479,6 +493,16 @@ fn schemas() -> Value {
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "executions": {"type": "array", "items": {"$ref": "#/components/schemas/Execution"}}
+            }
+        },
+        "CronExplanation": {
+            "type": "object", "additionalProperties": false,
+            "required": ["schedule", "timezone", "explanation", "nextFireTimes"],
+            "properties": {
+                "schedule": {"type": "string", "description": "The expression as given."},
+                "timezone": {"type": "string", "description": "The time zone of the fire times."},
+                "explanation": {"type": "string", "description": "When the expression fires, in plain English."},
+                "nextFireTimes": {"type": "array", "items": {"type": "string", "format": "date-time"}, "description": "The next fire times from now (fewer when the expression has no more)."}
             }
         },
         "Error": {

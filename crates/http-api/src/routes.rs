@@ -54,13 +54,14 @@ pub(crate) fn register(scope: actix_web::Scope) -> actix_web::Scope {
         .service(resource("/metrics", "GET").route(web::get().to(metrics_prometheus)))
         .service(resource("/api/health", "GET").route(web::get().to(health)))
         .service(resource("/api/openapi.json", "GET").route(web::get().to(openapi)))
+        .service(resource("/api/cron/explain", "GET").route(web::get().to(crate::cron::explain)))
 }
 
 /// The longest method a 405's message repeats; methods are ASCII tokens, so bytes are chars.
 const MAX_ECHOED_METHOD: usize = 16;
 
 /// A resource whose other methods answer 405 with the JSON error body and an `Allow` header.
-fn resource(path: &'static str, allowed: &'static str) -> actix_web::Resource {
+pub(crate) fn resource(path: &'static str, allowed: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move |request: HttpRequest| async move {
         // A method is any token a client makes up: its echo is cut short, as its metrics label is.
         let mut method = request.method().to_string();
@@ -314,12 +315,12 @@ fn if_match_check(request: &HttpRequest) -> Result<VersionCheck> {
 }
 
 /// The query parameters of one request, each at most once, none unknown.
-struct Query {
+pub(crate) struct Query {
     params: HashMap<String, String>,
 }
 
 impl Query {
-    fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Query> {
+    pub(crate) fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Query> {
         let mut params = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             if !known.contains(&name.as_str()) {
@@ -338,11 +339,11 @@ impl Query {
         Ok(Query { params })
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 
-    fn limit(&self, default: usize, max: usize) -> Result<usize> {
+    pub(crate) fn limit(&self, default: usize, max: usize) -> Result<usize> {
         match self.get("limit") {
             None => Ok(default),
             Some(text) => match text.parse::<usize>() {

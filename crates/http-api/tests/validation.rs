@@ -376,7 +376,12 @@ async fn unknown_jobs_executions_and_routes_are_404() {
         )
         .await;
     }
-    for path in ["/api/nothing", "/api/jobs/x/y/z", "/", "/api/jobs/"] {
+    for path in [
+        "/api/nothing",
+        "/api/jobs/x/y/z",
+        "/index.html",
+        "/api/jobs/",
+    ] {
         rejected(
             &harness,
             &app,

@@ -46,6 +46,7 @@ struct JobCounters {
     succeeded: u64,
     failed: u64,
     total_duration: Duration,
+    last_succeeded: bool,
 }
 
 /// A copy of the metrics at one moment.
@@ -135,6 +136,8 @@ pub struct JobStats {
     pub success_rate: f64,
     /// The mean duration of the last attempt of finished executions.
     pub mean_duration: Duration,
+    /// Whether the execution that finished last succeeded.
+    pub last_succeeded: bool,
 }
 
 impl Metrics {
@@ -191,6 +194,7 @@ impl Metrics {
             } else {
                 counters.total_duration / u32::try_from(total).unwrap_or(u32::MAX)
             },
+            last_succeeded: counters.last_succeeded,
         })
     }
 
@@ -238,6 +242,7 @@ impl Metrics {
             counters.failed += 1;
         }
         counters.total_duration += duration;
+        counters.last_succeeded = succeeded;
     }
 
     pub(crate) fn forget_job(&self, job_id: JobId) {

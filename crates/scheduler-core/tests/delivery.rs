@@ -85,8 +85,13 @@ async fn retries_follow_the_policy_and_a_final_failure_alerts_once() {
     );
     let stats = harness.engine.job_stats(job.id).expect("stats");
     assert_eq!(
-        (stats.succeeded, stats.failed, stats.success_rate),
-        (1, 1, 0.5)
+        (
+            stats.succeeded,
+            stats.failed,
+            stats.success_rate,
+            stats.last_succeeded
+        ),
+        (1, 1, 0.5, true)
     );
 
     harness.engine.shutdown(Duration::ZERO).await;

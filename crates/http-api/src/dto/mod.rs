@@ -8,7 +8,7 @@ mod strict;
 
 pub(crate) use requests::{
     JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, parse_delivery,
-    parse_job_request, parse_status,
+    parse_job_request, parse_status, parse_time_zone,
 };
 pub(crate) use responses::{
     ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,

@@ -216,7 +216,7 @@ pub(crate) fn parse_status(text: &str, field: &str) -> Result<ExecutionStatus, A
     })
 }
 
-fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiError> {
+pub(crate) fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiError> {
     if name.is_empty() {
         return Err(ApiError::invalid(field, "empty time zone name"));
     }

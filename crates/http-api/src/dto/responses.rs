@@ -61,6 +61,8 @@ struct StatsDto {
     failed: u64,
     success_rate: f64,
     mean_duration_ms: u64,
+    /// `SUCCEEDED` or `FAILED`: how the execution that finished last ended.
+    last_status: &'static str,
 }
 
 impl JobDto {
@@ -125,6 +127,11 @@ impl JobDto {
                 failed: stats.failed,
                 success_rate: stats.success_rate,
                 mean_duration_ms: millis(stats.mean_duration),
+                last_status: if stats.last_succeeded {
+                    "SUCCEEDED"
+                } else {
+                    "FAILED"
+                },
             }),
         }
     }
