@@ -3,7 +3,7 @@
 
 use cron_expr::Timestamp;
 
-use crate::domain::{Job, MisfirePolicy};
+use crate::domain::{Job, MisfirePolicy, Timing};
 use crate::time;
 
 use super::ClaimRequest;
@@ -43,6 +43,10 @@ pub fn plan_new_job_claim(job: &Job, request: &ClaimRequest) -> ClaimPlan {
 /// most recent `max`, [`MisfirePolicy::SkipToNext`] none. Then every tick up to `due_before`
 /// is taken, until `budget` ticks are planned; the rest wait for the next claim. The dropped
 /// count is exact up to 10,000 and saturates there, so a long outage costs bounded work.
+///
+/// The ticks are the job's ([`JobSpec::next_fire_after`](crate::JobSpec::next_fire_after)):
+/// within its window, and a one-off job's one instant, which fires late whatever the
+/// misfire policy (it has no later tick to skip to).
 pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan {
     let spec = &job.spec;
     let mut ticks = Vec::new();
@@ -59,6 +63,8 @@ pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan
         // Missed ticks: [next, first tick at or after the cutoff).
         let resume = spec.next_fire_at_or_after(cutoff);
         let keep = match spec.misfire {
+            // A one-off job has no later tick to skip to: its one tick fires, late.
+            _ if matches!(spec.schedule, Timing::Once(_)) => 1,
             MisfirePolicy::FireOnceNow => 1,
             MisfirePolicy::SkipToNext => 0,
             MisfirePolicy::CatchUp { max } => max as usize,
