@@ -485,7 +485,7 @@ fn a_version_2_schema_gains_the_count_of_resends() {
             .await
             .expect("the schema version")
             .get(0);
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         drop(store);
         drop(client);
         connection.await.expect("the task").expect("the connection");
