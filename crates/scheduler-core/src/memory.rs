@@ -326,11 +326,15 @@ impl ClaimStore for MemoryStore {
             let job = Arc::clone(&state.jobs[&job_id]);
             let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
             batch.misfired += plan.misfired;
+            let ended_without_a_tick = plan.ends_without_a_tick();
             state.insert_claimed(&job, plan.ticks, &request, &mut batch);
             let mut advanced = Job::clone(&job);
             advanced.next_fire_at = plan.next_fire_at;
             state.index_job(&advanced);
             state.jobs.insert(job_id, Arc::new(advanced));
+            if ended_without_a_tick {
+                state.finish_job(job_id, request.now);
+            }
         }
         ready(Ok(batch))
     }

@@ -210,6 +210,10 @@ pub trait ClaimStore: Send + Sync + 'static {
     /// at most `request.limit` of them. It returns fewer than `limit` only when no due tick is
     /// left, so the engine repeats the claim while batches come back full.
     ///
+    /// A job whose plan ends its schedule without a tick
+    /// ([`ClaimPlan::ends_without_a_tick`]) is ended as by a last tick's result in
+    /// [`ClaimStore::record_results`], at `request.now`.
+    ///
     /// A store shared by several nodes must make this exclusive (PostgreSQL: `SELECT ... FOR
     /// UPDATE SKIP LOCKED` on the due jobs), so that two nodes never claim one tick.
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>>;

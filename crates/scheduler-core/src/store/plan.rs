@@ -19,6 +19,16 @@ pub struct ClaimPlan {
     pub misfired: u64,
 }
 
+impl ClaimPlan {
+    /// Whether the plan ends the job's schedule without claiming a tick (its last ticks were
+    /// missed and dropped by the misfire policy): no execution's result will end the job, so
+    /// the claim does, as [`ClaimStore::record_results`](super::ClaimStore::record_results)
+    /// would (marks it done, or deletes it, if none of its executions is unfinished).
+    pub fn ends_without_a_tick(&self) -> bool {
+        self.ticks.is_empty() && self.next_fire_at.is_none()
+    }
+}
+
 /// The most missed ticks [`plan_claim`] walks to count what a misfire policy dropped.
 const MISFIRE_COUNT_LIMIT: u64 = 10_000;
 

@@ -196,14 +196,14 @@ fn job_ends(updates: &[ExecutionUpdate]) -> Vec<(Uuid, i64)> {
 /// Deletes a job with `delete_after_run` that a last tick's result ends (no tick left, not
 /// done, no execution unfinished), its executions with it, and announces it; `$2` the
 /// notification channel.
-const DELETE_ENDED_JOB: &str = "WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND delete_after_run \
+pub(super) const DELETE_ENDED_JOB: &str = "WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND delete_after_run \
      AND next_fire_at IS NULL AND done_at IS NULL AND NOT EXISTS (SELECT 1 FROM job_executions \
      WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING')) RETURNING id) \
      SELECT pg_notify($2, id::text) FROM deleted";
 
 /// Marks a job done at `$2` that a last tick's result ends (as [`DELETE_ENDED_JOB`], without
 /// `delete_after_run`).
-const MARK_JOB_DONE: &str = "UPDATE jobs SET done_at = $2 WHERE id = $1 AND NOT delete_after_run \
+pub(super) const MARK_JOB_DONE: &str = "UPDATE jobs SET done_at = $2 WHERE id = $1 AND NOT delete_after_run \
      AND next_fire_at IS NULL AND done_at IS NULL AND NOT EXISTS (SELECT 1 FROM job_executions \
      WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING'))";
 

@@ -99,7 +99,11 @@ impl ClaimStore for SqliteStore {
 /// Ends the job `job_id` whose last tick's execution finished at `finished_at`, if its
 /// schedule has no tick left, it is not done yet, and none of its executions is unfinished:
 /// deletes it with its executions if it has `delete_after_run`, else marks it done.
-fn finish_job(connection: &Connection, job_id: &str, finished_at: i64) -> rusqlite::Result<()> {
+pub(super) fn finish_job(
+    connection: &Connection,
+    job_id: &str,
+    finished_at: i64,
+) -> rusqlite::Result<()> {
     let delete_after_run: Option<bool> = connection
         .prepare_cached(
             "SELECT delete_after_run FROM jobs WHERE id = ?1 AND next_fire_at IS NULL \

@@ -259,3 +259,19 @@ pub async fn the_last_ticks_result_deletes_a_delete_after_run_job(store: &dyn St
         1
     );
 }
+
+/// A claim whose misfire policy drops a windowed job's last ticks leaves no execution to end
+/// the job: the claim ends it, at its `now`.
+pub async fn a_claim_that_drops_the_last_ticks_ends_the_job(store: &dyn Store) {
+    let mut windowed = job("*/10 * * * * *", Some(at(30)));
+    windowed.spec.end_at = Some(at(45));
+    windowed.spec.misfire = MisfirePolicy::SkipToNext;
+    insert(store, &windowed).await;
+    assert!(claim_through(store, 200).await.is_empty());
+    let stored = store
+        .get_job(windowed.id)
+        .await
+        .expect("get_job")
+        .expect("kept");
+    assert_eq!((stored.next_fire_at, stored.done_at), (None, Some(at(200))));
+}

@@ -89,6 +89,7 @@ macro_rules! store_conformance_tests {
             one_off_and_windowed_jobs_are_claimed_within_their_bounds,
             the_last_ticks_result_marks_the_job_done,
             the_last_ticks_result_deletes_a_delete_after_run_job,
+            a_claim_that_drops_the_last_ticks_ends_the_job,
         );
     };
     (@each [@run $run:path]; $($check:ident),* $(,)?) => {
