@@ -246,6 +246,7 @@ pub(crate) async fn seed(
                     created_at: now,
                     updated_at: now,
                     version: 1,
+                    done_at: None,
                 };
                 let id = job.id.0.as_u128();
                 store.insert_job(job).await?;

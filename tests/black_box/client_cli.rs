@@ -81,6 +81,46 @@ fn the_client_manages_jobs_on_a_running_server() {
 }
 
 #[test]
+fn the_client_creates_a_one_off_job_that_fires_once_and_is_done() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let server = Server::start(&db_path(&dir), &[]);
+    let api = sink.url("/once");
+    let run_at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    let run_at = format!("{run_at:.3}");
+    let created = client(
+        &server,
+        &["jobs", "create", "--run-at", &run_at, "--api", &api],
+    );
+    let job_id = created["jobId"].as_str().expect("a jobId").to_owned();
+    assert_eq!(created["schedule"], Value::Null);
+    assert_eq!(created["runAt"], run_at.as_str());
+    assert_eq!(created["done"], false);
+    wait_until("the one-off job is done", || {
+        client(&server, &["jobs", "get", &job_id])["done"] == true
+    });
+    assert_eq!(sink.received_at("/once").len(), 1);
+    let executions = client(&server, &["executions", &job_id]);
+    assert_eq!(executions["executions"].as_array().map(Vec::len), Some(1));
+
+    // Both a schedule and an instant: refused by the client, before any request.
+    let url = format!("http://{}", server.address);
+    let output = scheduler(&[
+        "jobs",
+        "create",
+        "--run-at",
+        &run_at,
+        "--schedule",
+        "* * * * * *",
+        "--api",
+        &api,
+        "--server",
+        &url,
+    ]);
+    assert!(!output.status.success());
+}
+
+#[test]
 fn the_client_reports_an_unreachable_server() {
     // Port 9 on loopback: nothing listens there.
     let output = scheduler(&["jobs", "list", "--server", "http://127.0.0.1:9"]);

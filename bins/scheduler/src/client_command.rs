@@ -51,9 +51,21 @@ pub(crate) enum JobsCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// The cron schedule, e.g. "*/10 * * * * *".
+    /// The cron schedule, e.g. "*/10 * * * * *" (or --run-at, for a one-off job).
+    #[arg(long, required_unless_present = "run_at", conflicts_with = "run_at")]
+    schedule: Option<String>,
+    /// A one-off job: the RFC 3339 instant it fires at, once (e.g. 2030-01-01T09:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    run_at: Option<String>,
+    /// No tick before this RFC 3339 instant (recurring jobs).
+    #[arg(long, value_name = "RFC3339")]
+    start_at: Option<String>,
+    /// No tick after this RFC 3339 instant (recurring jobs); the job is then done.
+    #[arg(long, value_name = "RFC3339")]
+    end_at: Option<String>,
+    /// Delete the job, history included, once it is done.
     #[arg(long)]
-    schedule: String,
+    delete_after_run: bool,
     /// The URL each tick is sent to.
     #[arg(long)]
     api: String,
@@ -153,7 +165,20 @@ pub(crate) async fn run_jobs(
                     _ => bail!("--settings must be a JSON object"),
                 }
             }
-            body.insert("schedule".to_owned(), json!(args.schedule));
+            let optional = [
+                ("schedule", args.schedule),
+                ("runAt", args.run_at),
+                ("startAt", args.start_at),
+                ("endAt", args.end_at),
+            ];
+            for (field, value) in optional {
+                if let Some(value) = value {
+                    body.insert(field.to_owned(), json!(value));
+                }
+            }
+            if args.delete_after_run {
+                body.insert("deleteAfterRun".to_owned(), json!(true));
+            }
             body.insert("api".to_owned(), json!(args.api));
             body.insert("type".to_owned(), json!(args.delivery));
             if let Some(zone) = args.timezone {

@@ -118,6 +118,7 @@ fn prepare_attempt(c: &mut Criterion) {
         updated_at: now,
         next_fire_at: None,
         version: 1,
+        done_at: None,
     };
     let attempt = AttemptRequest {
         job: Arc::new(job),

@@ -30,6 +30,7 @@ pub(crate) fn job(url: String, configure: impl FnOnce(&mut JobSpec)) -> Arc<Job>
         updated_at: now,
         next_fire_at: None,
         version: 1,
+        done_at: None,
     })
 }
 

@@ -328,6 +328,9 @@ impl From<scheduler_core::Error> for ApiError {
 fn json_field_name(field: &JobField) -> String {
     let name = match field {
         JobField::Schedule => "schedule",
+        JobField::RunAt => "runAt",
+        JobField::StartAt => "startAt",
+        JobField::EndAt => "endAt",
         JobField::TimeZone => "timezone",
         JobField::TargetUrl => "api",
         JobField::Delivery => "type",

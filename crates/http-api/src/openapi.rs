@@ -340,7 +340,11 @@ fn job_settings() -> serde_json::Map<String, Value> {
         JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
     );
     let settings = json!({
-        "schedule": {"type": "string", "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0."},
+        "schedule": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0. Exactly one of schedule and runAt."},
+        "runAt": {"type": ["string", "null"], "format": "date-time", "description": "A one-off job: the RFC 3339 instant it fires at, once (kept to the millisecond). Exactly one of schedule and runAt. Refused if more than the misfire threshold (10 s) in the past."},
+        "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick before this instant."},
+        "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick after this instant; later than startAt and than now. A job past it is marked done."},
+        "deleteAfterRun": {"type": ["boolean", "null"], "description": "Delete the job, history included, once it is done, instead of keeping it marked done (default false)."},
         "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
@@ -376,6 +380,8 @@ fn schemas() -> Value {
         "nextFireTimes",
         "stats",
         "hasSigningSecret",
+        "done",
+        "doneAt",
     ] {
         replace.insert(read_only.to_owned(), json!({"description": "Read-only; accepted and ignored, so that a job read with GET can be sent back."}));
     }
@@ -384,8 +390,8 @@ fn schemas() -> Value {
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
         "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING", "BUFFER_ONE"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW). SKIP_WHILE_RUNNING records such a tick as SKIPPED; BUFFER_ONE holds the first such tick and fires it when the running execution finishes, and records any further one as SKIPPED."},
-        "JobCreate": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}]},
-        "JobReplace": {"type": "object", "required": ["schedule", "api", "type"], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
+        "JobCreate": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}, {"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/hook", "type": "ATLEAST_ONCE"}]},
+        "JobReplace": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {
             "type": ["object", "null"], "additionalProperties": false,
             "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
@@ -433,10 +439,14 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
-                "schedule": {"type": "string", "description": "The canonical text of the schedule."},
+                "schedule": {"type": ["string", "null"], "description": "The canonical text of the schedule; null for a one-off job."},
+                "runAt": {"type": ["string", "null"], "format": "date-time", "description": "A one-off job's instant; null for a recurring job."},
+                "startAt": {"type": ["string", "null"], "format": "date-time", "description": "No tick before this instant; null when unbounded."},
+                "endAt": {"type": ["string", "null"], "format": "date-time", "description": "No tick after this instant; null when unbounded."},
+                "deleteAfterRun": {"type": "boolean", "description": "Whether the job is deleted once done."},
                 "api": {"type": "string"},
                 "type": {"$ref": "#/components/schemas/DeliveryType"},
                 "timezone": {"type": "string"},
@@ -455,6 +465,8 @@ fn schemas() -> Value {
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},
                 "nextFireTimes": {"type": "array", "maxItems": NEXT_FIRE_TIMES, "items": {"type": "string", "format": "date-time"}, "description": "The next five unclaimed ticks in the job's zone, from its watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
+                "done": {"type": "boolean", "description": "Whether the job is done: its schedule has no tick left (a one-off job that fired, a window that ended) and its last execution finished. A done job keeps its history and fires no more; a manual trigger still runs it, and a PUT that gives it a tick again (a new runAt or endAt) makes it not done."},
+                "doneAt": {"type": ["string", "null"], "format": "date-time", "description": "When the job was marked done (its last execution's finish); null while not done."},
                 "stats": {"$ref": "#/components/schemas/Stats"}
             }
         },

@@ -256,7 +256,8 @@ async fn documented_request_and_error_schemas_match() {
         "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "secretHeaders": ["a"], "body": "x", "timeoutMs": 10,
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly",
-        "signingSecret": "whsec_x"
+        "signingSecret": "whsec_x", "startAt": "2030-01-01T00:00:00Z", "endAt": "2031-01-01T00:00:00Z",
+        "deleteAfterRun": false
     });
     validate(&document, &schemas["JobCreate"], &full, "request JobCreate");
     let create_fields: BTreeSet<&String> = schemas["JobCreate"]["properties"]
@@ -264,11 +265,25 @@ async fn documented_request_and_error_schemas_match() {
         .unwrap()
         .keys()
         .collect();
-    let full_fields: BTreeSet<&String> = full.as_object().unwrap().keys().collect();
+    let run_at = "runAt".to_owned();
+    let full_fields: BTreeSet<&String> =
+        full.as_object().unwrap().keys().chain([&run_at]).collect();
     assert_eq!(
         create_fields, full_fields,
-        "the test sends every documented field"
+        "the test sends every documented field (runAt in a one-off job, below)"
     );
+    let one_off = json!({"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/", "type": "ATLEAST_ONCE"});
+    validate(
+        &document,
+        &schemas["JobCreate"],
+        &one_off,
+        "request JobCreate",
+    );
+    let one_off = create(&app, one_off).await;
+    validate(&document, &schemas["Job"], &one_off, "one-off Job");
+    let uri = format!("/api/jobs/{}", one_off["jobId"].as_str().unwrap());
+    let reply = crate::support::put_json(&app, &uri, &one_off).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let job = create(&app, full).await;
 
     // ... the job read back is a valid replacement body ...

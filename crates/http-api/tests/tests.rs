@@ -10,6 +10,7 @@ mod executions;
 mod hardening;
 mod jobs;
 mod observability;
+mod one_off;
 mod openapi;
 mod secrets;
 mod server;

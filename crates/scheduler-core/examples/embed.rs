@@ -51,7 +51,9 @@ async fn main() -> Result<(), scheduler_core::Error> {
             DeliveryType::AtLeastOnce,
         ))
         .await?;
-    println!("created job {} ({})", job.id, job.spec.schedule.explain());
+    if let Some(schedule) = job.spec.schedule.cron() {
+        println!("created job {} ({})", job.id, schedule.explain());
+    }
 
     tokio::time::sleep(Duration::from_secs(6)).await;
     let report = engine.shutdown(Duration::from_secs(5)).await;

@@ -87,7 +87,7 @@ pub use domain::{
     ALWAYS_SECRET_HEADERS, DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger,
     ExecutionUpdate, FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobField, JobId, JobSpec,
     MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX,
-    RetryPolicy, Secret, is_job_header_allowed,
+    RetryPolicy, Secret, Timing, is_job_header_allowed,
 };
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,

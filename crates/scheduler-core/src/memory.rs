@@ -94,6 +94,50 @@ impl State {
             .retain(|feed| feed.send(JobNotice::Changed(id)).is_ok());
     }
 
+    /// Deletes the job and its executions; `false` if there was no such job.
+    fn remove_job(&mut self, id: JobId) -> bool {
+        let Some(job) = self.jobs.remove(&id) else {
+            return false;
+        };
+        self.unindex_job(&job);
+        let ids: Vec<ExecutionId> = self
+            .by_job
+            .remove(&id)
+            .map(|ticks| ticks.into_values().collect())
+            .unwrap_or_default();
+        for execution_id in ids {
+            self.remove_execution(execution_id);
+        }
+        self.notify(id);
+        true
+    }
+
+    /// Marks the job done at `at` (or deletes it, with `delete_after_run`) if its schedule has
+    /// no tick left and none of its executions is unfinished.
+    fn finish_job(&mut self, id: JobId, at: Timestamp) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        if job.next_fire_at.is_some() || job.done_at.is_some() {
+            return;
+        }
+        let unfinished = self.by_job.get(&id).is_some_and(|ticks| {
+            ticks
+                .values()
+                .any(|execution| !self.executions[execution].status.is_finished())
+        });
+        if unfinished {
+            return;
+        }
+        if job.spec.delete_after_run {
+            self.remove_job(id);
+        } else {
+            let mut done = Job::clone(job);
+            done.done_at = Some(at);
+            self.jobs.insert(id, Arc::new(done));
+        }
+    }
+
     fn index_job(&mut self, job: &Job) {
         if let (false, Some(at)) = (job.spec.paused, job.next_fire_at) {
             self.due.insert((at, job.id));
@@ -206,6 +250,10 @@ impl JobStore for MemoryStore {
                     NextFire::Keep => stored.next_fire_at,
                     NextFire::Set(at) => at,
                 };
+                job.done_at = match job.next_fire_at {
+                    Some(_) => None,
+                    None => stored.done_at,
+                };
                 state.index_job(&job);
                 state.jobs.insert(job.id, Arc::new(job.clone()));
                 state.notify(job.id);
@@ -216,24 +264,7 @@ impl JobStore for MemoryStore {
     }
 
     fn delete_job(&self, id: JobId) -> BoxFuture<'_, Result<bool>> {
-        let mut state = self.lock();
-        let found = match state.jobs.remove(&id) {
-            None => false,
-            Some(job) => {
-                state.unindex_job(&job);
-                let ids: Vec<ExecutionId> = state
-                    .by_job
-                    .remove(&id)
-                    .map(|ticks| ticks.into_values().collect())
-                    .unwrap_or_default();
-                for execution_id in ids {
-                    state.remove_execution(execution_id);
-                }
-                state.notify(id);
-                true
-            }
-        };
-        ready(Ok(found))
+        ready(Ok(self.lock().remove_job(id)))
     }
 
     fn count_jobs(&self) -> BoxFuture<'_, Result<JobCounts>> {
@@ -295,11 +326,15 @@ impl ClaimStore for MemoryStore {
             let job = Arc::clone(&state.jobs[&job_id]);
             let plan = plan_claim(&job, &request, request.limit - batch.ticks.len());
             batch.misfired += plan.misfired;
+            let ended_without_a_tick = plan.ends_without_a_tick();
             state.insert_claimed(&job, plan.ticks, &request, &mut batch);
             let mut advanced = Job::clone(&job);
             advanced.next_fire_at = plan.next_fire_at;
             state.index_job(&advanced);
             state.jobs.insert(job_id, Arc::new(advanced));
+            if ended_without_a_tick {
+                state.finish_job(job_id, request.now);
+            }
         }
         ready(Ok(batch))
     }
@@ -382,6 +417,15 @@ impl ClaimStore for MemoryStore {
                 state.unfinished.remove(&key);
             } else {
                 state.unfinished.insert(key);
+            }
+        }
+        for update in &updates {
+            if let (Some(job_id), Some(finished_at), true) = (
+                update.last_tick_of,
+                update.finished_at,
+                update.status.is_finished(),
+            ) {
+                state.finish_job(job_id, finished_at);
             }
         }
         ready(Ok(()))

@@ -130,6 +130,7 @@ proptest! {
             updated_at: origin(),
             next_fire_at: Some(watermark),
             version: 1,
+            done_at: None,
         };
         let plan = plan_claim(&job, &request, budget);
         let expected = model(&job.spec, watermark, &request, budget);
@@ -158,6 +159,7 @@ fn a_job_without_a_watermark_plans_nothing() {
         updated_at: origin(),
         next_fire_at: None,
         version: 1,
+        done_at: None,
     };
     let request = ClaimRequest {
         now: origin(),

@@ -153,6 +153,7 @@ async fn a_hundred_thousand_jobs_fire_every_tick_once_in_order_on_time() {
             created_at: t0(),
             updated_at: t0(),
             version: 1,
+            done_at: None,
         };
         store.insert_job(job.clone()).await.expect("insert_job");
         jobs.push(job);

@@ -12,6 +12,7 @@ mod isolation;
 mod membership;
 mod misfire_overlap;
 mod nodes;
+mod one_off;
 mod outage;
 mod plan_claim;
 mod redelivery;

@@ -106,6 +106,7 @@ async fn insert_jobs(store: &Arc<PostgresStore>, start: Timestamp) {
                     updated_at: start,
                     next_fire_at: Some(start),
                     version: 1,
+                    done_at: None,
                 };
                 store.insert_job(job).await.expect("insert a job");
             }

@@ -29,6 +29,7 @@ fn job(now: Timestamp) -> Job {
         updated_at: now,
         next_fire_at: Some(now),
         version: 1,
+        done_at: None,
     }
 }
 

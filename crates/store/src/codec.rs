@@ -11,17 +11,17 @@ use std::time::Duration;
 use scheduler_core::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, HttpMethod, Job,
     JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone,
-    Timestamp,
+    Timestamp, Timing,
 };
 use uuid::Uuid;
 
 /// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, run_at, start_at, end_at, delete_after_run, done_at";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 24;
+pub(crate) const JOB_COLUMN_COUNT: usize = 29;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -90,6 +90,12 @@ pub(crate) struct JobRow {
     /// The job's own signing secret, in clear: it signs requests, so it cannot be hashed (the
     /// database file is the operator's to protect).
     pub(crate) signing_secret: Option<String>,
+    /// A one-off job's instant; its `schedule` is then empty.
+    pub(crate) run_at: Option<i64>,
+    pub(crate) start_at: Option<i64>,
+    pub(crate) end_at: Option<i64>,
+    pub(crate) delete_after_run: bool,
+    pub(crate) done_at: Option<i64>,
 }
 
 impl JobRow {
@@ -104,7 +110,11 @@ impl JobRow {
         };
         Ok(JobRow {
             id: job.id.0,
-            schedule: spec.schedule.to_string(),
+            schedule: spec
+                .schedule
+                .cron()
+                .map(Schedule::to_string)
+                .unwrap_or_default(),
             api: spec.target_url.clone(),
             delivery: Cow::Borrowed(spec.delivery.as_str()),
             created_at: millis(job.created_at),
@@ -134,13 +144,23 @@ impl JobRow {
                 .signing_secret
                 .as_ref()
                 .map(|secret| secret.expose().to_owned()),
+            run_at: spec.schedule.run_at().map(millis),
+            start_at: spec.start_at.map(millis),
+            end_at: spec.end_at.map(millis),
+            delete_after_run: spec.delete_after_run,
+            done_at: job.done_at.map(millis),
         })
     }
 
     /// The job these values describe; the error names the first column that does not decode.
     pub(crate) fn into_job(self) -> Result<Job, InvalidColumn> {
-        let schedule = Schedule::parse(&self.schedule)
-            .map_err(|error| InvalidColumn::new(1, error.to_string()))?;
+        let schedule = match self.run_at {
+            Some(run_at) => Timing::Once(timestamp_at(24, run_at)?),
+            None => Timing::Cron(
+                Schedule::parse(&self.schedule)
+                    .map_err(|error| InvalidColumn::new(1, error.to_string()))?,
+            ),
+        };
         let time_zone = self
             .time_zone
             .as_deref()
@@ -151,6 +171,9 @@ impl JobRow {
             .ok_or_else(|| InvalidColumn::new(9, "malformed headers"))?;
         let spec = JobSpec {
             schedule,
+            start_at: optional_timestamp_at(25, self.start_at)?,
+            end_at: optional_timestamp_at(26, self.end_at)?,
+            delete_after_run: self.delete_after_run,
             time_zone,
             target_url: self.api,
             delivery: self
@@ -207,6 +230,7 @@ impl JobRow {
             updated_at: timestamp_at(5, self.updated_at)?,
             next_fire_at: optional_timestamp_at(NEXT_FIRE_AT_COLUMN, self.next_fire_at)?,
             version: u64::try_from(self.version).unwrap_or(1),
+            done_at: optional_timestamp_at(28, self.done_at)?,
         })
     }
 }

@@ -180,6 +180,15 @@ const V10_API_TOKENS: &str = "CREATE TABLE api_tokens (
 /// with the server's secrets or not at all.
 const V11_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret TEXT;";
 
+/// Version 12: one-off jobs (`run_at`, with `schedule` empty), windows (`start_at`,
+/// `end_at`), `delete_after_run`, and the instant a job was marked done. Old rows are
+/// recurring, unbounded jobs not done.
+const V12_ONE_OFF_JOBS: &str = "ALTER TABLE jobs ADD COLUMN run_at INTEGER;
+ALTER TABLE jobs ADD COLUMN start_at INTEGER;
+ALTER TABLE jobs ADD COLUMN end_at INTEGER;
+ALTER TABLE jobs ADD COLUMN delete_after_run INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN done_at INTEGER;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -189,7 +198,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 11] = [
+const MIGRATIONS: [Migration; 12] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -204,6 +213,7 @@ const MIGRATIONS: [Migration; 11] = [
     |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
     |transaction, _| transaction.execute_batch(V10_API_TOKENS),
     |transaction, _| transaction.execute_batch(V11_JOB_SIGNING_SECRETS),
+    |transaction, _| transaction.execute_batch(V12_ONE_OFF_JOBS),
 ];
 
 /// The newest schema version.

@@ -127,3 +127,50 @@ fn a_change_made_by_another_store_on_the_file_reaches_the_claims() {
         assert_eq!(claimed[0].job.version, 3);
     });
 }
+
+/// A pending one-off job waits in the due index as a cron job does, so the claim's indexed
+/// read (`idx_jobs_due`, whose plan a unit test pins) finds it at the same cost; once claimed,
+/// and once done, it is out of the index.
+#[test]
+fn pending_one_off_jobs_sit_in_the_due_index_and_done_ones_do_not() {
+    let store = SqliteStore::open_temporary().unwrap();
+    let path = store.path().expect("a file");
+    let in_due_index = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM jobs INDEXED BY idx_jobs_due \
+                 WHERE active = 1 AND next_fire_at IS NOT NULL",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    block_on(async {
+        let mut one_offs = Vec::new();
+        for i in 0..3 {
+            store.insert_job(job(Some(at(10_000 + i)))).await.unwrap();
+            let mut once = job(Some(at(100 + i)));
+            once.spec.schedule = scheduler_core::Timing::Once(at(100 + i));
+            store.insert_job(once.clone()).await.unwrap();
+            one_offs.push(once);
+        }
+        let mut done = job(None);
+        done.spec.schedule = scheduler_core::Timing::Once(at(1));
+        done.done_at = Some(at(2));
+        store.insert_job(done).await.unwrap();
+        assert_eq!(
+            in_due_index(),
+            6,
+            "three cron jobs and three pending one-off jobs"
+        );
+
+        let claimed = claim_through(&store, 101).await;
+        let one_off_ticks = claimed
+            .iter()
+            .filter(|tick| one_offs.iter().any(|once| once.id == tick.execution.job_id))
+            .count();
+        assert_eq!(one_off_ticks, 2);
+        assert_eq!(in_due_index(), 4, "the claimed one-off jobs left the index");
+    });
+}

@@ -102,7 +102,16 @@ fn an_original_database_upgrades_in_place() {
             .await
             .unwrap()
             .expect("the job survived");
-        assert_eq!(job.spec.schedule.to_string(), "31 10-15 1 * * MON-FRI");
+        assert_eq!(
+            job.spec.schedule.cron().map(ToString::to_string).as_deref(),
+            Some("31 10-15 1 * * MON-FRI")
+        );
+        assert_eq!(
+            (job.spec.start_at, job.spec.end_at, job.done_at),
+            (None, None, None),
+            "an old row is an unbounded recurring job, not done"
+        );
+        assert!(!job.spec.delete_after_run);
         assert_eq!(job.spec.target_url, "http://127.0.0.1:9/a");
         assert_eq!(job.version, 1);
         assert!(!job.spec.paused);
@@ -148,7 +157,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
     // Version 9: every execution kept counts no re-send.
     let redeliveries: i64 = connection
         .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
@@ -204,6 +213,10 @@ fn a_version_8_database_gains_the_count_of_resends() {
                  ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 8;",
             )
             .unwrap();
+        connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
+        connection
+            .execute_batch("PRAGMA user_version = 8;")
+            .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 8 database opens");
     let stored = block_on(store.get_execution(execution.id))
@@ -225,7 +238,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
 }
 
 #[test]
@@ -263,6 +276,10 @@ fn a_version_9_database_gains_the_tokens_table() {
                  PRAGMA user_version = 9;",
             )
             .unwrap();
+        connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
+        connection
+            .execute_batch("PRAGMA user_version = 9;")
+            .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 9 database opens");
     assert_eq!(block_on(store.get_job(job.id)).unwrap(), Some(job));
@@ -283,7 +300,7 @@ fn a_version_9_database_gains_the_tokens_table() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
 }
 
 /// Version 11 adds jobs' own signing secrets: a version 10 database keeps its jobs, without one,
@@ -302,6 +319,10 @@ fn a_version_10_database_gains_job_signing_secrets() {
         let connection = Connection::open(&path).unwrap();
         connection
             .execute_batch("ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 10;")
+            .unwrap();
+        connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
+        connection
+            .execute_batch("PRAGMA user_version = 10;")
             .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 10 database opens");
@@ -325,4 +346,39 @@ fn a_version_10_database_gains_job_signing_secrets() {
             .map(scheduler_core::Secret::expose),
         Some("s3cret")
     );
+}
+
+/// Version 12's columns (one-off jobs, windows, done), dropped to take a database back to an
+/// earlier version.
+const DROP_ONE_OFF_COLUMNS: &str = "ALTER TABLE jobs DROP COLUMN run_at; ALTER TABLE jobs DROP COLUMN start_at; ALTER TABLE jobs DROP COLUMN end_at; ALTER TABLE jobs DROP COLUMN delete_after_run; ALTER TABLE jobs DROP COLUMN done_at;";
+
+/// Version 12 adds one-off jobs, windows and done jobs: a version 11 database keeps its jobs as
+/// recurring, unbounded and not done, and stores the new fields after.
+#[test]
+fn a_version_11_database_gains_one_off_jobs() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    {
+        // Back to version 11, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
+        connection
+            .execute_batch("PRAGMA user_version = 11;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 11 database opens");
+    let stored = block_on(store.get_job(job.id))
+        .unwrap()
+        .expect("the job survived");
+    assert_eq!(stored, job);
+    let mut once = crate::support::job(Some(crate::support::base_time()));
+    once.spec.schedule = scheduler_core::Timing::Once(crate::support::base_time());
+    once.spec.delete_after_run = true;
+    block_on(store.insert_job(once.clone())).unwrap();
+    assert_eq!(block_on(store.get_job(once.id)).unwrap(), Some(once));
 }

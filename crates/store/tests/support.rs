@@ -36,5 +36,6 @@ pub(crate) fn job(next_fire_at: Option<Timestamp>) -> Job {
         updated_at: base_time(),
         next_fire_at,
         version: 1,
+        done_at: None,
     }
 }

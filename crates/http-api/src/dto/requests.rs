@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::http::Uri;
 use scheduler_core::{
     DeliveryType, ExecutionStatus, HttpMethod, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy,
-    Schedule, Secret, TimeZone,
+    Schedule, Secret, TimeZone, Timestamp, Timing,
 };
 use serde_json::{Map, Value};
 
@@ -30,6 +30,10 @@ pub(crate) const MAX_CATCH_UP: u64 = 1_000;
 /// The fields a job request may have.
 const JOB_FIELDS: &[&str] = &[
     "schedule",
+    "runAt",
+    "startAt",
+    "endAt",
+    "deleteAfterRun",
     "api",
     "type",
     "timezone",
@@ -55,6 +59,8 @@ const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "nextFireTimes",
     "stats",
     "hasSigningSecret",
+    "done",
+    "doneAt",
 ];
 const RETRY_FIELDS: &[&str] = &[
     "maxAttempts",
@@ -97,7 +103,9 @@ pub(crate) fn parse_job_request(
         if !known {
             let hint = match key.as_str() {
                 "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats"
-                | "hasSigningSecret" => " (read-only: assigned by the server)".to_owned(),
+                | "hasSigningSecret" | "done" | "doneAt" => {
+                    " (read-only: assigned by the server)".to_owned()
+                }
                 _ => format!(" (expected one of {})", JOB_FIELDS.join(", ")),
             };
             return Err(ApiError::invalid(
@@ -108,14 +116,36 @@ pub(crate) fn parse_job_request(
     }
     let fields = Fields { object, prefix: "" };
 
-    let schedule_text = fields.required_str("schedule")?;
-    let schedule = Schedule::parse(schedule_text)
-        .map_err(|error| ApiError::invalid("schedule", error.to_string()))?;
+    let schedule = match (
+        fields.optional_str("schedule")?,
+        fields.optional_str("runAt")?,
+    ) {
+        (Some(text), None) => Timing::Cron(
+            Schedule::parse(text)
+                .map_err(|error| ApiError::invalid("schedule", error.to_string()))?,
+        ),
+        (None, Some(text)) => Timing::Once(parse_instant(text, "runAt")?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "runAt",
+                "give either schedule (a recurring job) or runAt (a one-off job), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "schedule",
+                "required (or runAt, for a one-off job)",
+            ));
+        }
+    };
     let api = fields.required_str("api")?;
     check_target_url(api)?;
     let delivery = parse_delivery(fields.required_str("type")?, "type")?;
 
-    let mut spec = JobSpec::new(schedule, api.trim(), delivery);
+    let mut spec = match schedule {
+        Timing::Cron(schedule) => JobSpec::new(schedule, api.trim(), delivery),
+        Timing::Once(run_at) => JobSpec::once(run_at, api.trim(), delivery),
+    };
     spec.attempt_timeout = defaults.attempt_timeout;
     spec.retry = defaults.retry.clone();
     if let Some(zone) = fields.optional_str("timezone")? {
@@ -162,6 +192,15 @@ pub(crate) fn parse_job_request(
             }
         };
     }
+    if let Some(start) = fields.optional_str("startAt")? {
+        spec.start_at = Some(parse_instant(start, "startAt")?);
+    }
+    if let Some(end) = fields.optional_str("endAt")? {
+        spec.end_at = Some(parse_instant(end, "endAt")?);
+    }
+    if let Some(delete) = fields.optional_bool("deleteAfterRun")? {
+        spec.delete_after_run = delete;
+    }
     if let Some(paused) = fields.optional_bool("paused")? {
         spec.paused = paused;
     }
@@ -189,6 +228,19 @@ pub(crate) fn parse_job_request(
         version,
         signing_secret_given,
     })
+}
+
+/// Reads an RFC 3339 instant (`2030-01-01T09:00:00Z`, any offset), kept to the millisecond as
+/// every stored instant is.
+pub(crate) fn parse_instant(text: &str, field: &str) -> Result<Timestamp, ApiError> {
+    let invalid = |reason: String| ApiError::invalid(field, reason);
+    let instant = text.trim().parse::<Timestamp>().map_err(|error| {
+        invalid(format!(
+            "expected an RFC 3339 instant such as 2030-01-01T09:00:00Z, found {text:?} ({error})"
+        ))
+    })?;
+    Timestamp::from_millisecond(instant.as_millisecond())
+        .map_err(|error| invalid(format!("out of range: {error}")))
 }
 
 /// Reads a delivery type: `ATLEAST_ONCE` (canonical) or `AT_LEAST_ONCE`, `ATMOST_ONCE` or

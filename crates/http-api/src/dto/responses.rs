@@ -14,7 +14,13 @@ pub(crate) const NEXT_FIRE_TIMES: usize = 5;
 #[serde(rename_all = "camelCase")]
 pub(crate) struct JobDto {
     job_id: String,
-    schedule: String,
+    /// The cron schedule; `None` for a one-off job.
+    schedule: Option<String>,
+    /// A one-off job's instant; `None` for a recurring job.
+    run_at: Option<String>,
+    start_at: Option<String>,
+    end_at: Option<String>,
+    delete_after_run: bool,
     api: String,
     #[serde(rename = "type")]
     delivery: &'static str,
@@ -35,6 +41,9 @@ pub(crate) struct JobDto {
     updated_at: String,
     version: u64,
     next_fire_times: Vec<String>,
+    /// Whether the job is done: no tick left and its last execution finished.
+    done: bool,
+    done_at: Option<String>,
     stats: Option<StatsDto>,
 }
 
@@ -75,7 +84,11 @@ impl JobDto {
         };
         JobDto {
             job_id: job.id.to_string(),
-            schedule: spec.schedule.to_string(),
+            schedule: spec.schedule.cron().map(ToString::to_string),
+            run_at: spec.schedule.run_at().map(format_timestamp),
+            start_at: spec.start_at.map(format_timestamp),
+            end_at: spec.end_at.map(format_timestamp),
+            delete_after_run: spec.delete_after_run,
             api: spec.target_url.clone(),
             delivery: spec.delivery.as_str(),
             timezone: spec
@@ -122,6 +135,8 @@ impl JobDto {
             updated_at: format_timestamp(job.updated_at),
             version: job.version,
             next_fire_times: next_fire_times(job),
+            done: job.done_at.is_some(),
+            done_at: job.done_at.map(format_timestamp),
             stats: stats.map(|stats| StatsDto {
                 succeeded: stats.succeeded,
                 failed: stats.failed,

@@ -164,6 +164,7 @@ impl Execution {
             error: self.error.clone(),
             attempts: self.attempts,
             redeliveries: self.redeliveries,
+            last_tick_of: None,
         }
     }
 
@@ -201,4 +202,10 @@ pub struct ExecutionUpdate {
     pub attempts: u32,
     /// See [`Execution::redeliveries`].
     pub redeliveries: u32,
+    /// Set, by the engine, on the final update of an execution of its job's last tick (the
+    /// job's schedule has no tick after it): the store then marks that job done, or deletes
+    /// it ([`JobSpec::delete_after_run`](crate::JobSpec::delete_after_run)), unless it has a
+    /// tick again or an execution of it is still unfinished. `None` on every other update, so
+    /// that results of endless jobs cost nothing more.
+    pub last_tick_of: Option<JobId>,
 }

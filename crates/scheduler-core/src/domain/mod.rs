@@ -17,7 +17,7 @@ use crate::error::Error;
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
 pub use spec::{
     ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
-    MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, is_job_header_allowed,
+    MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, Timing, is_job_header_allowed,
 };
 
 /// The identity of a job: a random (v4) UUID.
@@ -214,4 +214,8 @@ pub struct Job {
     /// Starts at 1 and grows by one with every change of the spec (optimistic concurrency).
     /// Claiming ticks does not change it.
     pub version: u64,
+    /// When the job was marked done: its schedule has no tick left (a one-off job that fired,
+    /// a window that ended) and its last execution finished. `None` while it may still fire.
+    /// A done job keeps its history; a change that gives it a tick again clears it.
+    pub done_at: Option<Timestamp>,
 }

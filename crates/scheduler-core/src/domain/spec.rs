@@ -21,8 +21,14 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// it is named.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum JobField {
-    /// [`JobSpec::schedule`].
+    /// [`JobSpec::schedule`] when it is a cron schedule.
     Schedule,
+    /// [`JobSpec::schedule`] when it is one instant ([`Timing::Once`]).
+    RunAt,
+    /// [`JobSpec::start_at`].
+    StartAt,
+    /// [`JobSpec::end_at`].
+    EndAt,
     /// [`JobSpec::time_zone`].
     TimeZone,
     /// [`JobSpec::target_url`].
@@ -65,6 +71,9 @@ impl fmt::Display for JobField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             JobField::Schedule => "schedule",
+            JobField::RunAt => "run at",
+            JobField::StartAt => "start at",
+            JobField::EndAt => "end at",
             JobField::TimeZone => "time zone",
             JobField::TargetUrl => "target URL",
             JobField::Delivery => "delivery type",
@@ -97,13 +106,72 @@ pub const ALWAYS_SECRET_HEADERS: &[&str] = &[
     "X-Api-Key",
 ];
 
+/// When a job fires: on every tick of a cron schedule, or once.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Timing {
+    /// Every tick of the schedule (in the job's zone), within the job's window.
+    Cron(Schedule),
+    /// Once, at this instant: a one-off job.
+    Once(Timestamp),
+}
+
+impl Timing {
+    /// The one instant of a one-off job; `None` for a cron schedule.
+    pub fn run_at(&self) -> Option<Timestamp> {
+        match self {
+            Timing::Cron(_) => None,
+            Timing::Once(at) => Some(*at),
+        }
+    }
+
+    /// The cron schedule; `None` for a one-off job.
+    pub fn cron(&self) -> Option<&Schedule> {
+        match self {
+            Timing::Cron(schedule) => Some(schedule),
+            Timing::Once(_) => None,
+        }
+    }
+}
+
+/// The cron schedule's canonical text, or `once at <RFC 3339 instant>`.
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timing::Cron(schedule) => schedule.fmt(f),
+            Timing::Once(at) => write!(f, "once at {at}"),
+        }
+    }
+}
+
+/// Parses a cron expression: a recurring timing (a one-off instant is given as a
+/// [`Timing::Once`]).
+impl std::str::FromStr for Timing {
+    type Err = cron_expr::ParseError;
+    fn from_str(expr: &str) -> Result<Timing, cron_expr::ParseError> {
+        Schedule::parse(expr).map(Timing::Cron)
+    }
+}
+
+impl From<Schedule> for Timing {
+    fn from(schedule: Schedule) -> Timing {
+        Timing::Cron(schedule)
+    }
+}
+
 /// Everything a client decides about a job: what `create` takes and `update` replaces.
 ///
 /// Its `Debug` output shows secret header values (see [`JobSpec::is_secret_header`]) as `***`.
 #[derive(Clone, PartialEq)]
 pub struct JobSpec {
-    /// When the job fires.
-    pub schedule: Schedule,
+    /// When the job fires: a cron schedule, or one instant.
+    pub schedule: Timing,
+    /// No tick before this instant (inclusive bound); `None` means no lower bound.
+    pub start_at: Option<Timestamp>,
+    /// No tick after this instant (inclusive bound); `None` means no upper bound. A job whose
+    /// schedule has no tick left is marked done once its last execution finishes.
+    pub end_at: Option<Timestamp>,
+    /// Delete the job, history included, once it is done, instead of keeping it marked done.
+    pub delete_after_run: bool,
     /// The zone whose wall-clock time the schedule matches; `None` means UTC.
     pub time_zone: Option<TimeZone>,
     /// The URL every attempt is sent to (`http://` or `https://`).
@@ -166,7 +234,7 @@ impl JobSpec {
     /// The attempt timeout of a spec that does not set one.
     pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// A spec with the defaults: POST, no headers or body,
+    /// A recurring spec with the defaults: POST, no headers or body,
     /// [`DEFAULT_ATTEMPT_TIMEOUT`](Self::DEFAULT_ATTEMPT_TIMEOUT), default retry, misfire and
     /// overlap policies, not paused, UTC.
     pub fn new(
@@ -174,8 +242,28 @@ impl JobSpec {
         target_url: impl Into<String>,
         delivery: DeliveryType,
     ) -> JobSpec {
+        JobSpec::with_timing(Timing::Cron(schedule), target_url, delivery)
+    }
+
+    /// A one-off spec that fires once, at `run_at`, with the defaults of [`JobSpec::new`].
+    pub fn once(
+        run_at: Timestamp,
+        target_url: impl Into<String>,
+        delivery: DeliveryType,
+    ) -> JobSpec {
+        JobSpec::with_timing(Timing::Once(run_at), target_url, delivery)
+    }
+
+    fn with_timing(
+        schedule: Timing,
+        target_url: impl Into<String>,
+        delivery: DeliveryType,
+    ) -> JobSpec {
         JobSpec {
             schedule,
+            start_at: None,
+            end_at: None,
+            delete_after_run: false,
             time_zone: None,
             target_url: target_url.into(),
             delivery,
@@ -196,6 +284,26 @@ impl JobSpec {
     /// Checks the parts the types do not: name, URL scheme, timeout, retry policy bounds,
     /// header names and values.
     pub fn validate(&self) -> Result<(), Error> {
+        if let (Some(start), Some(end)) = (self.start_at, self.end_at)
+            && end <= start
+        {
+            return Err(Error::invalid(
+                JobField::EndAt,
+                "must be later than startAt",
+            ));
+        }
+        if let Timing::Once(_) = self.schedule
+            && (self.start_at.is_some() || self.end_at.is_some())
+        {
+            let field = match self.start_at {
+                Some(_) => JobField::StartAt,
+                None => JobField::EndAt,
+            };
+            return Err(Error::invalid(
+                field,
+                "only bounds a recurring job (schedule), not a one-off job (runAt)",
+            ));
+        }
         if let Some(name) = &self.name
             && (name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control))
         {
@@ -278,28 +386,58 @@ impl JobSpec {
             .any(|secret| secret.eq_ignore_ascii_case(name))
     }
 
-    /// The first tick strictly after `t`, in the job's zone; `None` when the schedule has ended.
+    /// The first tick strictly after `t`, in the job's zone and within its window; `None`
+    /// when the schedule has ended (a one-off job: after its instant).
     pub fn next_fire_after(&self, t: Timestamp) -> Option<Timestamp> {
-        match &self.time_zone {
-            None => self.schedule.next_after(t),
-            Some(tz) => self.schedule.next_after_in(t, tz),
-        }
+        let schedule = match &self.schedule {
+            Timing::Once(at) => return (*at > t).then_some(*at),
+            Timing::Cron(schedule) => schedule,
+        };
+        // Ticks before the window's start are not taken: look from just before it.
+        let from = match self.start_at {
+            Some(start) if start > t => time::sub(start, Duration::from_nanos(1)),
+            _ => t,
+        };
+        let next = match &self.time_zone {
+            None => schedule.next_after(from),
+            Some(tz) => schedule.next_after_in(from, tz),
+        }?;
+        self.end_at.is_none_or(|end| next <= end).then_some(next)
     }
 
-    /// The last tick strictly before `t`, in the job's zone.
+    /// The last tick strictly before `t`, in the job's zone and within its window.
     pub fn prev_fire_before(&self, t: Timestamp) -> Option<Timestamp> {
-        match &self.time_zone {
-            None => self.schedule.prev_before(t),
-            Some(tz) => self.schedule.prev_before_in(t, tz),
-        }
+        let schedule = match &self.schedule {
+            Timing::Once(at) => return (*at < t).then_some(*at),
+            Timing::Cron(schedule) => schedule,
+        };
+        // Ticks after the window's end are not taken: look from just after it.
+        let before = match self.end_at {
+            Some(end) if end < t => time::add(end, Duration::from_nanos(1)),
+            _ => t,
+        };
+        let prev = match &self.time_zone {
+            None => schedule.prev_before(before),
+            Some(tz) => schedule.prev_before_in(before, tz),
+        }?;
+        self.start_at
+            .is_none_or(|start| prev >= start)
+            .then_some(prev)
     }
 
-    /// Whether `t` is a tick of this job's schedule.
+    /// Whether `t` is a tick of this job: of its schedule, within its window.
     pub fn fires_at(&self, t: Timestamp) -> bool {
-        match &self.time_zone {
-            None => self.schedule.matches(t),
-            Some(tz) => self.schedule.matches_in(t, tz),
-        }
+        let schedule = match &self.schedule {
+            Timing::Once(at) => return *at == t,
+            Timing::Cron(schedule) => schedule,
+        };
+        let within =
+            self.start_at.is_none_or(|start| t >= start) && self.end_at.is_none_or(|end| t <= end);
+        within
+            && match &self.time_zone {
+                None => schedule.matches(t),
+                Some(tz) => schedule.matches_in(t, tz),
+            }
     }
 
     /// The first tick at or after `t` (fire times are whole seconds; `t` may not be).
@@ -307,9 +445,19 @@ impl JobSpec {
         self.next_fire_after(time::sub(t, Duration::from_nanos(1)))
     }
 
+    /// Whether the job's ticks may come to an end: a one-off job, or a window with an end.
+    /// A cron schedule alone is taken as endless (one whose fields allow no further tick is
+    /// not marked done).
+    pub fn may_end(&self) -> bool {
+        matches!(self.schedule, Timing::Once(_)) || self.end_at.is_some()
+    }
+
     /// Whether `other` fires at other instants than `self`: the parts that decide ticks.
     pub fn same_ticks_as(&self, other: &JobSpec) -> bool {
-        self.schedule == other.schedule && self.time_zone == other.time_zone
+        self.schedule == other.schedule
+            && self.time_zone == other.time_zone
+            && self.start_at == other.start_at
+            && self.end_at == other.end_at
     }
 }
 
@@ -429,6 +577,9 @@ impl fmt::Debug for JobSpec {
             .collect();
         f.debug_struct("JobSpec")
             .field("schedule", &self.schedule)
+            .field("start_at", &self.start_at)
+            .field("end_at", &self.end_at)
+            .field("delete_after_run", &self.delete_after_run)
             .field("time_zone", &self.time_zone)
             .field("target_url", &self.target_url)
             .field("delivery", &self.delivery)
@@ -475,6 +626,95 @@ mod tests {
             }
             (expected, error) => panic!("{url} {headers:?}: expected {expected:?}, got {error:?}"),
         }
+    }
+
+    fn second(n: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + n).expect("a timestamp")
+    }
+
+    /// The ticks of `spec` from `from` on (strictly after), at most `n`.
+    fn ticks_after(spec: &JobSpec, from: Timestamp, n: usize) -> Vec<Timestamp> {
+        std::iter::successors(spec.next_fire_after(from), |t| spec.next_fire_after(*t))
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn a_window_bounds_the_ticks_both_ways() {
+        let mut spec = JobSpec::new(
+            "*/10 * * * * *".parse().expect("schedule"),
+            "http://example.com/",
+            DeliveryType::AtLeastOnce,
+        );
+        spec.start_at = Some(second(25));
+        spec.end_at = Some(second(50));
+        let within = [second(30), second(40), second(50)];
+        assert_eq!(ticks_after(&spec, second(0), 10), within);
+        assert_eq!(ticks_after(&spec, second(30), 10), within[1..]);
+        assert_eq!(spec.prev_fire_before(second(1_000)), Some(second(50)));
+        assert_eq!(spec.prev_fire_before(second(30)), None);
+        assert_eq!(spec.next_fire_at_or_after(second(50)), Some(second(50)));
+        assert!(spec.fires_at(second(40)));
+        assert!(!spec.fires_at(second(20)));
+        assert!(!spec.fires_at(second(60)));
+        assert!(spec.may_end());
+        // Bounds on a tick are inclusive.
+        spec.start_at = Some(second(30));
+        assert_eq!(spec.next_fire_after(second(0)), Some(second(30)));
+        spec.end_at = None;
+        assert!(!spec.may_end());
+        assert_eq!(ticks_after(&spec, second(50), 2), [second(60), second(70)]);
+    }
+
+    #[test]
+    fn a_one_off_timing_has_one_tick() {
+        let spec = JobSpec::once(second(42), "http://example.com/", DeliveryType::AtLeastOnce);
+        assert_eq!(ticks_after(&spec, second(0), 5), [second(42)]);
+        assert_eq!(spec.next_fire_after(second(42)), None);
+        assert_eq!(spec.next_fire_at_or_after(second(42)), Some(second(42)));
+        assert_eq!(spec.prev_fire_before(second(43)), Some(second(42)));
+        assert_eq!(spec.prev_fire_before(second(42)), None);
+        assert!(spec.fires_at(second(42)) && !spec.fires_at(second(43)));
+        assert!(spec.may_end());
+        assert_eq!(spec.schedule.run_at(), Some(second(42)));
+        assert!(spec.schedule.cron().is_none());
+    }
+
+    #[test]
+    fn window_and_one_off_rules() {
+        let mut spec = JobSpec::new(
+            "0 * * * * *".parse().expect("schedule"),
+            "http://example.com/",
+            DeliveryType::AtLeastOnce,
+        );
+        spec.start_at = Some(second(60));
+        spec.end_at = Some(second(60));
+        assert!(matches!(
+            spec.validate(),
+            Err(Error::Invalid {
+                field: JobField::EndAt,
+                ..
+            })
+        ));
+        spec.end_at = Some(second(120));
+        assert!(spec.validate().is_ok());
+        let mut once = JobSpec::once(second(5), "http://example.com/", DeliveryType::AtLeastOnce);
+        once.end_at = Some(second(10));
+        assert!(matches!(
+            once.validate(),
+            Err(Error::Invalid {
+                field: JobField::EndAt,
+                ..
+            })
+        ));
+        once.start_at = Some(second(1));
+        assert!(matches!(
+            once.validate(),
+            Err(Error::Invalid {
+                field: JobField::StartAt,
+                ..
+            })
+        ));
     }
 
     #[test]

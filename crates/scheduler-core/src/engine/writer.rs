@@ -496,6 +496,7 @@ mod tests {
                 error: None,
                 attempts: 1,
                 redeliveries: 0,
+                last_tick_of: None,
             },
             stored: None,
             last,

@@ -49,6 +49,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// sets its version to `expected_version + 1`, applies `next_fire`, and returns the job as
     /// stored. Fails with [`Error::JobNotFound`](crate::Error::JobNotFound) or
     /// [`Error::VersionConflict`](crate::Error::VersionConflict). Executions are not touched.
+    /// `job.done_at` is not taken: a job with a tick after the change (a `next_fire_at`) is not
+    /// done any more, any other keeps its stored `done_at`.
     fn update_job(
         &self,
         job: Job,
@@ -208,6 +210,10 @@ pub trait ClaimStore: Send + Sync + 'static {
     /// at most `request.limit` of them. It returns fewer than `limit` only when no due tick is
     /// left, so the engine repeats the claim while batches come back full.
     ///
+    /// A job whose plan ends its schedule without a tick
+    /// ([`ClaimPlan::ends_without_a_tick`]) is ended as by a last tick's result in
+    /// [`ClaimStore::record_results`], at `request.now`.
+    ///
     /// A store shared by several nodes must make this exclusive (PostgreSQL: `SELECT ... FOR
     /// UPDATE SKIP LOCKED` on the due jobs), so that two nodes never claim one tick.
     fn claim_due(&self, request: ClaimRequest) -> BoxFuture<'_, Result<ClaimBatch>>;
@@ -234,6 +240,13 @@ pub trait ClaimStore: Send + Sync + 'static {
 
     /// Applies a batch of updates, in order, in one transaction (group commit). Updates of
     /// executions that no longer exist (their job was deleted, or they were pruned) are ignored.
+    ///
+    /// A final update (a finished status, with `finished_at`) that names its job in
+    /// [`ExecutionUpdate::last_tick_of`] ends that job, in the same transaction, if the job has
+    /// no `next_fire_at`, is not done yet, and none of its executions is unfinished: the job
+    /// is deleted with its executions if it has `delete_after_run`, else its `done_at` is set
+    /// to the update's `finished_at`. A store shared by several nodes serialises this per job,
+    /// so that of two nodes finishing a job's last executions at once, one ends the job.
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>>;
 
     /// Records, in one transaction, what the engine claimed in memory while the store could not

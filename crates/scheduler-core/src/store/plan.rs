@@ -3,7 +3,7 @@
 
 use cron_expr::Timestamp;
 
-use crate::domain::{Job, MisfirePolicy};
+use crate::domain::{Job, MisfirePolicy, Timing};
 use crate::time;
 
 use super::ClaimRequest;
@@ -17,6 +17,16 @@ pub struct ClaimPlan {
     pub next_fire_at: Option<Timestamp>,
     /// Missed ticks the misfire policy dropped (counted up to a bound; see [`plan_claim`]).
     pub misfired: u64,
+}
+
+impl ClaimPlan {
+    /// Whether the plan ends the job's schedule without claiming a tick (its last ticks were
+    /// missed and dropped by the misfire policy): no execution's result will end the job, so
+    /// the claim does, as [`ClaimStore::record_results`](super::ClaimStore::record_results)
+    /// would (marks it done, or deletes it, if none of its executions is unfinished).
+    pub fn ends_without_a_tick(&self) -> bool {
+        self.ticks.is_empty() && self.next_fire_at.is_none()
+    }
 }
 
 /// The most missed ticks [`plan_claim`] walks to count what a misfire policy dropped.
@@ -43,6 +53,10 @@ pub fn plan_new_job_claim(job: &Job, request: &ClaimRequest) -> ClaimPlan {
 /// most recent `max`, [`MisfirePolicy::SkipToNext`] none. Then every tick up to `due_before`
 /// is taken, until `budget` ticks are planned; the rest wait for the next claim. The dropped
 /// count is exact up to 10,000 and saturates there, so a long outage costs bounded work.
+///
+/// The ticks are the job's ([`JobSpec::next_fire_after`](crate::JobSpec::next_fire_after)):
+/// within its window, and a one-off job's one instant, which fires late whatever the
+/// misfire policy (it has no later tick to skip to).
 pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan {
     let spec = &job.spec;
     let mut ticks = Vec::new();
@@ -59,6 +73,8 @@ pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan
         // Missed ticks: [next, first tick at or after the cutoff).
         let resume = spec.next_fire_at_or_after(cutoff);
         let keep = match spec.misfire {
+            // A one-off job has no later tick to skip to: its one tick fires, late.
+            _ if matches!(spec.schedule, Timing::Once(_)) => 1,
             MisfirePolicy::FireOnceNow => 1,
             MisfirePolicy::SkipToNext => 0,
             MisfirePolicy::CatchUp { max } => max as usize,

@@ -33,7 +33,7 @@ pub(super) fn claim_due(
         const WHAT: &str = "claiming due ticks";
         let mut client = store.client(WHAT).await?;
         let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
-        let batch = claim(&transaction, &request).await?;
+        let batch = claim(&transaction, &request, &store.channel).await?;
         transaction.commit().await.map_err(failure::while_(WHAT))?;
         Ok(batch)
     })
@@ -71,7 +71,11 @@ pub(super) fn insert_job_and_claim(
 /// with [`plan_claim`]; then the chunk's executions inserted and its watermarks advanced. It
 /// goes on while the batch has room and due jobs are left, so a job whose plan yields no new
 /// tick does not end the batch early.
-async fn claim(client: &Transaction<'_>, request: &ClaimRequest) -> Result<ClaimBatch> {
+async fn claim(
+    client: &Transaction<'_>,
+    request: &ClaimRequest,
+    channel: &str,
+) -> Result<ClaimBatch> {
     const WHAT: &str = "claiming due ticks";
     let select_due = format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE active AND next_fire_at IS NOT NULL AND next_fire_at <= $1 \
@@ -95,6 +99,7 @@ async fn claim(client: &Transaction<'_>, request: &ClaimRequest) -> Result<Claim
         }
         let mut pending = PendingTicks::default();
         let mut watermarks = Watermarks::default();
+        let mut ended = Vec::new();
         for row in &rows {
             let mut job = job_from(row, 0)?;
             let budget = room - pending.len();
@@ -103,6 +108,9 @@ async fn claim(client: &Transaction<'_>, request: &ClaimRequest) -> Result<Claim
             }
             let plan = plan_claim(&job, request, budget);
             batch.misfired += plan.misfired;
+            if plan.ends_without_a_tick() {
+                ended.push(job.id.0);
+            }
             watermarks.add(job.id.0, job.next_fire_at, plan.next_fire_at);
             job.next_fire_at = plan.next_fire_at;
             pending.add(&Arc::new(job), plan.ticks, request);
@@ -113,8 +121,26 @@ async fn claim(client: &Transaction<'_>, request: &ClaimRequest) -> Result<Claim
         }
         pending.insert(client, request, &mut batch).await?;
         watermarks.advance(client).await?;
+        end_jobs(client, &ended, millis(request.now), channel).await?;
     }
     Ok(batch)
+}
+
+/// Ends the jobs whose claims ended their schedules without a tick, as a last tick's result
+/// would (see `record_results`): deleted with `delete_after_run`, else marked done at `now`.
+async fn end_jobs(client: &Transaction<'_>, ended: &[Uuid], now: i64, channel: &str) -> Result<()> {
+    const WHAT: &str = "marking a job done";
+    for job_id in ended {
+        client
+            .query(super::executions::DELETE_ENDED_JOB, &[job_id, &channel])
+            .await
+            .map_err(failure::while_(WHAT))?;
+        client
+            .execute(super::executions::MARK_JOB_DONE, &[job_id, &now])
+            .await
+            .map_err(failure::while_(WHAT))?;
+    }
+    Ok(())
 }
 
 /// The executions a claim is about to insert, as the columns of one multi-row insert.

@@ -122,9 +122,22 @@ impl ClaimStore for PostgresStore {
             if updates.is_empty() {
                 return Ok(());
             }
+            let ends = job_ends(&updates);
             let results = Results::of(updates);
             let mut client = self.client(WHAT).await?;
             let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
+            if !ends.is_empty() {
+                // Locked first, in id order: of two nodes finishing a job's last executions
+                // at once, the second waits, then sees the first's result as final.
+                let ids: Vec<Uuid> = ends.iter().map(|(id, _)| *id).collect();
+                transaction
+                    .execute(
+                        "SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                        &[&ids],
+                    )
+                    .await
+                    .map_err(failure::while_(WHAT))?;
+            }
             let statement = transaction
                 .prepare_cached(UPDATE_EXECUTIONS)
                 .await
@@ -146,10 +159,53 @@ impl ClaimStore for PostgresStore {
                 )
                 .await
                 .map_err(failure::while_(WHAT))?;
+            for (job_id, finished_at) in &ends {
+                transaction
+                    .query(DELETE_ENDED_JOB, &[job_id, &self.channel])
+                    .await
+                    .map_err(failure::while_(WHAT))?;
+                transaction
+                    .execute(MARK_JOB_DONE, &[job_id, finished_at])
+                    .await
+                    .map_err(failure::while_(WHAT))?;
+            }
             transaction.commit().await.map_err(failure::while_(WHAT))
         })
     }
 }
+
+/// The jobs that final updates of last ticks may end ([`ExecutionUpdate::last_tick_of`]), in
+/// id order, each with the latest `finished_at` among them.
+fn job_ends(updates: &[ExecutionUpdate]) -> Vec<(Uuid, i64)> {
+    let mut ends: HashMap<Uuid, i64> = HashMap::new();
+    for update in updates {
+        if let (Some(job_id), Some(finished_at), true) = (
+            update.last_tick_of,
+            update.finished_at,
+            update.status.is_finished(),
+        ) {
+            let at = ends.entry(job_id.0).or_insert(i64::MIN);
+            *at = (*at).max(millis(finished_at));
+        }
+    }
+    let mut ends: Vec<(Uuid, i64)> = ends.into_iter().collect();
+    ends.sort_unstable();
+    ends
+}
+
+/// Deletes a job with `delete_after_run` that a last tick's result ends (no tick left, not
+/// done, no execution unfinished), its executions with it, and announces it; `$2` the
+/// notification channel.
+pub(super) const DELETE_ENDED_JOB: &str = "WITH deleted AS (DELETE FROM jobs WHERE id = $1 AND delete_after_run \
+     AND next_fire_at IS NULL AND done_at IS NULL AND NOT EXISTS (SELECT 1 FROM job_executions \
+     WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING')) RETURNING id) \
+     SELECT pg_notify($2, id::text) FROM deleted";
+
+/// Marks a job done at `$2` that a last tick's result ends (as [`DELETE_ENDED_JOB`], without
+/// `delete_after_run`).
+pub(super) const MARK_JOB_DONE: &str = "UPDATE jobs SET done_at = $2 WHERE id = $1 AND NOT delete_after_run \
+     AND next_fire_at IS NULL AND done_at IS NULL AND NOT EXISTS (SELECT 1 FROM job_executions \
+     WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING'))";
 
 /// A batch of results as the columns of one update, one row per execution: the last update
 /// of an execution wins, as if they were applied in order.

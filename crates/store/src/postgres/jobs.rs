@@ -42,13 +42,14 @@ impl JobStore for PostgresStore {
             let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
             let stored = transaction
                 .query_opt(
-                    "SELECT version, created_at, next_fire_at FROM jobs WHERE id = $1 FOR UPDATE",
+                    "SELECT version, created_at, next_fire_at, done_at FROM jobs WHERE id = $1 FOR UPDATE",
                     &[&job.id.0],
                 )
                 .await
                 .map_err(failure::while_(WHAT))?;
-            let stored = stored
-                .map(|row| -> (i64, i64, Option<i64>) { (row.get(0), row.get(1), row.get(2)) });
+            let stored = stored.map(|row| -> (i64, i64, Option<i64>, Option<i64>) {
+                (row.get(0), row.get(1), row.get(2), row.get(3))
+            });
             let refusal = match stored {
                 None => Some(Error::JobNotFound(job.id)),
                 Some((version, ..)) if version as u64 != expected_version => {
@@ -60,7 +61,9 @@ impl JobStore for PostgresStore {
                 }
                 Some(_) => None,
             };
-            let (Some((_, created_at, stored_next)), None) = (stored, refusal.as_ref()) else {
+            let (Some((_, created_at, stored_next, stored_done)), None) =
+                (stored, refusal.as_ref())
+            else {
                 // Ended now rather than when the connection is next used, so the row lock goes.
                 transaction
                     .rollback()
@@ -73,6 +76,10 @@ impl JobStore for PostgresStore {
             job.next_fire_at = match next_fire {
                 NextFire::Keep => stored_next.and_then(|at| timestamp_from_millis(at).ok()),
                 NextFire::Set(at) => at,
+            };
+            job.done_at = match job.next_fire_at {
+                Some(_) => None,
+                None => stored_done.and_then(|at| timestamp_from_millis(at).ok()),
             };
             let row = job_row(&job)?;
             transaction
@@ -171,8 +178,8 @@ fn job_row(job: &Job) -> Result<JobRow> {
     JobRow::new(job).map_err(|reason| Error::invalid(scheduler_core::JobField::TimeZone, reason))
 }
 
-/// The values to bind for `row`, in `JOB_COLUMNS` order (`$1` .. `$24`).
-fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`$1` .. `$29`).
+fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 29] {
     [
         &row.id,
         &row.schedule,
@@ -198,6 +205,11 @@ fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
         &row.version,
         &row.name,
         &row.signing_secret,
+        &row.run_at,
+        &row.start_at,
+        &row.end_at,
+        &row.delete_after_run,
+        &row.done_at,
     ]
 }
 
@@ -205,13 +217,14 @@ fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
 const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, \
-     signing_secret) \
+     signing_secret, run_at, start_at, end_at, delete_after_run, done_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-     $24)";
+     $24, $25, $26, $27, $28, $29)";
 
 /// A job's row rewritten.
 const UPDATE_JOB: &str = "UPDATE jobs SET schedule = $2, api = $3, type = $4, created_at = $5, updated_at = $6, \
      active = $7, time_zone = $8, method = $9, headers = $10, body = $11, attempt_timeout_ms = $12, \
      retry_max_attempts = $13, retry_initial_backoff_ms = $14, retry_max_backoff_ms = $15, retry_multiplier = $16, \
      retry_jitter = $17, misfire_policy = $18, misfire_max = $19, overlap_policy = $20, next_fire_at = $21, \
-     version = $22, name = $23, signing_secret = $24 WHERE id = $1";
+     version = $22, name = $23, signing_secret = $24, run_at = $25, start_at = $26, end_at = $27, \
+     delete_after_run = $28, done_at = $29 WHERE id = $1";

@@ -106,13 +106,21 @@ const V4_API_TOKENS: &str = "CREATE TABLE api_tokens (
 /// with the server's secrets or not at all.
 const V5_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret text";
 
+/// Version 6: one-off jobs (`run_at`, with `schedule` empty), windows (`start_at`, `end_at`),
+/// `delete_after_run`, and the instant a job was marked done. Old rows are recurring,
+/// unbounded jobs not done; a constant default rewrites no row.
+const V6_ONE_OFF_JOBS: &str = "ALTER TABLE jobs ADD COLUMN run_at bigint, \
+     ADD COLUMN start_at bigint, ADD COLUMN end_at bigint, \
+     ADD COLUMN delete_after_run boolean NOT NULL DEFAULT false, ADD COLUMN done_at bigint";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
     V4_API_TOKENS,
     V5_JOB_SIGNING_SECRETS,
+    V6_ONE_OFF_JOBS,
 ];
 
 /// The newest schema version.

@@ -214,6 +214,7 @@ fn claim(
             }
             let plan = plan_claim(&job, request, budget);
             batch.misfired += plan.misfired;
+            let ended_without_a_tick = plan.ends_without_a_tick();
             job.next_fire_at = plan.next_fire_at;
             if !kept && job_cache::worth_keeping(plan.next_fire_at, request.now) {
                 cache.insert(row, revision, job.clone());
@@ -226,6 +227,14 @@ fn claim(
                     statement.execute(params![plan.next_fire_at.map(millis), row])
                 })
                 .map_err(store_error("advancing a job's next fire time"))?;
+            if ended_without_a_tick {
+                super::executions::finish_job(
+                    connection,
+                    &job.id.0.to_string(),
+                    millis(request.now),
+                )
+                .map_err(store_error("marking a job done"))?;
+            }
         }
     }
     Ok(batch)

@@ -80,9 +80,53 @@ impl ClaimStore for SqliteStore {
                     ])
                     .map_err(store_error("recording a result"))?;
             }
+            drop(statement);
+            for update in &updates {
+                if let (Some(job_id), Some(finished_at), true) = (
+                    update.last_tick_of,
+                    update.finished_at,
+                    update.status.is_finished(),
+                ) {
+                    finish_job(connection, &job_id.0.to_string(), millis(finished_at))
+                        .map_err(store_error("marking a job done"))?;
+                }
+            }
             Ok(())
         })
     }
+}
+
+/// Ends the job `job_id` whose last tick's execution finished at `finished_at`, if its
+/// schedule has no tick left, it is not done yet, and none of its executions is unfinished:
+/// deletes it with its executions if it has `delete_after_run`, else marks it done.
+pub(super) fn finish_job(
+    connection: &Connection,
+    job_id: &str,
+    finished_at: i64,
+) -> rusqlite::Result<()> {
+    let delete_after_run: Option<bool> = connection
+        .prepare_cached(
+            "SELECT delete_after_run FROM jobs WHERE id = ?1 AND next_fire_at IS NULL \
+             AND done_at IS NULL AND NOT EXISTS (SELECT 1 FROM job_executions \
+             WHERE job_id = ?1 AND status IN ('PENDING', 'RUNNING'))",
+        )?
+        .query_row([job_id], |row| row.get(0))
+        .optional()?;
+    match delete_after_run {
+        None => {}
+        Some(true) => {
+            history::delete_job_executions(connection, job_id)?;
+            connection
+                .prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+                .execute([job_id])?;
+        }
+        Some(false) => {
+            connection
+                .prepare_cached("UPDATE jobs SET done_at = ?2 WHERE id = ?1")?
+                .execute(params![job_id, finished_at])?;
+        }
+    }
+    Ok(())
 }
 
 impl HistoryStore for SqliteStore {

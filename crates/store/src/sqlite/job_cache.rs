@@ -120,6 +120,7 @@ mod tests {
             updated_at: Timestamp::UNIX_EPOCH,
             next_fire_at: None,
             version: 1,
+            done_at: None,
         }
     }
 

@@ -34,17 +34,19 @@ impl JobStore for SqliteStore {
         next_fire: NextFire,
     ) -> BoxFuture<'_, Result<Job>> {
         self.write(move |connection| {
-            let stored: Option<(i64, i64, Option<i64>)> = connection
-                .prepare_cached("SELECT version, created_at, next_fire_at FROM jobs WHERE id = ?1")
+            let stored: Option<(i64, i64, Option<i64>, Option<i64>)> = connection
+                .prepare_cached(
+                    "SELECT version, created_at, next_fire_at, done_at FROM jobs WHERE id = ?1",
+                )
                 .and_then(|mut statement| {
                     statement
                         .query_row([job.id.0.to_string()], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                         })
                         .optional()
                 })
                 .map_err(store_error("reading a job to update"))?;
-            let Some((version, created_at, stored_next)) = stored else {
+            let Some((version, created_at, stored_next, stored_done)) = stored else {
                 return Err(Error::JobNotFound(job.id));
             };
             if version as u64 != expected_version {
@@ -59,6 +61,10 @@ impl JobStore for SqliteStore {
             job.next_fire_at = match next_fire {
                 NextFire::Keep => stored_next.and_then(|at| Timestamp::from_millisecond(at).ok()),
                 NextFire::Set(at) => at,
+            };
+            job.done_at = match job.next_fire_at {
+                Some(_) => None,
+                None => stored_done.and_then(|at| Timestamp::from_millisecond(at).ok()),
             };
             let row = job_row(&job)?;
             let id = row.id.to_string();
@@ -144,13 +150,14 @@ fn job_row(job: &Job) -> Result<JobRow> {
 const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, \
-     signing_secret, revision) \
+     signing_secret, run_at, start_at, end_at, delete_after_run, done_at, revision) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
-     ?24, random())";
+     ?24, ?25, ?26, ?27, ?28, ?29, random())";
 
 /// A job's row rewritten, with a new revision.
 const UPDATE_JOB: &str = "UPDATE jobs SET schedule = ?2, api = ?3, type = ?4, created_at = ?5, updated_at = ?6, \
      active = ?7, time_zone = ?8, method = ?9, headers = ?10, body = ?11, attempt_timeout_ms = ?12, \
      retry_max_attempts = ?13, retry_initial_backoff_ms = ?14, retry_max_backoff_ms = ?15, retry_multiplier = ?16, \
      retry_jitter = ?17, misfire_policy = ?18, misfire_max = ?19, overlap_policy = ?20, next_fire_at = ?21, \
-     version = ?22, name = ?23, signing_secret = ?24, revision = random() WHERE id = ?1";
+     version = ?22, name = ?23, signing_secret = ?24, run_at = ?25, start_at = ?26, end_at = ?27, \
+     delete_after_run = ?28, done_at = ?29, revision = random() WHERE id = ?1";

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::codec::{ExecutionRow, InvalidColumn, JOB_COLUMN_COUNT, JobRow, timestamp_from_millis};
 
-/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?24`); `id` is the row's id
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?29`); `id` is the row's id
 /// as text, which SQLite stores.
 pub(crate) fn job_params<'a>(
     row: &'a JobRow,
@@ -41,10 +41,15 @@ pub(crate) fn job_params<'a>(
         &row.version,
         &row.name,
         &row.signing_secret,
+        &row.run_at,
+        &row.start_at,
+        &row.end_at,
+        &row.delete_after_run,
+        &row.done_at,
     ]
 }
 
-/// Reads a job from columns `offset..offset + 24` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 29` in `JOB_COLUMNS` order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let values = JobRow {
@@ -72,6 +77,11 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         version: row.get(column(21))?,
         name: row.get(column(22))?,
         signing_secret: row.get(column(23))?,
+        run_at: row.get(column(24))?,
+        start_at: row.get(column(25))?,
+        end_at: row.get(column(26))?,
+        delete_after_run: row.get(column(27))?,
+        done_at: row.get(column(28))?,
     };
     values.into_job().map_err(|error| invalid_at(offset, error))
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::domain::{Execution, ExecutionTrigger, Job, JobId, JobSpec};
+use crate::domain::{Execution, ExecutionTrigger, Job, JobField, JobId, JobSpec, Timing};
 use crate::engine::VersionCheck;
 use crate::engine::control::claims::PassOutcome;
 use crate::engine::control::{JobChange, Shared};
@@ -167,10 +167,34 @@ impl Shared {
         let now = self.clock.now();
         let resumed = current.spec.paused && !spec.paused;
         let reschedule = resumed || !current.spec.same_ticks_as(&spec);
-        let next_fire = if reschedule {
-            NextFire::Set(spec.next_fire_after(now))
-        } else {
-            NextFire::Keep
+        let next_fire = match spec.schedule {
+            // A new instant: refused in the past as at creation. Resuming keeps the watermark,
+            // so a one-off job paused past its instant fires late, and one that fired does not
+            // fire again.
+            Timing::Once(at) if !current.spec.same_ticks_as(&spec) => {
+                if at < time::sub(now, self.config.misfire_threshold) {
+                    return Err(Error::invalid(
+                        JobField::RunAt,
+                        format!(
+                            "must not be more than {} s in the past (the misfire threshold)",
+                            self.config.misfire_threshold.as_secs_f64()
+                        ),
+                    ));
+                }
+                NextFire::Set(Some(at))
+            }
+            Timing::Once(_) => NextFire::Keep,
+            Timing::Cron(_) if reschedule => {
+                let next = spec.next_fire_after(now);
+                if next.is_none() && spec.end_at.is_some() && !current.spec.same_ticks_as(&spec) {
+                    return Err(Error::invalid(
+                        JobField::EndAt,
+                        "the schedule has no fire time between now (or startAt) and endAt",
+                    ));
+                }
+                NextFire::Set(next)
+            }
+            Timing::Cron(_) => NextFire::Keep,
         };
         let job = Job {
             spec,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinSet};
 
-use crate::domain::{Job, JobId, JobSpec};
+use crate::domain::{Job, JobField, JobId, JobSpec, Timing};
 use crate::engine::control::{Command, Control, Shared};
 use crate::error::{Error, Result};
 
@@ -71,7 +71,7 @@ impl Shared {
         let mut replies = Vec::with_capacity(creations.len());
         let mut jobs = Vec::with_capacity(creations.len());
         for (index, Creation { spec, reply }) in creations.into_iter().enumerate() {
-            match Self::new_job(spec, now) {
+            match Self::new_job(spec, now, self.config.misfire_threshold) {
                 Ok(job) => {
                     jobs.push((index, job));
                     replies.push((reply, None));
@@ -130,15 +130,42 @@ impl Shared {
         }
     }
 
-    /// The job `spec` becomes, or why it cannot be created.
-    fn new_job(spec: JobSpec, now: cron_expr::Timestamp) -> Result<Job> {
+    /// The job `spec` becomes, or why it cannot be created: its first tick must be after
+    /// now, or, for a one-off job, no older than `misfire_threshold` (it then fires at once,
+    /// late).
+    fn new_job(
+        spec: JobSpec,
+        now: cron_expr::Timestamp,
+        misfire_threshold: std::time::Duration,
+    ) -> Result<Job> {
         spec.validate()?;
-        let next_fire_at = spec.next_fire_after(now);
+        let next_fire_at = match spec.schedule {
+            Timing::Once(at) => {
+                if at < crate::time::sub(now, misfire_threshold) {
+                    return Err(Error::invalid(
+                        JobField::RunAt,
+                        format!(
+                            "must not be more than {} s in the past (the misfire threshold)",
+                            misfire_threshold.as_secs_f64()
+                        ),
+                    ));
+                }
+                Some(at)
+            }
+            Timing::Cron(_) => spec.next_fire_after(now),
+        };
         if next_fire_at.is_none() {
-            return Err(Error::invalid(
-                crate::JobField::Schedule,
-                "the schedule has no fire time after now",
-            ));
+            let (field, reason) = match spec.end_at {
+                Some(_) => (
+                    JobField::EndAt,
+                    "the schedule has no fire time between now (or startAt) and endAt",
+                ),
+                None => (
+                    JobField::Schedule,
+                    "the schedule has no fire time after now",
+                ),
+            };
+            return Err(Error::invalid(field, reason));
         }
         Ok(Job {
             id: JobId::new_random(),
@@ -147,6 +174,7 @@ impl Shared {
             updated_at: now,
             next_fire_at,
             version: 1,
+            done_at: None,
         })
     }
 }

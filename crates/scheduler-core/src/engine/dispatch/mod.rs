@@ -477,11 +477,28 @@ impl Dispatcher {
     /// abandoned, or left to the next start); the writer releases it from the backlog once the
     /// update is written.
     fn write_last(&self, execution: &Execution) {
+        let mut update = execution.to_update();
+        if execution.status.is_finished() && self.is_last_tick(execution) {
+            update.last_tick_of = Some(execution.job_id);
+        }
         let _ = self.writer.send(WriteOp {
-            update: execution.to_update(),
+            update,
             stored: None,
             last: true,
         });
+    }
+
+    /// Whether `execution` is of its job's last tick: a scheduled tick of a job that may end
+    /// (one-off, or windowed) after which its schedule has none. The store marks the job done
+    /// when such an execution finishes and no other is unfinished.
+    fn is_last_tick(&self, execution: &Execution) -> bool {
+        if execution.trigger != ExecutionTrigger::Schedule {
+            return false;
+        }
+        self.jobs.get(&execution.job_id).is_some_and(|entry| {
+            let spec = &entry.job.spec;
+            spec.may_end() && spec.next_fire_after(execution.scheduled_at).is_none()
+        })
     }
 
     /// Releases `n` executions dropped without a last update.

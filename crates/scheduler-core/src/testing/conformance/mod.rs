@@ -8,7 +8,8 @@
 //! The macro expands to one `#[test]` per check, each on a fresh store from the given async
 //! function, on a current-thread tokio runtime. The checks can also be called one by one. They
 //! are grouped by the capability trait they hold a store to: `jobs`, `claims`, `history`,
-//! `recovery` (with leases and membership) and `retention`.
+//! `recovery` (with leases and membership) and `retention`; `ending` holds jobs that end
+//! (one-off jobs, windows, done marking).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +27,14 @@ use crate::store::{
 use crate::time;
 
 mod claims;
+mod ending;
 mod history;
 mod jobs;
 mod recovery;
 mod retention;
 
 pub use claims::*;
+pub use ending::*;
 pub use history::*;
 pub use jobs::*;
 pub use recovery::*;
@@ -82,6 +85,11 @@ macro_rules! store_conformance_tests {
             take_over_moves_what_silent_nodes_left,
             renew_leases_keeps_only_what_the_node_still_holds,
             prune_keeps_unfinished_executions,
+            ending_jobs_round_trip,
+            one_off_and_windowed_jobs_are_claimed_within_their_bounds,
+            the_last_ticks_result_marks_the_job_done,
+            the_last_ticks_result_deletes_a_delete_after_run_job,
+            a_claim_that_drops_the_last_ticks_ends_the_job,
         );
     };
     (@each [@run $run:path]; $($check:ident),* $(,)?) => {
@@ -134,6 +142,7 @@ fn job(schedule: &str, next_fire_at: Option<Timestamp>) -> Job {
         updated_at: base_time(),
         next_fire_at,
         version: 1,
+        done_at: None,
     }
 }
 
