@@ -18,10 +18,11 @@ use uuid::Uuid;
 /// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, \
+     tick_jitter_ms";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 24;
+pub(crate) const JOB_COLUMN_COUNT: usize = 25;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -90,6 +91,8 @@ pub(crate) struct JobRow {
     /// The job's own signing secret, in clear: it signs requests, so it cannot be hashed (the
     /// database file is the operator's to protect).
     pub(crate) signing_secret: Option<String>,
+    /// The job's own tick jitter in milliseconds; `NULL` takes the server's default.
+    pub(crate) tick_jitter_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -134,6 +137,7 @@ impl JobRow {
                 .signing_secret
                 .as_ref()
                 .map(|secret| secret.expose().to_owned()),
+            tick_jitter_ms: spec.tick_jitter.map(duration_millis),
         })
     }
 
@@ -199,6 +203,7 @@ impl JobRow {
             paused: !self.active.unwrap_or(true),
             name: self.name,
             signing_secret: self.signing_secret.map(Secret::new),
+            tick_jitter: self.tick_jitter_ms.map(duration_from),
         };
         Ok(Job {
             id: JobId(self.id),

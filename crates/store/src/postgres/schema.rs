@@ -106,13 +106,18 @@ const V4_API_TOKENS: &str = "CREATE TABLE api_tokens (
 /// with the server's secrets or not at all.
 const V5_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret text";
 
+/// Version 6: a job's own tick jitter in milliseconds (`jitterMs`), `NULL` for jobs that take
+/// the server's default.
+const V6_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms bigint";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
     V4_API_TOKENS,
     V5_JOB_SIGNING_SECRETS,
+    V6_JOB_TICK_JITTER,
 ];
 
 /// The newest schema version.

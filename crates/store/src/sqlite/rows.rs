@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::codec::{ExecutionRow, InvalidColumn, JOB_COLUMN_COUNT, JobRow, timestamp_from_millis};
 
-/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?24`); `id` is the row's id
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?25`); `id` is the row's id
 /// as text, which SQLite stores.
 pub(crate) fn job_params<'a>(
     row: &'a JobRow,
@@ -41,10 +41,11 @@ pub(crate) fn job_params<'a>(
         &row.version,
         &row.name,
         &row.signing_secret,
+        &row.tick_jitter_ms,
     ]
 }
 
-/// Reads a job from columns `offset..offset + 24` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 25` in `JOB_COLUMNS` order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let values = JobRow {
@@ -72,6 +73,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         version: row.get(column(21))?,
         name: row.get(column(22))?,
         signing_secret: row.get(column(23))?,
+        tick_jitter_ms: row.get(column(24))?,
     };
     values.into_job().map_err(|error| invalid_at(offset, error))
 }
