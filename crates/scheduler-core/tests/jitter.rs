@@ -1,13 +1,16 @@
 //! Tick jitter: a jittered tick fires at its nominal instant plus its offset, never before,
 //! keeps its nominal instant as its scheduled time, and keeps its offset across restarts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use scheduler_core::testing::{FakeTransport, ManualClock};
 use scheduler_core::{
-    DeliveryType, EngineConfig, ExecutionStatus, Job, MemoryStore, Timestamp, tick_fire_instant,
+    DeliveryType, Engine, EngineConfig, ExecutionStatus, Job, JobId, JobStore, MemoryStore,
+    Timestamp, tick_fire_instant,
 };
 
-use crate::support::{Harness, at, config, eventually, spec, within};
+use crate::support::{Harness, at, config, eventually, spec, t0, within};
 
 const JITTER: Duration = Duration::from_secs(30);
 
@@ -99,7 +102,7 @@ async fn the_server_default_applies_to_jobs_without_jitter_and_zero_turns_it_off
         default_tick_jitter: JITTER,
         ..config()
     };
-    let harness = Harness::start_with(config, std::sync::Arc::new(MemoryStore::new())).await;
+    let harness = Harness::start_with(config, Arc::new(MemoryStore::new())).await;
     let defaulted = harness.create(minutely(None)).await;
     let off = harness.create(minutely(Some(Duration::ZERO))).await;
     assert_eq!(harness.engine.tick_fire_instant(&off, at(60)), at(60));
@@ -184,4 +187,103 @@ async fn a_manual_trigger_of_a_jittered_job_fires_at_once() {
     let attempt = harness.sent_for(&job).pop().expect("an attempt");
     assert_eq!((attempt.scheduled_at, attempt.sent_at), (at(10), at(10)));
     harness.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Moves the clock a second at a time from `at(first)` to `at(last)`, letting the engines'
+/// tasks run between steps (so that no node sees a silence long enough to fence it).
+async fn step(clock: &ManualClock, first: i64, last: i64) {
+    for second in first..=last {
+        clock.advance_to(at(second));
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// An engine named `node` on `store`, with a transport of its own.
+async fn node(
+    node: &str,
+    store: Arc<MemoryStore>,
+    clock: &Arc<ManualClock>,
+) -> (Engine, Arc<FakeTransport>) {
+    let transport = Arc::new(FakeTransport::new(clock.clone()));
+    let defaults = EngineConfig::default();
+    let engine = Engine::builder(store, transport.clone())
+        .clock(clock.clone())
+        .config(EngineConfig {
+            node_id: node.to_owned(),
+            lease: defaults.lease,
+            heartbeat_interval: defaults.heartbeat_interval,
+            ..config()
+        })
+        .start()
+        .await
+        .expect("the engine starts");
+    (engine, transport)
+}
+
+#[tokio::test]
+async fn another_node_that_takes_a_jittered_tick_over_fires_it_at_the_same_instant() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(MemoryStore::shared());
+    // An hourly job whose first tick fires at least a minute after its nominal instant, so
+    // that it is still unsent when another node takes it over. The id is chosen for that, so
+    // the test does not depend on chance.
+    let tick = at(3_600);
+    let mut spec = minutely(Some(Duration::from_secs(3_600)));
+    spec.schedule = "0 0 * * * *".parse().expect("a schedule");
+    let id = (1_u128..)
+        .map(|n| JobId(uuid::Uuid::from_u128(n)))
+        .find(|id| {
+            let fire = tick_fire_instant(*id, &spec, tick, Duration::ZERO);
+            fire.as_millisecond() - tick.as_millisecond() >= 60_000
+        })
+        .expect("an id");
+    let job = Job {
+        id,
+        spec,
+        created_at: t0(),
+        updated_at: t0(),
+        next_fire_at: Some(tick),
+        version: 1,
+    };
+    store.insert_job(job.clone()).await.expect("insert_job");
+    let fire = tick_fire_instant(job.id, &job.spec, tick, Duration::ZERO);
+
+    // Node A claims the tick ahead of its nominal instant and holds it for its fire instant.
+    clock.advance_to(at(3_590));
+    let (a, a_transport) = node("node-a", store.clone(), &clock).await;
+    step(&clock, 3_591, 3_599).await;
+    eventually("node A holds the tick for its instant", || {
+        clock.has_sleeper_at(fire)
+    })
+    .await;
+    a.abort();
+
+    // Node B comes up; once A's heartbeat and lease are stale, B takes the tick over.
+    let (b, b_transport) = node("node-b", store.clone(), &clock).await;
+    step(&clock, 3_600, 3_625).await;
+    eventually("node B took the tick over", || {
+        store
+            .all_executions()
+            .iter()
+            .any(|e| e.job_id == job.id && e.claimed_by == "node-b")
+    })
+    .await;
+    eventually("node B holds it for the same instant", || {
+        clock.has_sleeper_at(fire)
+    })
+    .await;
+    assert_eq!(a_transport.sent_count() + b_transport.sent_count(), 0);
+
+    clock.advance_to(fire);
+    within("node B sends the tick", b_transport.wait_for_sent(1)).await;
+    let attempt = b_transport.sent().pop().expect("an attempt");
+    assert_eq!((attempt.scheduled_at, attempt.sent_at), (tick, fire));
+    assert!(
+        !attempt.redelivery,
+        "its instant had not come: surely never sent"
+    );
+    assert_eq!(a_transport.sent_count(), 0);
+    b.shutdown(Duration::from_secs(1)).await;
 }

@@ -142,7 +142,7 @@ pub struct JobSpec {
     /// ([`tick_offset`](crate::tick_offset)) after its nominal instant, which stays its
     /// scheduled time. `None` takes the engine's
     /// [`default_tick_jitter`](crate::EngineConfig::default_tick_jitter) when the tick is
-    /// planned; `Some(Duration::ZERO)` turns jitter off.
+    /// dispatched; `Some(Duration::ZERO)` turns jitter off.
     pub tick_jitter: Option<Duration>,
 }
 

@@ -128,8 +128,10 @@ pub struct EngineConfig {
     pub jitter_seed: Option<u64>,
     /// The tick jitter of jobs that set none ([`JobSpec::tick_jitter`]), at most
     /// [`MAX_TICK_JITTER`]; zero (the default) fires their ticks at their nominal instants.
-    /// It is applied when a tick is planned, not stored with the job, so a change reaches
-    /// every such job at the next start.
+    /// It is applied when a tick is dispatched, not stored with the job, so a change reaches
+    /// every such job at the next start; nodes sharing a store should agree on it, or they
+    /// fire those jobs' ticks at different instants. A jittered tick is claimed at its
+    /// nominal instant and waits on the timer, counted in `max_backlog`, until it fires.
     ///
     /// [`JobSpec::tick_jitter`]: crate::JobSpec::tick_jitter
     pub default_tick_jitter: Duration,
