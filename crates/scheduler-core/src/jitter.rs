@@ -1,18 +1,9 @@
 //! Spreading ticks: the deterministic offset by which a job's tick jitter
-//! ([`JobSpec::tick_jitter`]) moves each of its scheduled ticks.
+//! ([`JobSpec::tick_jitter`]) moves each of its scheduled ticks ([`tick_offset`]).
 //!
-//! The offset of a tick is a pure function of the job id, the tick's nominal instant and the
-//! jitter in force, so every node, every restart and every release computes the same instant:
-//!
-//! 1. `span` is the jitter in whole milliseconds, capped at the milliseconds from the tick to
-//!    the job's next tick (when there is one). The cap keeps a job's ticks in their nominal
-//!    order: each fires before the next one's nominal instant.
-//! 2. `hash` is the first 8 bytes, read big-endian as an unsigned 64-bit integer, of the
-//!    SHA-256 of the job id's 16 bytes (RFC 9562 order) followed by the tick's milliseconds
-//!    since the Unix epoch as a big-endian signed 64-bit integer.
-//! 3. The offset is `hash mod span` milliseconds, in `[0, span)`; zero when `span` is zero.
-//!
-//! docs/API.md ("jitterMs") gives the same recipe for clients.
+//! The offset is a pure function of the job id, the tick's nominal instant, the jitter in force
+//! and the job's next tick, so every node, every restart and every release computes the same
+//! instant. docs/API.md ("jitterMs") gives the same recipe for clients.
 
 use std::time::Duration;
 
@@ -26,9 +17,15 @@ use crate::time;
 pub const MAX_TICK_JITTER: Duration = Duration::from_secs(3_600);
 
 /// The offset of the tick `tick` of job `job_id` under a jitter of `jitter`, where `next_tick`
-/// is the job's next tick after it (`None` when the schedule has none); see the
-/// [module documentation](self) for the function. Always shorter than `jitter` and than the
-/// time to `next_tick`.
+/// is the job's next tick after it (`None` when the schedule has none):
+///
+/// 1. `span` is the jitter in whole milliseconds, capped at the milliseconds from the tick to
+///    `next_tick` (when there is one). The cap keeps a job's ticks in their nominal order:
+///    each fires before the next one's nominal instant.
+/// 2. `hash` is the first 8 bytes, read big-endian as an unsigned 64-bit integer, of the
+///    SHA-256 of the job id's 16 bytes (RFC 9562 order) followed by the tick's milliseconds
+///    since the Unix epoch as a big-endian signed 64-bit integer.
+/// 3. The offset is `hash mod span` milliseconds, in `[0, span)`; zero when `span` is zero.
 pub fn tick_offset(
     job_id: JobId,
     tick: Timestamp,
