@@ -17,11 +17,12 @@
 //! target may see the header on an execution it never received.
 //!
 //! **Misfires.** Pending scheduled ticks whose fire instant (jitter included) is older than the
-//! misfire threshold when recovered are missed, and follow the job's policy as a claim applies it ([`crate::store::plan_claim`]):
-//! of the job's missed ticks (those recovered and those its watermark still owes, which the next
-//! claim plans and are all later), the most recent ones fire (one, none, or `max`); the
-//! recovered ones left out are recorded `SKIPPED` with the reason and counted as misfired.
-//! Manual triggers and ticks of paused jobs are left to the dispatch as usual.
+//! misfire threshold when recovered are missed, and follow the job's policy as a claim applies
+//! it ([`crate::store::plan_claim`]): of the job's missed ticks (those recovered and those its
+//! watermark still owes, which the next claim plans and are all later), the most recent ones
+//! fire (one, none, or `max`); the recovered ones left out are recorded `SKIPPED` with the
+//! reason and counted as misfired. Manual triggers and ticks of paused jobs are left to the
+//! dispatch as usual.
 
 use std::time::Duration;
 
