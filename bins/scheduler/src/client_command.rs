@@ -78,6 +78,10 @@ pub(crate) struct CreateArgs {
     /// Create the job paused.
     #[arg(long)]
     paused: bool,
+    /// Spread the job's ticks: each fires at a deterministic offset below this many
+    /// milliseconds (`jitterMs`; 0 turns off the server's default).
+    #[arg(long)]
+    jitter_ms: Option<u64>,
     /// More job settings as a JSON object, merged into the request (e.g. '{"timeoutMs":5000}').
     #[arg(long, value_name = "JSON")]
     settings: Option<String>,
@@ -186,6 +190,9 @@ pub(crate) async fn run_jobs(
             }
             if args.paused {
                 body.insert("paused".to_owned(), json!(true));
+            }
+            if let Some(jitter) = args.jitter_ms {
+                body.insert("jitterMs".to_owned(), json!(jitter));
             }
             client
                 .send(Method::POST, "/api/jobs", Some(Value::Object(body)))

@@ -348,6 +348,7 @@ fn json_field_name(field: &JobField) -> String {
         JobField::Overlap => "overlap",
         JobField::Name => "name",
         JobField::SigningSecret => "signingSecret",
+        JobField::TickJitter => "jitterMs",
         JobField::ExecutionStatus => "status",
     };
     name.to_owned()

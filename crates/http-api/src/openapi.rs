@@ -333,6 +333,12 @@ fn latency() -> Value {
     json!({"$ref": "#/components/schemas/Latency"})
 }
 
+/// `jitterMs`, as requests and jobs describe it.
+const JITTER_DESCRIPTION: &str = "Spreads the job's ticks: each fires at a deterministic offset in [0, jitterMs) after its nominal tick, and before the job's next tick (docs/API.md gives the function). X-Scheduler-Scheduled-Time and scheduledTime keep the nominal tick. null or absent takes the server's --default-jitter-ms (applied when ticks are planned); 0 turns jitter off.";
+
+/// The largest `jitterMs`.
+const MAX_TICK_JITTER_MS: u64 = scheduler_core::MAX_TICK_JITTER.as_secs() * 1_000;
+
 /// The settings a client sends, shared by create and replace.
 fn job_settings() -> serde_json::Map<String, Value> {
     let timeout = format!(
@@ -357,7 +363,8 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "misfire": {"$ref": "#/components/schemas/Misfire"},
         "overlap": {"$ref": "#/components/schemas/Overlap"},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
-        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."}
+        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."},
+        "jitterMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TICK_JITTER_MS, "description": JITTER_DESCRIPTION}
     });
     match settings {
         Value::Object(map) => map,
@@ -439,7 +446,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
+            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "jitterMs", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": ["string", "null"], "description": "The canonical text of the schedule; null for a one-off job."},
@@ -461,10 +468,11 @@ fn schemas() -> Value {
                 "paused": {"type": "boolean"},
                 "name": nullable("string"),
                 "hasSigningSecret": {"type": "boolean", "description": "Whether the job signs with a secret of its own (signingSecret); the secret is never shown."},
+                "jitterMs": {"type": ["integer", "null"], "description": JITTER_DESCRIPTION},
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},
-                "nextFireTimes": {"type": "array", "maxItems": NEXT_FIRE_TIMES, "items": {"type": "string", "format": "date-time"}, "description": "The next five unclaimed ticks in the job's zone, from its watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
+                "nextFireTimes": {"type": "array", "maxItems": NEXT_FIRE_TIMES, "items": {"type": "string", "format": "date-time"}, "description": "The instants the next five unclaimed ticks fire (their tick jitter applied: jitterMs, or the server's default), from the job's watermark; ticks within the engine's look-ahead (about 2 s) are already claimed and show as pending executions. Empty while paused or when the schedule has ended."},
                 "done": {"type": "boolean", "description": "Whether the job is done: its schedule has no tick left (a one-off job that fired, a window that ended) and its last execution finished. A done job keeps its history and fires no more; a manual trigger still runs it, and a PUT that gives it a tick again (a new runAt or endAt) makes it not done."},
                 "doneAt": {"type": ["string", "null"], "format": "date-time", "description": "When the job was marked done (its last execution's finish); null while not done."},
                 "stats": {"$ref": "#/components/schemas/Stats"}

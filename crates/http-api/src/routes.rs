@@ -104,7 +104,10 @@ impl ApiState {
     }
 
     fn job_dto(&self, job: &scheduler_core::Job) -> JobDto {
-        JobDto::new(job, self.engine().job_stats(job.id))
+        let engine = self.engine();
+        JobDto::new(job, engine.job_stats(job.id), |tick| {
+            engine.tick_fire_instant(job, tick)
+        })
     }
 }
 

@@ -460,3 +460,58 @@ async fn stored_secret(harness: &Harness) -> Option<String> {
         .as_ref()
         .map(|secret| secret.expose().to_owned())
 }
+
+#[actix_web::test]
+async fn jitter_ms_round_trips_and_moves_next_fire_times() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let plain = create(&app, job_body("0 * * * * *")).await;
+    assert_eq!(
+        plain["jitterMs"],
+        Value::Null,
+        "none set: the server default"
+    );
+    let mut body = job_body("0 * * * * *");
+    body["jitterMs"] = json!(30_000);
+    let job = create(&app, body).await;
+    assert_eq!(job["jitterMs"], 30_000);
+
+    // Each shown instant is its minute's tick moved by the job's documented offset.
+    let id: uuid::Uuid = job["jobId"].as_str().unwrap().parse().unwrap();
+    let stored = harness
+        .engine
+        .get_job(scheduler_core::JobId(id))
+        .await
+        .unwrap()
+        .expect("the job");
+    let times = job["nextFireTimes"].as_array().expect("an array");
+    assert_eq!(times.len(), 5);
+    for (minute, shown) in (1_i64..).zip(times) {
+        let tick =
+            scheduler_core::Timestamp::from_second(crate::support::t0().as_second() + 60 * minute)
+                .unwrap();
+        let fire = scheduler_core::tick_fire_instant(
+            stored.id,
+            &stored.spec,
+            tick,
+            std::time::Duration::ZERO,
+        );
+        let shown: scheduler_core::Timestamp = shown.as_str().unwrap().parse().unwrap();
+        assert_eq!(shown, fire, "minute {minute}");
+        assert!(shown >= tick && shown.as_millisecond() < tick.as_millisecond() + 30_000);
+    }
+
+    // A PUT may turn it off; one without the field goes back to the server default.
+    let uri = format!("/api/jobs/{id}");
+    let mut body = job_body("0 * * * * *");
+    body["jitterMs"] = json!(0);
+    let replaced = put_json(&app, &uri, &body).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    assert_eq!(replaced.body["jitterMs"], 0);
+    assert_eq!(
+        replaced.body["nextFireTimes"][0], "2026-03-01T00:01:00.000Z",
+        "no jitter: the nominal tick"
+    );
+    let replaced = put_json(&app, &uri, &job_body("0 * * * * *")).await;
+    assert_eq!(replaced.body["jitterMs"], Value::Null);
+}

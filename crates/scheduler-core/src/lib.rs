@@ -71,6 +71,7 @@ mod clock;
 mod domain;
 mod engine;
 mod error;
+mod jitter;
 mod memory;
 mod metrics;
 mod store;
@@ -94,6 +95,7 @@ pub use engine::{
     VersionCheck,
 };
 pub use error::{Error, Result, StoreErrorKind, error_chain};
+pub use jitter::{MAX_TICK_JITTER, tick_fire_instant, tick_offset};
 pub use memory::MemoryStore;
 pub use metrics::{
     DRIFT_BOUND_COUNT, DriftHistogram, DriftSnapshot, JobStats, Metrics, MetricsSnapshot,

@@ -18,10 +18,11 @@ use uuid::Uuid;
 /// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, run_at, start_at, end_at, delete_after_run, done_at";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, run_at, start_at, end_at, delete_after_run, done_at, \
+     tick_jitter_ms";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 29;
+pub(crate) const JOB_COLUMN_COUNT: usize = 30;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -96,6 +97,8 @@ pub(crate) struct JobRow {
     pub(crate) end_at: Option<i64>,
     pub(crate) delete_after_run: bool,
     pub(crate) done_at: Option<i64>,
+    /// The job's own tick jitter in milliseconds; `NULL` takes the server's default.
+    pub(crate) tick_jitter_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -149,6 +152,7 @@ impl JobRow {
             end_at: spec.end_at.map(millis),
             delete_after_run: spec.delete_after_run,
             done_at: job.done_at.map(millis),
+            tick_jitter_ms: spec.tick_jitter.map(duration_millis),
         })
     }
 
@@ -222,6 +226,7 @@ impl JobRow {
             paused: !self.active.unwrap_or(true),
             name: self.name,
             signing_secret: self.signing_secret.map(Secret::new),
+            tick_jitter: self.tick_jitter_ms.map(duration_from),
         };
         Ok(Job {
             id: JobId(self.id),

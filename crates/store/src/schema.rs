@@ -189,6 +189,10 @@ ALTER TABLE jobs ADD COLUMN end_at INTEGER;
 ALTER TABLE jobs ADD COLUMN delete_after_run INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN done_at INTEGER;";
 
+/// Version 13: a job's own tick jitter in milliseconds (`jitterMs`), `NULL` for jobs that take
+/// the server's default. Adding a nullable column rewrites no row.
+const V13_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms INTEGER;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -198,7 +202,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 12] = [
+const MIGRATIONS: [Migration; 13] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -214,6 +218,7 @@ const MIGRATIONS: [Migration; 12] = [
     |transaction, _| transaction.execute_batch(V10_API_TOKENS),
     |transaction, _| transaction.execute_batch(V11_JOB_SIGNING_SECRETS),
     |transaction, _| transaction.execute_batch(V12_ONE_OFF_JOBS),
+    |transaction, _| transaction.execute_batch(V13_JOB_TICK_JITTER),
 ];
 
 /// The newest schema version.

@@ -101,6 +101,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_DEFAULT_MAX_BACKOFF", value_parser = parse_duration,
           default_value = duration_text(JobDefaults::default().retry.max_backoff))]
     pub(crate) default_max_backoff: Duration,
+    /// Tick jitter, in milliseconds, of jobs that do not set `jitterMs` (at most 3600000):
+    /// each tick fires at a deterministic offset below it. Not stored with the jobs, so a
+    /// change reaches them all at the next start; nodes sharing a database should agree.
+    #[arg(long, env = "SCHEDULER_DEFAULT_JITTER_MS",
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TICK_JITTER_MS),
+          default_value_t = millis(EngineConfig::default().default_tick_jitter))]
+    pub(crate) default_jitter_ms: u64,
     /// Delete finished executions older than this (e.g. `7d`); default: keep them.
     #[arg(long, env = "SCHEDULER_RETENTION_MAX_AGE", value_parser = parse_duration)]
     pub(crate) retention_max_age: Option<Duration>,
@@ -297,6 +304,7 @@ impl ServeArgs {
             max_backlog: self.max_backlog,
             misfire_threshold: self.misfire_threshold,
             outage_buffer_bytes: self.outage_buffer_mib.saturating_mul(MIB),
+            default_tick_jitter: Duration::from_millis(self.default_jitter_ms),
             retention,
             ..EngineConfig::default()
         }
@@ -374,7 +382,7 @@ fn engine_flag(field: &str) -> Option<&'static str> {
 }
 
 /// The engine's configuration fields that flags set, and those flags.
-const ENGINE_FLAGS: [(&str, &str); 13] = [
+const ENGINE_FLAGS: [(&str, &str); 14] = [
     ("node_id", "--node-id"),
     ("heartbeat_interval", "--heartbeat-interval"),
     ("lease", "--lease"),
@@ -389,7 +397,16 @@ const ENGINE_FLAGS: [(&str, &str); 13] = [
     ("max_backlog", "--max-backlog"),
     ("misfire_threshold", "--misfire-threshold"),
     ("outage_buffer_bytes", "--outage-buffer-mib"),
+    ("default_tick_jitter", "--default-jitter-ms"),
 ];
+
+/// The largest `--default-jitter-ms`.
+const MAX_TICK_JITTER_MS: u64 = scheduler_core::MAX_TICK_JITTER.as_secs() * 1_000;
+
+/// A duration in whole milliseconds, for the flags that take milliseconds.
+const fn millis(duration: Duration) -> u64 {
+    duration.as_secs() * 1_000 + duration.subsec_millis() as u64
+}
 
 /// Bytes in a MiB, for the flags that take MiB.
 const MIB: usize = 1024 * 1024;

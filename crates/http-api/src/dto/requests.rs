@@ -48,6 +48,7 @@ const JOB_FIELDS: &[&str] = &[
     "paused",
     "name",
     "signingSecret",
+    "jitterMs",
 ];
 /// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
 /// read) and ignores; `jobId` must match the path, `version` is the expected version.
@@ -206,6 +207,13 @@ pub(crate) fn parse_job_request(
     }
     if let Some(name) = fields.optional_str("name")? {
         spec.name = Some(name.to_owned());
+    }
+    if let Some(jitter) = fields.optional_u64(
+        "jitterMs",
+        0,
+        scheduler_core::MAX_TICK_JITTER.as_millis() as u64,
+    )? {
+        spec.tick_jitter = Some(Duration::from_millis(jitter));
     }
     let signing_secret_given = object.contains_key("signingSecret");
     if let Some(secret) = fields.optional_str("signingSecret")? {

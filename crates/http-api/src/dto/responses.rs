@@ -37,6 +37,8 @@ pub(crate) struct JobDto {
     name: Option<String>,
     /// Whether the job signs with a secret of its own; the secret itself is never shown.
     has_signing_secret: bool,
+    /// The job's own tick jitter; `None` takes the server's default.
+    jitter_ms: Option<u64>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -75,7 +77,13 @@ struct StatsDto {
 }
 
 impl JobDto {
-    pub(crate) fn new(job: &Job, stats: Option<JobStats>) -> JobDto {
+    /// The job as shown; `fire_at` gives the instant a tick fires (its tick jitter applied),
+    /// for `nextFireTimes`.
+    pub(crate) fn new(
+        job: &Job,
+        stats: Option<JobStats>,
+        fire_at: impl Fn(Timestamp) -> Timestamp,
+    ) -> JobDto {
         let spec = &job.spec;
         let (misfire_policy, misfire_max) = match spec.misfire {
             MisfirePolicy::FireOnceNow => ("FIRE_ONCE_NOW", None),
@@ -131,10 +139,11 @@ impl JobDto {
             paused: spec.paused,
             name: spec.name.clone(),
             has_signing_secret: spec.signing_secret.is_some(),
+            jitter_ms: spec.tick_jitter.map(millis),
             created_at: format_timestamp(job.created_at),
             updated_at: format_timestamp(job.updated_at),
             version: job.version,
-            next_fire_times: next_fire_times(job),
+            next_fire_times: next_fire_times(job, fire_at),
             done: job.done_at.is_some(),
             done_at: job.done_at.map(format_timestamp),
             stats: stats.map(|stats| StatsDto {
@@ -152,15 +161,16 @@ impl JobDto {
     }
 }
 
-/// The job's next unclaimed ticks, starting at its watermark; none while paused.
-fn next_fire_times(job: &Job) -> Vec<String> {
+/// The instants the job's next unclaimed ticks fire (`fire_at` of each tick), starting at its
+/// watermark; none while paused.
+fn next_fire_times(job: &Job, fire_at: impl Fn(Timestamp) -> Timestamp) -> Vec<String> {
     let mut times = Vec::with_capacity(NEXT_FIRE_TIMES);
     if job.spec.paused {
         return times;
     }
     let mut next = job.next_fire_at;
     while let Some(t) = next {
-        times.push(format_timestamp(t));
+        times.push(format_timestamp(fire_at(t)));
         if times.len() == NEXT_FIRE_TIMES {
             break;
         }

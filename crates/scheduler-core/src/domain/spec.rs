@@ -63,6 +63,8 @@ pub enum JobField {
     Name,
     /// [`JobSpec::signing_secret`].
     SigningSecret,
+    /// [`JobSpec::tick_jitter`].
+    TickJitter,
     /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
 }
@@ -91,6 +93,7 @@ impl fmt::Display for JobField {
             JobField::Overlap => "overlap policy",
             JobField::Name => "name",
             JobField::SigningSecret => "signing secret",
+            JobField::TickJitter => "tick jitter",
             JobField::ExecutionStatus => "execution status",
         };
         f.write_str(name)
@@ -202,6 +205,13 @@ pub struct JobSpec {
     /// The job's own secret for signing its requests, in place of the transport's; write-only
     /// for API clients.
     pub signing_secret: Option<Secret>,
+    /// How far each scheduled tick may be moved later, at most
+    /// [`MAX_TICK_JITTER`](crate::MAX_TICK_JITTER): each fires at a deterministic offset
+    /// ([`tick_offset`](crate::tick_offset)) after its nominal instant, which stays its
+    /// scheduled time. `None` takes the engine's
+    /// [`default_tick_jitter`](crate::EngineConfig::default_tick_jitter) when the tick is
+    /// dispatched; `Some(Duration::ZERO)` turns jitter off.
+    pub tick_jitter: Option<Duration>,
 }
 
 /// The longest signing secret accepted, in bytes.
@@ -236,7 +246,7 @@ impl JobSpec {
 
     /// A recurring spec with the defaults: POST, no headers or body,
     /// [`DEFAULT_ATTEMPT_TIMEOUT`](Self::DEFAULT_ATTEMPT_TIMEOUT), default retry, misfire and
-    /// overlap policies, not paused, UTC.
+    /// overlap policies, not paused, UTC, the engine's default tick jitter.
     pub fn new(
         schedule: Schedule,
         target_url: impl Into<String>,
@@ -278,11 +288,12 @@ impl JobSpec {
             paused: false,
             name: None,
             signing_secret: None,
+            tick_jitter: None,
         }
     }
 
-    /// Checks the parts the types do not: name, URL scheme, timeout, retry policy bounds,
-    /// header names and values.
+    /// Checks the parts the types do not: name, URL scheme, timeout, retry policy bounds, tick
+    /// jitter bound, header names and values.
     pub fn validate(&self) -> Result<(), Error> {
         if let (Some(start), Some(end)) = (self.start_at, self.end_at)
             && end <= start
@@ -342,6 +353,18 @@ impl JobSpec {
             return Err(Error::invalid(
                 JobField::RetryInitialBackoff,
                 "must not be greater than the max backoff",
+            ));
+        }
+        if self
+            .tick_jitter
+            .is_some_and(|jitter| jitter > crate::MAX_TICK_JITTER)
+        {
+            return Err(Error::invalid(
+                JobField::TickJitter,
+                format!(
+                    "must be at most {} ms (one hour)",
+                    crate::MAX_TICK_JITTER.as_millis()
+                ),
             ));
         }
         for (name, value) in &self.headers {
@@ -593,6 +616,7 @@ impl fmt::Debug for JobSpec {
             .field("overlap", &self.overlap)
             .field("paused", &self.paused)
             .field("name", &self.name)
+            .field("tick_jitter", &self.tick_jitter)
             .finish()
     }
 }

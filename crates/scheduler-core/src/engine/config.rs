@@ -5,6 +5,7 @@ use std::time::Duration;
 use cron_expr::Timestamp;
 
 use crate::error::{Error, Result};
+use crate::jitter::MAX_TICK_JITTER;
 use crate::store::{ClaimRequest, RetentionPolicy};
 use crate::time;
 
@@ -125,6 +126,15 @@ pub struct EngineConfig {
     pub prune_interval: Duration,
     /// Seed of the retry jitter; `None` seeds from entropy.
     pub jitter_seed: Option<u64>,
+    /// The tick jitter of jobs that set none ([`JobSpec::tick_jitter`]), at most
+    /// [`MAX_TICK_JITTER`]; zero (the default) fires their ticks at their nominal instants.
+    /// It is applied when a tick is dispatched, not stored with the job, so a change reaches
+    /// every such job at the next start; nodes sharing a store should agree on it, or they
+    /// fire those jobs' ticks at different instants. A jittered tick is claimed at its
+    /// nominal instant and waits on the timer, counted in `max_backlog`, until it fires.
+    ///
+    /// [`JobSpec::tick_jitter`]: crate::JobSpec::tick_jitter
+    pub default_tick_jitter: Duration,
 }
 
 /// The default of [`EngineConfig::max_fresh_attempts`] per core.
@@ -154,6 +164,7 @@ impl Default for EngineConfig {
             retention: None,
             prune_interval: Duration::from_secs(60),
             jitter_seed: None,
+            default_tick_jitter: Duration::ZERO,
         }
     }
 }
@@ -188,6 +199,12 @@ impl EngineConfig {
                     "must be greater than zero and at most half the lease ({:?})",
                     self.lease
                 ),
+            ));
+        }
+        if self.default_tick_jitter > MAX_TICK_JITTER {
+            return Err(Error::invalid_config(
+                "default_tick_jitter",
+                format!("must be at most {MAX_TICK_JITTER:?}"),
             ));
         }
         let positive = [

@@ -265,6 +265,7 @@ impl EngineBuilder {
             inner: Arc::new(Inner {
                 node_id: self.config.node_id.clone(),
                 lease_duration: self.config.lease,
+                default_tick_jitter: self.config.default_tick_jitter,
                 lease,
                 outage,
                 stop_by: stop_by_tx,
@@ -302,6 +303,8 @@ struct Inner {
     node_id: String,
     /// `EngineConfig::lease`: how recent a heartbeat keeps a node live.
     lease_duration: Duration,
+    /// `EngineConfig::default_tick_jitter`.
+    default_tick_jitter: Duration,
     /// This node's lease on a shared store.
     lease: Arc<Lease>,
     /// Outage mode, and the store's health as the claims and the writer see it.
@@ -514,6 +517,14 @@ impl Engine {
     /// This node's name ([`EngineConfig::node_id`]).
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+
+    /// The instant this engine fires the scheduled tick `tick` of `job`: the tick moved by the
+    /// job's tick jitter, or by [`EngineConfig::default_tick_jitter`] when the job sets none
+    /// ([`tick_fire_instant`](crate::tick_fire_instant)). The tick itself stays the execution's
+    /// scheduled time.
+    pub fn tick_fire_instant(&self, job: &Job, tick: cron_expr::Timestamp) -> cron_expr::Timestamp {
+        crate::jitter::tick_fire_instant(job.id, &job.spec, tick, self.inner.default_tick_jitter)
     }
 
     /// Whether this node is fenced: on a shared store, it could not renew its heartbeat for

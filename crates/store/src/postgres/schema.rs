@@ -113,14 +113,19 @@ const V6_ONE_OFF_JOBS: &str = "ALTER TABLE jobs ADD COLUMN run_at bigint, \
      ADD COLUMN start_at bigint, ADD COLUMN end_at bigint, \
      ADD COLUMN delete_after_run boolean NOT NULL DEFAULT false, ADD COLUMN done_at bigint";
 
+/// Version 7: a job's own tick jitter in milliseconds (`jitterMs`), `NULL` for jobs that take
+/// the server's default.
+const V7_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms bigint";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(super) const MIGRATIONS: [&str; 7] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
     V4_API_TOKENS,
     V5_JOB_SIGNING_SECRETS,
     V6_ONE_OFF_JOBS,
+    V7_JOB_TICK_JITTER,
 ];
 
 /// The newest schema version.

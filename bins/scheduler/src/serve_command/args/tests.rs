@@ -436,3 +436,21 @@ fn the_log_file_settings_come_from_the_flags() {
     let error = try_parse(&["--log-file-max-mib", "0"]).unwrap_err();
     assert!(error.to_string().contains("--log-file-max-mib"), "{error}");
 }
+
+#[test]
+fn the_default_jitter_is_off_unless_set_and_bounded() {
+    assert_eq!(
+        parse(&[]).engine_config().default_tick_jitter,
+        Duration::ZERO
+    );
+    let config = parse(&["--default-jitter-ms", "1500"]).engine_config();
+    assert_eq!(config.default_tick_jitter, Duration::from_millis(1_500));
+    let hour = parse(&["--default-jitter-ms", "3600000"]).engine_config();
+    assert_eq!(hour.default_tick_jitter, scheduler_core::MAX_TICK_JITTER);
+    for refused in ["3600001", "1s", "soon"] {
+        let error = try_parse(&["--default-jitter-ms", refused])
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("--default-jitter-ms"), "{refused}: {error}");
+    }
+}

@@ -96,9 +96,8 @@ impl Dispatcher {
         if execution.executed_at.is_none() {
             execution.executed_at = Some(now);
             Metrics::add(&self.metrics.fired, 1);
-            self.metrics
-                .drift
-                .record(time::since(now, execution.scheduled_at));
+            let due = self.fire_at(&job, &execution);
+            self.metrics.drift.record(time::since(now, due));
         }
         // At-most-once: the start must be durable before the request leaves, or a crash could
         // make recovery send it a second time. At-least-once rides the next batch.

@@ -28,6 +28,7 @@ use crate::engine::lease::Lease;
 use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
+use crate::jitter::tick_fire_instant;
 use crate::metrics::Metrics;
 use crate::store::{BoxFuture, ClaimedTick};
 use crate::transport::Transport;
@@ -282,8 +283,9 @@ impl Dispatcher {
                         }
                         Some(_) | None => {}
                     }
+                    let at = self.fire_at(&job, &execution);
                     self.hold(job);
-                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
+                    self.schedule(at, Stage::Tick, execution);
                 }
             }
             DispatchMsg::Recovered(ticks) => self.recover(ticks),
@@ -462,6 +464,21 @@ impl Dispatcher {
 
     fn schedule(&mut self, at: Timestamp, stage: Stage, execution: Execution) {
         self.timer.push(at, (stage, execution));
+    }
+
+    /// The instant `execution` of `job` fires: a scheduled tick moved by the job's tick jitter
+    /// (see [`tick_fire_instant`]), a manual trigger at its instant. Its drift is measured from
+    /// here, so jitter is not drift. A job without jitter pays two comparisons.
+    fn fire_at(&self, job: &Job, execution: &Execution) -> Timestamp {
+        if execution.trigger != ExecutionTrigger::Schedule {
+            return execution.scheduled_at;
+        }
+        tick_fire_instant(
+            job.id,
+            &job.spec,
+            execution.scheduled_at,
+            self.config.default_tick_jitter,
+        )
     }
 
     /// Queues an intermediate state of an execution that stays in the engine (a retry).

@@ -7,20 +7,24 @@
 //! have sent it before stopping:
 //!
 //! - every running at-least-once execution (its start was recorded);
-//! - every pending at-least-once execution whose tick had come when it is recovered: the
-//!   `RUNNING` state is written in batches after the send, so a crash between the send and the
-//!   batch leaves a sent execution pending. One whose tick is still ahead was surely not sent.
+//! - every pending at-least-once execution whose tick had come (its fire instant, the job's
+//!   tick jitter included) when it is recovered: the `RUNNING` state is written in batches
+//!   after the send, so a crash between the send and the batch leaves a sent execution
+//!   pending. One whose tick is still ahead was surely not sent.
 //!
 //! A pending at-most-once execution never is: its start is stored before its request leaves.
 //! Nothing is written before the send to tell the cases apart; the rule is conservative, so a
 //! target may see the header on an execution it never received.
 //!
-//! **Misfires.** Pending scheduled ticks older than the misfire threshold when recovered are
-//! missed, and follow the job's policy as a claim applies it ([`crate::store::plan_claim`]):
-//! of the job's missed ticks (those recovered and those its watermark still owes, which the next
-//! claim plans and are all later), the most recent ones fire (one, none, or `max`); the
-//! recovered ones left out are recorded `SKIPPED` with the reason and counted as misfired.
-//! Manual triggers and ticks of paused jobs are left to the dispatch as usual.
+//! **Misfires.** Pending scheduled ticks whose fire instant (jitter included) is older than the
+//! misfire threshold when recovered are missed, and follow the job's policy as a claim applies
+//! it ([`crate::store::plan_claim`]): of the job's missed ticks (those recovered and those its
+//! watermark still owes, which the next claim plans and are all later), the most recent ones
+//! fire (one, none, or `max`); the recovered ones left out are recorded `SKIPPED` with the
+//! reason and counted as misfired. Manual triggers and ticks of paused jobs are left to the
+//! dispatch as usual.
+
+use std::time::Duration;
 
 use cron_expr::Timestamp;
 use foldhash::{HashMap, HashSet};
@@ -30,6 +34,7 @@ use crate::domain::{
     MisfirePolicy,
 };
 use crate::engine::dispatch::{Dispatcher, Stage};
+use crate::jitter::tick_fire_instant;
 use crate::metrics::Metrics;
 use crate::store::ClaimedTick;
 use crate::time;
@@ -40,13 +45,14 @@ impl Dispatcher {
         let now = self.clock.now();
         Metrics::add(&self.metrics.claimed, ticks.len() as u64);
         let cutoff = time::sub(now, self.config.misfire_threshold);
-        let dropped = misfire_drops(&ticks, cutoff);
+        let dropped = misfire_drops(&ticks, cutoff, self.config.default_tick_jitter);
         let mut pending_resends = 0;
         for ClaimedTick { mut execution, job } in ticks {
             if dropped.contains(&execution.id) {
                 self.drop_missed(execution, &job, now);
                 continue;
             }
+            let due = self.fire_at(&job, &execution);
             match (execution.status, job.spec.delivery) {
                 (ExecutionStatus::Running, DeliveryType::AtMostOnce) => {
                     log::warn!(
@@ -72,7 +78,7 @@ impl Dispatcher {
                     self.hold(job).running += 1;
                     self.schedule(now, Stage::Continue, execution);
                 }
-                (_, DeliveryType::AtLeastOnce) if execution.scheduled_at <= now => {
+                (_, DeliveryType::AtLeastOnce) if due <= now => {
                     log::debug!(
                         "job {} execution {} was due when its node stopped and may have been sent: \
                          sending it as a re-send",
@@ -82,11 +88,11 @@ impl Dispatcher {
                     pending_resends += 1;
                     self.resends.insert(execution.id);
                     self.hold(job);
-                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
+                    self.schedule(due, Stage::Tick, execution);
                 }
                 _ => {
                     self.hold(job);
-                    self.schedule(execution.scheduled_at, Stage::Tick, execution);
+                    self.schedule(due, Stage::Tick, execution);
                 }
             }
         }
@@ -141,15 +147,21 @@ fn policy_rule(policy: MisfirePolicy) -> String {
 }
 
 /// The recovered executions that their jobs' misfire policies drop: pending scheduled ticks
-/// before `cutoff`, beyond the most recent ones the policy keeps among the job's missed ticks
-/// (the watermark's owed ticks first, as they are all later).
-fn misfire_drops(ticks: &[ClaimedTick], cutoff: Timestamp) -> HashSet<ExecutionId> {
+/// due (their tick moved by its jitter, `default_jitter` for jobs that set none) before
+/// `cutoff`, beyond the most recent ones the policy keeps among the job's missed ticks (the
+/// watermark's owed ticks first, as they are all later).
+fn misfire_drops(
+    ticks: &[ClaimedTick],
+    cutoff: Timestamp,
+    default_jitter: Duration,
+) -> HashSet<ExecutionId> {
     let mut missed: HashMap<JobId, Vec<(Timestamp, ExecutionId)>> = HashMap::default();
     let mut jobs: HashMap<JobId, &Job> = HashMap::default();
     for ClaimedTick { execution, job } in ticks {
         let is_missed = execution.status == ExecutionStatus::Pending
             && execution.trigger == ExecutionTrigger::Schedule
-            && execution.scheduled_at < cutoff
+            && tick_fire_instant(job.id, &job.spec, execution.scheduled_at, default_jitter)
+                < cutoff
             && !job.spec.paused;
         if is_missed {
             missed

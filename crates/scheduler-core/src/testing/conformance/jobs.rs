@@ -20,6 +20,8 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[4].spec.paused = true;
     jobs[4].spec.name = Some("nightly report \u{1f319}".to_owned());
     jobs[4].spec.signing_secret = Some(crate::Secret::new("whsec_\u{e9}t\u{e9}"));
+    jobs[2].spec.tick_jitter = Some(Duration::from_millis(30_001));
+    jobs[3].spec.tick_jitter = Some(Duration::ZERO);
     for job in &jobs {
         insert(store, job).await;
     }
@@ -53,6 +55,7 @@ pub async fn update_checks_the_version(store: &dyn Store) {
     let mut changed = original.clone();
     changed.spec.target_url = "http://target.test/other".to_owned();
     changed.spec.signing_secret = Some(crate::Secret::new("rotated"));
+    changed.spec.tick_jitter = Some(Duration::from_secs(3_600));
     match store.update_job(changed.clone(), 7, NextFire::Keep).await {
         Err(Error::VersionConflict {
             expected: 7,
@@ -67,6 +70,7 @@ pub async fn update_checks_the_version(store: &dyn Store) {
         .expect("update_job");
     assert_eq!((stored.version, stored.next_fire_at), (2, Some(at(60))));
     assert_eq!(stored.spec.target_url, "http://target.test/other");
+    assert_eq!(stored.spec.tick_jitter, Some(Duration::from_secs(3_600)));
     let stored = store
         .update_job(changed.clone(), 2, NextFire::Set(Some(at(120))))
         .await
