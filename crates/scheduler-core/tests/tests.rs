@@ -9,6 +9,7 @@ mod conformance;
 mod delivery;
 mod hot_changes;
 mod isolation;
+mod job_alerts;
 mod membership;
 mod misfire_overlap;
 mod nodes;

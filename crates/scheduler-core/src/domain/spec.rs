@@ -9,7 +9,10 @@ use cron_expr::{Schedule, TimeZone, Timestamp};
 use crate::error::Error;
 use crate::time;
 
-use super::{DeliveryType, HttpMethod, MisfirePolicy, OverlapPolicy, RetryPolicy};
+use super::{
+    DeliveryType, HttpMethod, JobAlertSettings, MAX_ALERT_AFTER_FAILURES, MisfirePolicy,
+    OverlapPolicy, RetryPolicy,
+};
 
 /// The longest job name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -59,6 +62,10 @@ pub enum JobField {
     SigningSecret,
     /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
+    /// [`JobAlertSettings::webhook_url`] of [`JobSpec::alert`].
+    AlertWebhookUrl,
+    /// [`JobAlertSettings::after_failures`] of [`JobSpec::alert`].
+    AlertAfterFailures,
 }
 
 impl fmt::Display for JobField {
@@ -83,6 +90,8 @@ impl fmt::Display for JobField {
             JobField::Name => "name",
             JobField::SigningSecret => "signing secret",
             JobField::ExecutionStatus => "execution status",
+            JobField::AlertWebhookUrl => "alert webhook URL",
+            JobField::AlertAfterFailures => "alert after failures",
         };
         f.write_str(name)
     }
@@ -134,6 +143,8 @@ pub struct JobSpec {
     /// The job's own secret for signing its requests, in place of the transport's; write-only
     /// for API clients.
     pub signing_secret: Option<Secret>,
+    /// The job's own alert; `None` leaves its failures to the server-wide alert sink only.
+    pub alert: Option<JobAlertSettings>,
 }
 
 /// The longest signing secret accepted, in bytes.
@@ -190,6 +201,7 @@ impl JobSpec {
             paused: false,
             name: None,
             signing_secret: None,
+            alert: None,
         }
     }
 
@@ -204,7 +216,16 @@ impl JobSpec {
                 format!("must be at most {MAX_NAME_CHARS} characters, without control characters"),
             ));
         }
-        check_target_url(&self.target_url)?;
+        check_url(&self.target_url, JobField::TargetUrl, "target URL")?;
+        if let Some(alert) = &self.alert {
+            check_url(&alert.webhook_url, JobField::AlertWebhookUrl, "webhook URL")?;
+            if !(1..=MAX_ALERT_AFTER_FAILURES).contains(&alert.after_failures) {
+                return Err(Error::invalid(
+                    JobField::AlertAfterFailures,
+                    format!("must be between 1 and {MAX_ALERT_AFTER_FAILURES}"),
+                ));
+            }
+        }
         if self.attempt_timeout.is_zero() {
             return Err(Error::invalid(
                 JobField::AttemptTimeout,
@@ -345,21 +366,21 @@ pub fn is_job_header_allowed(name: &str) -> bool {
             .any(|forbidden| forbidden.eq_ignore_ascii_case(name))
 }
 
-/// A target URL is `http://` or `https://`, then a host, with no user info (a password in a
+/// A URL (a target's, or an alert's webhook, named `what` in messages and `field` in the
+/// error) is `http://` or `https://`, then a host, with no user info (a password in a
 /// URL ends up in logs and traces) and, if it names a port, a port from 1 to 65535.
-fn check_target_url(url: &str) -> Result<(), Error> {
-    let invalid = |reason: String| Error::invalid(JobField::TargetUrl, reason);
+fn check_url(url: &str, field: JobField, what: &str) -> Result<(), Error> {
+    let invalid = |reason: String| Error::invalid(field.clone(), reason);
     let url = url.trim();
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid("the target URL must start with http:// or https://".to_owned()))?;
+        .ok_or_else(|| invalid(format!("the {what} must start with http:// or https://")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
-        return Err(invalid(
-            "the target URL must not contain user info (user:password@); send credentials in a header"
-                .to_owned(),
-        ));
+        return Err(invalid(format!(
+            "the {what} must not contain user info (user:password@); send credentials in a header"
+        )));
     }
     // The port follows the last colon, unless that colon is inside an IPv6 literal's brackets.
     let (host, port) = match authority.rfind(':') {
@@ -369,7 +390,7 @@ fn check_target_url(url: &str) -> Result<(), Error> {
         _ => (authority, None),
     };
     if host.is_empty() || host == "[]" {
-        return Err(invalid("the target URL has no host".to_owned()));
+        return Err(invalid(format!("the {what} has no host")));
     }
     if let Some(port) = port {
         match port.parse::<u32>() {
@@ -377,7 +398,7 @@ fn check_target_url(url: &str) -> Result<(), Error> {
             _ if port.is_empty() => {}
             _ => {
                 return Err(invalid(format!(
-                    "port {port:?} of the target URL must be a number from 1 to 65535"
+                    "port {port:?} of the {what} must be a number from 1 to 65535"
                 )));
             }
         }
@@ -442,6 +463,7 @@ impl fmt::Debug for JobSpec {
             .field("overlap", &self.overlap)
             .field("paused", &self.paused)
             .field("name", &self.name)
+            .field("alert", &self.alert)
             .finish()
     }
 }
