@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use scheduler_core::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, HttpMethod, Job,
-    JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone,
-    Timestamp,
+    JobAlertSettings, JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret,
+    TimeZone, Timestamp,
 };
 use uuid::Uuid;
 
 /// The job columns, in [`JobRow`]'s field order; both stores name them alike.
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
-     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret";
+     retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, alert";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 24;
+pub(crate) const JOB_COLUMN_COUNT: usize = 25;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -90,6 +90,8 @@ pub(crate) struct JobRow {
     /// The job's own signing secret, in clear: it signs requests, so it cannot be hashed (the
     /// database file is the operator's to protect).
     pub(crate) signing_secret: Option<String>,
+    /// The job's own alert: `<after failures>:<on recovery 0|1>:<webhook URL>`.
+    pub(crate) alert: Option<String>,
 }
 
 impl JobRow {
@@ -134,6 +136,7 @@ impl JobRow {
                 .signing_secret
                 .as_ref()
                 .map(|secret| secret.expose().to_owned()),
+            alert: spec.alert.as_ref().map(encode_alert),
         })
     }
 
@@ -199,6 +202,12 @@ impl JobRow {
             paused: !self.active.unwrap_or(true),
             name: self.name,
             signing_secret: self.signing_secret.map(Secret::new),
+            alert: self
+                .alert
+                .as_deref()
+                .map(decode_alert)
+                .transpose()
+                .map_err(|reason| InvalidColumn::new(24, reason))?,
         };
         Ok(Job {
             id: JobId(self.id),
@@ -326,6 +335,39 @@ fn decode_time_zone(text: &str) -> Result<TimeZone, String> {
         return Ok(TimeZone::fixed(offset));
     }
     TimeZone::get(text).map_err(|error| format!("unknown time zone {text:?}: {error}"))
+}
+
+/// A job's alert as `<after failures>:<on recovery 0|1>:<webhook URL>`: the URL comes last, so
+/// that its own colons need no escaping.
+fn encode_alert(alert: &JobAlertSettings) -> String {
+    format!(
+        "{}:{}:{}",
+        alert.after_failures,
+        u8::from(alert.on_recovery),
+        alert.webhook_url
+    )
+}
+
+/// The alert [`encode_alert`] wrote.
+fn decode_alert(text: &str) -> Result<JobAlertSettings, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(after), Some(recovery), Some(url)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("malformed alert".to_owned());
+    };
+    let after_failures = after
+        .parse::<u32>()
+        .map_err(|_| format!("malformed alert: after failures {after:?}"))?;
+    let on_recovery = match recovery {
+        "0" => false,
+        "1" => true,
+        other => return Err(format!("malformed alert: on recovery {other:?}")),
+    };
+    Ok(JobAlertSettings {
+        webhook_url: url.to_owned(),
+        after_failures,
+        on_recovery,
+    })
 }
 
 /// Headers as netstrings, `<len>:<name><len>:<value>` per header, so that any byte sequence

@@ -180,6 +180,10 @@ const V10_API_TOKENS: &str = "CREATE TABLE api_tokens (
 /// with the server's secrets or not at all.
 const V11_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret TEXT;";
 
+/// Version 12: a job's own alert (`<afterFailures>:<onRecovery 0|1>:<webhook URL>`), `NULL` for
+/// jobs without one.
+const V12_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert TEXT;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -189,7 +193,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 11] = [
+const MIGRATIONS: [Migration; 12] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -204,6 +208,7 @@ const MIGRATIONS: [Migration; 11] = [
     |transaction, _| transaction.execute_batch(V9_REDELIVERIES),
     |transaction, _| transaction.execute_batch(V10_API_TOKENS),
     |transaction, _| transaction.execute_batch(V11_JOB_SIGNING_SECRETS),
+    |transaction, _| transaction.execute_batch(V12_JOB_ALERTS),
 ];
 
 /// The newest schema version.

@@ -172,7 +172,7 @@ fn job_row(job: &Job) -> Result<JobRow> {
 }
 
 /// The values to bind for `row`, in `JOB_COLUMNS` order (`$1` .. `$24`).
-fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
+fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 25] {
     [
         &row.id,
         &row.schedule,
@@ -198,6 +198,7 @@ fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
         &row.version,
         &row.name,
         &row.signing_secret,
+        &row.alert,
     ]
 }
 
@@ -205,13 +206,13 @@ fn job_params(row: &JobRow) -> [&(dyn ToSql + Sync); 24] {
 const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, \
-     signing_secret) \
+     signing_secret, alert) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-     $24)";
+     $24, $25)";
 
 /// A job's row rewritten.
 const UPDATE_JOB: &str = "UPDATE jobs SET schedule = $2, api = $3, type = $4, created_at = $5, updated_at = $6, \
      active = $7, time_zone = $8, method = $9, headers = $10, body = $11, attempt_timeout_ms = $12, \
      retry_max_attempts = $13, retry_initial_backoff_ms = $14, retry_max_backoff_ms = $15, retry_multiplier = $16, \
      retry_jitter = $17, misfire_policy = $18, misfire_max = $19, overlap_policy = $20, next_fire_at = $21, \
-     version = $22, name = $23, signing_secret = $24 WHERE id = $1";
+     version = $22, name = $23, signing_secret = $24, alert = $25 WHERE id = $1";

@@ -9,7 +9,7 @@ use tokio_postgres::types::FromSql;
 
 use crate::codec::{EXECUTION_COLUMNS, ExecutionRow, InvalidColumn, JOB_COLUMNS, JobRow};
 
-/// Reads a job from columns `offset..offset + 24` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 25` in `JOB_COLUMNS` order.
 pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
     let column = |index: usize| offset + index;
     let get = Getter { row, what: "job" };
@@ -38,6 +38,7 @@ pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
         version: get.at(column(21))?,
         name: get.at(column(22))?,
         signing_secret: get.at(column(23))?,
+        alert: get.at(column(24))?,
     };
     values
         .into_job()

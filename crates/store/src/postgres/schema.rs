@@ -106,13 +106,18 @@ const V4_API_TOKENS: &str = "CREATE TABLE api_tokens (
 /// with the server's secrets or not at all.
 const V5_JOB_SIGNING_SECRETS: &str = "ALTER TABLE jobs ADD COLUMN signing_secret text";
 
+/// Version 6: a job's own alert (`<afterFailures>:<onRecovery 0|1>:<webhook URL>`), `NULL` for
+/// jobs without one.
+const V6_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert text";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
     V4_API_TOKENS,
     V5_JOB_SIGNING_SECRETS,
+    V6_JOB_ALERTS,
 ];
 
 /// The newest schema version.

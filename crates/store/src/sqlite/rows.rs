@@ -41,10 +41,11 @@ pub(crate) fn job_params<'a>(
         &row.version,
         &row.name,
         &row.signing_secret,
+        &row.alert,
     ]
 }
 
-/// Reads a job from columns `offset..offset + 24` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 25` in `JOB_COLUMNS` order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let values = JobRow {
@@ -72,6 +73,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         version: row.get(column(21))?,
         name: row.get(column(22))?,
         signing_secret: row.get(column(23))?,
+        alert: row.get(column(24))?,
     };
     values.into_job().map_err(|error| invalid_at(offset, error))
 }
