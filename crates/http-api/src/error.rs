@@ -346,6 +346,8 @@ fn json_field_name(field: &JobField) -> String {
         JobField::Name => "name",
         JobField::SigningSecret => "signingSecret",
         JobField::ExecutionStatus => "status",
+        JobField::AlertWebhookUrl => "alert.webhookUrl",
+        JobField::AlertAfterFailures => "alert.afterFailures",
     };
     name.to_owned()
 }

@@ -4,7 +4,10 @@
 //! against the router and every response schema against real responses (exact field sets,
 //! types and enums), so it cannot drift from the code unnoticed.
 
-use scheduler_core::{JobSpec, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RetryPolicy};
+use scheduler_core::{
+    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES,
+    RetryPolicy,
+};
 use serde_json::{Value, json};
 
 use crate::dto::{
@@ -340,7 +343,8 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "misfire": {"$ref": "#/components/schemas/Misfire"},
         "overlap": {"$ref": "#/components/schemas/Overlap"},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
-        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."}
+        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."},
+        "alert": {"$ref": "#/components/schemas/AlertInput"}
     });
     match settings {
         Value::Object(map) => map,
@@ -406,6 +410,25 @@ fn schemas() -> Value {
             "then": {"required": ["max"], "properties": {"max": {"type": "integer"}}},
             "else": {"properties": {"max": {"type": "null"}}}
         },
+        "AlertInput": {
+            "type": ["object", "null"], "additionalProperties": false, "required": ["webhookUrl"],
+            "description": "The job's own alert: a webhook POSTed to (docs/ALERTS.md) when afterFailures finished executions in a row have failed, once per streak, and with onRecovery again when the job next succeeds. null or absent: none.",
+            "properties": {
+                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "An absolute http:// or https:// URL with a host, no user info; refused as the target (api) would be by the server's target policy."},
+                "afterFailures": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ALERT_AFTER_FAILURES, "default": JobAlertSettings::DEFAULT_AFTER_FAILURES, "description": "Consecutive failed executions that raise the alert."},
+                "onRecovery": {"type": ["boolean", "null"], "default": false, "description": "Also alert when the job succeeds after an alerted streak."}
+            }
+        },
+        "Alert": {
+            "type": ["object", "null"], "additionalProperties": false,
+            "required": ["webhookUrl", "afterFailures", "onRecovery"],
+            "description": "The job's own alert; null when it has none.",
+            "properties": {
+                "webhookUrl": {"type": "string"},
+                "afterFailures": {"type": "integer"},
+                "onRecovery": {"type": "boolean"}
+            }
+        },
         "Stats": {
             "type": ["object", "null"], "additionalProperties": false,
             "required": ["succeeded", "failed", "successRate", "meanDurationMs"],
@@ -419,7 +442,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
+            "required": ["jobId", "schedule", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "alert", "createdAt", "updatedAt", "version", "nextFireTimes", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": "string", "description": "The canonical text of the schedule."},
@@ -437,6 +460,7 @@ fn schemas() -> Value {
                 "paused": {"type": "boolean"},
                 "name": nullable("string"),
                 "hasSigningSecret": {"type": "boolean", "description": "Whether the job signs with a secret of its own (signingSecret); the secret is never shown."},
+                "alert": {"$ref": "#/components/schemas/Alert"},
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},

@@ -251,7 +251,8 @@ async fn documented_request_and_error_schemas_match() {
         "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "secretHeaders": ["a"], "body": "x", "timeoutMs": 10,
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly",
-        "signingSecret": "whsec_x"
+        "signingSecret": "whsec_x",
+        "alert": {"webhookUrl": "https://hooks.example.com/a", "afterFailures": 2, "onRecovery": true}
     });
     validate(&document, &schemas["JobCreate"], &full, "request JobCreate");
     let create_fields: BTreeSet<&String> = schemas["JobCreate"]["properties"]

@@ -31,6 +31,7 @@ pub(crate) struct JobDto {
     name: Option<String>,
     /// Whether the job signs with a secret of its own; the secret itself is never shown.
     has_signing_secret: bool,
+    alert: Option<AlertDto>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -46,6 +47,14 @@ struct RetryDto {
     max_backoff_ms: u64,
     multiplier: f64,
     jitter: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertDto {
+    webhook_url: String,
+    after_failures: u32,
+    on_recovery: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +125,11 @@ impl JobDto {
             paused: spec.paused,
             name: spec.name.clone(),
             has_signing_secret: spec.signing_secret.is_some(),
+            alert: spec.alert.as_ref().map(|alert| AlertDto {
+                webhook_url: alert.webhook_url.clone(),
+                after_failures: alert.after_failures,
+                on_recovery: alert.on_recovery,
+            }),
             created_at: format_timestamp(job.created_at),
             updated_at: format_timestamp(job.updated_at),
             version: job.version,
