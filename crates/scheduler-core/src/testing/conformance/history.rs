@@ -134,17 +134,14 @@ pub async fn finished_executions_before_skips_other_states(store: &dyn Store) {
         })
         .collect();
     store.record_results(updates).await.expect("record_results");
-    let before = |tick: i64, limit: usize| {
-        let store = store;
-        async move {
-            let found = store
-                .finished_executions_before(a.id, at(tick), limit)
-                .await
-                .expect("finished_executions_before");
-            assert!(found.iter().all(|execution| execution.job_id == a.id));
-            assert!(found.iter().all(|execution| execution.status.is_outcome()));
-            ticks(&found)
-        }
+    let before = |tick: i64, limit: usize| async move {
+        let found = store
+            .finished_executions_before(a.id, at(tick), limit)
+            .await
+            .expect("finished_executions_before");
+        assert!(found.iter().all(|execution| execution.job_id == a.id));
+        assert!(found.iter().all(|execution| execution.status.is_outcome()));
+        ticks(&found)
     };
     assert_eq!(before(40, 3).await, [at(31), at(30), at(20)]);
     assert_eq!(before(31, 3).await, [at(30), at(20), at(15)]);
