@@ -8,11 +8,16 @@ use std::net::TcpListener;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
+use alerts::{
+    FanOutAlertSink, JobWebhookAlertSink, JobWebhookConfig, WebhookAlertSink, WebhookConfig,
+    WebhookWorker,
+};
 use anyhow::Context;
 use executor::{HttpTransport, HttpTransportConfig};
 use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
-use scheduler_core::{AlertSink, BoxFuture, Engine, LogAlertSink, Store, TokenStore};
+use scheduler_core::{
+    AlertSink, BoxFuture, Engine, JobAlert, JobAlertSink, LogAlertSink, Store, TokenStore,
+};
 use store::{PostgresConfig, PostgresStore, SqliteStore};
 
 use self::args::Database;
@@ -117,9 +122,14 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     let transport =
         Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
+    // Jobs' own webhooks are chosen by API clients: they go through the target policy.
+    let mut job_webhooks = JobWebhookConfig::default();
+    job_webhooks.webhook.target_policy = Some(args.target_policy());
+    let job_webhooks = JobWebhookAlertSink::new(job_webhooks);
 
     let engine = Engine::builder(store, transport)
         .alert_sink(alert_sink)
+        .job_alert_sink(Arc::new(LoggedJobAlerts(job_webhooks.clone())))
         .config(engine_config)
         .control_runtime(control_runtime)
         .start()
@@ -187,6 +197,11 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let stats = webhook.shutdown(left).await;
         log::info!("alert webhook stopped: {stats:?}");
+    }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let stats = job_webhooks.shutdown(left).await;
+    if stats.retired_destinations > 0 || stats.webhooks.delivered_batches > 0 {
+        log::info!("job alert webhooks stopped: {stats:?}");
     }
     Ok(())
 }
@@ -260,6 +275,20 @@ fn alert_sinks(
         WebhookAlertSink::start(WebhookConfig::new(url)).context("starting the alert webhook")?;
     let sinks: Vec<Arc<dyn AlertSink>> = vec![log_sink, Arc::new(webhook)];
     Ok((Arc::new(FanOutAlertSink::new(sinks)), Some(worker)))
+}
+
+/// Jobs' own alerts: logged, and POSTed to their jobs' webhooks.
+struct LoggedJobAlerts(JobWebhookAlertSink);
+
+impl JobAlertSink for LoggedJobAlerts {
+    fn deliver_job_alert(&self, alert: JobAlert) -> BoxFuture<'static, ()> {
+        let logged = LogAlertSink.deliver_job_alert(alert.clone());
+        let posted = self.0.deliver_job_alert(alert);
+        Box::pin(async move {
+            logged.await;
+            posted.await;
+        })
+    }
 }
 
 /// Completes with the name of the first SIGINT or SIGTERM.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use executor::TargetPolicy;
+
 /// How a [`WebhookAlertSink`](crate::WebhookAlertSink) delivers. Every field is public; start
 /// from [`WebhookConfig::new`] and override what differs.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub struct WebhookConfig {
     pub user_agent: String,
     /// Root certificates trusted besides the web PKI roots, as PEM text.
     pub extra_root_certificates_pem: Vec<String>,
+    /// Which addresses the POSTs may connect to; `None` allows every address (the operator
+    /// chose the URL). Jobs' own webhooks, which API clients choose, go through the server's
+    /// target policy.
+    pub target_policy: Option<TargetPolicy>,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -57,6 +63,7 @@ impl std::fmt::Debug for WebhookConfig {
                 "extra_root_certificates_pem",
                 &self.extra_root_certificates_pem.len(),
             )
+            .field("target_policy", &self.target_policy)
             .finish()
     }
 }
@@ -79,6 +86,36 @@ impl WebhookConfig {
             drop_log_interval: Duration::from_secs(10),
             user_agent: concat!("scheduler/", env!("CARGO_PKG_VERSION")).to_owned(),
             extra_root_certificates_pem: Vec::new(),
+            target_policy: None,
+        }
+    }
+}
+
+/// How a [`JobWebhookAlertSink`](crate::JobWebhookAlertSink) delivers jobs' own alerts: one
+/// webhook sink per destination URL, each as [`webhook`](Self::webhook) says, and at most
+/// [`max_destinations`](Self::max_destinations) of them at once. Start from
+/// [`JobWebhookConfig::default`] and override what differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobWebhookConfig {
+    /// The most destinations with a sink at once. A new destination takes the place of the
+    /// least recently used idle one (nothing queued or being sent); when none is idle, its
+    /// alert is dropped and counted.
+    pub max_destinations: usize,
+    /// The settings of each destination's sink; its `url` is replaced by the destination's,
+    /// and its `queue_capacity` bounds what one destination may hold.
+    pub webhook: WebhookConfig,
+}
+
+impl Default for JobWebhookConfig {
+    /// 256 destinations, each with a queue of 100 alerts (so at most 25,600 alerts wait in
+    /// all), and otherwise [`WebhookConfig::new`]'s defaults with the target policy's defaults.
+    fn default() -> JobWebhookConfig {
+        let mut webhook = WebhookConfig::new("");
+        webhook.queue_capacity = 100;
+        webhook.target_policy = Some(TargetPolicy::default());
+        JobWebhookConfig {
+            max_destinations: 256,
+            webhook,
         }
     }
 }

@@ -71,14 +71,19 @@ impl WebhookClient {
             http_version: HttpVersionPolicy::Negotiate,
             // Alerts are not signed: the signature is the targets' promise.
             signing_secrets: Vec::new(),
-            // The operator chose this URL; the target policy guards the URLs of jobs, which
-            // API clients choose.
-            target_policy: TargetPolicy {
-                allow: vec![
-                    TargetRule::Network(IpNetwork::from_str("0.0.0.0/0").map_err(Error::Config)?),
-                    TargetRule::Network(IpNetwork::from_str("::/0").map_err(Error::Config)?),
-                ],
-                ..TargetPolicy::default()
+            // Without a policy, the operator chose this URL; the target policy guards the URLs
+            // of jobs (and of their own webhooks), which API clients choose.
+            target_policy: match &config.target_policy {
+                Some(policy) => policy.clone(),
+                None => TargetPolicy {
+                    allow: vec![
+                        TargetRule::Network(
+                            IpNetwork::from_str("0.0.0.0/0").map_err(Error::Config)?,
+                        ),
+                        TargetRule::Network(IpNetwork::from_str("::/0").map_err(Error::Config)?),
+                    ],
+                    ..TargetPolicy::default()
+                },
             },
         })
         .map_err(|error| match error {

@@ -1,4 +1,5 @@
-//! Alert sinks of the scheduler: where final failures (and recoveries) of executions go.
+//! Alert sinks of the scheduler: where final failures (and recoveries) of executions go, and
+//! jobs' own alerts.
 //!
 //! **What it is:** implementations of `scheduler-core`'s [`AlertSink`](scheduler_core::AlertSink):
 //! the log sink ([`LogAlertSink`], core's own, re-exported here so a binary finds every sink in
@@ -72,19 +73,30 @@
 //! Times are RFC 3339 in UTC with milliseconds. Logs name the webhook by scheme, host and port
 //! only, and never show the configured headers, which may hold credentials.
 //!
-//! There is one URL per sink: core's job spec has no per-job alert URL yet.
+//! Every POST carries `"version": 1` (the payload's version; docs/ALERTS.md has the whole
+//! format). There is one URL per sink.
+//!
+//! # Jobs' own webhooks
+//!
+//! [`JobWebhookAlertSink`] takes the engine's job alerts (a job's `alert` settings: failing
+//! after N consecutive failures, recovered) and keeps one webhook sink per destination URL, as
+//! above, started on its first alert, with a bound on the number of destinations and on each
+//! one's queue. Its records have the kinds `JOB_FAILING` and `JOB_RECOVERED`, and carry
+//! `consecutiveFailures` (and `jobName` for a named job).
 #![warn(missing_docs)]
 
 mod config;
 mod error;
 mod fan_out;
 mod http;
+mod job_webhook;
 mod payload;
 mod webhook;
 
 pub use scheduler_core::LogAlertSink;
 
-pub use crate::config::WebhookConfig;
+pub use crate::config::{JobWebhookConfig, WebhookConfig};
 pub use crate::error::Error;
 pub use crate::fan_out::FanOutAlertSink;
+pub use crate::job_webhook::{JobWebhookAlertSink, JobWebhookStats};
 pub use crate::webhook::{WebhookAlertSink, WebhookStats, WebhookWorker};

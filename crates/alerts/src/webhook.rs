@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::config::WebhookConfig;
 use crate::error::Error;
 use crate::http::{PostResult, WebhookClient};
-use crate::payload::{AlertRecord, Batch, format_time};
+use crate::payload::{AlertRecord, Batch, PAYLOAD_VERSION, format_time};
 
 /// An [`AlertSink`] that POSTs alerts as JSON to a webhook, in batches, from a background
 /// task. See the [crate documentation](crate) for what is coalesced and how.
@@ -72,6 +72,7 @@ impl WebhookAlertSink {
             last_drop_log_ms: AtomicU64::new(NEVER),
             unreported_drops: AtomicU64::new(0),
             dropped_since_batch: AtomicU64::new(0),
+            outstanding: AtomicU64::new(0),
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
@@ -94,10 +95,17 @@ impl WebhookAlertSink {
 
     /// Queues one alert without waiting; returns whether it was queued (`false`: dropped).
     pub fn enqueue(&self, alert: Alert) -> bool {
-        let record = AlertRecord::new(alert, Timestamp::now());
+        self.enqueue_record(AlertRecord::new(alert, Timestamp::now()))
+    }
+
+    /// Queues one record without waiting; returns whether it was queued (`false`: dropped).
+    pub(crate) fn enqueue_record(&self, record: AlertRecord) -> bool {
+        // Counted before the send, so that the worker never takes it below zero.
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
         match self.queue.try_send(record) {
             Ok(()) => true,
             Err(_full_or_closed) => {
+                self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
                 self.shared
                     .counters
                     .dropped_alerts
@@ -110,6 +118,13 @@ impl WebhookAlertSink {
                 false
             }
         }
+    }
+}
+
+impl WebhookAlertSink {
+    /// Whether nothing is queued or being sent.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.shared.outstanding.load(Ordering::Acquire) == 0
     }
 }
 
@@ -168,6 +183,8 @@ struct Shared {
     last_drop_log_ms: AtomicU64,
     unreported_drops: AtomicU64,
     dropped_since_batch: AtomicU64,
+    /// Alerts queued or in a batch not yet delivered or given up.
+    outstanding: AtomicU64,
     counters: Counters,
     shutting_down: AtomicBool,
     shutdown: Notify,
@@ -238,6 +255,9 @@ impl Worker {
     async fn run(mut self) {
         while let Some(batch) = self.next_batch().await {
             self.deliver(&batch).await;
+            self.shared
+                .outstanding
+                .fetch_sub(batch.len() as u64, Ordering::AcqRel);
             self.shared.report_drops(false);
         }
     }
@@ -286,6 +306,7 @@ impl Worker {
     async fn deliver(&self, batch: &[AlertRecord]) {
         let count = batch.len() as u64;
         let body = Batch {
+            version: PAYLOAD_VERSION,
             source: "scheduler",
             batch_time: format_time(Timestamp::now()),
             dropped_alerts: self.shared.dropped_since_batch.swap(0, Ordering::AcqRel),

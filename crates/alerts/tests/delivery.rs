@@ -40,6 +40,7 @@ async fn an_alert_arrives_as_json_after_the_window() {
             .unwrap()
             .starts_with("scheduler/")
     );
+    assert_eq!(post.json["version"], 1);
     assert_eq!(post.json["source"], "scheduler");
     assert_eq!(post.json["droppedAlerts"], 0);
     let mut alert = post.alerts()[0].clone();

@@ -5,4 +5,5 @@ mod support;
 mod config;
 mod delivery;
 mod fan_out;
+mod job_webhooks;
 mod queue;

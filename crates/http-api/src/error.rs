@@ -350,6 +350,8 @@ fn json_field_name(field: &JobField) -> String {
         JobField::SigningSecret => "signingSecret",
         JobField::TickJitter => "jitterMs",
         JobField::ExecutionStatus => "status",
+        JobField::AlertWebhookUrl => "alert.webhookUrl",
+        JobField::AlertAfterFailures => "alert.afterFailures",
     };
     name.to_owned()
 }

@@ -4,7 +4,10 @@
 //! against the router and every response schema against real responses (exact field sets,
 //! types and enums), so it cannot drift from the code unnoticed.
 
-use scheduler_core::{JobSpec, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RetryPolicy};
+use scheduler_core::{
+    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES,
+    RetryPolicy,
+};
 use serde_json::{Value, json};
 
 use crate::cron::{DEFAULT_FIRE_TIMES, MAX_FIRE_TIMES, MAX_SCHEDULE_CHARS};
@@ -364,7 +367,8 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "overlap": {"$ref": "#/components/schemas/Overlap"},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
         "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."},
-        "jitterMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TICK_JITTER_MS, "description": JITTER_DESCRIPTION}
+        "jitterMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TICK_JITTER_MS, "description": JITTER_DESCRIPTION},
+        "alert": {"$ref": "#/components/schemas/AlertInput"}
     });
     match settings {
         Value::Object(map) => map,
@@ -432,6 +436,25 @@ fn schemas() -> Value {
             "then": {"required": ["max"], "properties": {"max": {"type": "integer"}}},
             "else": {"properties": {"max": {"type": "null"}}}
         },
+        "AlertInput": {
+            "type": ["object", "null"], "additionalProperties": false, "required": ["webhookUrl"],
+            "description": "The job's own alert: a webhook POSTed to (docs/ALERTS.md) when afterFailures finished executions in a row have failed, once per streak, and with onRecovery again when the job next succeeds. null or absent: none.",
+            "properties": {
+                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "An absolute http:// or https:// URL with a host, no user info; refused as the target (api) would be by the server's target policy."},
+                "afterFailures": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ALERT_AFTER_FAILURES, "default": JobAlertSettings::DEFAULT_AFTER_FAILURES, "description": "Consecutive failed executions that raise the alert."},
+                "onRecovery": {"type": ["boolean", "null"], "default": false, "description": "Also alert when the job succeeds after an alerted streak."}
+            }
+        },
+        "Alert": {
+            "type": ["object", "null"], "additionalProperties": false,
+            "required": ["webhookUrl", "afterFailures", "onRecovery"],
+            "description": "The job's own alert; null when it has none.",
+            "properties": {
+                "webhookUrl": {"type": "string"},
+                "afterFailures": {"type": "integer"},
+                "onRecovery": {"type": "boolean"}
+            }
+        },
         "Stats": {
             "type": ["object", "null"], "additionalProperties": false,
             "required": ["succeeded", "failed", "successRate", "meanDurationMs", "lastStatus"],
@@ -446,7 +469,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "jitterMs", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
+            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "jitterMs", "alert", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": ["string", "null"], "description": "The canonical text of the schedule; null for a one-off job."},
@@ -469,6 +492,7 @@ fn schemas() -> Value {
                 "name": nullable("string"),
                 "hasSigningSecret": {"type": "boolean", "description": "Whether the job signs with a secret of its own (signingSecret); the secret is never shown."},
                 "jitterMs": {"type": ["integer", "null"], "description": JITTER_DESCRIPTION},
+                "alert": {"$ref": "#/components/schemas/Alert"},
                 "createdAt": {"type": "string", "format": "date-time"},
                 "updatedAt": {"type": "string", "format": "date-time"},
                 "version": {"type": "integer", "description": "Starts at 1, grows with every change; the ETag."},

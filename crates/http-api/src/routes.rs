@@ -16,7 +16,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::metrics::{self, MetricsReport, NodeDto};
-use crate::target_check::check_target;
+use crate::target_check::check_targets;
 use crate::{ApiConfig, ApiState};
 
 /// Default and largest page sizes (the OpenAPI document states them from here).
@@ -128,7 +128,7 @@ async fn create_job(
     let request = dto::parse_job_request(&body.0.0, JobRequestKind::Create, &config.job_defaults)?;
     dto::refuse_placeholders(&request.spec)?;
     if let Some(check) = &config.target_check {
-        check_target(check.as_ref(), &request.spec.target_url)?;
+        check_targets(check.as_ref(), &request.spec)?;
     }
     let job = state.engine().create_job(request.spec).await?;
     Ok(job_response(StatusCode::CREATED, &state, &job))
@@ -156,7 +156,7 @@ async fn replace_job(
     let job_request =
         dto::parse_job_request(&body.0.0, JobRequestKind::Replace, &config.job_defaults)?;
     if let Some(check) = &config.target_check {
-        check_target(check.as_ref(), &job_request.spec.target_url)?;
+        check_targets(check.as_ref(), &job_request.spec)?;
     }
     if let Some(body_id) = &job_request.job_id
         && body_id.parse::<uuid::Uuid>().ok() != Some(id.0)

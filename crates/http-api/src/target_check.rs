@@ -3,6 +3,7 @@
 use std::fmt;
 
 use actix_web::http::Uri;
+use scheduler_core::JobSpec;
 
 use crate::error::ApiError;
 
@@ -16,8 +17,18 @@ pub trait TargetCheck: Send + Sync + fmt::Debug {
     fn check(&self, host: &str, port: u16) -> Result<(), String>;
 }
 
-/// Runs `check` on the target URL `url` (already validated), naming the `api` field.
-pub(crate) fn check_target(check: &dyn TargetCheck, url: &str) -> Result<(), ApiError> {
+/// Runs `check` on the job's target and on its alert's webhook (both validated already): an
+/// API client chooses both, and both are called from the server.
+pub(crate) fn check_targets(check: &dyn TargetCheck, spec: &JobSpec) -> Result<(), ApiError> {
+    check_target(check, &spec.target_url, "api")?;
+    if let Some(alert) = &spec.alert {
+        check_target(check, &alert.webhook_url, "alert.webhookUrl")?;
+    }
+    Ok(())
+}
+
+/// Runs `check` on the URL `url` (already validated), naming `field`.
+fn check_target(check: &dyn TargetCheck, url: &str, field: &str) -> Result<(), ApiError> {
     let Ok(uri) = url.trim().parse::<Uri>() else {
         return Ok(());
     };
@@ -34,5 +45,5 @@ pub(crate) fn check_target(check: &dyn TargetCheck, url: &str) -> Result<(), Api
         });
     check
         .check(host, port)
-        .map_err(|reason| ApiError::invalid("api", reason))
+        .map_err(|reason| ApiError::invalid(field, reason))
 }

@@ -515,3 +515,52 @@ async fn jitter_ms_round_trips_and_moves_next_fire_times() {
     let replaced = put_json(&app, &uri, &job_body("0 * * * * *")).await;
     assert_eq!(replaced.body["jitterMs"], Value::Null);
 }
+
+#[actix_web::test]
+async fn a_jobs_alert_is_stored_shown_with_its_defaults_and_removed_by_a_put_without_it() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let mut body = job_body("0 * * * * *");
+    body["alert"] = json!({"webhookUrl": " https://hooks.example.com/T0?token=x "});
+    let created = create(&app, body.clone()).await;
+    assert_eq!(
+        created["alert"],
+        json!({"webhookUrl": "https://hooks.example.com/T0?token=x", "afterFailures": 1, "onRecovery": false})
+    );
+    let id = created["jobId"].as_str().unwrap().to_owned();
+    let job_id = scheduler_core::JobId(id.parse().unwrap());
+    let stored = harness.engine.get_job(job_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.spec.alert,
+        Some(scheduler_core::JobAlertSettings::new(
+            "https://hooks.example.com/T0?token=x"
+        ))
+    );
+
+    body["alert"] =
+        json!({"webhookUrl": "http://hooks.test/b", "afterFailures": 5, "onRecovery": true});
+    let replaced = send(
+        &app,
+        TestRequest::put()
+            .uri(&format!("/api/jobs/{id}"))
+            .set_json(body.clone()),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    let read = get(&app, &format!("/api/jobs/{id}")).await;
+    assert_eq!(
+        read.body["alert"],
+        json!({"webhookUrl": "http://hooks.test/b", "afterFailures": 5, "onRecovery": true})
+    );
+
+    body.as_object_mut().unwrap().remove("alert");
+    let replaced = send(
+        &app,
+        TestRequest::put()
+            .uri(&format!("/api/jobs/{id}"))
+            .set_json(body),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    assert_eq!(replaced.body["alert"], Value::Null);
+}

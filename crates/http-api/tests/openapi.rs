@@ -257,7 +257,8 @@ async fn documented_request_and_error_schemas_match() {
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly",
         "signingSecret": "whsec_x", "startAt": "2030-01-01T00:00:00Z", "endAt": "2031-01-01T00:00:00Z",
-        "deleteAfterRun": false, "jitterMs": 1500
+        "deleteAfterRun": false, "jitterMs": 1500,
+        "alert": {"webhookUrl": "https://hooks.example.com/a", "afterFailures": 2, "onRecovery": true}
     });
     validate(&document, &schemas["JobCreate"], &full, "request JobCreate");
     let create_fields: BTreeSet<&String> = schemas["JobCreate"]["properties"]

@@ -140,6 +140,45 @@ async fn bad_job_fields_are_400_naming_the_field() {
             "jobId",
         ),
         ("version", json!(1), "version"),
+        ("alert", json!("http://hooks.test/x"), "alert"),
+        ("alert", json!({}), "alert.webhookUrl"),
+        ("alert.webhookUrl", json!(7), "alert.webhookUrl"),
+        (
+            "alert.webhookUrl",
+            json!("ftp://hooks.test/x"),
+            "alert.webhookUrl",
+        ),
+        (
+            "alert.webhookUrl",
+            json!("hooks.test/x"),
+            "alert.webhookUrl",
+        ),
+        (
+            "alert.webhookUrl",
+            json!("http://user:pw@hooks.test/x"),
+            "alert.webhookUrl",
+        ),
+        (
+            "alert",
+            json!({"webhookUrl": "http://hooks.test/x", "afterFailures": 0}),
+            "alert.afterFailures",
+        ),
+        (
+            "alert",
+            json!({"webhookUrl": "http://hooks.test/x", "afterFailures": 101}),
+            "alert.afterFailures",
+        ),
+        (
+            "alert",
+            json!({"webhookUrl": "http://hooks.test/x", "afterFailures": "3"}),
+            "alert.afterFailures",
+        ),
+        (
+            "alert",
+            json!({"webhookUrl": "http://hooks.test/x", "onRecovery": "yes"}),
+            "alert.onRecovery",
+        ),
+        ("alert.headers", json!({}), "alert.headers"),
     ];
     for (field, value, expected_field) in cases {
         let body = with(field, value.clone());
@@ -589,6 +628,24 @@ async fn a_target_the_check_refuses_is_400_on_create_and_replace() {
             .set_json(with("api", json!("http://blocked.test/hook"))),
         StatusCode::BAD_REQUEST,
         "api",
+    )
+    .await;
+    assert!(reply.error_message().contains("refused"), "{}", reply.body);
+}
+
+#[actix_web::test]
+async fn an_alert_webhook_the_check_refuses_is_400_naming_it() {
+    let mut harness = Harness::start().await;
+    harness.config.target_check = Some(std::sync::Arc::new(RefuseSome));
+    let app = app!(harness);
+    let mut body = job_body("0 0 * * * *");
+    body["alert"] = json!({"webhookUrl": "https://blocked.test/hook"});
+    let reply = rejected(
+        &harness,
+        &app,
+        post_job(body),
+        StatusCode::BAD_REQUEST,
+        "alert.webhookUrl",
     )
     .await;
     assert!(reply.error_message().contains("refused"), "{}", reply.body);

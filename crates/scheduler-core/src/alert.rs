@@ -40,6 +40,57 @@ pub enum Alert {
     },
 }
 
+/// Receives the alerts of jobs' own alert settings ([`JobSpec::alert`](crate::JobSpec::alert)),
+/// each addressed to its job's webhook.
+///
+/// A trait of its own rather than more [`Alert`] variants: a server-wide sink (one webhook for
+/// everything) and a per-job sink (one webhook per job's URL) are wired separately, and
+/// neither has to ignore the other's alerts. The engine decides *when* (from the stored
+/// history); the sink only delivers, without waiting: the engine's alert task runs it.
+pub trait JobAlertSink: Send + Sync + 'static {
+    /// Delivers one job alert. Failures are the sink's to log; the engine does not retry.
+    fn deliver_job_alert(&self, alert: JobAlert) -> BoxFuture<'static, ()>;
+}
+
+/// What a job alert reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobAlertKind {
+    /// The job's finished executions have just failed
+    /// [`after_failures`](crate::JobAlertSettings::after_failures) times in a row; raised
+    /// once per streak, by the execution that made it that long.
+    Failing,
+    /// The job succeeded after an alerted streak (only with
+    /// [`on_recovery`](crate::JobAlertSettings::on_recovery)).
+    Recovered,
+}
+
+/// One alert of a job's own alert settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobAlert {
+    /// Failing or recovered.
+    pub kind: JobAlertKind,
+    /// Where to deliver it: the job's [`webhook_url`](crate::JobAlertSettings::webhook_url).
+    pub webhook_url: String,
+    /// The job.
+    pub job_id: JobId,
+    /// The job's name, if it has one.
+    pub job_name: Option<String>,
+    /// The execution that raised the alert: the streak's last failure, or the success.
+    pub execution_id: ExecutionId,
+    /// That execution's tick.
+    pub scheduled_at: Timestamp,
+    /// Attempts that execution made.
+    pub attempts: u32,
+    /// Its last HTTP status, if the target answered.
+    pub http_status: Option<u16>,
+    /// Its last error (`None` for a recovery).
+    pub error: Option<String>,
+    /// Failed executions in a row: the streak's length for [`JobAlertKind::Failing`]; for
+    /// [`JobAlertKind::Recovered`], the failures read before the success (at least the
+    /// job's `after_failures`; the streak may have been longer).
+    pub consecutive_failures: u32,
+}
+
 /// Writes alerts to the `log` crate, at warn level for failures and info for recoveries.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogAlertSink;
@@ -65,6 +116,30 @@ impl AlertSink for LogAlertSink {
             } => {
                 log::info!("alert: job {job_id} recovered with execution {execution_id}");
             }
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl JobAlertSink for LogAlertSink {
+    fn deliver_job_alert(&self, alert: JobAlert) -> BoxFuture<'static, ()> {
+        let JobAlert {
+            kind,
+            job_id,
+            execution_id,
+            consecutive_failures,
+            http_status,
+            error,
+            ..
+        } = &alert;
+        match kind {
+            JobAlertKind::Failing => log::warn!(
+                "job alert: job {job_id} failed {consecutive_failures} times in a row, last execution {execution_id}, http status {http_status:?}: {}",
+                error.as_deref().unwrap_or_default()
+            ),
+            JobAlertKind::Recovered => log::info!(
+                "job alert: job {job_id} recovered with execution {execution_id} after {consecutive_failures} or more failures"
+            ),
         }
         Box::pin(std::future::ready(()))
     }

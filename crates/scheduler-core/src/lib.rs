@@ -82,13 +82,13 @@ mod transport;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use alert::{Alert, AlertSink, LogAlertSink};
+pub use alert::{Alert, AlertSink, JobAlert, JobAlertKind, JobAlertSink, LogAlertSink};
 pub use clock::{Clock, SystemClock};
 pub use domain::{
     ALWAYS_SECRET_HEADERS, DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger,
-    ExecutionUpdate, FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobField, JobId, JobSpec,
-    MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX,
-    RetryPolicy, Secret, Timing, is_job_header_allowed,
+    ExecutionUpdate, FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobAlertSettings, JobField, JobId,
+    JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, MisfirePolicy,
+    OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy, Secret, Timing, is_job_header_allowed,
 };
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,

@@ -27,6 +27,9 @@ pub struct Metrics {
     backlog: AtomicU64,
     pub(crate) claims_deferred: AtomicU64,
     pub(crate) alerts_dropped: AtomicU64,
+    pub(crate) job_alert_checks: AtomicU64,
+    pub(crate) job_alerts: AtomicU64,
+    pub(crate) job_alert_checks_failed: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) taken_over: AtomicU64,
     pub(crate) leases_lost: AtomicU64,
@@ -92,8 +95,16 @@ pub struct MetricsSnapshot {
     /// was full. Due ticks, if there were any left, stay in the store and a later pass claims
     /// them, late.
     pub claims_deferred: u64,
-    /// Alerts dropped because the alert queue was full.
+    /// Alerts dropped because the alert queue was full (job alert checks included).
     pub alerts_dropped: u64,
+    /// Job alert checks completed (the history read and decided), whether they raised an
+    /// alert or not.
+    pub job_alert_checks: u64,
+    /// Job alerts raised (failing and recovered), by jobs' own alert settings.
+    pub job_alerts: u64,
+    /// Job alert checks given up: the execution's result was not stored, or its job's history
+    /// could not be read.
+    pub job_alert_checks_failed: u64,
     /// Store calls that failed.
     pub store_errors: u64,
     /// Unfinished executions this node took over from stopped nodes (on a shared store).
@@ -159,6 +170,9 @@ impl Metrics {
             backlog: get(&self.backlog),
             claims_deferred: get(&self.claims_deferred),
             alerts_dropped: get(&self.alerts_dropped),
+            job_alert_checks: get(&self.job_alert_checks),
+            job_alerts: get(&self.job_alerts),
+            job_alert_checks_failed: get(&self.job_alert_checks_failed),
             store_errors: get(&self.store_errors),
             taken_over: get(&self.taken_over),
             leases_lost: get(&self.leases_lost),

@@ -181,6 +181,7 @@ async fn engine(
     let mut builder = Engine::builder(store.clone(), transport.clone())
         .clock(clock.clone())
         .alert_sink(alerts.clone())
+        .job_alert_sink(alerts.clone())
         .config(config.clone());
     if let Some(runtime) = control_runtime {
         builder = builder.control_runtime(runtime.clone());

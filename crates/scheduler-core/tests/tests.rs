@@ -10,6 +10,7 @@ mod delivery;
 mod hot_changes;
 mod isolation;
 mod jitter;
+mod job_alerts;
 mod membership;
 mod misfire_overlap;
 mod nodes;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use scheduler_core::{
     DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, HttpMethod, Job,
-    JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone,
-    Timestamp, Timing,
+    JobAlertSettings, JobId, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret,
+    TimeZone, Timestamp, Timing,
 };
 use uuid::Uuid;
 
@@ -19,10 +19,10 @@ use uuid::Uuid;
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, run_at, start_at, end_at, delete_after_run, done_at, \
-     tick_jitter_ms";
+     tick_jitter_ms, alert";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 30;
+pub(crate) const JOB_COLUMN_COUNT: usize = 31;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -99,6 +99,8 @@ pub(crate) struct JobRow {
     pub(crate) done_at: Option<i64>,
     /// The job's own tick jitter in milliseconds; `NULL` takes the server's default.
     pub(crate) tick_jitter_ms: Option<i64>,
+    /// The job's own alert: `<after failures>:<on recovery 0|1>:<webhook URL>`.
+    pub(crate) alert: Option<String>,
 }
 
 impl JobRow {
@@ -153,6 +155,7 @@ impl JobRow {
             delete_after_run: spec.delete_after_run,
             done_at: job.done_at.map(millis),
             tick_jitter_ms: spec.tick_jitter.map(duration_millis),
+            alert: spec.alert.as_ref().map(encode_alert),
         })
     }
 
@@ -227,6 +230,12 @@ impl JobRow {
             name: self.name,
             signing_secret: self.signing_secret.map(Secret::new),
             tick_jitter: self.tick_jitter_ms.map(duration_from),
+            alert: self
+                .alert
+                .as_deref()
+                .map(decode_alert)
+                .transpose()
+                .map_err(|reason| InvalidColumn::new(30, reason))?,
         };
         Ok(Job {
             id: JobId(self.id),
@@ -355,6 +364,39 @@ fn decode_time_zone(text: &str) -> Result<TimeZone, String> {
         return Ok(TimeZone::fixed(offset));
     }
     TimeZone::get(text).map_err(|error| format!("unknown time zone {text:?}: {error}"))
+}
+
+/// A job's alert as `<after failures>:<on recovery 0|1>:<webhook URL>`: the URL comes last, so
+/// that its own colons need no escaping.
+fn encode_alert(alert: &JobAlertSettings) -> String {
+    format!(
+        "{}:{}:{}",
+        alert.after_failures,
+        u8::from(alert.on_recovery),
+        alert.webhook_url
+    )
+}
+
+/// The alert [`encode_alert`] wrote.
+fn decode_alert(text: &str) -> Result<JobAlertSettings, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(after), Some(recovery), Some(url)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("malformed alert".to_owned());
+    };
+    let after_failures = after
+        .parse::<u32>()
+        .map_err(|_| format!("malformed alert: after failures {after:?}"))?;
+    let on_recovery = match recovery {
+        "0" => false,
+        "1" => true,
+        other => return Err(format!("malformed alert: on recovery {other:?}")),
+    };
+    Ok(JobAlertSettings {
+        webhook_url: url.to_owned(),
+        after_failures,
+        on_recovery,
+    })
 }
 
 /// Headers as netstrings, `<len>:<name><len>:<value>` per header, so that any byte sequence

@@ -193,6 +193,10 @@ ALTER TABLE jobs ADD COLUMN done_at INTEGER;";
 /// the server's default. Adding a nullable column rewrites no row.
 const V13_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms INTEGER;";
 
+/// Version 14: a job's own alert (`<afterFailures>:<onRecovery 0|1>:<webhook URL>`), `NULL` for
+/// jobs without one.
+const V14_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert TEXT;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -202,7 +206,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 13] = [
+const MIGRATIONS: [Migration; 14] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -219,6 +223,7 @@ const MIGRATIONS: [Migration; 13] = [
     |transaction, _| transaction.execute_batch(V11_JOB_SIGNING_SECRETS),
     |transaction, _| transaction.execute_batch(V12_ONE_OFF_JOBS),
     |transaction, _| transaction.execute_batch(V13_JOB_TICK_JITTER),
+    |transaction, _| transaction.execute_batch(V14_JOB_ALERTS),
 ];
 
 /// The newest schema version.

@@ -157,7 +157,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 13);
+    assert_eq!(version, 14);
     // Version 9: every execution kept counts no re-send.
     let redeliveries: i64 = connection
         .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
@@ -210,7 +210,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         connection
             .execute_batch(
                 "ALTER TABLE job_executions DROP COLUMN redeliveries; DROP TABLE api_tokens; \
-                 ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 8;",
+                 ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 8;",
             )
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
@@ -238,7 +238,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 13);
+    assert_eq!(version, 14);
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_version_9_database_gains_the_tokens_table() {
         let connection = Connection::open(&path).unwrap();
         connection
             .execute_batch(
-                "DROP TABLE api_tokens; ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; \
+                "DROP TABLE api_tokens; ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; \
                  PRAGMA user_version = 9;",
             )
             .unwrap();
@@ -300,7 +300,7 @@ fn a_version_9_database_gains_the_tokens_table() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 13);
+    assert_eq!(version, 14);
 }
 
 /// Version 11 adds jobs' own signing secrets: a version 10 database keeps its jobs, without one,
@@ -318,7 +318,7 @@ fn a_version_10_database_gains_job_signing_secrets() {
         // Back to version 10, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; PRAGMA user_version = 10;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 10;")
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
         connection
@@ -367,7 +367,7 @@ fn a_version_11_database_gains_one_off_jobs() {
         // Back to version 11, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert;")
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
         connection
@@ -401,7 +401,7 @@ fn a_version_12_database_gains_job_tick_jitter() {
         // Back to version 12, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; PRAGMA user_version = 12;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 12;")
             .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 12 database opens");
@@ -420,5 +420,46 @@ fn a_version_12_database_gains_job_tick_jitter() {
     assert_eq!(
         block_on(store.get_job(job.id)).unwrap().expect("the job"),
         updated
+    );
+}
+
+/// Version 14 adds jobs' own alerts: a version 13 database keeps its jobs, without one, and
+/// stores one after.
+#[test]
+fn a_version_13_database_gains_job_alerts() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let job = crate::support::job(Some(crate::support::base_time()));
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    {
+        // Back to version 13, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch("ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 13;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 13 database opens");
+    let stored = block_on(store.get_job(job.id))
+        .unwrap()
+        .expect("the job survived");
+    assert_eq!(stored, job);
+    assert_eq!(stored.spec.alert, None);
+    let mut alerted = stored.clone();
+    alerted.spec.alert = Some(scheduler_core::JobAlertSettings {
+        webhook_url: "https://hooks.example/a:b".to_owned(),
+        after_failures: 4,
+        on_recovery: true,
+    });
+    let updated = block_on(store.update_job(alerted, stored.version, NextFire::Keep)).unwrap();
+    assert_eq!(
+        block_on(store.get_job(job.id)).unwrap().expect("the job"),
+        updated
+    );
+    assert_eq!(
+        updated.spec.alert.map(|alert| alert.after_failures),
+        Some(4)
     );
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use actix_web::http::Uri;
 use scheduler_core::{
-    DeliveryType, ExecutionStatus, HttpMethod, JobSpec, MisfirePolicy, OverlapPolicy, RetryPolicy,
-    Schedule, Secret, TimeZone, Timestamp, Timing,
+    DeliveryType, ExecutionStatus, HttpMethod, JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES,
+    MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone, Timestamp, Timing,
 };
 use serde_json::{Map, Value};
 
@@ -49,6 +49,7 @@ const JOB_FIELDS: &[&str] = &[
     "name",
     "signingSecret",
     "jitterMs",
+    "alert",
 ];
 /// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
 /// read) and ignores; `jobId` must match the path, `version` is the expected version.
@@ -71,6 +72,7 @@ const RETRY_FIELDS: &[&str] = &[
     "jitter",
 ];
 const MISFIRE_FIELDS: &[&str] = &["policy", "max"];
+const ALERT_FIELDS: &[&str] = &["webhookUrl", "afterFailures", "onRecovery"];
 
 /// A job request read from JSON: the spec, and for a `PUT` what the read-only fields said.
 pub(crate) struct JobRequest {
@@ -140,7 +142,7 @@ pub(crate) fn parse_job_request(
         }
     };
     let api = fields.required_str("api")?;
-    check_target_url(api)?;
+    check_target_url(api, "api")?;
     let delivery = parse_delivery(fields.required_str("type")?, "type")?;
 
     let mut spec = match schedule {
@@ -214,6 +216,9 @@ pub(crate) fn parse_job_request(
         scheduler_core::MAX_TICK_JITTER.as_millis() as u64,
     )? {
         spec.tick_jitter = Some(Duration::from_millis(jitter));
+    }
+    if let Some(alert) = fields.optional("alert") {
+        spec.alert = Some(parse_alert(alert)?);
     }
     let signing_secret_given = object.contains_key("signingSecret");
     if let Some(secret) = fields.optional_str("signingSecret")? {
@@ -290,32 +295,33 @@ pub(crate) fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiEr
     })
 }
 
-/// A target must be an absolute `http` or `https` URL with a host.
-fn check_target_url(url: &str) -> Result<(), ApiError> {
+/// A target (or a job's alert webhook, named `field`) must be an absolute `http` or `https`
+/// URL with a host.
+fn check_target_url(url: &str, field: &str) -> Result<(), ApiError> {
     let url = url.trim();
     if url.is_empty() {
-        return Err(ApiError::invalid("api", "empty URL"));
+        return Err(ApiError::invalid(field, "empty URL"));
     }
     if url.len() > MAX_URL_LENGTH {
         return Err(ApiError::invalid(
-            "api",
+            field,
             format!("the URL is longer than {MAX_URL_LENGTH} characters"),
         ));
     }
     let uri: Uri = url
         .parse()
-        .map_err(|error| ApiError::invalid("api", format!("not a valid URL {url:?}: {error}")))?;
+        .map_err(|error| ApiError::invalid(field, format!("not a valid URL {url:?}: {error}")))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         Some(other) => {
             return Err(ApiError::invalid(
-                "api",
+                field,
                 format!("unsupported URL scheme {other:?} (expected http or https)"),
             ));
         }
         None => {
             return Err(ApiError::invalid(
-                "api",
+                field,
                 format!("{url:?} is not an absolute URL (expected http:// or https:// and a host)"),
             ));
         }
@@ -323,7 +329,7 @@ fn check_target_url(url: &str) -> Result<(), ApiError> {
     match uri.host() {
         Some(host) if !host.is_empty() => Ok(()),
         _ => Err(ApiError::invalid(
-            "api",
+            field,
             format!("the URL {url:?} has no host"),
         )),
     }
@@ -429,6 +435,24 @@ fn parse_retry(value: &Value, defaults: &RetryPolicy) -> Result<RetryPolicy, Api
         ));
     }
     Ok(retry)
+}
+
+/// Reads `alert`: `webhookUrl` (required), `afterFailures` (default 1), `onRecovery` (default
+/// false).
+fn parse_alert(value: &Value) -> Result<JobAlertSettings, ApiError> {
+    let fields = Fields::nested(value, "alert", ALERT_FIELDS)?;
+    let url = fields.required_str("webhookUrl")?;
+    check_target_url(url, "alert.webhookUrl")?;
+    let mut alert = JobAlertSettings::new(url.trim());
+    if let Some(after) =
+        fields.optional_u64("afterFailures", 1, u64::from(MAX_ALERT_AFTER_FAILURES))?
+    {
+        alert.after_failures = after as u32;
+    }
+    if let Some(on_recovery) = fields.optional_bool("onRecovery")? {
+        alert.on_recovery = on_recovery;
+    }
+    Ok(alert)
 }
 
 fn parse_misfire(value: &Value) -> Result<MisfirePolicy, ApiError> {

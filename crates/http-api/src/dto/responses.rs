@@ -39,6 +39,7 @@ pub(crate) struct JobDto {
     has_signing_secret: bool,
     /// The job's own tick jitter; `None` takes the server's default.
     jitter_ms: Option<u64>,
+    alert: Option<AlertDto>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -57,6 +58,14 @@ struct RetryDto {
     max_backoff_ms: u64,
     multiplier: f64,
     jitter: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlertDto {
+    webhook_url: String,
+    after_failures: u32,
+    on_recovery: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,6 +149,11 @@ impl JobDto {
             name: spec.name.clone(),
             has_signing_secret: spec.signing_secret.is_some(),
             jitter_ms: spec.tick_jitter.map(millis),
+            alert: spec.alert.as_ref().map(|alert| AlertDto {
+                webhook_url: alert.webhook_url.clone(),
+                after_failures: alert.after_failures,
+                on_recovery: alert.on_recovery,
+            }),
             created_at: format_timestamp(job.created_at),
             updated_at: format_timestamp(job.updated_at),
             version: job.version,

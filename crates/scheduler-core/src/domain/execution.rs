@@ -28,6 +28,12 @@ pub enum ExecutionStatus {
 }
 
 impl ExecutionStatus {
+    /// Whether the status is an outcome of delivery: `SUCCEEDED` or `FAILED` (not pending or
+    /// running, and not abandoned or skipped, which say nothing about the target).
+    pub fn is_outcome(self) -> bool {
+        matches!(self, ExecutionStatus::Succeeded | ExecutionStatus::Failed)
+    }
+
     /// The spelling used in APIs and stores: `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED`,
     /// `ABANDONED`, `SKIPPED`.
     pub fn as_str(self) -> &'static str {

@@ -3,6 +3,7 @@
 //! These types carry no serialization: the HTTP layer has its own DTOs and converts.
 
 mod execution;
+mod job_alert;
 mod spec;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
+pub use job_alert::{JobAlertSettings, MAX_ALERT_AFTER_FAILURES};
 pub use spec::{
     ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
     MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, Timing, is_job_header_allowed,

@@ -9,7 +9,10 @@ use cron_expr::{Schedule, TimeZone, Timestamp};
 use crate::error::Error;
 use crate::time;
 
-use super::{DeliveryType, HttpMethod, MisfirePolicy, OverlapPolicy, RetryPolicy};
+use super::{
+    DeliveryType, HttpMethod, JobAlertSettings, MAX_ALERT_AFTER_FAILURES, MisfirePolicy,
+    OverlapPolicy, RetryPolicy,
+};
 
 /// The longest job name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -67,6 +70,10 @@ pub enum JobField {
     TickJitter,
     /// The [`ExecutionStatus`](crate::ExecutionStatus) of one of the job's executions, read from text.
     ExecutionStatus,
+    /// [`JobAlertSettings::webhook_url`] of [`JobSpec::alert`].
+    AlertWebhookUrl,
+    /// [`JobAlertSettings::after_failures`] of [`JobSpec::alert`].
+    AlertAfterFailures,
 }
 
 impl fmt::Display for JobField {
@@ -95,6 +102,8 @@ impl fmt::Display for JobField {
             JobField::SigningSecret => "signing secret",
             JobField::TickJitter => "tick jitter",
             JobField::ExecutionStatus => "execution status",
+            JobField::AlertWebhookUrl => "alert webhook URL",
+            JobField::AlertAfterFailures => "alert after failures",
         };
         f.write_str(name)
     }
@@ -212,6 +221,8 @@ pub struct JobSpec {
     /// [`default_tick_jitter`](crate::EngineConfig::default_tick_jitter) when the tick is
     /// dispatched; `Some(Duration::ZERO)` turns jitter off.
     pub tick_jitter: Option<Duration>,
+    /// The job's own alert; `None` leaves its failures to the server-wide alert sink only.
+    pub alert: Option<JobAlertSettings>,
 }
 
 /// The longest signing secret accepted, in bytes.
@@ -289,6 +300,7 @@ impl JobSpec {
             name: None,
             signing_secret: None,
             tick_jitter: None,
+            alert: None,
         }
     }
 
@@ -323,7 +335,16 @@ impl JobSpec {
                 format!("must be at most {MAX_NAME_CHARS} characters, without control characters"),
             ));
         }
-        check_target_url(&self.target_url)?;
+        check_url(&self.target_url, JobField::TargetUrl, "target URL")?;
+        if let Some(alert) = &self.alert {
+            check_url(&alert.webhook_url, JobField::AlertWebhookUrl, "webhook URL")?;
+            if !(1..=MAX_ALERT_AFTER_FAILURES).contains(&alert.after_failures) {
+                return Err(Error::invalid(
+                    JobField::AlertAfterFailures,
+                    format!("must be between 1 and {MAX_ALERT_AFTER_FAILURES}"),
+                ));
+            }
+        }
         if self.attempt_timeout.is_zero() {
             return Err(Error::invalid(
                 JobField::AttemptTimeout,
@@ -516,21 +537,21 @@ pub fn is_job_header_allowed(name: &str) -> bool {
             .any(|forbidden| forbidden.eq_ignore_ascii_case(name))
 }
 
-/// A target URL is `http://` or `https://`, then a host, with no user info (a password in a
+/// A URL (a target's, or an alert's webhook, named `what` in messages and `field` in the
+/// error) is `http://` or `https://`, then a host, with no user info (a password in a
 /// URL ends up in logs and traces) and, if it names a port, a port from 1 to 65535.
-fn check_target_url(url: &str) -> Result<(), Error> {
-    let invalid = |reason: String| Error::invalid(JobField::TargetUrl, reason);
+fn check_url(url: &str, field: JobField, what: &str) -> Result<(), Error> {
+    let invalid = |reason: String| Error::invalid(field.clone(), reason);
     let url = url.trim();
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid("the target URL must start with http:// or https://".to_owned()))?;
+        .ok_or_else(|| invalid(format!("the {what} must start with http:// or https://")))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
-        return Err(invalid(
-            "the target URL must not contain user info (user:password@); send credentials in a header"
-                .to_owned(),
-        ));
+        return Err(invalid(format!(
+            "the {what} must not contain user info (user:password@); send credentials in a header"
+        )));
     }
     // The port follows the last colon, unless that colon is inside an IPv6 literal's brackets.
     let (host, port) = match authority.rfind(':') {
@@ -540,7 +561,7 @@ fn check_target_url(url: &str) -> Result<(), Error> {
         _ => (authority, None),
     };
     if host.is_empty() || host == "[]" {
-        return Err(invalid("the target URL has no host".to_owned()));
+        return Err(invalid(format!("the {what} has no host")));
     }
     if let Some(port) = port {
         match port.parse::<u32>() {
@@ -548,7 +569,7 @@ fn check_target_url(url: &str) -> Result<(), Error> {
             _ if port.is_empty() => {}
             _ => {
                 return Err(invalid(format!(
-                    "port {port:?} of the target URL must be a number from 1 to 65535"
+                    "port {port:?} of the {what} must be a number from 1 to 65535"
                 )));
             }
         }
@@ -617,6 +638,7 @@ impl fmt::Debug for JobSpec {
             .field("paused", &self.paused)
             .field("name", &self.name)
             .field("tick_jitter", &self.tick_jitter)
+            .field("alert", &self.alert)
             .finish()
     }
 }

@@ -6,6 +6,7 @@
 mod config;
 mod control;
 mod dispatch;
+mod job_alerts;
 mod lease;
 mod membership;
 mod notices;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alert::{AlertSink, LogAlertSink};
+use crate::alert::{AlertSink, JobAlertSink, LogAlertSink};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{Execution, ExecutionId, Job, JobId, JobSpec};
 use crate::error::{Error, Result};
@@ -74,6 +75,7 @@ pub struct EngineBuilder {
     store: Arc<dyn Store>,
     transport: Arc<dyn Transport>,
     alert_sink: Arc<dyn AlertSink>,
+    job_alert_sink: Arc<dyn JobAlertSink>,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     control_runtime: Option<tokio::runtime::Handle>,
@@ -91,6 +93,13 @@ impl EngineBuilder {
     /// Where alerts go; the default logs them ([`LogAlertSink`]).
     pub fn alert_sink(mut self, alert_sink: Arc<dyn AlertSink>) -> Self {
         self.alert_sink = alert_sink;
+        self
+    }
+
+    /// Where jobs' own alerts go ([`JobSpec::alert`](crate::JobSpec::alert)); the default logs
+    /// them ([`LogAlertSink`]).
+    pub fn job_alert_sink(mut self, job_alert_sink: Arc<dyn JobAlertSink>) -> Self {
+        self.job_alert_sink = job_alert_sink;
         self
     }
 
@@ -194,7 +203,13 @@ impl EngineBuilder {
             },
             write_rx,
         ));
-        let alerts = tokio::spawn(run_alerts(self.alert_sink, alert_rx));
+        let alerts = tokio::spawn(job_alerts::run(
+            self.alert_sink,
+            self.job_alert_sink,
+            Arc::clone(&self.store),
+            Arc::clone(&metrics),
+            alert_rx,
+        ));
         // Retention runs on its own, so a long prune never delays a claim.
         let pruner = self.config.retention.map(|policy| {
             let first = time::add(self.clock.now(), self.config.prune_interval);
@@ -392,6 +407,7 @@ impl Engine {
             store,
             transport,
             alert_sink: Arc::new(LogAlertSink),
+            job_alert_sink: Arc::new(LogAlertSink),
             clock: Arc::new(SystemClock),
             config: EngineConfig::default(),
             control_runtime: None,
@@ -721,11 +737,5 @@ async fn run_pruner(
                 );
             }
         }
-    }
-}
-
-async fn run_alerts(sink: Arc<dyn AlertSink>, mut alerts: mpsc::Receiver<crate::alert::Alert>) {
-    while let Some(alert) = alerts.recv().await {
-        sink.deliver(alert).await;
     }
 }

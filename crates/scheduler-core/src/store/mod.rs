@@ -305,6 +305,45 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// The executions that match `query`, newest tick first (ties by id, newest first), at
     /// most `query.limit`.
     fn find_executions(&self, query: ExecutionQuery) -> BoxFuture<'_, Result<Vec<Execution>>>;
+
+    /// The job's finished executions, `SUCCEEDED` or `FAILED` (the outcomes a failure streak
+    /// is counted in), whose tick is strictly before `before`, newest tick first, at most
+    /// `limit`: what the engine reads to decide a job's own alert.
+    ///
+    /// The default reads the job's newest executions through
+    /// [`HistoryStore::find_executions`], more at each round, until it has `limit` of them or
+    /// the whole history; the stores override it with one indexed query.
+    fn finished_executions_before(
+        &self,
+        job_id: JobId,
+        before: Timestamp,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Execution>>> {
+        Box::pin(async move {
+            let mut read = limit.saturating_mul(2).max(16);
+            loop {
+                let page = self
+                    .find_executions(ExecutionQuery {
+                        job_id: Some(job_id),
+                        status: None,
+                        limit: read,
+                    })
+                    .await?;
+                let whole_history = page.len() < read;
+                let found: Vec<Execution> = page
+                    .into_iter()
+                    .filter(|execution| {
+                        execution.scheduled_at < before && execution.status.is_outcome()
+                    })
+                    .take(limit)
+                    .collect();
+                if found.len() == limit || whole_history {
+                    return Ok(found);
+                }
+                read = read.saturating_mul(4);
+            }
+        })
+    }
 }
 
 /// Bounding the history.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use cron_expr::Timestamp;
 use tokio::sync::{oneshot, watch};
 
-use crate::alert::{Alert, AlertSink};
+use crate::alert::{Alert, AlertSink, JobAlert, JobAlertSink};
 use crate::clock::Clock;
 use crate::domain::{ExecutionId, JobId};
 use crate::store::BoxFuture;
@@ -261,11 +261,13 @@ impl Transport for FakeTransport {
     }
 }
 
-/// An alert sink that keeps every alert.
+/// An alert sink that keeps every alert, and every job alert (apart).
 #[derive(Debug)]
 pub struct RecordingAlertSink {
     alerts: Mutex<Vec<Alert>>,
     count: watch::Sender<usize>,
+    job_alerts: Mutex<Vec<JobAlert>>,
+    job_alert_count: watch::Sender<usize>,
 }
 
 impl Default for RecordingAlertSink {
@@ -273,6 +275,8 @@ impl Default for RecordingAlertSink {
         RecordingAlertSink {
             alerts: Mutex::default(),
             count: watch::Sender::new(0),
+            job_alerts: Mutex::default(),
+            job_alert_count: watch::Sender::new(0),
         }
     }
 }
@@ -287,6 +291,25 @@ impl RecordingAlertSink {
     pub async fn wait_for(&self, n: usize) {
         let mut count = self.count.subscribe();
         let _ = count.wait_for(|&delivered| delivered >= n).await;
+    }
+
+    /// Every job alert delivered so far, in order.
+    pub fn job_alerts(&self) -> Vec<JobAlert> {
+        lock(&self.job_alerts).clone()
+    }
+
+    /// Completes once at least `n` job alerts were delivered.
+    pub async fn wait_for_job_alerts(&self, n: usize) {
+        let mut count = self.job_alert_count.subscribe();
+        let _ = count.wait_for(|&delivered| delivered >= n).await;
+    }
+}
+
+impl JobAlertSink for RecordingAlertSink {
+    fn deliver_job_alert(&self, alert: JobAlert) -> BoxFuture<'static, ()> {
+        lock(&self.job_alerts).push(alert);
+        self.job_alert_count.send_modify(|count| *count += 1);
+        Box::pin(std::future::ready(()))
     }
 }
 

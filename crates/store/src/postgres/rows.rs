@@ -9,7 +9,7 @@ use tokio_postgres::types::FromSql;
 
 use crate::codec::{EXECUTION_COLUMNS, ExecutionRow, InvalidColumn, JOB_COLUMNS, JobRow};
 
-/// Reads a job from columns `offset..offset + 30` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 31` in `JOB_COLUMNS` order.
 pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
     let column = |index: usize| offset + index;
     let get = Getter { row, what: "job" };
@@ -44,6 +44,7 @@ pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
         delete_after_run: get.at(column(27))?,
         done_at: get.at(column(28))?,
         tick_jitter_ms: get.at(column(29))?,
+        alert: get.at(column(30))?,
     };
     values
         .into_job()

@@ -117,8 +117,12 @@ const V6_ONE_OFF_JOBS: &str = "ALTER TABLE jobs ADD COLUMN run_at bigint, \
 /// the server's default.
 const V7_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms bigint";
 
+/// Version 8: a job's own alert (`<afterFailures>:<onRecovery 0|1>:<webhook URL>`), `NULL` for
+/// jobs without one.
+const V8_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert text";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 7] = [
+pub(super) const MIGRATIONS: [&str; 8] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
@@ -126,6 +130,7 @@ pub(super) const MIGRATIONS: [&str; 7] = [
     V5_JOB_SIGNING_SECRETS,
     V6_ONE_OFF_JOBS,
     V7_JOB_TICK_JITTER,
+    V8_JOB_ALERTS,
 ];
 
 /// The newest schema version.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::codec::{ExecutionRow, InvalidColumn, JOB_COLUMN_COUNT, JobRow, timestamp_from_millis};
 
-/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?30`); `id` is the row's id
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?31`); `id` is the row's id
 /// as text, which SQLite stores.
 pub(crate) fn job_params<'a>(
     row: &'a JobRow,
@@ -47,10 +47,11 @@ pub(crate) fn job_params<'a>(
         &row.delete_after_run,
         &row.done_at,
         &row.tick_jitter_ms,
+        &row.alert,
     ]
 }
 
-/// Reads a job from columns `offset..offset + 30` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 31` in `JOB_COLUMNS` order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let values = JobRow {
@@ -84,6 +85,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         delete_after_run: row.get(column(27))?,
         done_at: row.get(column(28))?,
         tick_jitter_ms: row.get(column(29))?,
+        alert: row.get(column(30))?,
     };
     values.into_job().map_err(|error| invalid_at(offset, error))
 }

@@ -209,7 +209,7 @@ impl Dispatcher {
         let mut execution = execution;
         execution.duration = Some(duration);
         match classify(&result) {
-            Verdict::Success { http_status } => self.succeeded(execution, http_status),
+            Verdict::Success { http_status } => self.succeeded(&job, execution, http_status),
             Verdict::Failure {
                 retryable,
                 http_status,
@@ -227,13 +227,13 @@ impl Dispatcher {
                 match (may_retry, self.draining) {
                     (true, false) => self.retry_later(&job, execution, failure),
                     (true, true) => self.leave_retry_to_next_start(execution, failure),
-                    (false, _) => self.failed_for_good(execution, failure),
+                    (false, _) => self.failed_for_good(&job, execution, failure),
                 }
             }
         }
     }
 
-    fn succeeded(&mut self, mut execution: Execution, http_status: u16) {
+    fn succeeded(&mut self, job: &Job, mut execution: Execution, http_status: u16) {
         let job_id = execution.job_id;
         execution.status = ExecutionStatus::Succeeded;
         execution.http_status = Some(http_status);
@@ -242,7 +242,7 @@ impl Dispatcher {
         Metrics::add(&self.metrics.succeeded, 1);
         let duration = execution.duration.unwrap_or_default();
         self.metrics.record_finish(job_id, true, duration);
-        self.write_last(&execution);
+        self.write_last_and_check_alert(job, &execution);
         if self.failing.remove(&job_id) {
             self.alert(Alert::Recovered {
                 job_id,
@@ -285,7 +285,7 @@ impl Dispatcher {
         self.release(execution.job_id, Phase::Running);
     }
 
-    fn failed_for_good(&mut self, mut execution: Execution, failure: Failure) {
+    fn failed_for_good(&mut self, job: &Job, mut execution: Execution, failure: Failure) {
         let job_id = execution.job_id;
         log::warn!(
             "job {job_id} execution {} failed for good after {} attempts: {}",
@@ -300,7 +300,7 @@ impl Dispatcher {
         Metrics::add(&self.metrics.failed, 1);
         let duration = execution.duration.unwrap_or_default();
         self.metrics.record_finish(job_id, false, duration);
-        self.write_last(&execution);
+        self.write_last_and_check_alert(job, &execution);
         self.failing.insert(job_id);
         self.alert(Alert::FinalFailure {
             job_id,

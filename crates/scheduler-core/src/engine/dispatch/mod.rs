@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::domain::{
     Execution, ExecutionId, ExecutionStatus, ExecutionTrigger, Job, JobId, OverlapPolicy,
 };
+use crate::engine::job_alerts::{AlertWork, JobAlertCheck};
 use crate::engine::lease::Lease;
 use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
@@ -136,7 +137,7 @@ pub(crate) struct Channels {
     /// Execution states to store.
     pub(crate) writer: mpsc::UnboundedSender<WriteOp>,
     /// Alerts to raise.
-    pub(crate) alerts: mpsc::Sender<Alert>,
+    pub(crate) alerts: mpsc::Sender<AlertWork>,
     /// Whether executions wait for an attempt slot; see [`Dispatcher::busy`].
     pub(crate) busy: watch::Sender<bool>,
 }
@@ -150,7 +151,7 @@ pub(crate) struct Dispatcher {
     lease: Arc<Lease>,
     inbox: mpsc::UnboundedReceiver<DispatchMsg>,
     writer: mpsc::UnboundedSender<WriteOp>,
-    alerts: mpsc::Sender<Alert>,
+    alerts: mpsc::Sender<AlertWork>,
     timer: Timer<(Stage, Execution)>,
     /// Executions due and admitted, waiting for an in-flight slot, one queue per target host.
     ready: HostQueues,
@@ -526,9 +527,36 @@ impl Dispatcher {
     }
 
     fn alert(&self, alert: Alert) {
-        if self.alerts.try_send(alert).is_err() {
+        if self.alerts.try_send(AlertWork::Alert(alert)).is_err() {
             Metrics::add(&self.metrics.alerts_dropped, 1);
             log::warn!("alert queue full: alert dropped");
+        }
+    }
+
+    /// Queues the last update of a finished `execution`, and, if its job has its own alert
+    /// that this outcome may raise, the check of that alert (which waits for the update to be
+    /// stored). Only such jobs' updates are acknowledged, which makes the writer call the
+    /// store without lingering.
+    fn write_last_and_check_alert(&self, job: &Job, execution: &Execution) {
+        if !JobAlertCheck::wanted(job, execution) {
+            self.write_last(execution);
+            return;
+        }
+        let (stored, stored_rx) = oneshot::channel();
+        let _ = self.writer.send(WriteOp {
+            update: execution.to_update(),
+            stored: Some(stored),
+            last: true,
+        });
+        if let Some(check) = JobAlertCheck::new(job, execution, stored_rx)
+            && self.alerts.try_send(AlertWork::Check(check)).is_err()
+        {
+            Metrics::add(&self.metrics.alerts_dropped, 1);
+            log::warn!(
+                "alert queue full: job {} execution {}: job alert check dropped",
+                execution.job_id,
+                execution.id
+            );
         }
     }
 

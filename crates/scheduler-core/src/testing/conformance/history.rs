@@ -102,3 +102,52 @@ pub async fn find_executions_filters_by_job_and_status(store: &dyn Store) {
             .is_empty()
     );
 }
+
+/// A job's finished executions before a tick: only `SUCCEEDED` and `FAILED`, only that job's,
+/// only strictly earlier ticks, newest first, limited (what a job alert reads).
+pub async fn finished_executions_before_skips_other_states(store: &dyn Store) {
+    let a = job("* * * * * *", Some(at(0)));
+    let b = job("* * * * * *", Some(at(0)));
+    insert(store, &a).await;
+    insert(store, &b).await;
+    let claimed = store
+        .claim_due(claim(at(0), 40, 1_000, "node"))
+        .await
+        .expect("claim_due");
+    // Job a, by second: 0-9 succeed, 10-29 are skipped or abandoned but 15 and 20 fail, 30
+    // fails, 31 succeeds, 32-40 stay pending. Job b: everything fails.
+    let updates: Vec<_> = claimed
+        .ticks
+        .iter()
+        .filter_map(|tick| {
+            let mut execution = tick.execution.clone();
+            let second = execution.scheduled_at.as_second() - at(0).as_second();
+            execution.status = match (execution.job_id == a.id, second) {
+                (false, _) => ExecutionStatus::Failed,
+                (true, 0..=9 | 31) => ExecutionStatus::Succeeded,
+                (true, 15 | 20 | 30) => ExecutionStatus::Failed,
+                (true, 10..=19) => ExecutionStatus::Skipped,
+                (true, 21..=29) => ExecutionStatus::Abandoned,
+                (true, _) => return None,
+            };
+            Some(execution.to_update())
+        })
+        .collect();
+    store.record_results(updates).await.expect("record_results");
+    let before = |tick: i64, limit: usize| async move {
+        let found = store
+            .finished_executions_before(a.id, at(tick), limit)
+            .await
+            .expect("finished_executions_before");
+        assert!(found.iter().all(|execution| execution.job_id == a.id));
+        assert!(found.iter().all(|execution| execution.status.is_outcome()));
+        ticks(&found)
+    };
+    assert_eq!(before(40, 3).await, [at(31), at(30), at(20)]);
+    assert_eq!(before(31, 3).await, [at(30), at(20), at(15)]);
+    assert_eq!(before(15, 2).await, [at(9), at(8)]);
+    assert_eq!(before(2, 5).await, [at(1), at(0)]);
+    assert_eq!(before(0, 5).await, []);
+    assert_eq!(before(40, 0).await, []);
+    assert_eq!(before(40, 100).await.len(), 10 + 3 + 1);
+}

@@ -22,6 +22,12 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[4].spec.signing_secret = Some(crate::Secret::new("whsec_\u{e9}t\u{e9}"));
     jobs[2].spec.tick_jitter = Some(Duration::from_millis(30_001));
     jobs[3].spec.tick_jitter = Some(Duration::ZERO);
+    jobs[3].spec.alert = Some(crate::JobAlertSettings {
+        webhook_url: "https://hooks.example:8443/T0/B0?token=a:b".to_owned(),
+        after_failures: 7,
+        on_recovery: true,
+    });
+    jobs[4].spec.alert = Some(crate::JobAlertSettings::new("http://127.0.0.1/alert"));
     for job in &jobs {
         insert(store, job).await;
     }
@@ -56,6 +62,7 @@ pub async fn update_checks_the_version(store: &dyn Store) {
     changed.spec.target_url = "http://target.test/other".to_owned();
     changed.spec.signing_secret = Some(crate::Secret::new("rotated"));
     changed.spec.tick_jitter = Some(Duration::from_secs(3_600));
+    changed.spec.alert = Some(crate::JobAlertSettings::new("http://hooks.test/changed"));
     match store.update_job(changed.clone(), 7, NextFire::Keep).await {
         Err(Error::VersionConflict {
             expected: 7,

@@ -79,6 +79,7 @@ macro_rules! store_conformance_tests {
             histories_are_newest_first,
             find_jobs_filters_and_pages,
             find_executions_filters_by_job_and_status,
+            finished_executions_before_skips_other_states,
             unfinished_executions_belong_to_their_owner,
             executions_carry_their_lease,
             nodes_keep_their_latest_heartbeat,
