@@ -8,6 +8,7 @@ mod cron_cli;
 mod database_file;
 mod deploy;
 mod disk_full;
+mod import_export;
 mod isolation;
 mod log_file;
 mod outbound;
