@@ -3,7 +3,9 @@
 //!
 //! Each command sends one request with the `executor` crate's HTTP client and prints the
 //! server's JSON answer, pretty-printed. An error answer is printed to standard error and the
-//! command exits non-zero.
+//! command exits non-zero. `jobs export` and `jobs import` ([`transfer`]) send several.
+
+mod transfer;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,6 +49,12 @@ pub(crate) enum JobsCommand {
     Resume(JobIdArg),
     /// Fire a job once, now.
     Trigger(JobIdArg),
+    /// Write every job to standard output as NDJSON, one definition per line, ready for
+    /// `jobs import` (secrets show as "***" and must be filled in before importing).
+    Export,
+    /// Create the jobs of an NDJSON file (`-`: standard input), 10,000 per request, each
+    /// request all or nothing.
+    Import(transfer::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +138,9 @@ pub(crate) struct HealthArgs {
     #[arg(long, value_parser = crate::serve_command::parse_duration)]
     wait: Option<Duration>,
 }
+
+/// The longest answer the client reads.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// How long `scheduler health --wait` pauses between two questions.
 const HEALTH_POLL: Duration = Duration::from_millis(500);
@@ -233,6 +244,8 @@ pub(crate) async fn run_jobs(
                 .send(Method::POST, &job_path(&job_id, "/trigger"), None)
                 .await
         }
+        JobsCommand::Export => transfer::export(&client).await,
+        JobsCommand::Import(args) => transfer::import(&client, args).await,
     }
 }
 
@@ -279,8 +292,12 @@ struct Client {
 impl Client {
     fn new(server: &ServerArgs) -> anyhow::Result<Client> {
         let base = &server.server;
-        let transport = HttpTransport::new(HttpTransportConfig::default())
-            .context("building the HTTP client")?;
+        let transport = HttpTransport::new(HttpTransportConfig {
+            // A page of a thousand jobs is far larger than the default cap.
+            max_response_body_bytes: MAX_ANSWER_BYTES,
+            ..HttpTransportConfig::default()
+        })
+        .context("building the HTTP client")?;
         Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
             token: server.token.clone(),
@@ -300,10 +317,10 @@ impl Client {
 
     /// `Accept`, `Content-Type` (every request that changes state must be JSON or carry a
     /// token) and the token's `Authorization`, if one is given.
-    fn headers(&self) -> Vec<(String, String)> {
+    fn headers(&self, content_type: &str) -> Vec<(String, String)> {
         let mut headers = vec![
             ("Accept".to_owned(), "application/json".to_owned()),
-            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Content-Type".to_owned(), content_type.to_owned()),
         ];
         if let Some(token) = &self.token {
             headers.push((
@@ -321,19 +338,35 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Answer> {
+        let body = body.map(|body| body.to_string()).unwrap_or_default();
+        self.fetch_with(method, path, "application/json", body)
+            .await
+    }
+
+    /// Sends a request with a body of `content_type` and returns the answer.
+    async fn fetch_with(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.base);
         let request = HttpRequest {
             method: method.clone(),
             url: url.clone(),
-            headers: self.headers(),
-            body: body.map(|body| body.to_string().into()).unwrap_or_default(),
-            timeout: Duration::from_secs(30),
+            headers: self.headers(content_type),
+            body: body.into(),
+            timeout: Duration::from_secs(120),
         };
         let response = self
             .transport
             .send_request(request)
             .await
             .with_context(|| format!("{method} {url}"))?;
+        if response.body_truncated {
+            bail!("{method} {url}: the answer is longer than {MAX_ANSWER_BYTES} bytes");
+        }
         let text = String::from_utf8_lossy(&response.body);
         let pretty = match serde_json::from_str::<Value>(&text) {
             Ok(value) => {

@@ -14,7 +14,8 @@
 //!    token), a request without one gets `401`, except the metrics when [`MetricsAccess::Open`].
 //! 5. A `read` token may only read (`GET`, `HEAD`): anything else is `403`.
 //! 6. A request that changes state (`POST`, `PUT` or `DELETE` on a job route) without an
-//!    `Authorization` header must say `Content-Type: application/json`, else `415`: a cross-site HTML form
+//!    `Authorization` header must say `Content-Type: application/json` (or
+//!    `application/x-ndjson`, for a batch), else `415`: a cross-site HTML form
 //!    can send only `text/plain`, `multipart/form-data` or `application/x-www-form-urlencoded`, and
 //!    cannot set `Authorization`.
 
@@ -416,7 +417,7 @@ fn bearer_token(request: &ServiceRequest) -> Result<Option<&str>, ApiError> {
 }
 
 /// Whether a route changes state with this method and path: `POST /api/jobs`,
-/// `PUT`/`DELETE /api/jobs/{id}`, `POST /api/jobs/{id}/pause|resume|trigger`. Other methods
+/// `POST /api/jobs:batch`, `PUT`/`DELETE /api/jobs/{id}`, `POST /api/jobs/{id}/pause|resume|trigger`. Other methods
 /// and paths change nothing and answer 404 or 405, as without this check.
 fn is_write_route(method: &Method, path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/api/jobs") else {
@@ -424,7 +425,7 @@ fn is_write_route(method: &Method, path: &str) -> bool {
     };
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
     match (method, segments.as_slice()) {
-        (&Method::POST, []) => rest.is_empty(),
+        (&Method::POST, []) => rest.is_empty() || rest == ":batch",
         (&Method::PUT | &Method::DELETE, [id]) => !id.is_empty(),
         (&Method::POST, [id, action]) => {
             !id.is_empty() && matches!(*action, "pause" | "resume" | "trigger")
@@ -440,13 +441,15 @@ fn content_type(request: &ServiceRequest) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// `application/json`, with or without parameters (`; charset=utf-8`).
+/// `application/json`, or `application/x-ndjson` (a batch of jobs), with or without
+/// parameters (`; charset=utf-8`). A cross-site form can send neither.
 fn is_json(request: &ServiceRequest) -> bool {
     content_type(request).is_some_and(|value| {
-        value
-            .split(';')
-            .next()
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+        value.split(';').next().is_some_and(|media| {
+            let media = media.trim();
+            media.eq_ignore_ascii_case("application/json")
+                || media.eq_ignore_ascii_case("application/x-ndjson")
+        })
     })
 }
 
@@ -489,6 +492,8 @@ mod tests {
             assert_eq!(is_write_route(&method, path), expected, "{method} {path}");
         };
         check(Method::POST, "/api/jobs", true);
+        check(Method::POST, "/api/jobs:batch", true);
+        check(Method::POST, "/api/jobs:other", false);
         check(Method::PUT, "/api/jobs/abc", true);
         check(Method::DELETE, "/api/jobs/abc", true);
         check(Method::POST, "/api/jobs/abc/pause", true);

@@ -23,6 +23,16 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// Jobs of a batch (`POST /api/jobs:batch`) are not acceptable: 400, with each bad item by
+    /// its index in the batch. Nothing of the batch was created.
+    #[error("{} of the batch's {total} jobs are invalid, and none was created", items.len())]
+    InvalidBatch {
+        /// How many jobs the batch has.
+        total: usize,
+        /// Each bad item's index in the batch (counted from 0, in order) and what is wrong
+        /// with it.
+        items: Vec<(usize, ApiError)>,
+    },
     /// The request body is not JSON, or not the JSON expected at the top level: 400.
     #[error("malformed JSON body: {message}")]
     MalformedJson {
@@ -152,6 +162,23 @@ pub struct ErrorDetail {
     pub field: Option<String>,
     /// What was wrong, for people: lowercase, no trailing period.
     pub message: String,
+    /// The bad items of a batch ([`ApiError::InvalidBatch`]), each with its index; absent
+    /// (empty) for every other error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<BatchItemError>,
+}
+
+/// One bad item of a batch, in [`ErrorDetail::items`].
+#[derive(Debug, Serialize)]
+pub struct BatchItemError {
+    /// The item's index in the batch, counted from 0 (for NDJSON: among the non-blank lines).
+    pub index: usize,
+    /// As [`ErrorDetail::code`].
+    pub code: &'static str,
+    /// As [`ErrorDetail::field`]: the item's field at fault (`schedule`, `retry.maxAttempts`).
+    pub field: Option<String>,
+    /// As [`ErrorDetail::message`].
+    pub message: String,
 }
 
 impl ApiError {
@@ -163,11 +190,41 @@ impl ApiError {
         }
     }
 
+    /// A failure of [`Engine::create_jobs`](scheduler_core::Engine::create_jobs) for a batch of
+    /// `total` jobs: core's [`InvalidBatch`](scheduler_core::Error::InvalidBatch) becomes
+    /// [`ApiError::InvalidBatch`], every other error converts as usual.
+    pub fn from_batch(error: scheduler_core::Error, total: usize) -> ApiError {
+        match error {
+            scheduler_core::Error::InvalidBatch { items } => ApiError::InvalidBatch {
+                total,
+                items: items
+                    .into_iter()
+                    .map(|(index, error)| (index, ApiError::from(error)))
+                    .collect(),
+            },
+            other => ApiError::from(other),
+        }
+    }
+
     /// The code, field and message of the error body.
     pub fn detail(&self) -> ErrorDetail {
         let (code, field, message) = match self {
             ApiError::Invalid { field, message } => {
                 ("invalid", Some(field.clone()), message.clone())
+            }
+            ApiError::InvalidBatch { items, .. } => {
+                let first = items
+                    .first()
+                    .map(|(index, error)| {
+                        let detail = error.detail();
+                        format!(
+                            " (the first, item {index}: {}: {})",
+                            detail.field.as_deref().unwrap_or("body"),
+                            detail.message
+                        )
+                    })
+                    .unwrap_or_default();
+                ("invalid", Some("body".to_owned()), format!("{self}{first}"))
             }
             ApiError::MalformedJson { message } => (
                 "malformed_json",
@@ -228,10 +285,26 @@ impl ApiError {
             ApiError::Unavailable { .. } => ("unavailable", None, self.to_string()),
             ApiError::Internal { .. } => ("internal", None, self.to_string()),
         };
+        let items = match self {
+            ApiError::InvalidBatch { items, .. } => items
+                .iter()
+                .map(|(index, error)| {
+                    let detail = error.detail();
+                    BatchItemError {
+                        index: *index,
+                        code: detail.code,
+                        field: detail.field,
+                        message: detail.message,
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         ErrorDetail {
             code,
             field,
             message,
+            items,
         }
     }
 }
@@ -239,7 +312,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Invalid { .. } | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. }
+            | ApiError::InvalidBatch { .. }
+            | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
             ApiError::JobNotFound { .. }
             | ApiError::ExecutionNotFound { .. }
             | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,

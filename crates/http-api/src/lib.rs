@@ -63,6 +63,7 @@
 //! | method and path | what |
 //! |---|---|
 //! | `POST /api/jobs` | create a job: `201` and the job, with `jobId`, `Location` and `ETag` |
+//! | `POST /api/jobs:batch` | create up to 10,000 jobs (a JSON array or NDJSON), all or none: `201 {"created", "jobIds"}` |
 //! | `GET /api/jobs?limit=&after=&paused=&type=` | jobs in id order, `{"jobs": [...], "nextCursor"}` |
 //! | `GET /api/jobs/{jobId}` | the job, with its next five fire times and statistics |
 //! | `PUT /api/jobs/{jobId}` | replace the job (optional `If-Match: "<version>"` or `version`) |
@@ -105,6 +106,7 @@
 #![recursion_limit = "256"]
 
 mod auth;
+mod batch;
 mod cron;
 mod dashboard;
 mod dto;
@@ -129,7 +131,9 @@ pub use auth::{
     AllowedHosts, AuthConfig, LOOPBACK_HOSTS, MetricsAccess, NewToken, TOKEN_PREFIX, TokenVerifier,
     hash_token, token_id,
 };
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use batch::MAX_BATCH_JOBS;
+pub use dto::JOB_READ_ONLY_FIELDS;
+pub use error::{ApiError, BatchItemError, ErrorBody, ErrorDetail};
 pub use health::{EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
 pub use target_check::TargetCheck;
@@ -201,7 +205,11 @@ impl ApiState {
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// The largest request body accepted, in bytes; larger ones get `413`. Default 64 KiB.
+    /// `POST /api/jobs:batch` has a limit of its own, [`ApiConfig::max_batch_body_bytes`].
     pub max_body_bytes: usize,
+    /// The largest body of `POST /api/jobs:batch` (up to [`MAX_BATCH_JOBS`] jobs), in bytes;
+    /// larger ones get `413`. Default 32 MiB: 10,000 jobs of about 3 KiB each.
+    pub max_batch_body_bytes: usize,
     /// Worker threads of the HTTP server (each runs its own event loop). Default: the number
     /// of CPUs.
     pub workers: usize,
@@ -252,6 +260,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: 64 * 1024,
+            max_batch_body_bytes: 32 * 1024 * 1024,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             shutdown_timeout: Duration::from_secs(30),
             health_check_timeout: Duration::from_secs(5),

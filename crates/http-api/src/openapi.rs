@@ -10,6 +10,7 @@ use scheduler_core::{
 };
 use serde_json::{Value, json};
 
+use crate::batch::MAX_BATCH_JOBS;
 use crate::cron::{DEFAULT_FIRE_TIMES, MAX_FIRE_TIMES, MAX_SCHEDULE_CHARS};
 use crate::dto::{
     MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
@@ -115,6 +116,21 @@ fn paths_and_schemas() -> Value {
                     "requestBody": job_body("JobCreate"),
                     "responses": {
                         "201": with_links(ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"), job_links()),
+                        "400": error_response(), "413": error_response(), "415": error_response()
+                    }
+                }
+            },
+            "/api/jobs:batch": {
+                "post": {
+                    "operationId": "createJobs",
+                    "summary": "Create many jobs at once, all or none",
+                    "description": format!("Up to {MAX_BATCH_JOBS} job definitions, each as POST /api/jobs takes it: a JSON array (application/json) or one definition per line (application/x-ndjson; blank lines are skipped). Every item is checked first: either all are created, in one store transaction, or none is and the 400 lists every bad item by its index (from 0) and field in error.items. A body may be up to 32 MiB by default (the server's batch body limit); more jobs or bytes are refused (400 and 413)."),
+                    "requestBody": {"required": true, "content": {
+                        "application/json": {"schema": {"type": "array", "maxItems": MAX_BATCH_JOBS, "items": {"$ref": "#/components/schemas/JobCreate"}}},
+                        "application/x-ndjson": {"schema": {"type": "string", "description": "One JobCreate object per line."}}
+                    }},
+                    "responses": {
+                        "201": ok("Every job was created: their ids, in the order of the batch.", "JobBatchCreated"),
                         "400": error_response(), "413": error_response(), "415": error_response()
                     }
                 }
@@ -502,6 +518,13 @@ fn schemas() -> Value {
                 "stats": {"$ref": "#/components/schemas/Stats"}
             }
         },
+        "JobBatchCreated": {
+            "type": "object", "additionalProperties": false, "required": ["created", "jobIds"],
+            "properties": {
+                "created": {"type": "integer", "description": "How many jobs were created: all of the batch."},
+                "jobIds": {"type": "array", "items": {"type": "string", "format": "uuid"}, "description": "The new jobs' ids, in the order of the batch."}
+            }
+        },
         "JobPage": {
             "type": "object", "additionalProperties": false, "required": ["jobs", "nextCursor"],
             "properties": {
@@ -557,7 +580,19 @@ fn schemas() -> Value {
                     "properties": {
                         "code": {"type": "string", "enum": ["invalid", "malformed_json", "not_found", "method_not_allowed", "version_conflict", "conflict", "request_timeout", "too_many_connections", "payload_too_large", "unsupported_media_type", "unauthorized", "forbidden", "host_not_allowed", "unavailable", "internal"]},
                         "field": {"type": ["string", "null"], "description": "The body field (retry.maxAttempts), query parameter, header (Content-Type, If-Match) or path parameter (jobId) at fault."},
-                        "message": {"type": "string"}
+                        "message": {"type": "string"},
+                        "items": {
+                            "type": "array", "description": "POST /api/jobs:batch only: every bad item of the batch, by its index (from 0), each with its own code, field and message.",
+                            "items": {
+                                "type": "object", "additionalProperties": false, "required": ["index", "code", "field", "message"],
+                                "properties": {
+                                    "index": {"type": "integer", "minimum": 0},
+                                    "code": {"type": "string"},
+                                    "field": {"type": ["string", "null"]},
+                                    "message": {"type": "string"}
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -35,6 +35,9 @@ pub(crate) fn register(scope: actix_web::Scope) -> actix_web::Scope {
                 .route(web::post().to(create_job)),
         )
         .service(
+            resource("/api/jobs:batch", "POST").route(web::post().to(crate::batch::create_jobs)),
+        )
+        .service(
             resource("/api/jobs/{jobId}", "GET, PUT, DELETE")
                 .route(web::get().to(get_job))
                 .route(web::put().to(replace_job))
@@ -125,13 +128,20 @@ async fn create_job(
     config: web::Data<ApiConfig>,
     body: web::Json<StrictJson>,
 ) -> Result<HttpResponse> {
-    let request = dto::parse_job_request(&body.0.0, JobRequestKind::Create, &config.job_defaults)?;
+    let spec = creatable_spec(&body.0.0, &config)?;
+    let job = state.engine().create_job(spec).await?;
+    Ok(job_response(StatusCode::CREATED, &state, &job))
+}
+
+/// The spec of a job to create, from its JSON: every check a creation makes before the engine
+/// (the batch's items get the same).
+pub(crate) fn creatable_spec(body: &Value, config: &ApiConfig) -> Result<scheduler_core::JobSpec> {
+    let request = dto::parse_job_request(body, JobRequestKind::Create, &config.job_defaults)?;
     dto::refuse_placeholders(&request.spec)?;
     if let Some(check) = &config.target_check {
         check_targets(check.as_ref(), &request.spec)?;
     }
-    let job = state.engine().create_job(request.spec).await?;
-    Ok(job_response(StatusCode::CREATED, &state, &job))
+    Ok(request.spec)
 }
 
 async fn get_job(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse> {

@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod batch;
 mod dashboard;
 mod executions;
 mod hardening;

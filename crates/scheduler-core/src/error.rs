@@ -16,6 +16,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Jobs of a batch are not acceptable, each with its index in the batch and why; nothing
+    /// of the batch was stored.
+    #[error("{} of the batch's jobs are invalid", .items.len())]
+    InvalidBatch {
+        /// The index in the batch of each job at fault (in order), and what is wrong with it
+        /// (an [`Error::Invalid`]).
+        items: Vec<(usize, Error)>,
+    },
     /// An engine setting is not acceptable.
     #[error("invalid {setting}: {reason}")]
     InvalidConfig {

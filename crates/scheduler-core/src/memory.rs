@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: a complete store in process memory.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cron_expr::Timestamp;
@@ -360,6 +360,34 @@ impl ClaimStore for MemoryStore {
             ..ClaimBatch::default()
         };
         state.insert_claimed(&job, plan.ticks, &request, &mut batch);
+        ready(Ok(batch))
+    }
+
+    fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<Job>,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        let mut state = self.lock();
+        // Every id is checked before anything is stored: the batch is all or nothing.
+        let mut ids = HashSet::with_capacity(jobs.len());
+        for job in &jobs {
+            if state.jobs.contains_key(&job.id) || !ids.insert(job.id) {
+                return ready(Err(Error::JobExists(job.id)));
+            }
+        }
+        let mut batch = ClaimBatch::default();
+        for job in jobs {
+            let plan = plan_new_job_claim(&job, &request);
+            let job = Arc::new(Job {
+                next_fire_at: plan.next_fire_at,
+                ..job
+            });
+            state.index_job(&job);
+            state.jobs.insert(job.id, Arc::clone(&job));
+            batch.misfired += plan.misfired;
+            state.insert_claimed(&job, plan.ticks, &request, &mut batch);
+        }
         ready(Ok(batch))
     }
 

@@ -6,6 +6,7 @@ mod responses;
 mod secrets;
 mod strict;
 
+pub use requests::JOB_READ_ONLY_FIELDS;
 pub(crate) use requests::{
     JobRequestKind, MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, parse_delivery,
     parse_job_request, parse_status, parse_time_zone,

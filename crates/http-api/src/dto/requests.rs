@@ -51,9 +51,11 @@ const JOB_FIELDS: &[&str] = &[
     "jitterMs",
     "alert",
 ];
-/// Read-only fields of the job JSON that a `PUT` accepts (so that a client can send back what it
-/// read) and ignores; `jobId` must match the path, `version` is the expected version.
-const JOB_READ_ONLY_FIELDS: &[&str] = &[
+/// Read-only fields of the job JSON: what the server assigns or computes. A `PUT` accepts them
+/// (so that a client can send back what it read) and ignores them (`jobId` must match the path,
+/// `version` is the expected version); a creation refuses them. `scheduler jobs export` drops
+/// them, so that what it writes can be created again.
+pub const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "jobId",
     "version",
     "createdAt",

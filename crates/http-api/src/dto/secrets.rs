@@ -21,12 +21,27 @@ pub(crate) fn shown_value<'a>(spec: &JobSpec, name: &str, value: &'a str) -> &'a
     }
 }
 
-/// Refuses a new job whose secret header is [`REDACTED`]: there is no stored value to keep.
+/// Refuses a new job whose secret header or signing secret is [`REDACTED`]: there is no
+/// stored value to keep (such a job comes from `scheduler jobs export`, which writes
+/// [`REDACTED`] for a signing secret it cannot read).
 pub(crate) fn refuse_placeholders(spec: &JobSpec) -> Result<(), ApiError> {
-    match placeholders(spec).next() {
-        Some(name) => Err(no_stored_value(name)),
-        None => Ok(()),
+    if let Some(name) = placeholders(spec).next() {
+        return Err(no_stored_value(name));
     }
+    if spec
+        .signing_secret
+        .as_ref()
+        .is_some_and(|secret| secret.expose() == REDACTED)
+    {
+        return Err(ApiError::invalid(
+            "signingSecret",
+            format!(
+                "{REDACTED:?} stands for a secret that is never shown: send the secret itself, \
+                 or leave signingSecret out to sign with the server's secret"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Replaces each [`REDACTED`] secret header value of `spec` with the value `current` stores

@@ -432,6 +432,16 @@ impl Engine {
         self.call(|reply| Command::Create { spec, reply }).await
     }
 
+    /// Registers many jobs at once, all or nothing: either every spec is valid and every job
+    /// is stored (in one store transaction, with their first ticks claimed as
+    /// [`Engine::create_job`] claims them), or nothing is stored. Invalid specs fail the batch
+    /// with [`Error::InvalidBatch`], which lists each by its index; a store failure fails it
+    /// whole. Returns the stored jobs in the order of `specs`.
+    pub async fn create_jobs(&self, specs: Vec<JobSpec>) -> Result<Vec<Job>> {
+        self.call(|reply| Command::CreateBatch { specs, reply })
+            .await
+    }
+
     /// Replaces a job's spec. A schedule change takes effect at once, also for ticks already
     /// claimed: those that the new schedule does not have are skipped.
     pub async fn update_job(&self, id: JobId, spec: JobSpec, check: VersionCheck) -> Result<Job> {

@@ -233,6 +233,28 @@ pub trait ClaimStore: Send + Sync + 'static {
         request: ClaimRequest,
     ) -> BoxFuture<'_, Result<ClaimBatch>>;
 
+    /// Stores many new jobs and claims their own due ticks, all or nothing: what
+    /// [`ClaimStore::insert_job_and_claim`] does for one job, for each of `jobs` in order
+    /// (`request.limit` bounds each job's ticks, not the batch's), in one transaction. If any
+    /// job fails (a taken id: [`Error::JobExists`](crate::Error::JobExists)), nothing of the
+    /// batch is stored and that error is returned.
+    ///
+    /// This is how the engine creates a batch of jobs (`Engine::create_jobs`): one write for
+    /// thousands of jobs. The default refuses every batch (a permanent store error), for stores
+    /// that cannot make it atomic; the stores of this project implement it.
+    fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<Job>,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        let _ = (jobs, request);
+        Box::pin(std::future::ready(Err(crate::Error::Store {
+            kind: crate::StoreErrorKind::Permanent,
+            message: "this store cannot create jobs in batches".to_owned(),
+            source: None,
+        })))
+    }
+
     /// Inserts one execution (a manual trigger). Fails with
     /// [`Error::DuplicateExecution`](crate::Error::DuplicateExecution) if the job already has
     /// one at that instant, and [`Error::JobNotFound`](crate::Error::JobNotFound) without job.

@@ -16,7 +16,7 @@ use scheduler_core::{
 };
 use uuid::Uuid;
 
-use super::jobs::insert_job_row;
+use super::jobs::{insert_job_row, insert_job_rows};
 use super::rows::job_from;
 use super::{PostgresStore, failure};
 use crate::codec::{JOB_COLUMNS, millis};
@@ -61,6 +61,42 @@ pub(super) fn insert_job_and_claim(
             misfired: plan.misfired,
             ..ClaimBatch::default()
         };
+        pending.insert(&transaction, &request, &mut batch).await?;
+        transaction.commit().await.map_err(failure::while_(WHAT))?;
+        Ok(batch)
+    })
+}
+
+/// Inserts `jobs`, each with the pending executions of its first ticks, in one transaction:
+/// the job rows through one prepared statement, pipelined (see [`insert_job_rows`]), and the
+/// executions of the whole batch in one multi-row insert. A failure (a taken id) rolls back
+/// every job of the batch.
+pub(super) fn insert_jobs_and_claim(
+    store: &PostgresStore,
+    jobs: Vec<Job>,
+    request: ClaimRequest,
+) -> BoxFuture<'_, Result<ClaimBatch>> {
+    Box::pin(async move {
+        const WHAT: &str = "inserting a batch of jobs with their first ticks";
+        if jobs.is_empty() {
+            return Ok(ClaimBatch::default());
+        }
+        let mut client = store.client(WHAT).await?;
+        let transaction = client.transaction().await.map_err(failure::while_(WHAT))?;
+        let mut batch = ClaimBatch::default();
+        let mut pending = PendingTicks::default();
+        let mut stored = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let plan = plan_new_job_claim(&job, &request);
+            let job = Arc::new(Job {
+                next_fire_at: plan.next_fire_at,
+                ..job
+            });
+            batch.misfired += plan.misfired;
+            pending.add(&job, plan.ticks, &request);
+            stored.push(job);
+        }
+        insert_job_rows(&transaction, &stored).await?;
         pending.insert(&transaction, &request, &mut batch).await?;
         transaction.commit().await.map_err(failure::while_(WHAT))?;
         Ok(batch)

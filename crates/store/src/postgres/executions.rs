@@ -35,6 +35,14 @@ impl ClaimStore for PostgresStore {
         claims::insert_job_and_claim(self, job, request)
     }
 
+    fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<Job>,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        claims::insert_jobs_and_claim(self, jobs, request)
+    }
+
     fn insert_execution(&self, execution: Execution) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             const WHAT: &str = "inserting an execution";

@@ -161,16 +161,78 @@ impl JobStore for PostgresStore {
 /// Inserts a new job's row; [`Error::JobExists`] if its id is taken.
 pub(super) async fn insert_job_row(client: &impl GenericClient, job: &Job) -> Result<()> {
     let row = job_row(job)?;
-    match client.execute(INSERT_JOB, &job_params(&row)).await {
-        Ok(_) => Ok(()),
-        Err(error)
-            if error
-                .as_db_error()
-                .is_some_and(|db| db.constraint() == Some("jobs_pkey")) =>
-        {
-            Err(Error::JobExists(job.id))
+    client
+        .execute(INSERT_JOB, &job_params(&row))
+        .await
+        .map(|_| ())
+        .map_err(|error| insert_error(job, error))
+}
+
+/// Inserts new jobs' rows in `transaction`, a chunk at a time: the statement is prepared once
+/// and a chunk's inserts are sent together (tokio-postgres pipelines the queries polled at
+/// once on one connection), so a chunk costs about one round trip. The first failure in the
+/// jobs' order is returned ([`Error::JobExists`] for a taken id); the caller rolls back.
+pub(super) async fn insert_job_rows(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    jobs: &[std::sync::Arc<Job>],
+) -> Result<()> {
+    const WHAT: &str = "inserting jobs";
+    /// Inserts in flight at once: enough to hide the round trips, few enough that each wake-up
+    /// polls a handful.
+    const PIPELINED: usize = 256;
+    let statement = transaction
+        .prepare_cached(INSERT_JOB)
+        .await
+        .map_err(failure::while_(WHAT))?;
+    let rows = jobs
+        .iter()
+        .map(|job| job_row(job))
+        .collect::<Result<Vec<JobRow>>>()?;
+    for (jobs, rows) in jobs.chunks(PIPELINED).zip(rows.chunks(PIPELINED)) {
+        let inserts = rows
+            .iter()
+            .map(|row| async { transaction.execute(&statement, &job_params(row)).await })
+            .collect();
+        for (job, result) in jobs.iter().zip(join_all(inserts).await) {
+            result.map_err(|error| insert_error(job, error))?;
         }
-        Err(error) => Err(failure::postgres("inserting a job", error)),
+    }
+    Ok(())
+}
+
+/// Polls every future of `futures` until all are ready, and returns their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut left = futures.len();
+    std::future::poll_fn(|context| {
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none()
+                && let std::task::Poll::Ready(ready) = future.as_mut().poll(context)
+            {
+                *output = Some(ready);
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// A failed insert of `job`: [`Error::JobExists`] when its id is taken.
+fn insert_error(job: &Job, error: tokio_postgres::Error) -> Error {
+    if error
+        .as_db_error()
+        .is_some_and(|db| db.constraint() == Some("jobs_pkey"))
+    {
+        Error::JobExists(job.id)
+    } else {
+        failure::postgres("inserting a job", error)
     }
 }
 

@@ -60,6 +60,33 @@ pub(super) fn insert_job_and_claim(
     })
 }
 
+/// Inserts `jobs`, each with the pending executions of its first ticks, in one write someone
+/// waits for: the writer runs it in a savepoint of its own, so a failure (a taken id) rolls
+/// back every job of the batch.
+pub(super) fn insert_jobs_and_claim(
+    store: &SqliteStore,
+    jobs: Vec<Job>,
+    request: ClaimRequest,
+) -> BoxFuture<'_, Result<ClaimBatch>> {
+    store.write(move |connection| {
+        let announced = history::announced(connection)?;
+        let mut batch = ClaimBatch::default();
+        for job in jobs {
+            let plan = plan_new_job_claim(&job, &request);
+            let job = Arc::new(Job {
+                next_fire_at: plan.next_fire_at,
+                ..job
+            });
+            insert_job_row(connection, &job)?;
+            batch.misfired += plan.misfired;
+            insert_claimed(
+                connection, &job, plan.ticks, &request, announced, &mut batch,
+            )?;
+        }
+        Ok(batch)
+    })
+}
+
 /// Reads the due jobs `query` asks for, in (watermark, id) order; see
 /// [`JobStore::due_jobs`](scheduler_core::JobStore::due_jobs).
 pub(super) fn due_jobs(

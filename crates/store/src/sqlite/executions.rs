@@ -33,6 +33,14 @@ impl ClaimStore for SqliteStore {
         claims::insert_job_and_claim(self, job, request)
     }
 
+    fn insert_jobs_and_claim(
+        &self,
+        jobs: Vec<Job>,
+        request: ClaimRequest,
+    ) -> BoxFuture<'_, Result<ClaimBatch>> {
+        claims::insert_jobs_and_claim(self, jobs, request)
+    }
+
     fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
         claims::record_buffered_claims(self, claims)
     }

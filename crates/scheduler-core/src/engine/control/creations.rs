@@ -79,13 +79,7 @@ impl Shared {
                 Err(error) => replies.push((reply, Some(Err(error)))),
             }
         }
-        // Cron ticks are at least a second apart: no job has more in the window than this.
-        let most_in_window = usize::try_from(self.config.look_ahead.as_secs())
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        let per_job = (self.backlog_room() / jobs.len().max(1))
-            .min(self.config.claim_batch_size)
-            .min(most_in_window);
+        let per_job = self.claims_per_new_job(jobs.len());
         let reserved = per_job * jobs.len();
         self.metrics.hold(reserved);
         let request = self.config.claim_request(now, per_job);
@@ -128,6 +122,73 @@ impl Shared {
                 let _ = reply.send(result);
             }
         }
+    }
+
+    /// Creates the jobs of `specs` in one store write, all or nothing, and sends the result to
+    /// `reply`: the claimed ticks reach the dispatcher first, as with [`Shared::create`]. An
+    /// invalid spec fails the batch with [`Error::InvalidBatch`] before the store is asked.
+    pub(super) async fn create_batch(
+        self: Arc<Self>,
+        specs: Vec<JobSpec>,
+        reply: oneshot::Sender<Result<Vec<Job>>>,
+    ) {
+        let result = self.insert_batch(specs).await;
+        let _ = reply.send(result);
+    }
+
+    async fn insert_batch(&self, specs: Vec<JobSpec>) -> Result<Vec<Job>> {
+        let now = self.clock.now();
+        let mut jobs = Vec::with_capacity(specs.len());
+        let mut invalid = Vec::new();
+        for (index, spec) in specs.into_iter().enumerate() {
+            match Self::new_job(spec, now, self.config.misfire_threshold) {
+                Ok(job) => jobs.push(job),
+                Err(error) => invalid.push((index, error)),
+            }
+        }
+        if !invalid.is_empty() {
+            return Err(Error::InvalidBatch { items: invalid });
+        }
+        if jobs.is_empty() {
+            return Ok(jobs);
+        }
+        let per_job = self.claims_per_new_job(jobs.len());
+        let reserved = per_job * jobs.len();
+        self.metrics.hold(reserved);
+        let request = self.config.claim_request(now, per_job);
+        match self
+            .store
+            .insert_jobs_and_claim(jobs.clone(), request)
+            .await
+        {
+            Ok(batch) => {
+                log::info!(
+                    "{} jobs created in a batch, {} ticks claimed",
+                    jobs.len(),
+                    batch.ticks.len()
+                );
+                self.metrics
+                    .release(reserved.saturating_sub(batch.ticks.len()));
+                self.hand_over(batch.ticks);
+                Ok(jobs)
+            }
+            Err(error) => {
+                self.metrics.release(reserved);
+                Err(error)
+            }
+        }
+    }
+
+    /// How many ticks each of `jobs` new jobs may claim as it is stored: the room left under
+    /// `max_backlog`, shared equally, and no more than the look-ahead window holds.
+    fn claims_per_new_job(&self, jobs: usize) -> usize {
+        // Cron ticks are at least a second apart: no job has more in the window than this.
+        let most_in_window = usize::try_from(self.config.look_ahead.as_secs())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        (self.backlog_room() / jobs.max(1))
+            .min(self.config.claim_batch_size)
+            .min(most_in_window)
     }
 
     /// The job `spec` becomes, or why it cannot be created: its first tick must be after

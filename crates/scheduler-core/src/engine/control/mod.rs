@@ -34,6 +34,11 @@ pub(crate) enum Command {
         spec: JobSpec,
         reply: oneshot::Sender<Result<Job>>,
     },
+    /// Jobs created together, all or nothing, in one store write.
+    CreateBatch {
+        specs: Vec<JobSpec>,
+        reply: oneshot::Sender<Result<Vec<Job>>>,
+    },
     /// A change to an existing job, applied one at a time.
     Change(JobChange),
     /// Answered at once: the loop is alive and taking commands.
@@ -252,6 +257,10 @@ impl Control {
             }
             Some(Command::Create { spec, reply }) => {
                 self.start_creations(Creation { spec, reply });
+            }
+            Some(Command::CreateBatch { specs, reply }) => {
+                self.creating
+                    .spawn(Arc::clone(&self.shared).create_batch(specs, reply));
             }
             Some(Command::Change(change)) => {
                 self.change = Some(Box::pin(Arc::clone(&self.shared).change(change)));

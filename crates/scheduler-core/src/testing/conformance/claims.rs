@@ -112,6 +112,110 @@ pub async fn claim_ignores_paused_jobs(store: &dyn Store) {
     );
 }
 
+/// A batch of jobs inserted with their claims: each gets its own due ticks (up to the limit
+/// per job) and its watermark past them, a paused one none; a batch with a taken id, or one id
+/// twice, stores nothing at all.
+pub async fn insert_jobs_and_claim_is_all_or_nothing(store: &dyn Store) {
+    let other = job("* * * * * *", Some(at(0)));
+    insert(store, &other).await;
+
+    let first = job("* * * * * *", Some(at(1)));
+    let hourly = job("0 0 * * * *", Some(at(3_600)));
+    let mut paused = job("* * * * * *", Some(at(1)));
+    paused.spec.paused = true;
+    let batch = store
+        .insert_jobs_and_claim(
+            vec![first.clone(), hourly.clone(), paused.clone()],
+            claim(at(0), 2, 2, "node-a"),
+        )
+        .await
+        .expect("insert_jobs_and_claim");
+    assert_eq!(batch.misfired, 0);
+    let mut claimed: Vec<(JobId, Timestamp)> = batch
+        .ticks
+        .iter()
+        .map(|tick| (tick.job.id, tick.execution.scheduled_at))
+        .collect();
+    claimed.sort();
+    assert_eq!(claimed, [(first.id, at(1)), (first.id, at(2))]);
+    for tick in &batch.ticks {
+        assert_eq!(tick.job.next_fire_at, Some(at(3)));
+        assert_eq!(tick.execution.status, ExecutionStatus::Pending);
+        assert_eq!(tick.execution.claimed_by, "node-a");
+        let stored = store
+            .get_execution(tick.execution.id)
+            .await
+            .expect("get_execution");
+        assert_eq!(stored.as_ref(), Some(&tick.execution));
+    }
+    let expected = [
+        Job {
+            next_fire_at: Some(at(3)),
+            ..first.clone()
+        },
+        hourly.clone(),
+        paused.clone(),
+    ];
+    for job in &expected {
+        let stored = store.get_job(job.id).await.expect("get_job");
+        assert_eq!(stored.as_ref(), Some(job));
+    }
+
+    // A taken id in the middle: neither the jobs before it nor those after it are stored.
+    let before = job("* * * * * *", Some(at(1)));
+    let after = job("* * * * * *", Some(at(1)));
+    let taken = Job {
+        next_fire_at: Some(at(1)),
+        ..other.clone()
+    };
+    assert!(matches!(
+        store
+            .insert_jobs_and_claim(
+                vec![before.clone(), taken, after.clone()],
+                claim(at(0), 2, 100, "node-a"),
+            )
+            .await,
+        Err(Error::JobExists(id)) if id == other.id
+    ));
+    // One id twice in the same batch.
+    let twice = job("* * * * * *", Some(at(1)));
+    assert!(matches!(
+        store
+            .insert_jobs_and_claim(
+                vec![twice.clone(), twice.clone()],
+                claim(at(0), 2, 100, "node-a"),
+            )
+            .await,
+        Err(Error::JobExists(id)) if id == twice.id
+    ));
+    for id in [before.id, after.id, twice.id] {
+        assert_eq!(store.get_job(id).await.expect("get_job"), None);
+        assert!(
+            store
+                .job_executions(id, 10)
+                .await
+                .expect("history")
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        store
+            .job_executions(other.id, 10)
+            .await
+            .expect("history")
+            .len(),
+        0
+    );
+    let counts = store.count_jobs().await.expect("count_jobs");
+    assert_eq!(counts.active + counts.paused, 4);
+
+    let empty = store
+        .insert_jobs_and_claim(Vec::new(), claim(at(0), 2, 100, "node-a"))
+        .await
+        .expect("an empty batch");
+    assert!(empty.ticks.is_empty());
+}
+
 /// A job inserted with its claim gets its own due ticks (up to the limit), with the
 /// watermark past them; no other job is claimed, a paused job gets none, and a taken id
 /// stores nothing.

@@ -69,6 +69,7 @@ macro_rules! store_conformance_tests {
             claim_respects_limit_and_order,
             claim_ignores_paused_jobs,
             insert_job_and_claim_claims_only_the_new_job,
+            insert_jobs_and_claim_is_all_or_nothing,
             claim_skips_ticks_that_have_an_execution,
             concurrent_claims_never_share_a_tick,
             claim_applies_misfire_policies,
