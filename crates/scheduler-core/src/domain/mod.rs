@@ -3,6 +3,7 @@
 //! These types carry no serialization: the HTTP layer has its own DTOs and converts.
 
 mod execution;
+mod queue_target;
 mod spec;
 
 use std::fmt;
@@ -15,6 +16,11 @@ use uuid::Uuid;
 use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
+pub use queue_target::{
+    AMQP_DEFAULT_PORT, AmqpTarget, BrokerServer, MAX_QUEUE_NAME_BYTES, NATS_DEFAULT_PORT,
+    NatsTarget, QueueTarget, REDACTED_PASSWORD, SecretText, is_queue_target_url, redact_target_url,
+    restore_target_password,
+};
 pub use spec::{
     ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
     MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, is_job_header_allowed,

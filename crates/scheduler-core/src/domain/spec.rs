@@ -9,6 +9,7 @@ use cron_expr::{Schedule, TimeZone, Timestamp};
 use crate::error::Error;
 use crate::time;
 
+use super::queue_target::{QueueTarget, redact_target_url};
 use super::{DeliveryType, HttpMethod, MisfirePolicy, OverlapPolicy, RetryPolicy};
 
 /// The longest job name accepted, in characters.
@@ -106,7 +107,9 @@ pub struct JobSpec {
     pub schedule: Schedule,
     /// The zone whose wall-clock time the schedule matches; `None` means UTC.
     pub time_zone: Option<TimeZone>,
-    /// The URL every attempt is sent to (`http://` or `https://`).
+    /// The URL every attempt is sent to (`http://` or `https://`), or the message queue it is
+    /// published to (`nats://`, `amqp://`, see [`QueueTarget`]). Its `Debug` form hides a
+    /// password ([`redact_target_url`]).
     pub target_url: String,
     /// The delivery promise.
     pub delivery: DeliveryType,
@@ -347,13 +350,23 @@ pub fn is_job_header_allowed(name: &str) -> bool {
 
 /// A target URL is `http://` or `https://`, then a host, with no user info (a password in a
 /// URL ends up in logs and traces) and, if it names a port, a port from 1 to 65535.
+///
+/// A `nats://` or `amqp://` URL is a message-queue target, read by [`QueueTarget::parse`]
+/// (user info allowed there: the password is redacted wherever the URL is shown).
 fn check_target_url(url: &str) -> Result<(), Error> {
     let invalid = |reason: String| Error::invalid(JobField::TargetUrl, reason);
     let url = url.trim();
+    if let Some(queue_target) = QueueTarget::parse(url) {
+        return queue_target.map(|_| ()).map_err(invalid);
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid("the target URL must start with http:// or https://".to_owned()))?;
+        .ok_or_else(|| {
+            invalid(
+                "the target URL must start with http://, https://, nats:// or amqp://".to_owned(),
+            )
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err(invalid(
@@ -430,7 +443,7 @@ impl fmt::Debug for JobSpec {
         f.debug_struct("JobSpec")
             .field("schedule", &self.schedule)
             .field("time_zone", &self.time_zone)
-            .field("target_url", &self.target_url)
+            .field("target_url", &redact_target_url(&self.target_url))
             .field("delivery", &self.delivery)
             .field("method", &self.method)
             .field("headers", &headers)
@@ -486,6 +499,9 @@ mod tests {
         check("http://[::1]/x", &[], None);
         check("http://example.com/a@b", &[], None);
         check("ftp://example.com", &[], Some("must start with http"));
+        check("nats://127.0.0.1:4222/jobs.a", &[], None);
+        check("nats://127.0.0.1:4222", &[], Some("needs a subject"));
+        check("amqp://u:p@h:5672/%2f?exchange=x&routingKey=y", &[], None);
         check("http:///path", &[], Some("has no host"));
         check("http://", &[], Some("has no host"));
         check("http://user:pass@example.com/", &[], Some("user info"));
