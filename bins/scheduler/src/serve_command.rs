@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use alerts::{FanOutAlertSink, WebhookAlertSink, WebhookConfig, WebhookWorker};
 use anyhow::Context;
-use executor::{HttpTransport, HttpTransportConfig};
+use executor::{
+    HttpTransport, HttpTransportConfig, QueueTransport, QueueTransportConfig, RoutingTransport,
+};
 use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
 use scheduler_core::{AlertSink, BoxFuture, Engine, LogAlertSink, Store, TokenStore};
 use store::{PostgresConfig, PostgresStore, SqliteStore};
@@ -114,8 +116,15 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         args.allow_target.len(),
         args.deny_target.len(),
     );
-    let transport =
-        Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
+    // `nats://` and `amqp://` targets publish to their brokers, with the same secrets and
+    // target policy as HTTP requests.
+    let queue = QueueTransport::new(QueueTransportConfig {
+        signing_secrets: args.signing_secret.clone(),
+        target_policy: args.target_policy(),
+    });
+    api_config.brokers = Some(Arc::new(targets::QueueBrokers(queue.clone())));
+    let http = HttpTransport::new(transport_config).context("building the HTTP client")?;
+    let transport = Arc::new(RoutingTransport::new(http, queue));
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
 
     let engine = Engine::builder(store, transport)

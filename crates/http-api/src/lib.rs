@@ -128,7 +128,7 @@ pub use auth::{
     hash_token, token_id,
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use health::{EngineHealthProbe, HealthProbe};
+pub use health::{BrokerConnection, BrokerConnections, EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
 pub use target_check::TargetCheck;
 pub use tls::TlsConfig;
@@ -224,6 +224,10 @@ pub struct ApiConfig {
     /// Checks the target of every job created or replaced; `None` (the default) accepts every
     /// valid URL.
     pub target_check: Option<Arc<dyn TargetCheck>>,
+    /// The message-broker connections that `/api/health` and the metrics report; `None` (the
+    /// default) reports none. A broker that is down does not make the server unready: only
+    /// the jobs that publish to it fail.
+    pub brokers: Option<Arc<dyn BrokerConnections>>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -259,6 +263,7 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             tls: None,
             target_check: None,
+            brokers: None,
         }
     }
 }

@@ -74,7 +74,8 @@ impl JobDto {
         JobDto {
             job_id: job.id.to_string(),
             schedule: spec.schedule.to_string(),
-            api: spec.target_url.clone(),
+            // A queue target's password is shown as `***` (see `secrets`).
+            api: scheduler_core::redact_target_url(&spec.target_url).into_owned(),
             delivery: spec.delivery.as_str(),
             timezone: spec
                 .time_zone

