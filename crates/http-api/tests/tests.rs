@@ -10,6 +10,7 @@ mod hardening;
 mod jobs;
 mod observability;
 mod openapi;
+mod queues;
 mod secrets;
 mod server;
 mod validation;

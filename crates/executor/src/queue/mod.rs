@@ -50,9 +50,20 @@ pub struct QueueTransportConfig {
     pub target_policy: TargetPolicy,
 }
 
-/// Publishes attempts to NATS and RabbitMQ (see the [module](self) documentation).
+/// Publishes attempts to NATS and RabbitMQ: one attempt is one message.
 ///
-/// Cloning is cheap; clones share the connections. A kind of broker whose cargo feature
+/// The message carries the job's body and, as message headers, the job's headers, the
+/// idempotency headers, `X-Scheduler-Redelivery` on a re-send and `X-Scheduler-Signature` with
+/// signing secrets (as an HTTP request would). At least once, an attempt succeeds when the
+/// broker acknowledges the message (JetStream's publish acknowledgement; a RabbitMQ publisher
+/// confirm for a message that was routed); at most once, when a connected client takes it. An
+/// unreachable broker is [`AttemptError::Connect`], a refused, returned or unacknowledged
+/// message [`AttemptError::Protocol`] (both retried by the engine), a target the policy refuses
+/// [`AttemptError::InvalidRequest`]. Every attempt is bounded by its timeout.
+///
+/// One connection per server (and credentials; for AMQP also the virtual host), made by the
+/// first attempt that needs it, after the server's addresses were resolved and checked against
+/// the target policy. Cloning is cheap; clones share the connections. A kind of broker whose cargo feature
 /// (`nats`, `amqp`) is off fails its attempts as invalid requests.
 #[derive(Clone, Debug)]
 pub struct QueueTransport {

@@ -230,7 +230,8 @@ fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiError> {
     })
 }
 
-/// A target must be an absolute `http` or `https` URL with a host.
+/// A target must be an absolute `http` or `https` URL with a host, or a message-queue target
+/// (`nats://`, `amqp://`).
 fn check_target_url(url: &str) -> Result<(), ApiError> {
     let url = url.trim();
     if url.is_empty() {
@@ -242,6 +243,12 @@ fn check_target_url(url: &str) -> Result<(), ApiError> {
             format!("the URL is longer than {MAX_URL_LENGTH} characters"),
         ));
     }
+    // `nats://` and `amqp://`: a message-queue target, read by core.
+    if let Some(target) = scheduler_core::QueueTarget::parse(url) {
+        return target
+            .map(|_| ())
+            .map_err(|reason| ApiError::invalid("api", reason));
+    }
     let uri: Uri = url
         .parse()
         .map_err(|error| ApiError::invalid("api", format!("not a valid URL {url:?}: {error}")))?;
@@ -250,7 +257,7 @@ fn check_target_url(url: &str) -> Result<(), ApiError> {
         Some(other) => {
             return Err(ApiError::invalid(
                 "api",
-                format!("unsupported URL scheme {other:?} (expected http or https)"),
+                format!("unsupported URL scheme {other:?} (expected http, https, nats or amqp)"),
             ));
         }
         None => {
