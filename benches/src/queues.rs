@@ -106,7 +106,7 @@ pub(crate) async fn run(args: QueuesArgs) -> anyhow::Result<()> {
     let (_tag, mut deliveries) = channel
         .basic_consume_rx(
             BasicConsumeArguments::new(&queue, "bench")
-                .no_ack(true)
+                .manual_ack(false)
                 .finish(),
         )
         .await?;
@@ -170,7 +170,7 @@ pub(crate) async fn run(args: QueuesArgs) -> anyhow::Result<()> {
         families.extend(jobs.into_iter().map(|(id, _)| (id, *family)));
     }
 
-    let start_ms = (unix_millis() + args.warmup.as_millis() as i64).div_ceil(1_000) * 1_000;
+    let start_ms = (unix_millis() + args.warmup.as_millis() as i64 + 999) / 1_000 * 1_000;
     let end_ms = start_ms + args.duration.as_millis() as i64;
     eprintln!(
         "{} jobs per family, every second, {}; measuring {:?} from {start_ms}",
