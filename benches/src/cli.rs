@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// Writes jobs straight into a new database through the store, for `run --from-db`
     /// (a million jobs take too long through the API for a bounded run).
     Seed(SeedArgs),
+    /// Every-second jobs published to NATS (JetStream) and RabbitMQ beside HTTP jobs, in one
+    /// run of the binary: executions per second and drift per family.
+    Queues(crate::queues::QueuesArgs),
 }
 
 /// Which scheduler runs.

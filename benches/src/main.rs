@@ -19,6 +19,7 @@ mod database;
 mod nodes;
 mod postgres;
 mod procstat;
+mod queues;
 mod register;
 mod report;
 mod sink;
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Baseline(args) => runtime.block_on(baseline_only(args)),
         Command::Create(args) => runtime.block_on(create_only(args)),
         Command::Seed(args) => runtime.block_on(seed_only(args)),
+        Command::Queues(args) => runtime.block_on(queues::run(args)),
         // tokio-cron-scheduler gets its own runtime, so its threads' CPU can be told apart.
         Command::Tcs(args) => tcs_only(&args),
     }

@@ -13,7 +13,9 @@ use alerts::{
     WebhookWorker,
 };
 use anyhow::Context;
-use executor::{HttpTransport, HttpTransportConfig};
+use executor::{
+    HttpTransport, HttpTransportConfig, QueueTransport, QueueTransportConfig, RoutingTransport,
+};
 use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
 use scheduler_core::{
     AlertSink, BoxFuture, Engine, JobAlert, JobAlertSink, LogAlertSink, Store, TokenStore,
@@ -119,8 +121,15 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         args.allow_target.len(),
         args.deny_target.len(),
     );
-    let transport =
-        Arc::new(HttpTransport::new(transport_config).context("building the HTTP client")?);
+    // `nats://` and `amqp://` targets publish to their brokers, with the same secrets and
+    // target policy as HTTP requests.
+    let queue = QueueTransport::new(QueueTransportConfig {
+        signing_secrets: args.signing_secret.clone(),
+        target_policy: args.target_policy(),
+    });
+    api_config.brokers = Some(Arc::new(targets::QueueBrokers(queue.clone())));
+    let http = HttpTransport::new(transport_config).context("building the HTTP client")?;
+    let transport = Arc::new(RoutingTransport::new(http, queue));
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
     // Jobs' own webhooks are chosen by API clients: they go through the target policy.
     let mut job_webhooks = JobWebhookConfig::default();

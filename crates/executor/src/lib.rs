@@ -1,4 +1,9 @@
-//! The scheduler's HTTP transport: one attempt of one execution is one HTTP request.
+//! The scheduler's transports: one attempt of one execution is one HTTP request, or one
+//! message published to NATS or RabbitMQ.
+//!
+//! [`RoutingTransport`] picks by the job's target URL: `nats://` and `amqp://` go to the
+//! [`QueueTransport`] (cargo features `nats` and `amqp`, on by default; see its
+//! documentation), everything else to the [`HttpTransport`] described below.
 //!
 //! [`HttpTransport`] implements [`scheduler_core::Transport`]: the engine hands it an
 //! [`AttemptRequest`](scheduler_core::AttemptRequest), it sends the job's request with the
@@ -62,6 +67,7 @@ mod client;
 mod config;
 mod error;
 mod policy;
+mod queue;
 mod retry_after;
 mod signing;
 
@@ -73,5 +79,9 @@ pub use crate::config::{
 };
 pub use crate::error::Error;
 pub use crate::policy::{AddressClass, IpNetwork, Refusal, TargetPolicy, TargetRule, classify};
+pub use crate::queue::{
+    BrokerConnectionState, BrokerConnectionStatus, QueueTransport, QueueTransportConfig,
+    RoutingTransport,
+};
 pub use crate::retry_after::parse_retry_after;
 pub use crate::signing::{SIGNATURE_HEADER, SigningSecret, sign, signature_header_value};

@@ -1,4 +1,5 @@
-//! Integration tests of the HTTP transport against servers on 127.0.0.1, one module per area.
+//! Integration tests of the transports against servers on 127.0.0.1 (HTTP servers of the
+//! tests' own, the NATS and RabbitMQ brokers of the machine), one module per area.
 
 mod support;
 
@@ -6,6 +7,8 @@ mod attempts;
 mod body;
 mod failures;
 mod outbound;
+#[cfg(all(feature = "nats", feature = "amqp"))]
+mod queue;
 mod requests;
 mod status;
 mod tls;

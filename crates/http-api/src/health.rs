@@ -1,6 +1,31 @@
-//! Readiness checks: is the store reachable, is the engine's control loop alive.
+//! Readiness checks: is the store reachable, is the engine's control loop alive; and the
+//! state of the connections to message brokers.
+
+use std::fmt;
 
 use scheduler_core::{BoxFuture, Engine};
+
+/// The connections to message brokers (queue targets) that `GET /api/health` and the metrics
+/// report. A trait so that the API needs no transport: the binary plugs in its own.
+pub trait BrokerConnections: Send + Sync + fmt::Debug {
+    /// Every connection made so far, in a stable order.
+    fn connections(&self) -> Vec<BrokerConnection>;
+}
+
+/// One broker connection's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerConnection {
+    /// The kind of broker: `nats` or `amqp`.
+    pub kind: String,
+    /// The server, without credentials (`host:port`, `host:port/vhost`).
+    pub server: String,
+    /// `connected`, `connecting` or `disconnected`.
+    pub state: String,
+    /// Whether the connection is up.
+    pub connected: bool,
+    /// The last connection error, when it is not up.
+    pub last_error: Option<String>,
+}
 
 /// What `GET /api/health` asks to decide readiness.
 ///

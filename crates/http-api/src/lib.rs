@@ -134,7 +134,7 @@ pub use auth::{
 pub use batch::MAX_BATCH_JOBS;
 pub use dto::JOB_READ_ONLY_FIELDS;
 pub use error::{ApiError, BatchItemError, ErrorBody, ErrorDetail};
-pub use health::{EngineHealthProbe, HealthProbe};
+pub use health::{BrokerConnection, BrokerConnections, EngineHealthProbe, HealthProbe};
 pub use metrics::ApiMetrics;
 pub use target_check::TargetCheck;
 pub use tls::TlsConfig;
@@ -234,6 +234,10 @@ pub struct ApiConfig {
     /// Checks the target of every job created or replaced; `None` (the default) accepts every
     /// valid URL.
     pub target_check: Option<Arc<dyn TargetCheck>>,
+    /// The message-broker connections that `/api/health` and the metrics report; `None` (the
+    /// default) reports none. A broker that is down does not make the server unready: only
+    /// the jobs that publish to it fail.
+    pub brokers: Option<Arc<dyn BrokerConnections>>,
 }
 
 /// The per-attempt timeout and retry policy of jobs whose request does not set them (the
@@ -270,6 +274,7 @@ impl Default for ApiConfig {
             auth: AuthConfig::default(),
             tls: None,
             target_check: None,
+            brokers: None,
         }
     }
 }

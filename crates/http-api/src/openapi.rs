@@ -370,7 +370,7 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick before this instant."},
         "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick after this instant; later than startAt and than now. A job past it is marked done."},
         "deleteAfterRun": {"type": ["boolean", "null"], "description": "Delete the job, history included, once it is done, instead of keeping it marked done (default false)."},
-        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host."},
+        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*(https?|nats|amqp)://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ). A password in a queue URL is shown back as ***; sending *** back keeps the stored one."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
@@ -608,7 +608,7 @@ fn schemas() -> Value {
         },
         "Metrics": {
             "type": "object", "additionalProperties": false,
-            "required": ["startedAt", "uptimeSeconds", "nodeId", "fenced", "degraded", "nodes", "engine", "drift", "claimDuration", "jobs", "api", "store"],
+            "required": ["startedAt", "uptimeSeconds", "nodeId", "fenced", "degraded", "nodes", "brokers", "engine", "drift", "claimDuration", "jobs", "api", "store"],
             "properties": {
                 "startedAt": {"type": "string", "format": "date-time"},
                 "uptimeSeconds": {"type": "integer"},
@@ -616,6 +616,19 @@ fn schemas() -> Value {
                 "fenced": {"type": "boolean", "description": "Whether this node could not renew its heartbeat in a shared store for the lease less one heartbeat interval: it sends and claims nothing until it can."},
                 "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (claims or results); see /api/health."},
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
+                "brokers": {
+                    "type": "array", "description": "The connections to message brokers (queue targets), one per server.",
+                    "items": {
+                        "type": "object", "additionalProperties": false, "required": ["kind", "server", "state", "connected", "lastError"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": ["nats", "amqp"]},
+                            "server": {"type": "string", "description": "host:port (AMQP: host:port/vhost), without credentials."},
+                            "state": {"type": "string", "enum": ["connected", "connecting", "disconnected"]},
+                            "connected": {"type": "boolean"},
+                            "lastError": nullable("string")
+                        }
+                    }
+                },
                 "engine": {
                     "type": "object", "additionalProperties": false,
                     "required": ["fired", "succeeded", "failed", "retried", "skipped", "abandoned", "misfired", "claimed", "inFlight", "waiting", "waitingOnHost", "backlog", "claimsDeferred", "alertsDropped", "storeErrors", "leasesHeld", "takenOver", "leasesLost", "jobChangesReceived", "outageClaimed", "outageDropped", "outageWithheld", "outageBuffered", "resultsUnwritten"],
@@ -696,7 +709,7 @@ fn schemas() -> Value {
                 "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (see checks.writes)."},
                 "nodes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store; null when the store does not answer."},
                 "checks": {
-                    "type": "object", "additionalProperties": false, "required": ["store", "engine", "lease", "writes"],
+                    "type": "object", "additionalProperties": false, "required": ["store", "engine", "lease", "writes", "brokers"],
                     "properties": {
                         "store": {"$ref": "#/components/schemas/Check"},
                         "engine": {"$ref": "#/components/schemas/Check"},
@@ -709,6 +722,20 @@ fn schemas() -> Value {
                             "type": "object", "additionalProperties": false, "required": ["ok", "error", "since"],
                             "description": "Fails while the store fails the engine's claims or result writes. On SQLite the engine then fires due ticks from memory (outage mode) and records them once the store takes writes again.",
                             "properties": {"ok": {"type": "boolean"}, "error": nullable("string"), "since": nullable("string")}
+                        },
+                        "brokers": {
+                            "type": "array",
+                            "description": "One entry per message-broker connection (queue targets). Informational: a broker that is down fails the attempts of the jobs that publish to it, not readiness.",
+                            "items": {
+                                "type": "object", "additionalProperties": false, "required": ["kind", "server", "ok", "state", "error"],
+                                "properties": {
+                                    "kind": {"type": "string", "enum": ["nats", "amqp"]},
+                                    "server": {"type": "string"},
+                                    "ok": {"type": "boolean"},
+                                    "state": {"type": "string", "enum": ["connected", "connecting", "disconnected"]},
+                                    "error": nullable("string")
+                                }
+                            }
                         }
                     }
                 }

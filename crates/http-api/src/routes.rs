@@ -499,7 +499,16 @@ async fn get_execution(
     Ok(HttpResponse::Ok().json(ExecutionDto::new(&execution)))
 }
 
-async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
+/// The broker connections of `config`, none without a source.
+fn broker_connections(config: &ApiConfig) -> Vec<crate::BrokerConnection> {
+    config
+        .brokers
+        .as_ref()
+        .map(|brokers| brokers.connections())
+        .unwrap_or_default()
+}
+
+async fn metrics_report(state: &ApiState, config: &ApiConfig) -> Result<MetricsReport> {
     let counts = state
         .timed("count_jobs", state.engine().count_jobs())
         .await?;
@@ -518,16 +527,23 @@ async fn metrics_report(state: &ApiState) -> Result<MetricsReport> {
         fenced: state.engine().is_fenced(),
         degraded: state.engine().store_status().failure().is_some(),
         nodes,
+        brokers: broker_connections(config),
     })
 }
 
-async fn metrics_json(state: web::Data<ApiState>) -> Result<HttpResponse> {
-    let report = metrics_report(&state).await?;
+async fn metrics_json(
+    state: web::Data<ApiState>,
+    config: web::Data<ApiConfig>,
+) -> Result<HttpResponse> {
+    let report = metrics_report(&state, &config).await?;
     Ok(HttpResponse::Ok().json(metrics::render_json(&report, state.metrics())))
 }
 
-async fn metrics_prometheus(state: web::Data<ApiState>) -> Result<HttpResponse> {
-    let report = metrics_report(&state).await?;
+async fn metrics_prometheus(
+    state: web::Data<ApiState>,
+    config: web::Data<ApiConfig>,
+) -> Result<HttpResponse> {
+    let report = metrics_report(&state, &config).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics::render_prometheus(&report, state.metrics())))
@@ -600,7 +616,13 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         "fenced": fenced,
         "degraded": degraded,
         "nodes": nodes,
-        "checks": { "store": store, "engine": engine, "lease": lease, "writes": writes },
+        "checks": {
+            "store": store,
+            "engine": engine,
+            "lease": lease,
+            "writes": writes,
+            "brokers": broker_checks(&config),
+        },
     });
     let status = if ready {
         StatusCode::OK
@@ -608,6 +630,24 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         StatusCode::SERVICE_UNAVAILABLE
     };
     HttpResponse::build(status).json(body)
+}
+
+/// One check per message-broker connection: informational, they do not decide readiness.
+fn broker_checks(config: &ApiConfig) -> Value {
+    Value::from(
+        broker_connections(config)
+            .into_iter()
+            .map(|broker| {
+                serde_json::json!({
+                    "kind": broker.kind,
+                    "server": broker.server,
+                    "ok": broker.connected,
+                    "state": broker.state,
+                    "error": broker.last_error,
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 async fn check(

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use actix_web::http::Uri;
-use scheduler_core::JobSpec;
+use scheduler_core::{AMQP_DEFAULT_PORT, JobSpec, NATS_DEFAULT_PORT};
 
 use crate::error::ApiError;
 
@@ -36,13 +36,12 @@ fn check_target(check: &dyn TargetCheck, url: &str, field: &str) -> Result<(), A
         return Ok(());
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        Some("nats") => NATS_DEFAULT_PORT,
+        Some("amqp") => AMQP_DEFAULT_PORT,
+        _ => 80,
+    });
     check
         .check(host, port)
         .map_err(|reason| ApiError::invalid(field, reason))

@@ -90,6 +90,11 @@ pub use domain::{
     JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, MisfirePolicy,
     OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy, Secret, Timing, is_job_header_allowed,
 };
+pub use domain::{
+    AMQP_DEFAULT_PORT, AmqpTarget, BrokerServer, MAX_QUEUE_NAME_BYTES, NATS_DEFAULT_PORT,
+    NatsTarget, QueueTarget, REDACTED_PASSWORD, SecretText, is_queue_target_url, redact_target_url,
+    restore_target_password,
+};
 pub use engine::{
     Engine, EngineBuilder, EngineConfig, NodeStatus, ShutdownReport, StoreFailure, StoreStatus,
     VersionCheck,

@@ -89,12 +89,33 @@ impl AttemptRequest {
 /// The target answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptOutcome {
-    /// The HTTP status.
+    /// The HTTP status, or [`AttemptOutcome::NOT_HTTP`] for a target that is not HTTP.
     pub status: u16,
     /// From sending the request to the end of the response.
     pub duration: Duration,
     /// The `Retry-After` the target asked for, if any (seconds or an HTTP date, converted).
     pub retry_after: Option<Duration>,
+}
+
+impl AttemptOutcome {
+    /// The [`status`](Self::status) of a success without HTTP: a message broker took the
+    /// message (acknowledged it, or, at most once, was handed it). The execution succeeds and
+    /// records no HTTP status.
+    pub const NOT_HTTP: u16 = 0;
+
+    /// A success without HTTP (see [`AttemptOutcome::NOT_HTTP`]) that took `duration`.
+    pub fn delivered(duration: Duration) -> AttemptOutcome {
+        AttemptOutcome {
+            status: AttemptOutcome::NOT_HTTP,
+            duration,
+            retry_after: None,
+        }
+    }
+
+    /// The HTTP status; `None` for a success without HTTP.
+    pub fn http_status(&self) -> Option<u16> {
+        (self.status != AttemptOutcome::NOT_HTTP).then_some(self.status)
+    }
 }
 
 /// The attempt got no answer; the kind decides whether the engine retries.

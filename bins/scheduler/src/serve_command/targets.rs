@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use executor::TargetPolicy;
-use http_api::TargetCheck;
+use executor::{BrokerConnectionState, QueueTransport, TargetPolicy};
+use http_api::{BrokerConnection, BrokerConnections, TargetCheck};
 
 /// Refuses, when a job is created or replaced, a target the policy refuses by its URL alone
 /// (an IP literal, a denied name, `localhost`), and a target that is this server's own API (a
@@ -27,6 +27,26 @@ impl TargetCheck for ServerTargetCheck {
             ));
         }
         Ok(())
+    }
+}
+
+/// The queue transport's broker connections, as `/api/health` and the metrics show them.
+#[derive(Debug)]
+pub(crate) struct QueueBrokers(pub(crate) QueueTransport);
+
+impl BrokerConnections for QueueBrokers {
+    fn connections(&self) -> Vec<BrokerConnection> {
+        self.0
+            .connections()
+            .into_iter()
+            .map(|status| BrokerConnection {
+                kind: status.kind.to_owned(),
+                server: status.server,
+                state: status.state.as_str().to_owned(),
+                connected: status.state == BrokerConnectionState::Connected,
+                last_error: status.last_error,
+            })
+            .collect()
     }
 }
 

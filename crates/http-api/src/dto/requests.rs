@@ -298,7 +298,8 @@ pub(crate) fn parse_time_zone(name: &str, field: &str) -> Result<TimeZone, ApiEr
 }
 
 /// A target (or a job's alert webhook, named `field`) must be an absolute `http` or `https`
-/// URL with a host.
+/// URL with a host; the target (`api`) may also be a message-queue target (`nats://`,
+/// `amqp://`).
 fn check_target_url(url: &str, field: &str) -> Result<(), ApiError> {
     let url = url.trim();
     if url.is_empty() {
@@ -310,6 +311,14 @@ fn check_target_url(url: &str, field: &str) -> Result<(), ApiError> {
             format!("the URL is longer than {MAX_URL_LENGTH} characters"),
         ));
     }
+    // `nats://` and `amqp://`: a message-queue target, read by core.
+    if field == "api"
+        && let Some(target) = scheduler_core::QueueTarget::parse(url)
+    {
+        return target
+            .map(|_| ())
+            .map_err(|reason| ApiError::invalid("api", reason));
+    }
     let uri: Uri = url
         .parse()
         .map_err(|error| ApiError::invalid(field, format!("not a valid URL {url:?}: {error}")))?;
@@ -318,7 +327,11 @@ fn check_target_url(url: &str, field: &str) -> Result<(), ApiError> {
         Some(other) => {
             return Err(ApiError::invalid(
                 field,
-                format!("unsupported URL scheme {other:?} (expected http or https)"),
+                if field == "api" {
+                    format!("unsupported URL scheme {other:?} (expected http, https, nats or amqp)")
+                } else {
+                    format!("unsupported URL scheme {other:?} (expected http or https)")
+                },
             ));
         }
         None => {

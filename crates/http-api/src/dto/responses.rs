@@ -106,7 +106,8 @@ impl JobDto {
             start_at: spec.start_at.map(format_timestamp),
             end_at: spec.end_at.map(format_timestamp),
             delete_after_run: spec.delete_after_run,
-            api: spec.target_url.clone(),
+            // A queue target's password is shown as `***` (see `secrets`).
+            api: scheduler_core::redact_target_url(&spec.target_url).into_owned(),
             delivery: spec.delivery.as_str(),
             timezone: spec
                 .time_zone

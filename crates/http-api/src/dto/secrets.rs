@@ -4,8 +4,12 @@
 //! headers a job lists in `secretHeaders` are stored and sent to the target, but every answer
 //! shows them as [`REDACTED`]. A `PUT` that sends [`REDACTED`] back for such a header keeps the
 //! stored value, so a client can send back what it read.
+//!
+//! The password of a message-queue target URL (`amqp://user:password@...`) is handled the
+//! same way: `api` shows it as [`REDACTED`], and a `PUT` that sends it back keeps the stored
+//! one.
 
-use scheduler_core::{Job, JobSpec};
+use scheduler_core::{Job, JobSpec, REDACTED_PASSWORD, restore_target_password};
 
 use crate::error::ApiError;
 
@@ -21,10 +25,13 @@ pub(crate) fn shown_value<'a>(spec: &JobSpec, name: &str, value: &'a str) -> &'a
     }
 }
 
-/// Refuses a new job whose secret header or signing secret is [`REDACTED`]: there is no
-/// stored value to keep (such a job comes from `scheduler jobs export`, which writes
-/// [`REDACTED`] for a signing secret it cannot read).
+/// Refuses a new job whose secret header, target URL password or signing secret is
+/// [`REDACTED`]: there is no stored value to keep (such a job comes from `scheduler jobs
+/// export`, which writes [`REDACTED`] for a signing secret it cannot read).
 pub(crate) fn refuse_placeholders(spec: &JobSpec) -> Result<(), ApiError> {
+    if has_password_placeholder(spec) {
+        return Err(no_stored_password());
+    }
     if let Some(name) = placeholders(spec).next() {
         return Err(no_stored_value(name));
     }
@@ -47,6 +54,13 @@ pub(crate) fn refuse_placeholders(spec: &JobSpec) -> Result<(), ApiError> {
 /// Replaces each [`REDACTED`] secret header value of `spec` with the value `current` stores
 /// for the same header (case-insensitive), if that header was secret there too.
 pub(crate) fn restore_placeholders(spec: &mut JobSpec, current: &Job) -> Result<(), ApiError> {
+    if has_password_placeholder(spec) {
+        match restore_target_password(&spec.target_url, Some(&current.spec.target_url)) {
+            Ok(Some(url)) => spec.target_url = url,
+            Ok(None) => {}
+            Err(()) => return Err(no_stored_password()),
+        }
+    }
     let names: Vec<String> = placeholders(spec).map(str::to_owned).collect();
     for name in &names {
         let stored = current
@@ -66,9 +80,24 @@ pub(crate) fn restore_placeholders(spec: &mut JobSpec, current: &Job) -> Result<
     Ok(())
 }
 
-/// Whether `spec` has a secret header whose value is [`REDACTED`].
+/// Whether `spec` has a secret header whose value is [`REDACTED`], or a target URL whose
+/// password is.
 pub(crate) fn has_placeholders(spec: &JobSpec) -> bool {
-    placeholders(spec).next().is_some()
+    has_password_placeholder(spec) || placeholders(spec).next().is_some()
+}
+
+fn has_password_placeholder(spec: &JobSpec) -> bool {
+    matches!(restore_target_password(&spec.target_url, None), Err(()))
+}
+
+fn no_stored_password() -> ApiError {
+    ApiError::invalid(
+        "api",
+        format!(
+            "the password {REDACTED_PASSWORD:?} stands for a stored password, and the job has no \
+             stored target URL with a password: send the password itself"
+        ),
+    )
 }
 
 fn placeholders(spec: &JobSpec) -> impl Iterator<Item = &str> {

@@ -106,6 +106,19 @@ pub(crate) struct MetricsReport {
     pub(crate) degraded: bool,
     /// The nodes that share the store (empty when they could not be read).
     pub(crate) nodes: Vec<NodeStatus>,
+    /// The message-broker connections.
+    pub(crate) brokers: Vec<crate::BrokerConnection>,
+}
+
+/// One message-broker connection in `/api/metrics`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BrokerDto {
+    kind: String,
+    server: String,
+    state: String,
+    connected: bool,
+    last_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -117,6 +130,7 @@ struct MetricsDto {
     fenced: bool,
     degraded: bool,
     nodes: Vec<NodeDto>,
+    brokers: Vec<BrokerDto>,
     engine: EngineDto,
     drift: LatencyDto,
     claim_duration: LatencyDto,
@@ -260,6 +274,17 @@ pub(crate) fn render_json(report: &MetricsReport, api: &ApiMetrics) -> serde_jso
         fenced: report.fenced,
         degraded: report.degraded,
         nodes: report.nodes.iter().map(NodeDto::new).collect(),
+        brokers: report
+            .brokers
+            .iter()
+            .map(|broker| BrokerDto {
+                kind: broker.kind.clone(),
+                server: broker.server.clone(),
+                state: broker.state.clone(),
+                connected: broker.connected,
+                last_error: broker.last_error.clone(),
+            })
+            .collect(),
         engine: EngineDto {
             fired: engine.fired,
             succeeded: engine.succeeded,

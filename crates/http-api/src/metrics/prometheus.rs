@@ -299,6 +299,27 @@ const PROMETHEUS: &[PrometheusMetric] = &[
                 .collect()
         }),
     },
+    PrometheusMetric {
+        name: "scheduler_broker_connected",
+        kind: Kind::Gauge,
+        help: "Whether each message-broker connection (queue targets) is up: 1 connected, 0 not.",
+        read: Read::Labelled(|s| {
+            s.report
+                .brokers
+                .iter()
+                .map(|broker| {
+                    (
+                        format!(
+                            "kind=\"{}\",server=\"{}\"",
+                            escape_label(&broker.kind),
+                            escape_label(&broker.server)
+                        ),
+                        Sample::Count(u64::from(broker.connected)),
+                    )
+                })
+                .collect()
+        }),
+    },
     gauge(
         "scheduler_uptime_seconds",
         "Seconds since the API state was created.",
@@ -455,6 +476,22 @@ mod tests {
                     last_heartbeat: scheduler_core::Timestamp::from_second(1_767_225_500)
                         .expect("a timestamp"),
                     live: false,
+                },
+            ],
+            brokers: vec![
+                crate::BrokerConnection {
+                    kind: "amqp".to_owned(),
+                    server: "127.0.0.1:5672/%2f".to_owned(),
+                    state: "disconnected".to_owned(),
+                    connected: false,
+                    last_error: Some("amqp: the connection to the broker was lost".to_owned()),
+                },
+                crate::BrokerConnection {
+                    kind: "nats".to_owned(),
+                    server: "127.0.0.1:4222".to_owned(),
+                    state: "connected".to_owned(),
+                    connected: true,
+                    last_error: None,
                 },
             ],
         };

@@ -4,6 +4,7 @@
 
 mod execution;
 mod job_alert;
+mod queue_target;
 mod spec;
 
 use std::fmt;
@@ -17,6 +18,11 @@ use crate::error::Error;
 
 pub use execution::{Execution, ExecutionStatus, ExecutionTrigger, ExecutionUpdate};
 pub use job_alert::{JobAlertSettings, MAX_ALERT_AFTER_FAILURES};
+pub use queue_target::{
+    AMQP_DEFAULT_PORT, AmqpTarget, BrokerServer, MAX_QUEUE_NAME_BYTES, NATS_DEFAULT_PORT,
+    NatsTarget, QueueTarget, REDACTED_PASSWORD, SecretText, is_queue_target_url, redact_target_url,
+    restore_target_password,
+};
 pub use spec::{
     ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
     MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, Timing, is_job_header_allowed,

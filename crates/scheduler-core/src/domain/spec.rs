@@ -9,6 +9,7 @@ use cron_expr::{Schedule, TimeZone, Timestamp};
 use crate::error::Error;
 use crate::time;
 
+use super::queue_target::{QueueTarget, redact_target_url};
 use super::{
     DeliveryType, HttpMethod, JobAlertSettings, MAX_ALERT_AFTER_FAILURES, MisfirePolicy,
     OverlapPolicy, RetryPolicy,
@@ -186,7 +187,9 @@ pub struct JobSpec {
     pub delete_after_run: bool,
     /// The zone whose wall-clock time the schedule matches; `None` means UTC.
     pub time_zone: Option<TimeZone>,
-    /// The URL every attempt is sent to (`http://` or `https://`).
+    /// The URL every attempt is sent to (`http://` or `https://`), or the message queue it is
+    /// published to (`nats://`, `amqp://`, see [`QueueTarget`]). Its `Debug` form hides a
+    /// password ([`redact_target_url`]).
     pub target_url: String,
     /// The delivery promise.
     pub delivery: DeliveryType,
@@ -540,13 +543,27 @@ pub fn is_job_header_allowed(name: &str) -> bool {
 /// A URL (a target's, or an alert's webhook, named `what` in messages and `field` in the
 /// error) is `http://` or `https://`, then a host, with no user info (a password in a
 /// URL ends up in logs and traces) and, if it names a port, a port from 1 to 65535.
+///
+/// For the target (`field` [`JobField::TargetUrl`]), a `nats://` or `amqp://` URL is a
+/// message-queue target, read by [`QueueTarget::parse`] (user info allowed there: the password
+/// is redacted wherever the URL is shown).
 fn check_url(url: &str, field: JobField, what: &str) -> Result<(), Error> {
     let invalid = |reason: String| Error::invalid(field.clone(), reason);
+    let queue_allowed = field == JobField::TargetUrl;
     let url = url.trim();
+    if queue_allowed && let Some(queue_target) = QueueTarget::parse(url) {
+        return queue_target.map(|_| ()).map_err(invalid);
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| invalid(format!("the {what} must start with http:// or https://")))?;
+        .ok_or_else(|| {
+            invalid(if queue_allowed {
+                format!("the {what} must start with http://, https://, nats:// or amqp://")
+            } else {
+                format!("the {what} must start with http:// or https://")
+            })
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err(invalid(format!(
@@ -625,7 +642,7 @@ impl fmt::Debug for JobSpec {
             .field("end_at", &self.end_at)
             .field("delete_after_run", &self.delete_after_run)
             .field("time_zone", &self.time_zone)
-            .field("target_url", &self.target_url)
+            .field("target_url", &redact_target_url(&self.target_url))
             .field("delivery", &self.delivery)
             .field("method", &self.method)
             .field("headers", &headers)
@@ -772,6 +789,9 @@ mod tests {
         check("http://[::1]/x", &[], None);
         check("http://example.com/a@b", &[], None);
         check("ftp://example.com", &[], Some("must start with http"));
+        check("nats://127.0.0.1:4222/jobs.a", &[], None);
+        check("nats://127.0.0.1:4222", &[], Some("needs a subject"));
+        check("amqp://u:p@h:5672/%2f?exchange=x&routingKey=y", &[], None);
         check("http:///path", &[], Some("has no host"));
         check("http://", &[], Some("has no host"));
         check("http://user:pass@example.com/", &[], Some("user info"));

@@ -8,8 +8,8 @@ use crate::transport::{AttemptError, AttemptOutcome};
 /// What one attempt's result means for its execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// A 2xx answer.
-    Success { http_status: u16 },
+    /// A 2xx answer, or a success without HTTP (no status).
+    Success { http_status: Option<u16> },
     /// A failure; `retryable` says whether another attempt may help.
     Failure {
         retryable: bool,
@@ -19,13 +19,16 @@ pub(crate) enum Verdict {
     },
 }
 
-/// 2xx succeeds; 408, 429, 5xx, timeouts, connect and protocol errors are retryable; every
+/// 2xx succeeds, as does a success without HTTP ([`AttemptOutcome::NOT_HTTP`]); 408, 429, 5xx, timeouts, connect and protocol errors are retryable; every
 /// other answer (other 4xx, 1xx, 3xx: redirects are not followed) and TLS or request errors are
 /// final.
 pub(crate) fn classify(result: &Result<AttemptOutcome, AttemptError>) -> Verdict {
     match result {
+        Ok(outcome) if outcome.status == AttemptOutcome::NOT_HTTP => {
+            Verdict::Success { http_status: None }
+        }
         Ok(outcome) if (200..300).contains(&outcome.status) => Verdict::Success {
-            http_status: outcome.status,
+            http_status: Some(outcome.status),
         },
         Ok(outcome) => Verdict::Failure {
             retryable: matches!(outcome.status, 408 | 429 | 500..=599),
@@ -149,6 +152,17 @@ mod tests {
     #[test]
     fn classification() {
         check(status(200), true, false);
+        check(Ok(AttemptOutcome::delivered(Duration::ZERO)), true, false);
+        assert_eq!(
+            classify(&Ok(AttemptOutcome::delivered(Duration::ZERO))),
+            Verdict::Success { http_status: None }
+        );
+        assert_eq!(
+            classify(&status(204)),
+            Verdict::Success {
+                http_status: Some(204)
+            }
+        );
         check(status(204), true, false);
         check(status(301), false, false);
         check(status(400), false, false);

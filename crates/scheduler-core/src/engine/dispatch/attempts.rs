@@ -233,10 +233,10 @@ impl Dispatcher {
         }
     }
 
-    fn succeeded(&mut self, job: &Job, mut execution: Execution, http_status: u16) {
+    fn succeeded(&mut self, job: &Job, mut execution: Execution, http_status: Option<u16>) {
         let job_id = execution.job_id;
         execution.status = ExecutionStatus::Succeeded;
-        execution.http_status = Some(http_status);
+        execution.http_status = http_status;
         execution.error = None;
         execution.finished_at = Some(self.clock.now());
         Metrics::add(&self.metrics.succeeded, 1);
