@@ -367,7 +367,9 @@ fn a_version_11_database_gains_one_off_jobs() {
         // Back to version 11, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert;")
+            .execute_batch(
+                "ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert;",
+            )
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
         connection
