@@ -175,6 +175,21 @@ try {
   assert.equal(await page.locator(`#jobs-table tbody tr[data-job-id="${jobId}"]`).count(), 0);
   assert.equal((await fetch(new URL(`/api/jobs/${jobId}`, BASE))).status, 404);
 
+  step("a one-off job made in the form: its instant is shown instead of a schedule");
+  await page.click("#new-job");
+  await page.fill("#field-name", "one-off");
+  await page.fill("#field-runAt", "2099-01-01T09:00:00Z");
+  await page.fill("#field-api", TARGET);
+  await page.click("#save-job");
+  await page.locator("h1", { hasText: "one-off" }).waitFor();
+  const onceId = page.url().split("#/jobs/")[1];
+  await page.locator("dt", { hasText: "Runs once at" }).waitFor();
+  const once = await (await fetch(new URL(`/api/jobs/${onceId}`, BASE))).json();
+  assert.equal(once.schedule, null);
+  assert.equal(once.runAt, "2099-01-01T09:00:00.000Z");
+  await page.goto(`${BASE}#/jobs`);
+  await page.locator(`#jobs-table tbody tr[data-job-id="${onceId}"] code`, { hasText: "once" }).waitFor();
+
   step("a phone's width, and dark mode");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.locator("#jobs-table tbody tr[data-job-id]").first().waitFor();

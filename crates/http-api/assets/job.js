@@ -15,7 +15,13 @@ function driftMs(execution) {
 function settings(job) {
   const rows = [
     ["Job id", h("code", {}, job.jobId)],
-    ["Schedule", h("span", {}, h("code", {}, job.schedule), " ", h("span", { class: "muted", id: "job-explain" }, ""))],
+    job.runAt
+      ? ["Runs once at", time(job.runAt)]
+      : ["Schedule", h("span", {}, h("code", {}, job.schedule), " ", h("span", { class: "muted", id: "job-explain" }, ""))],
+    ...(job.startAt ? [["Starts at", time(job.startAt)]] : []),
+    ...(job.endAt ? [["Ends at", time(job.endAt)]] : []),
+    ...(job.jitterMs ? [["Jitter", `up to ${duration(job.jitterMs)}`]] : []),
+    ...(job.done ? [["Done", h("span", {}, "yes, since ", time(job.doneAt))]] : []),
     ["Time zone", job.timezone || "UTC"],
     ["Target", h("code", { class: "wrap" }, `${job.method} ${job.api}`)],
     ["Type", job.type],
@@ -86,13 +92,13 @@ export function renderJob(view, jobId) {
   function drawJob() {
     title.replaceChildren(job.name || job.jobId);
     details.replaceChildren(h("h2", {}, "Settings"), settings(job));
-    explain(api, job.schedule).then((text) => {
+    if (job.schedule) explain(api, job.schedule).then((text) => {
       const element = document.getElementById("job-explain");
       if (element && text) element.textContent = `(${text})`;
     });
     upcoming.replaceChildren(...(job.nextFireTimes && job.nextFireTimes.length
       ? job.nextFireTimes.map((iso) => h("li", {}, time(iso)))
-      : [h("li", { class: "muted" }, job.paused ? "None while paused: resume the job to schedule it." : "None.")]));
+      : [h("li", { class: "muted" }, job.paused ? "None while paused: resume the job to schedule it." : job.done ? "None: the job is done." : "None.")]));
     actions.replaceChildren(
       h("a", { class: "button", href: `#/jobs/${jobId}/edit`, id: "edit-job" }, "Edit"),
       job.paused
@@ -151,7 +157,8 @@ export function renderJob(view, jobId) {
 // The form's fields: the API field each edits, its label, and how it reads and writes a value.
 const FIELDS = [
   { name: "name", label: "Name", input: "text", placeholder: "nightly-report" },
-  { name: "schedule", label: "Schedule (cron, with seconds)", input: "text", placeholder: "0 */5 * * * *", required: true, hint: "six fields: second minute hour day-of-month month day-of-week" },
+  { name: "schedule", label: "Schedule (cron, with seconds)", input: "text", placeholder: "0 */5 * * * *", hint: "six fields: second minute hour day-of-month month day-of-week" },
+  { name: "runAt", label: "Or run once at", input: "text", placeholder: "2030-01-01T09:00:00Z", hint: "an RFC 3339 instant, instead of a schedule" },
   { name: "timezone", label: "Time zone", input: "text", placeholder: "UTC", hint: "an IANA name such as Europe/Berlin" },
   { name: "api", label: "Target URL", input: "url", placeholder: "https://example.com/hook", required: true },
   { name: "method", label: "Method", input: "select", options: ["GET", "POST", "PUT", "PATCH", "DELETE"] },
@@ -195,7 +202,15 @@ function readForm(form, base) {
   const get = (name) => form.elements.namedItem(name);
   const text = (name) => get(name).value.trim();
   body.name = text("name") || null;
-  body.schedule = text("schedule");
+  // A one-off job names its instant instead of a schedule; the server refuses both or neither.
+  if (text("runAt") && !text("schedule")) {
+    body.runAt = text("runAt");
+    delete body.schedule;
+  } else {
+    body.schedule = text("schedule");
+    if (text("runAt")) body.runAt = text("runAt");
+    else delete body.runAt;
+  }
   if (text("timezone")) body.timezone = text("timezone");
   else delete body.timezone;
   body.api = text("api");

@@ -29,7 +29,7 @@ async function loadAllJobs() {
 function matches(job) {
   const needle = state.search.trim().toLowerCase();
   if (needle) {
-    const haystack = [job.name, job.jobId, job.api, job.schedule].join(" ").toLowerCase();
+    const haystack = [job.name, job.jobId, job.api, job.schedule || ""].join(" ").toLowerCase();
     if (!haystack.includes(needle)) return false;
   }
   if (state.paused && String(Boolean(job.paused)) !== state.paused) return false;
@@ -61,13 +61,17 @@ function skeletonRows(count) {
 
 function jobRow(job) {
   const explanation = h("div", { class: "explain muted" }, "\u00a0");
-  explain(api, job.schedule).then((text) => {
-    explanation.textContent = text || "\u00a0";
-  });
+  if (job.schedule) {
+    explain(api, job.schedule).then((text) => {
+      explanation.textContent = text || "\u00a0";
+    });
+  } else if (job.runAt) {
+    explanation.replaceChildren("once at ", time(job.runAt));
+  }
   const last = lastStatus(job);
   return h("tr", { "data-job-id": job.jobId },
     h("td", { class: "name" }, h("a", { href: `#/jobs/${job.jobId}` }, job.name || job.jobId.slice(0, 8))),
-    h("td", {}, h("code", {}, job.schedule), explanation),
+    h("td", {}, h("code", {}, job.schedule || "once"), explanation),
     h("td", {}, job.timezone || "UTC"),
     h("td", {}, job.type),
     h("td", {}, job.paused ? h("span", { class: "badge paused" }, "paused") : "no"),
