@@ -6,6 +6,7 @@ mod execution;
 mod job_alert;
 mod queue_target;
 mod spec;
+mod timing;
 
 use std::fmt;
 use std::str::FromStr;
