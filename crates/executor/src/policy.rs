@@ -356,12 +356,16 @@ impl FromStr for IpNetwork {
             .ok_or_else(|| invalid(&format!("the prefix length must be 0 to {max}")))?;
         // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is its IPv4 network; other IPv6
         // networks stay IPv6, and `contains` compares embedded IPv4 addresses both ways.
-        Ok(match address {
-            IpAddr::V6(v6) if prefix >= 96 && v6.to_ipv4_mapped().is_some() => IpNetwork {
-                address: IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        let mapped = match address {
+            IpAddr::V6(v6) if prefix >= 96 => v6.to_ipv4_mapped(),
+            _ => None,
+        };
+        Ok(match mapped {
+            Some(v4) => IpNetwork {
+                address: IpAddr::V4(v4),
                 prefix: prefix - 96,
             },
-            _ => IpNetwork { address, prefix },
+            None => IpNetwork { address, prefix },
         })
     }
 }
