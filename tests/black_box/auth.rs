@@ -90,6 +90,22 @@ fn tokens_gate_the_api_once_one_exists() {
     assert!(output.status.success(), "{}", stderr(&output));
     let listed: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(1));
+    let from_environment = |token: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scheduler"))
+            .args(args)
+            .env("SCHEDULER_TOKEN", token)
+            .output()
+            .expect("the scheduler binary runs")
+    };
+    let output = from_environment(&admin, &["jobs", "list", "--server", &url]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(1));
+    let job_id = listed["jobs"][0]["jobId"].as_str().expect("a job id");
+    // A read token from the environment reads, and may not pause.
+    let output = from_environment(&read, &["jobs", "pause", job_id, "--server", &url]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("403"), "{}", stderr(&output));
 
     // A revoked token is refused within seconds, by the running server.
     let output = scheduler(&["tokens", "revoke", admin_id, "--db", db.to_str().unwrap()]);
@@ -236,6 +252,58 @@ fn https_serves_the_api_with_the_given_certificate() {
     assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
 }
 
+#[test]
+fn tls_connections_count_against_the_per_client_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = temp_dir();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let certificate = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&certificate, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(
+        &db_path(&dir),
+        &[
+            "--tls-cert",
+            certificate.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--max-connections-per-client",
+            "1",
+        ],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // One connection, answered and kept open (HTTP/1.1 keep-alive), fills the limit.
+        let mut held = tls_connect(server.address, certified.cert.der().clone()).await;
+        held.write_all(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let read = held.read(&mut byte).await.expect("read the answer's head");
+            assert_eq!(read, 1, "closed early: {}", String::from_utf8_lossy(&head));
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        // A second TLS connection from the same address is over the limit.
+        let answer = https_get(server.address, certified.cert.der().clone(), "/api/health").await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(answer.contains("too_many_connections"), "{answer}");
+        drop(held);
+    });
+}
+
 /// One HTTPS GET with a client that trusts only `certificate`: the raw answer.
 async fn https_get(
     address: SocketAddr,
@@ -244,6 +312,20 @@ async fn https_get(
 ) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    let mut tls = tls_connect(address, certificate).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // The server may close without a TLS close_notify after `Connection: close`.
+    let _ = tls.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A TLS connection to `address` by a client that trusts only `certificate`.
+async fn tls_connect(
+    address: SocketAddr,
+    certificate: rustls_pki_types::CertificateDer<'static>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certificate).expect("the certificate is a root");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -257,16 +339,10 @@ async fn https_get(
         .await
         .expect("connect");
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector
+    connector
         .connect(name, tcp)
         .await
-        .expect("the TLS handshake");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    // The server may close without a TLS close_notify after `Connection: close`.
-    let _ = tls.read_to_end(&mut answer).await;
-    String::from_utf8_lossy(&answer).into_owned()
+        .expect("the TLS handshake")
 }
 
 #[test]

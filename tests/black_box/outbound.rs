@@ -164,6 +164,63 @@ fn refused_targets_are_400_at_creation() {
 }
 
 #[test]
+fn a_job_that_reaches_the_own_api_by_another_name_is_refused_at_each_attempt() {
+    let dir = temp_dir();
+    let server = Server::start(&db_path(&dir), &[]);
+    let port = server.address.port();
+    // What the job would post to its own API: a job that calls the API in turn.
+    let payload =
+        json!({"schedule": "0 0 * * * *", "api": "http://127.1/", "type": "ATLEAST_ONCE"});
+    // `127.1` is a name to the URL check at creation; the resolver makes it 127.0.0.1.
+    let (status, job) = server.request(
+        "POST",
+        "/api/jobs",
+        Some(&json!({
+            "schedule": "* * * * * *",
+            "api": format!("http://127.1:{port}/api/jobs"),
+            "type": "ATLEAST_ONCE",
+            "body": payload.to_string(),
+        })),
+    );
+    assert_eq!(status, 201, "{job}");
+    let job_id = job["jobId"].as_str().expect("a job id").to_owned();
+    let refused = || {
+        let (status, body) = server.request(
+            "GET",
+            &format!("/api/jobs/{job_id}/executions?limit=20"),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .filter(|execution| execution["status"] == "FAILED")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    wait_until("two refused executions", || refused().len() >= 2);
+    for execution in refused() {
+        let message = execution["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("target 127.1 refused by the target policy")
+                && message.contains(&format!(
+                    "127.0.0.1:{port} is this scheduler's own API (listening on 127.0.0.1:{port})"
+                )),
+            "{execution}"
+        );
+        assert_eq!(execution["retryCount"], 0, "not retried: {execution}");
+    }
+    let (status, jobs) = server.request("GET", "/api/jobs", None);
+    assert_eq!(status, 200, "{jobs}");
+    assert_eq!(
+        jobs["jobs"].as_array().map(Vec::len),
+        Some(1),
+        "no job was created by a job: {jobs}"
+    );
+}
+
+#[test]
 fn a_stored_job_whose_target_the_policy_now_refuses_fails_each_tick_without_retries() {
     let dir = temp_dir();
     let sink = Sink::start();

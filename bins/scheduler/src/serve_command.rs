@@ -15,6 +15,7 @@ use alerts::{
 use anyhow::Context;
 use executor::{
     HttpTransport, HttpTransportConfig, QueueTransport, QueueTransportConfig, RoutingTransport,
+    TargetPolicy,
 };
 use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
 use scheduler_core::{
@@ -99,6 +100,14 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     let mut api_config = args.api_config();
     api_config.auth.tokens = token_verifier(&args, tokens).await?;
     api_config.tls = tls;
+    // Bound before the transports are built: their target policy refuses connections to it.
+    let listener =
+        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let target_policy = TargetPolicy {
+        own_api: vec![address],
+        ..args.target_policy()
+    };
 
     // Keep as many idle connections per target as attempts can be in flight to it: with
     // fewer, a burst of ticks to one target (every job on the second) closes the surplus
@@ -106,7 +115,7 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     let transport_config = HttpTransportConfig {
         pool_max_idle_per_host: args.max_in_flight.min(args.max_in_flight_per_host),
         signing_secrets: args.signing_secret.clone(),
-        target_policy: args.target_policy(),
+        target_policy: target_policy.clone(),
         ..HttpTransportConfig::default()
     };
     // How many secrets, never which.
@@ -125,7 +134,7 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     // target policy as HTTP requests.
     let queue = QueueTransport::new(QueueTransportConfig {
         signing_secrets: args.signing_secret.clone(),
-        target_policy: args.target_policy(),
+        target_policy: target_policy.clone(),
     });
     api_config.brokers = Some(Arc::new(targets::QueueBrokers(queue.clone())));
     let http = HttpTransport::new(transport_config).context("building the HTTP client")?;
@@ -133,7 +142,7 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
     // Jobs' own webhooks are chosen by API clients: they go through the target policy.
     let mut job_webhooks = JobWebhookConfig::default();
-    job_webhooks.webhook.target_policy = Some(args.target_policy());
+    job_webhooks.webhook.target_policy = Some(target_policy.clone());
     let job_webhooks = JobWebhookAlertSink::new(job_webhooks);
 
     let engine = Engine::builder(store, transport)
@@ -147,9 +156,6 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         .map_err(args::name_engine_flags)
         .context("starting the engine")?;
 
-    let listener =
-        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener.local_addr()?;
     let probe: Arc<dyn HealthProbe> = match sqlite {
         Some(store) => Arc::new(SqliteHealthProbe {
             engine: EngineHealthProbe::new(engine.clone()),
@@ -164,7 +170,7 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
         "http"
     };
     api_config.target_check = Some(Arc::new(targets::ServerTargetCheck {
-        policy: args.target_policy(),
+        policy: target_policy,
         listen: address,
     }));
     let server =

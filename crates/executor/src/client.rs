@@ -18,7 +18,7 @@ use rustls_pki_types::pem::PemObject;
 use crate::classify::{classify_body_error, classify_request_error};
 use crate::config::{DEFAULT_CONTENT_TYPE, HttpTransportConfig, HttpVersionPolicy};
 use crate::error::Error;
-use crate::policy::{PolicyResolver, TargetPolicy};
+use crate::policy::{OwnApiGuard, PolicyResolver, TargetPolicy};
 use crate::retry_after::parse_retry_after;
 use crate::signing::SigningSecret;
 
@@ -63,7 +63,7 @@ pub struct HttpResponse {
 /// runtime (with the I/O and time drivers) when it sends, not when it is built.
 #[derive(Clone, Debug)]
 pub struct HttpTransport {
-    client: Client<HttpsConnector<HttpConnector<PolicyResolver>>, Full<Bytes>>,
+    client: Client<HttpsConnector<OwnApiGuard<HttpConnector<PolicyResolver>>>, Full<Bytes>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -94,6 +94,10 @@ impl HttpTransport {
         // The HTTPS connector wraps this one and needs it to accept https:// URLs.
         http.enforce_http(false);
         http.set_nodelay(true);
+        let http = OwnApiGuard {
+            inner: http,
+            policy: Arc::clone(&policy),
+        };
 
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -146,16 +150,25 @@ impl HttpTransport {
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
         // hyper-util's connector resolves names through the policy's resolver, but connects to
-        // an IP literal directly: that one is checked here.
-        if let Some(host) = request.uri().host()
+        // an IP literal directly: that one is checked here (the connector's guard checks the
+        // own API again on the connected socket, for every host).
+        let uri = request.uri();
+        if let Some(host) = uri.host()
             && let Ok(address) = host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse::<std::net::IpAddr>()
         {
+            let default_port = if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            };
+            let peer = std::net::SocketAddr::new(address, uri.port_u16().unwrap_or(default_port));
             self.shared
                 .policy
                 .check_address(host, address)
+                .and_then(|()| self.shared.policy.check_connection(host, peer))
                 .map_err(|refusal| Error::TargetRefused(refusal.to_string()))?;
         }
         let started = Instant::now();

@@ -25,7 +25,8 @@
 //!   (`X-Scheduler-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one
 //!   `v1` per secret, see [`signature_header_value`]);
 //! - connects only to addresses the [`TargetPolicy`] allows, checked after DNS resolution on
-//!   every new connection (and before sending, for an IP literal);
+//!   every new connection (and before sending, for an IP literal), and closes a connection
+//!   that reached the scheduler's own API ([`TargetPolicy::own_api`]) before sending on it;
 //! - classifies failures ([`Error`]): timeout, DNS, refused, reset, closed early, TLS,
 //!   protocol, invalid request, target refused by the policy.
 //!

@@ -3,31 +3,33 @@
 //! The transport's resolver resolves a host name, keeps only the addresses the policy allows
 //! and connects to those; a request to an IP literal is checked before it is sent. Every new
 //! connection is checked, so a name that resolves to an allowed address at job creation and to
-//! a refused one later (DNS rebinding) is refused then.
+//! a refused one later (DNS rebinding) is refused then. A connection that reaches the
+//! scheduler's own API ([`TargetPolicy::own_api`]) is closed as soon as it is made, whatever
+//! the URL said.
+
+mod connect;
+
+pub(crate) use connect::{OwnApiGuard, PolicyResolver};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use hyper_util::client::legacy::connect::dns::Name;
 
 /// Which targets the transport may connect to.
 ///
 /// Precedence, first match wins:
-/// 1. an address or host name that matches a rule of [`deny`](Self::deny) is refused;
-/// 2. one that matches a rule of [`allow`](Self::allow) is allowed (this punches holes in the
+/// 1. a connection to the scheduler's own API ([`own_api`](Self::own_api)) is refused;
+/// 2. an address or host name that matches a rule of [`deny`](Self::deny) is refused;
+/// 3. one that matches a rule of [`allow`](Self::allow) is allowed (this punches holes in the
 ///    defaults below);
-/// 3. link-local and cloud metadata addresses ([`AddressClass::LinkLocalOrMetadata`]) are
-///    refused;
-/// 4. with [`deny_private`](Self::deny_private), loopback and private addresses
+/// 4. link-local and cloud metadata addresses ([`AddressClass::LinkLocalOrMetadata`]) and
+///    reserved, multicast and broadcast addresses ([`AddressClass::Reserved`]) are refused;
+/// 5. with [`deny_private`](Self::deny_private), loopback and private addresses
 ///    ([`AddressClass::Loopback`], [`AddressClass::Private`]) are refused;
-/// 5. everything else is allowed.
+/// 6. everything else is allowed.
 ///
-/// The default refuses link-local and metadata addresses only, so loopback and private
-/// targets work out of the box.
+/// The default refuses link-local, metadata and reserved addresses only, so loopback and
+/// private targets work out of the box.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetPolicy {
     /// Also refuse loopback and private addresses.
@@ -36,6 +38,11 @@ pub struct TargetPolicy {
     pub allow: Vec<TargetRule>,
     /// Targets always refused.
     pub deny: Vec<TargetRule>,
+    /// The socket addresses the scheduler's own API listens on: a connection to one of them is
+    /// refused, whatever the rules, so that a job cannot call the API (and, say, create jobs).
+    /// An unspecified address (`0.0.0.0:8080`, `[::]:8080`) stands for every local address
+    /// with that port, loopback included. Empty (the default) checks nothing.
+    pub own_api: Vec<SocketAddr>,
 }
 
 /// One `allow` or `deny` entry: a network or a host name.
@@ -60,13 +67,18 @@ pub struct IpNetwork {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AddressClass {
     /// Link-local (`169.254.0.0/16`, `fe80::/10`) and the cloud metadata services' addresses
-    /// (`fd00:ec2::254`, `100.100.100.200`): refused unless allowed.
+    /// (`fd00:ec2::254`, `100.100.100.200`, `192.0.0.192`): refused unless allowed.
     LinkLocalOrMetadata,
-    /// Loopback (`127.0.0.0/8`, `::1`) and the unspecified address (`0.0.0.0/8`, `::`), which
-    /// reaches the host itself.
+    /// Addresses no target should have: "this network" (`0.0.0.0/8`, which reaches the host
+    /// itself) and the unspecified `::`, the IETF protocol assignments (`192.0.0.0/24`),
+    /// multicast (`224.0.0.0/4`, `ff00::/8`), the reserved `240.0.0.0/4` and the broadcast
+    /// `255.255.255.255`: refused unless allowed.
+    Reserved,
+    /// Loopback (`127.0.0.0/8`, `::1`).
     Loopback,
-    /// Private and shared networks: `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`,
-    /// `100.64.0.0/10`, `fc00::/7`, `fec0::/10`.
+    /// Private, shared and test networks: `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`,
+    /// `100.64.0.0/10` (carrier-grade NAT), `198.18.0.0/15` (benchmarking), `fc00::/7`,
+    /// `fec0::/10`.
     Private,
     /// Everything else.
     Public,
@@ -86,22 +98,26 @@ impl TargetPolicy {
     ///
     /// A [`Refusal`] that says which rule or default refused the address.
     pub fn check_address(&self, host: &str, address: IpAddr) -> Result<(), Refusal> {
+        let original = address;
         let address = canonical(address);
         let refuse = |reason: String| Refusal {
             host: host.to_owned(),
             reason,
         };
-        if let Some(rule) = self.deny.iter().find(|r| r.matches(host, Some(address))) {
+        if let Some(rule) = self.deny.iter().find(|r| r.matches(host, Some(original))) {
             return Err(refuse(format!(
                 "{address} matches the denied target {rule}"
             )));
         }
-        if self.allow.iter().any(|r| r.matches(host, Some(address))) {
+        if self.allow.iter().any(|r| r.matches(host, Some(original))) {
             return Ok(());
         }
         match classify(address) {
             AddressClass::LinkLocalOrMetadata => Err(refuse(format!(
                 "{address} is a link-local or cloud metadata address, refused unless allowed"
+            ))),
+            AddressClass::Reserved => Err(refuse(format!(
+                "{address} is a reserved, multicast or broadcast address, refused unless allowed"
             ))),
             class @ (AddressClass::Loopback | AddressClass::Private) if self.deny_private => {
                 let kind = if class == AddressClass::Loopback {
@@ -154,6 +170,38 @@ impl TargetPolicy {
         Ok(())
     }
 
+    /// Checks a connection made (or about to be made) to `peer` for `host`: refused when
+    /// `peer` is the scheduler's own API ([`own_api`](Self::own_api)).
+    ///
+    /// # Errors
+    ///
+    /// A [`Refusal`] that names the API's listen address.
+    pub fn check_connection(&self, host: &str, peer: SocketAddr) -> Result<(), Refusal> {
+        match self.own_api_of(peer) {
+            Some(listen) => Err(Refusal {
+                host: host.to_owned(),
+                reason: format!(
+                    "{peer} is this scheduler's own API (listening on {listen}); a job may not call it"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The listen address of [`own_api`](Self::own_api) that `peer` reaches, if any.
+    fn own_api_of(&self, peer: SocketAddr) -> Option<SocketAddr> {
+        let address = canonical(peer.ip());
+        self.own_api.iter().copied().find(|listen| {
+            let listening = canonical(listen.ip());
+            listen.port() == peer.port()
+                && if listening.is_unspecified() {
+                    is_local_address(address)
+                } else {
+                    listening == address
+                }
+        })
+    }
+
     /// `addresses` (resolved for `host`) without the refused ones.
     ///
     /// # Errors
@@ -167,11 +215,16 @@ impl TargetPolicy {
         let mut first_refusal = None;
         let allowed: Vec<SocketAddr> = addresses
             .into_iter()
-            .filter(|address| match self.check_address(host, address.ip()) {
-                Ok(()) => true,
-                Err(refusal) => {
-                    first_refusal.get_or_insert(refusal);
-                    false
+            .filter(|address| {
+                match self
+                    .check_connection(host, *address)
+                    .and_then(|()| self.check_address(host, address.ip()))
+                {
+                    Ok(()) => true,
+                    Err(refusal) => {
+                        first_refusal.get_or_insert(refusal);
+                        false
+                    }
                 }
             })
             .collect();
@@ -260,10 +313,16 @@ impl IpNetwork {
         IpNetwork { address, prefix }
     }
 
-    /// Whether `address` is in the network. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
-    /// counts as its IPv4 address.
+    /// Whether `address` is in the network. An IPv6 address that embeds an IPv4 address
+    /// (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64, 6to4) is in the network when
+    /// either it or its IPv4 address is.
     pub fn contains(&self, address: IpAddr) -> bool {
-        match (self.address, canonical(address)) {
+        let canonical = canonical(address);
+        self.contains_exactly(address) || (canonical != address && self.contains_exactly(canonical))
+    }
+
+    fn contains_exactly(&self, address: IpAddr) -> bool {
+        match (self.address, address) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
                 prefix_matches(&network.octets(), &address.octets(), self.prefix)
             }
@@ -295,9 +354,18 @@ impl FromStr for IpNetwork {
             .ok()
             .filter(|p| *p <= max)
             .ok_or_else(|| invalid(&format!("the prefix length must be 0 to {max}")))?;
-        Ok(IpNetwork {
-            address: canonical(address),
-            prefix,
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is its IPv4 network; other IPv6
+        // networks stay IPv6, and `contains` compares embedded IPv4 addresses both ways.
+        let mapped = match address {
+            IpAddr::V6(v6) if prefix >= 96 => v6.to_ipv4_mapped(),
+            _ => None,
+        };
+        Ok(match mapped {
+            Some(v4) => IpNetwork {
+                address: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            },
+            None => IpNetwork { address, prefix },
         })
     }
 }
@@ -332,32 +400,20 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// The class of `address`; an IPv4-mapped or NAT64 IPv6 address is classified as its IPv4
-/// address.
+/// The class of `address`. An IPv6 address that embeds an IPv4 address (mapped
+/// `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is
+/// classified as that IPv4 address.
 pub fn classify(address: IpAddr) -> AddressClass {
     match canonical(address) {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if a == 169 && b == 254 || v4 == Ipv4Addr::new(100, 100, 100, 200) {
-                AddressClass::LinkLocalOrMetadata
-            } else if a == 127 || a == 0 {
-                AddressClass::Loopback
-            } else if a == 10
-                || (a == 172 && (16..32).contains(&b))
-                || (a == 192 && b == 168)
-                || (a == 100 && (64..128).contains(&b))
-            {
-                AddressClass::Private
-            } else {
-                AddressClass::Public
-            }
-        }
+        IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];
             if (first & 0xffc0) == 0xfe80 || v6 == AWS_METADATA_V6 {
                 AddressClass::LinkLocalOrMetadata
-            } else if v6.is_loopback() || v6.is_unspecified() {
+            } else if v6.is_loopback() {
                 AddressClass::Loopback
+            } else if v6.is_unspecified() || (first & 0xff00) == 0xff00 {
+                AddressClass::Reserved
             } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfec0 {
                 AddressClass::Private
             } else {
@@ -367,26 +423,66 @@ pub fn classify(address: IpAddr) -> AddressClass {
     }
 }
 
+fn classify_v4(v4: Ipv4Addr) -> AddressClass {
+    let [a, b, c, _] = v4.octets();
+    let metadata = [
+        Ipv4Addr::new(100, 100, 100, 200),
+        Ipv4Addr::new(192, 0, 0, 192),
+    ];
+    if a == 169 && b == 254 || metadata.contains(&v4) {
+        AddressClass::LinkLocalOrMetadata
+    } else if a == 0 || a >= 224 || (a == 192 && b == 0 && c == 0) {
+        // 0/8, multicast 224/4, reserved 240/4 and the broadcast address in it, 192.0.0/24.
+        AddressClass::Reserved
+    } else if a == 127 {
+        AddressClass::Loopback
+    } else if a == 10
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (b == 18 || b == 19))
+    {
+        AddressClass::Private
+    } else {
+        AddressClass::Public
+    }
+}
+
 /// The AWS instance metadata service's IPv6 address.
 const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
 
-/// An IPv4-mapped (`::ffff:a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`) address as its IPv4
-/// address, so that no IPv6 spelling slips past an IPv4 rule; others as they are.
+/// An IPv6 address that embeds an IPv4 address as that IPv4 address, so that no IPv6 spelling
+/// slips past an IPv4 rule or class: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`, but not `::` and `::1`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4
+/// (`2002:aabb:ccdd::/48`, the IPv4 address in bits 16 to 48). Others as they are.
 fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let s = v6.segments();
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [.., a, b, c, d] = v6.octets();
-                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-            }
-            IpAddr::V6(v6)
-        }
-        v4 => v4,
+    let IpAddr::V6(v6) = address else {
+        return address;
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let s = v6.segments();
+    let o = v6.octets();
+    let last = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_unspecified() && !v6.is_loopback() {
+        return IpAddr::V4(last);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return IpAddr::V4(last);
+    }
+    if s[0] == 0x2002 {
+        return IpAddr::V4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
+    address
+}
+
+/// Whether `address` belongs to this machine: loopback, unspecified, or assigned to one of its
+/// interfaces (the system lets a socket bind to it).
+fn is_local_address(address: IpAddr) -> bool {
+    address.is_loopback()
+        || address.is_unspecified()
+        || std::net::UdpSocket::bind(SocketAddr::new(address, 0)).is_ok()
 }
 
 fn prefix_matches(network: &[u8], address: &[u8], prefix: u8) -> bool {
@@ -406,244 +502,5 @@ fn normalize_name(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// The transport's resolver: the system resolver (`getaddrinfo`, on Tokio's blocking pool),
-/// then the policy's filter. hyper-util's connector does not call it for IP literals; those
-/// are checked before the request is sent.
-#[derive(Clone, Debug)]
-pub(crate) struct PolicyResolver {
-    pub(crate) policy: Arc<TargetPolicy>,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl tower_service::Service<Name> for PolicyResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = BoxError;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let policy = Arc::clone(&self.policy);
-        Box::pin(async move {
-            let host = name.as_str();
-            policy.check_host_name(host)?;
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
-            Ok(policy.filter(host, addresses)?.into_iter())
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().expect("an address")
-    }
-
-    #[test]
-    fn classifies_addresses() {
-        let check = |address: &str, class: AddressClass| {
-            assert_eq!(classify(ip(address)), class, "{address}");
-        };
-        use AddressClass::*;
-        check("169.254.169.254", LinkLocalOrMetadata);
-        check("169.254.0.1", LinkLocalOrMetadata);
-        check("100.100.100.200", LinkLocalOrMetadata);
-        check("fe80::1", LinkLocalOrMetadata);
-        check("febf::1", LinkLocalOrMetadata);
-        check("fd00:ec2::254", LinkLocalOrMetadata);
-        check("::ffff:169.254.169.254", LinkLocalOrMetadata);
-        check("64:ff9b::a9fe:a9fe", LinkLocalOrMetadata);
-        check("127.0.0.1", Loopback);
-        check("127.255.0.9", Loopback);
-        check("0.0.0.0", Loopback);
-        check("::1", Loopback);
-        check("::", Loopback);
-        check("::ffff:127.0.0.1", Loopback);
-        check("10.1.2.3", Private);
-        check("172.16.0.1", Private);
-        check("172.31.255.255", Private);
-        check("192.168.1.1", Private);
-        check("100.64.0.1", Private);
-        check("fc00::1", Private);
-        check("fd12:3456::1", Private);
-        check("fec0::1", Private);
-        check("172.32.0.1", Public);
-        check("172.15.0.1", Public);
-        check("100.128.0.1", Public);
-        check("169.255.0.1", Public);
-        check("8.8.8.8", Public);
-        check("2001:db8::1", Public);
-        check("fe00::1", Public);
-    }
-
-    fn policy(deny_private: bool, allow: &[&str], deny: &[&str]) -> TargetPolicy {
-        let rules = |texts: &[&str]| {
-            texts
-                .iter()
-                .map(|t| t.parse().expect("a rule"))
-                .collect::<Vec<TargetRule>>()
-        };
-        TargetPolicy {
-            deny_private,
-            allow: rules(allow),
-            deny: rules(deny),
-        }
-    }
-
-    /// `host` at `address`: `None` when allowed, else a part of the refusal's message.
-    fn check(policy: &TargetPolicy, host: &str, address: &str, expected: Option<&str>) {
-        let result = policy.check_address(host, ip(address));
-        match (result, expected) {
-            (Ok(()), None) => {}
-            (Err(refusal), Some(part)) => {
-                assert!(
-                    refusal.to_string().contains(part),
-                    "{host} {address}: {refusal}"
-                );
-            }
-            (result, expected) => {
-                panic!("{host} {address}: got {result:?}, expected {expected:?}")
-            }
-        }
-    }
-
-    #[test]
-    fn the_default_refuses_link_local_and_metadata_only() {
-        let p = TargetPolicy::default();
-        check(
-            &p,
-            "metadata",
-            "169.254.169.254",
-            Some("link-local or cloud metadata"),
-        );
-        check(&p, "x", "fd00:ec2::254", Some("metadata"));
-        check(&p, "x", "::ffff:169.254.169.254", Some("link-local"));
-        check(&p, "localhost", "127.0.0.1", None);
-        check(&p, "x", "::1", None);
-        check(&p, "x", "10.0.0.1", None);
-        check(&p, "x", "8.8.8.8", None);
-    }
-
-    #[test]
-    fn deny_private_refuses_loopback_and_private_ranges() {
-        let p = policy(true, &[], &[]);
-        check(
-            &p,
-            "x",
-            "127.0.0.1",
-            Some("loopback address and private targets are denied"),
-        );
-        check(&p, "x", "::1", Some("loopback"));
-        check(&p, "x", "0.0.0.0", Some("loopback"));
-        check(&p, "x", "10.0.0.1", Some("private address"));
-        check(&p, "x", "192.168.0.1", Some("private address"));
-        check(&p, "x", "fd12::1", Some("private address"));
-        check(&p, "x", "169.254.169.254", Some("link-local"));
-        check(&p, "x", "8.8.8.8", None);
-    }
-
-    #[test]
-    fn allow_punches_holes_and_deny_wins() {
-        let p = policy(
-            true,
-            &[
-                "10.1.0.0/16",
-                "internal.example.com",
-                "*.svc.local",
-                "169.254.169.254",
-            ],
-            &["10.1.2.0/24", "evil.example.com", "8.8.4.4"],
-        );
-        check(&p, "x", "10.1.9.9", None);
-        check(&p, "x", "10.2.0.1", Some("private"));
-        check(
-            &p,
-            "x",
-            "10.1.2.3",
-            Some("matches the denied target 10.1.2.0/24"),
-        );
-        check(&p, "internal.example.com", "10.9.9.9", None);
-        check(&p, "INTERNAL.example.com.", "192.168.1.1", None);
-        check(
-            &p,
-            "internal.example.com",
-            "10.1.2.3",
-            Some("denied target 10.1.2.0/24"),
-        );
-        check(&p, "a.b.svc.local", "10.3.0.1", None);
-        check(&p, "svc.local", "10.3.0.1", None);
-        check(&p, "notsvc.local", "10.3.0.1", Some("private"));
-        check(&p, "x", "169.254.169.254", None);
-        check(&p, "x", "169.254.169.253", Some("link-local"));
-        check(&p, "x", "8.8.4.4", Some("denied target 8.8.4.4/32"));
-        check(&p, "x", "::ffff:8.8.4.4", Some("denied target 8.8.4.4/32"));
-        assert!(p.check_host_name("evil.example.com").is_err());
-        assert!(p.check_host_name("Evil.Example.com.").is_err());
-        assert!(p.check_host_name("good.example.com").is_ok());
-    }
-
-    #[test]
-    fn check_host_knows_literals_and_localhost_without_dns() {
-        let p = policy(true, &[], &["blocked.test"]);
-        assert!(p.check_host("127.0.0.1").is_err());
-        assert!(p.check_host("[::1]").is_err());
-        assert!(p.check_host("localhost").is_err());
-        assert!(p.check_host("api.localhost").is_err());
-        assert!(p.check_host("blocked.test").is_err());
-        assert!(p.check_host("example.com").is_ok());
-        let default = TargetPolicy::default();
-        assert!(default.check_host("localhost").is_ok());
-        assert!(default.check_host("169.254.169.254").is_err());
-        assert!(default.check_host("[fe80::1]").is_err());
-    }
-
-    #[test]
-    fn filter_keeps_allowed_addresses_and_refuses_when_none_is() {
-        let p = policy(true, &[], &[]);
-        let addresses = |list: &[&str]| {
-            list.iter()
-                .map(|a| SocketAddr::new(ip(a), 0))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            p.filter("mixed", addresses(&["10.0.0.1", "8.8.8.8"])),
-            Ok(addresses(&["8.8.8.8"]))
-        );
-        let refused = p
-            .filter("inside", addresses(&["10.0.0.1", "127.0.0.1"]))
-            .expect_err("refused");
-        assert_eq!(refused.host(), "inside");
-        assert!(refused.reason().contains("10.0.0.1"), "{refused}");
-    }
-
-    #[test]
-    fn rules_parse_or_say_why_not() {
-        let parse = |text: &str| text.parse::<TargetRule>().map(|r| r.to_string());
-        assert_eq!(parse("10.0.0.0/8"), Ok("10.0.0.0/8".to_owned()));
-        assert_eq!(parse("fd00::/8"), Ok("fd00::/8".to_owned()));
-        assert_eq!(parse("192.0.2.7"), Ok("192.0.2.7/32".to_owned()));
-        assert_eq!(parse("[::1]"), Ok("::1/128".to_owned()));
-        assert_eq!(parse("API.Example.com."), Ok("api.example.com".to_owned()));
-        assert_eq!(parse("*.example.com"), Ok("*.example.com".to_owned()));
-        assert_eq!(parse(".example.com"), Ok("*.example.com".to_owned()));
-        for bad in [
-            "10.0.0.0/33",
-            "::/129",
-            "x/8",
-            "10.0.0.0/",
-            "",
-            "*.",
-            "a b",
-            "http://x",
-        ] {
-            let error = parse(bad).expect_err(bad);
-            assert!(error.contains(&format!("{bad:?}")), "{error}");
-        }
-    }
-}
+mod tests;

@@ -180,7 +180,7 @@ async fn a_name_resolving_to_a_denied_address_is_refused_after_resolution() {
         config.target_policy = TargetPolicy {
             deny_private: true,
             allow: vec!["localhost".parse().unwrap()],
-            deny: Vec::new(),
+            ..TargetPolicy::default()
         };
     });
     let job = job(format!("http://localhost:{port}/tick"), |_| {});
@@ -189,6 +189,38 @@ async fn a_name_resolving_to_a_denied_address_is_refused_after_resolution() {
         .await
         .expect("allowed");
     assert_eq!(outcome.status, 200);
+}
+
+#[tokio::test]
+async fn a_connection_to_the_own_api_is_refused_however_the_host_is_spelt() {
+    let mut server = fixed_server(200, &[], b"").await;
+    let port = server.addr.port();
+    // The API on this loopback address, or on every address (as with `--listen 0.0.0.0`).
+    for listen in [server.addr, format!("0.0.0.0:{port}").parse().unwrap()] {
+        let transport = transport_with(|config| config.target_policy.own_api = vec![listen]);
+        // `127.1` and `localhost` are names to the URL and reach 127.0.0.1 once resolved.
+        for host in ["127.1", "localhost", "127.0.0.1", "[::ffff:127.0.0.1]"] {
+            expect_refused(
+                &transport,
+                format!("http://{host}:{port}/api/jobs"),
+                "is this scheduler's own API (listening on",
+            )
+            .await;
+        }
+        // The same transport reaches another port on the same address.
+        let mut other = fixed_server(200, &[], b"").await;
+        let job = job(format!("http://127.1:{}/tick", other.addr.port()), |_| {});
+        let outcome = transport
+            .send(attempt(&job, ExecutionId::new_time_ordered(), 1))
+            .await
+            .expect("another port is not the API");
+        assert_eq!(outcome.status, 200);
+        other.next_request().await;
+    }
+    assert!(
+        server.received.try_recv().is_err(),
+        "no request reached the API"
+    );
 }
 
 #[tokio::test]

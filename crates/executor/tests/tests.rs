@@ -10,6 +10,7 @@ mod outbound;
 #[cfg(all(feature = "nats", feature = "amqp"))]
 mod queue;
 mod requests;
+mod security_doc;
 mod status;
 mod tls;
 mod versions;

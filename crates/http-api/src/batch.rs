@@ -139,11 +139,11 @@ fn payload_error(error: PayloadError, request: &HttpRequest, limit: usize) -> ac
 
 /// The items of a JSON array. A body that is not JSON, or not an array, fails as a whole.
 fn json_items(body: &[u8]) -> Result<Vec<Result<Value, ApiError>>, ApiError> {
-    let crate::dto::StrictJson(value) =
+    let crate::dto::StrictItems(items) =
         serde_json::from_slice(body).map_err(|error| ApiError::MalformedJson {
             message: error.to_string(),
         })?;
-    let Value::Array(items) = value else {
+    let Some(items) = items else {
         return Err(ApiError::invalid(
             "body",
             format!(
@@ -152,7 +152,17 @@ fn json_items(body: &[u8]) -> Result<Vec<Result<Value, ApiError>>, ApiError> {
         ));
     };
     check_count(items.len())?;
-    Ok(items.into_iter().map(Ok).collect())
+    Ok(items
+        .into_iter()
+        .map(|item| item.map_err(duplicate_key))
+        .collect())
+}
+
+/// An item that names a key twice: refused, naming the key's path as the field, because two
+/// readers of the body could take different values from it.
+fn duplicate_key(crate::dto::DuplicateKey(path): crate::dto::DuplicateKey) -> ApiError {
+    let message = format!("duplicate key {path}: each key may appear once in an object");
+    ApiError::invalid(path, message)
 }
 
 /// The items of NDJSON: one per non-blank line. A line that is not JSON is a bad item of its
@@ -165,11 +175,11 @@ fn ndjson_items(body: &[u8]) -> Result<Vec<Result<Value, ApiError>>, ApiError> {
         }
         check_count(items.len() + 1)?;
         items.push(
-            serde_json::from_slice::<crate::dto::StrictJson>(line)
-                .map(|json| json.0)
+            serde_json::from_slice::<crate::dto::StrictItem>(line)
                 .map_err(|error| ApiError::MalformedJson {
                     message: format!("line {}: {error}", number + 1),
-                }),
+                })
+                .and_then(|item| item.0.map_err(duplicate_key)),
         );
     }
     Ok(items)

@@ -274,3 +274,95 @@ async fn a_batch_needs_an_admin_token() {
         StatusCode::CREATED
     );
 }
+
+/// Refuses every target on `blocked.test`.
+#[derive(Debug)]
+struct RefuseBlocked;
+
+impl http_api::TargetCheck for RefuseBlocked {
+    fn check(&self, host: &str, _port: u16) -> Result<(), String> {
+        match host {
+            "blocked.test" => Err(format!("target {host} refused by the target policy")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_refused_target_is_listed_by_its_index_and_field() {
+    let mut harness = Harness::start().await;
+    harness.config.target_check = Some(Arc::new(RefuseBlocked));
+    let app = app!(harness);
+    let mut refused_api = job_body("0 0 * * * *");
+    refused_api["api"] = json!("https://blocked.test/hook");
+    let mut refused_webhook = job_body("0 0 * * * *");
+    refused_webhook["alert"] = json!({"webhookUrl": "http://blocked.test:8080/alert"});
+    let items = json!([job_body("0 0 * * * *"), refused_api, refused_webhook]);
+    for request in [
+        batch(&items),
+        ndjson(
+            &items
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ] {
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(
+            bad_items(&reply),
+            [(1, "api".to_owned()), (2, "alert.webhookUrl".to_owned())]
+        );
+        for item in reply.body["error"]["items"].as_array().unwrap() {
+            assert!(
+                item["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("target blocked.test refused by the target policy")),
+                "{item}"
+            );
+        }
+    }
+    assert_eq!(harness.stored().await.0, []);
+}
+
+#[actix_web::test]
+async fn an_item_with_a_duplicate_key_is_listed_by_its_index_and_key() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let good = r#"{"schedule":"0 0 * * * *","api":"https://example.com/","type":"ATLEAST_ONCE"}"#;
+    let items = [
+        good,
+        r#"{"schedule":"0 0 * * * *","schedule":"0 5 * * * *","api":"https://example.com/","type":"ATLEAST_ONCE"}"#,
+        good,
+        r#"{"schedule":"0 0 * * * *","api":"https://example.com/","type":"ATLEAST_ONCE","headers":{"X-A":"1","X-A":"2"}}"#,
+        r#"{"schedule":"0 0 * * * *","api":"https://example.com/","type":"ATLEAST_ONCE","retry":{"maxAttempts":2,"maxAttempts":3}}"#,
+    ];
+    let expected = [
+        (1, "schedule".to_owned()),
+        (3, "headers.X-A".to_owned()),
+        (4, "retry.maxAttempts".to_owned()),
+    ];
+    for request in [
+        TestRequest::post()
+            .uri("/api/jobs:batch")
+            .insert_header(JSON)
+            .set_payload(format!("[{}]", items.join(","))),
+        ndjson(&items.join("\n")),
+    ] {
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(bad_items(&reply), expected);
+        for item in reply.body["error"]["items"].as_array().unwrap() {
+            assert!(
+                item["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("duplicate key")),
+                "{item}"
+            );
+        }
+    }
+    assert_eq!(harness.stored().await.0, []);
+}

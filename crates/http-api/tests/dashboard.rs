@@ -10,7 +10,7 @@ use http_api::{NewToken, TokenVerifier};
 use scheduler_core::testing::FakeReply;
 use scheduler_core::{MemoryTokenStore, TokenScope, TokenStore};
 
-use crate::support::{Harness, app, create, get, job_body, post, send, t0, within};
+use crate::support::{Harness, JSON, app, create, get, job_body, post, send, t0, within};
 
 /// The versioned path of an asset, as the page links it.
 fn asset_path(page: &str, file: &str) -> String {
@@ -86,7 +86,7 @@ async fn the_page_revalidates_and_its_assets_are_immutable() {
     assert_eq!(old.body["error"]["code"], "not_found");
     let missing = asset_path(&html, "app.js").replace("app.js", "secrets.txt");
     assert_eq!(get(&app, &missing).await.status, StatusCode::NOT_FOUND);
-    let other_method = send(&app, TestRequest::post().uri("/")).await;
+    let other_method = send(&app, TestRequest::post().uri("/").insert_header(JSON)).await;
     assert_eq!(other_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(other_method.header("allow"), Some("GET"));
 }

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::json;
 
-use crate::support::{Harness, app, create, get, job_body, send};
+use crate::support::{Harness, JSON, app, create, get, job_body, send};
 
 #[actix_web::test]
 async fn every_state_changing_route_honours_if_match() {
@@ -197,7 +197,8 @@ async fn unknown_methods_share_one_metrics_label() {
         let method = format!("JUNK{index}XYZ");
         let request = TestRequest::default()
             .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
-            .uri("/api/jobs");
+            .uri("/api/jobs")
+            .insert_header(JSON);
         let reply = send(&app, request).await;
         assert_eq!(
             reply.status,
@@ -212,7 +213,8 @@ async fn unknown_methods_share_one_metrics_label() {
         &app,
         TestRequest::default()
             .method(actix_web::http::Method::from_bytes(long.as_bytes()).unwrap())
-            .uri("/api/jobs"),
+            .uri("/api/jobs")
+            .insert_header(JSON),
     )
     .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);

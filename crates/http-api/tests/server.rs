@@ -246,3 +246,57 @@ async fn a_client_over_its_connection_limit_is_answered_429_until_one_closes() {
     );
     within("a graceful stop", handle.stop(true)).await;
 }
+
+/// A route that never reads its body (pause, trigger, a `GET`) answers at once; the body that
+/// never finishes does not keep the connection: actix closes a connection whose request body
+/// was left unread once the answer is sent.
+#[actix_web::test]
+async fn a_body_that_never_finishes_on_a_route_that_reads_none_does_not_hold_the_connection() {
+    let harness = Harness::start().await;
+    let job = crate::support::create(
+        &actix_web::test::init_service(actix_web::App::new().configure(http_api::configure(
+            harness.state.clone(),
+            harness.config.clone(),
+        )))
+        .await,
+        crate::support::job_body("0 0 * * * *"),
+    )
+    .await;
+    let id = job["jobId"].as_str().expect("an id").to_owned();
+    let (address, handle) = start(&harness, |config| {
+        config.request_body_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        let mut answers = Vec::new();
+        for (method, path) in [
+            ("POST", format!("/api/jobs/{id}/pause")),
+            ("POST", format!("/api/jobs/{id}/trigger")),
+            ("GET", format!("/api/jobs/{id}")),
+            ("GET", "/api/health".to_owned()),
+        ] {
+            let mut stream = connect(address);
+            write!(
+                stream,
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"a\":"
+            )
+            .expect("write the head and the start of the body");
+            // The rest never comes. Reading to the end returns once the server closes.
+            let mut answer = String::new();
+            stream
+                .read_to_string(&mut answer)
+                .expect("read until closed");
+            answers.push((format!("{method} {path}"), answer));
+        }
+        answers
+    });
+    let answers = within("the answers", answers).await.expect("the thread");
+    // Each was answered by its route, without waiting for the body, and then closed (the
+    // read above ended): the unread rest of the body cannot hold the connection.
+    let statuses: Vec<&str> = answers
+        .iter()
+        .map(|(_, answer)| answer.split(' ').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["200", "202", "200", "200"], "{answers:#?}");
+    within("the stop", handle.stop(false)).await;
+}

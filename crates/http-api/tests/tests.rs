@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod batch;
+mod cross_site;
 mod dashboard;
 mod executions;
 mod hardening;

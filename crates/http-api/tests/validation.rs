@@ -440,6 +440,7 @@ async fn unknown_jobs_executions_and_routes_are_404() {
 async fn other_methods_are_405_with_allow() {
     let harness = Harness::start().await;
     let app = app!(harness);
+    // As JSON: without it (or a token), a method that may change state is 415 on any path.
     let cases = [
         (TestRequest::delete().uri("/api/jobs"), "GET, POST"),
         (
@@ -454,6 +455,7 @@ async fn other_methods_are_405_with_allow() {
         (TestRequest::put().uri("/api/health"), "GET"),
     ];
     for (request, allow) in cases {
+        let request = request.insert_header(JSON);
         let reply = rejected(
             &harness,
             &app,

@@ -124,7 +124,8 @@ pub(crate) struct ServeArgs {
           value_parser = parse_signing_secret, hide_env_values = true)]
     pub(crate) signing_secret: Vec<SigningSecret>,
     /// Also refuse targets at loopback and private addresses (127.0.0.0/8, 10.0.0.0/8,
-    /// 172.16.0.0/12, 192.168.0.0/16, ::1, fc00::/7, ...); link-local and cloud metadata
+    /// 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 198.18.0.0/15, ::1, fc00::/7, ...);
+    /// link-local, cloud metadata and reserved (multicast, 0.0.0.0/8, 240.0.0.0/4, ...)
     /// addresses are always refused unless allowed.
     #[arg(long, env = "SCHEDULER_DENY_PRIVATE_TARGETS")]
     pub(crate) deny_private_targets: bool,
@@ -310,12 +311,13 @@ impl ServeArgs {
         }
     }
 
-    /// The target policy the flags ask for.
+    /// The target policy the flags ask for (the API's own address is added once it is bound).
     pub(crate) fn target_policy(&self) -> TargetPolicy {
         TargetPolicy {
             deny_private: self.deny_private_targets,
             allow: self.allow_target.clone(),
             deny: self.deny_target.clone(),
+            own_api: Vec::new(),
         }
     }
 
