@@ -11,8 +11,9 @@
 //!
 //! Half the kills land in the first 150 ms of a second, in the burst of that second's ticks
 //! while results wait for the writer's linger (100 ms), so that they leave sent but unrecorded
-//! executions behind; the others anywhere. `--misfire-threshold` is raised so that a slow
-//! restart on a busy machine cannot turn late ticks into misfires: this test is about re-sends,
+//! executions behind; the others anywhere. The jobs' misfire policy is `CATCH_UP` with the
+//! largest `max`, so that the ticks due while the server was down (missed, on SQLite, however
+//! short the downtime) and those recovered late all fire: this test is about re-sends,
 //! misfires have tests of their own. It takes about a minute; nextest runs it alone
 //! (`.config/nextest.toml`, group `heavy`). `CRASH_LOOP_SEED` repeats a run's kill points.
 
@@ -41,8 +42,10 @@ const AFTER_LAST_RESTART: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_secs(20);
 /// The sink path the jobs target.
 const TARGET_PATH: &str = "/crash";
-/// Start-up arguments: ticks recovered late fire, however late (see the module's doc).
-const SERVE_ARGS: [&str; 2] = ["--misfire-threshold", "5m"];
+/// Start-up arguments: the defaults.
+const SERVE_ARGS: [&str; 0] = [];
+/// The jobs' misfire policy: every missed tick fires (see the module's doc).
+const CATCH_UP_MAX: u64 = 1_000;
 
 #[test]
 fn ten_sigkills_under_load_record_every_tick_once_and_mark_every_resend() {
@@ -275,7 +278,12 @@ fn create_job(server: &Server, target: &str, index: usize) -> Job {
     let (status, job) = server.request(
         "POST",
         "/api/jobs",
-        Some(&json!({"schedule": "* * * * * *", "api": target, "type": delivery})),
+        Some(&json!({
+            "schedule": "* * * * * *",
+            "api": target,
+            "type": delivery,
+            "misfire": {"policy": "CATCH_UP", "max": CATCH_UP_MAX},
+        })),
     );
     assert_eq!(status, 201, "{job}");
     Job {

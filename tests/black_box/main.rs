@@ -9,6 +9,7 @@ mod dashboard;
 mod database_file;
 mod deploy;
 mod disk_full;
+mod downtime;
 mod import_export;
 mod isolation;
 mod log_file;

@@ -1,8 +1,6 @@
 //! `plan_claim` against a model that enumerates the schedule's ticks from the watermark and
 //! applies the misfire policy by its definition.
 
-use std::time::Duration;
-
 use proptest::prelude::*;
 use scheduler_core::{
     ClaimRequest, DeliveryType, Job, JobId, JobSpec, MisfirePolicy, Schedule, Timestamp, plan_claim,
@@ -36,16 +34,13 @@ struct Expected {
     misfired: u64,
 }
 
-/// The plan by definition: list the ticks from the watermark; those before `now -
-/// misfire_threshold` are missed, and the policy keeps the most recent of them (as many as
+/// The plan by definition: list the ticks from the watermark; those before `missed_before`
+/// are missed, and the policy keeps the most recent of them (as many as
 /// the budget allows); the rest of the missed are dropped and counted. Then the ticks up to
 /// `due_before` are taken while the budget lasts; the watermark is the first tick not planned
 /// or dropped.
 fn model(spec: &JobSpec, watermark: Timestamp, request: &ClaimRequest, budget: usize) -> Expected {
-    let cutoff = Timestamp::from_nanosecond(
-        request.now.as_nanosecond() - request.misfire_threshold.as_nanos() as i128,
-    )
-    .expect("a valid timestamp");
+    let cutoff = request.missed_before;
     let mut missed = Vec::new();
     let mut next = Some(watermark);
     while let Some(tick) = next.filter(|tick| *tick < cutoff) {
@@ -99,7 +94,8 @@ proptest! {
         // Up to an hour behind (fewer missed ticks than the count's bound) or a minute ahead.
         watermark_from in -3_600i64..60,
         now_millis in millis(2_000),
-        threshold_millis in millis(120_000),
+        // How far before `now` missed ticks end: a threshold, or the engine's start.
+        missed_before_millis in millis(120_000),
         look_ahead_millis in millis(10_000),
         budget in 0usize..12,
     ) {
@@ -121,7 +117,8 @@ proptest! {
             limit: budget,
             owner: "node".to_owned(),
             lease_until: now,
-            misfire_threshold: Duration::from_millis(threshold_millis as u64),
+            missed_before: Timestamp::from_millisecond(now.as_millisecond() - missed_before_millis)
+                .expect("a valid timestamp"),
         };
         let job = Job {
             id: JobId::new_random(),
@@ -167,7 +164,7 @@ fn a_job_without_a_watermark_plans_nothing() {
         limit: 10,
         owner: "node".to_owned(),
         lease_until: origin(),
-        misfire_threshold: Duration::from_secs(10),
+        missed_before: seconds_after_origin(-10),
     };
     let plan = plan_claim(&job, &request, 10);
     assert_eq!(

@@ -7,6 +7,7 @@ mod support;
 mod backlog;
 mod conformance;
 mod delivery;
+mod downtime;
 mod hot_changes;
 mod isolation;
 mod jitter;

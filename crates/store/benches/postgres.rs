@@ -127,7 +127,7 @@ async fn run_cycle(store: &PostgresStore, now: Timestamp) {
         limit: JOBS,
         owner: "bench".to_owned(),
         lease_until: now,
-        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+        missed_before: Timestamp::MIN,
     };
     let claimed = store.claim_due(request).await.expect("claim");
     assert_eq!(claimed.ticks.len(), JOBS);

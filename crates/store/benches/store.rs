@@ -55,7 +55,7 @@ fn claim_due_at(now: Timestamp, limit: usize) -> ClaimRequest {
         limit,
         owner: "bench".to_owned(),
         lease_until: now,
-        misfire_threshold: Duration::from_secs(3600 * 24 * 365),
+        missed_before: Timestamp::MIN,
     }
 }
 

@@ -1,8 +1,6 @@
 //! Claims keep the jobs they decode between claims (schema version 6): a job changed since,
 //! by this store or by another on the same file, is claimed as it is now.
 
-use std::time::Duration;
-
 use scheduler_core::{ClaimRequest, ClaimStore, ClaimedTick, Job, JobStore, NextFire, Timestamp};
 use store::{SqliteConfig, SqliteStore};
 
@@ -20,7 +18,7 @@ async fn claim_through(store: &SqliteStore, seconds: i64) -> Vec<ClaimedTick> {
         limit: 100,
         owner: "node-a".to_owned(),
         lease_until: at(seconds),
-        misfire_threshold: Duration::from_secs(60),
+        missed_before: at(seconds - 60),
     };
     store.claim_due(request).await.expect("a claim").ticks
 }

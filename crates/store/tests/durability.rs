@@ -116,7 +116,7 @@ fn concurrent_writes_are_grouped_and_all_land() {
             limit: 10_000,
             owner: "node-a".to_owned(),
             lease_until: base_time(),
-            misfire_threshold: std::time::Duration::from_secs(60),
+            missed_before: Timestamp::from_second(base_time().as_second() - 60).unwrap(),
         };
         let claimed = store.claim_due(request).await.unwrap();
         assert_eq!(claimed.ticks.len(), 2000);

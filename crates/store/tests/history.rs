@@ -70,7 +70,7 @@ async fn claim_ten_seconds(store: &SqliteStore) {
         limit: 100_000,
         owner: "node-a".to_owned(),
         lease_until: base_time(),
-        misfire_threshold: Duration::from_secs(60),
+        missed_before: at(-60),
     };
     let claimed = store.claim_due(request).await.unwrap().ticks;
     let updates = claimed

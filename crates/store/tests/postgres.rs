@@ -163,7 +163,7 @@ fn claim_request(owner: &str, limit: usize) -> ClaimRequest {
         limit,
         owner: owner.to_owned(),
         lease_until: Timestamp::from_second(base_time().as_second() + 30).expect("a timestamp"),
-        misfire_threshold: Duration::from_secs(10),
+        missed_before: Timestamp::from_second(base_time().as_second() - 10).expect("a timestamp"),
     }
 }
 

@@ -31,7 +31,7 @@ fn pruning_in_small_rounds_removes_everything_it_should() {
             limit: 100,
             owner: "node-a".to_owned(),
             lease_until: base_time(),
-            misfire_threshold: Duration::from_secs(60),
+            missed_before: at(-60),
         };
         let claimed = store.claim_due(request).await.unwrap().ticks;
         assert_eq!(claimed.len(), 20);

@@ -143,7 +143,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SCHEDULER_NODE_ID", default_value = EngineConfig::default().node_id)]
     pub(crate) node_id: String,
     /// How late a tick may be claimed and still fire; ticks missed by more (the server was
-    /// down or behind) follow their job's misfire policy.
+    /// down or behind) follow their job's misfire policy. On SQLite every tick due before the
+    /// server started is missed too, however recently.
     #[arg(long, env = "SCHEDULER_MISFIRE_THRESHOLD", value_parser = parse_duration,
           default_value = duration_text(EngineConfig::default().misfire_threshold))]
     pub(crate) misfire_threshold: Duration,

@@ -175,8 +175,10 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What to do with ticks that were missed because the scheduler was not running
-/// (a tick counts as missed when it is older than the engine's misfire threshold).
+/// What to do with ticks that were missed because the scheduler was not running or fell
+/// behind: a tick counts as missed when it is older than the engine's misfire threshold, or,
+/// on a store that is not shared, when it was due before the engine started
+/// ([`EngineConfig::misfire_threshold`](crate::EngineConfig::misfire_threshold)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MisfirePolicy {
     /// Fire the most recent missed tick once, now, then continue on schedule.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cron_expr::Timestamp;
 
+use crate::engine::misfire::MisfireCut;
 use crate::error::{Error, Result};
 use crate::jitter::MAX_TICK_JITTER;
 use crate::store::{ClaimRequest, RetentionPolicy};
@@ -91,9 +92,18 @@ pub struct EngineConfig {
     pub max_backlog: usize,
     /// How late a tick may be claimed and still fire: a claim at `now` treats the job's ticks
     /// before `now - misfire_threshold` as missed, and applies the job's misfire policy to
-    /// them (the latest once, the latest `max`, or none); later ticks all fire, late. Ticks
-    /// already claimed (held by a node, recovered or taken over) are not claimed again and
-    /// fire however late they are.
+    /// them (the latest once, the latest `max`, or none); later ticks all fire, late.
+    ///
+    /// On a store that is not shared ([`MembershipStore::is_shared`](crate::MembershipStore::is_shared)
+    /// false), the ticks due before the engine started are missed too, however recently they
+    /// fell due: this node is the only scheduler, so they were due while none ran. A claim
+    /// then misses the ticks before the later of `now - misfire_threshold` and the engine's
+    /// start, and the unfinished executions recovered at start whose tick (its jitter
+    /// included) came before the start are grouped with them for the policy
+    /// ([`EngineBuilder::start`](crate::EngineBuilder::start)). On a shared store the threshold
+    /// alone applies: a node starting does not mean the cluster was down. Other ticks already
+    /// claimed (held by a running node, or recovered or taken over and not missed by these
+    /// rules) fire however late they are.
     pub misfire_threshold: Duration,
     /// The most result updates written in one store call. The writer makes one call at a
     /// time, and a call can wait behind a claim, so this caps the results written per round
@@ -227,15 +237,21 @@ impl EngineConfig {
 
 impl EngineConfig {
     /// A claim made at `now` under this configuration: ticks due within the look-ahead, held by
-    /// this node for its lease, at most `limit` of them.
-    pub(crate) fn claim_request(&self, now: Timestamp, limit: usize) -> ClaimRequest {
+    /// this node for its lease, at most `limit` of them, missed ticks ending where `misfire`
+    /// says.
+    pub(crate) fn claim_request(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        misfire: &MisfireCut,
+    ) -> ClaimRequest {
         ClaimRequest {
             now,
             due_before: time::add(now, self.look_ahead),
             limit,
             owner: self.node_id.clone(),
             lease_until: self.lease_until(now),
-            misfire_threshold: self.misfire_threshold,
+            missed_before: misfire.missed_before(now),
         }
     }
 

@@ -9,6 +9,7 @@ mod dispatch;
 mod job_alerts;
 mod lease;
 mod membership;
+mod misfire;
 mod notices;
 mod outage;
 mod retry;
@@ -35,6 +36,7 @@ use control::{Command, Control, JobChange};
 use dispatch::{DispatchMsg, Dispatcher};
 use lease::Lease;
 use membership::Membership;
+use misfire::MisfireCut;
 use outage::Outage;
 pub use outage::{StoreFailure, StoreStatus};
 
@@ -136,9 +138,10 @@ impl EngineBuilder {
     /// (running ones, and pending ones whose tick has come) are sent as re-sends: their
     /// attempt number follows the attempts recorded, the request carries
     /// [`HEADER_REDELIVERY`](crate::HEADER_REDELIVERY), and
-    /// [`Execution::redeliveries`] counts it. Pending ticks later than
-    /// [`EngineConfig::misfire_threshold`] follow their job's misfire policy, and those it
-    /// drops are recorded skipped. On a shared store, only the executions whose leases the
+    /// [`Execution::redeliveries`] counts it. Pending ticks that are missed follow their job's
+    /// misfire policy, and those it drops are recorded skipped: on a store that is not shared,
+    /// those whose tick came before the start (this node was down); on a shared one, those
+    /// later than [`EngineConfig::misfire_threshold`]. On a shared store, only the executions whose leases the
     /// node renews are recovered: another node may have taken the rest over while this one
     /// was down.
     pub async fn start(self) -> Result<Engine> {
@@ -150,6 +153,7 @@ impl EngineBuilder {
             warn_if_name_in_use(self.store.as_ref(), node_id, started, self.config.lease).await?;
         }
         self.store.heartbeat(node_id, started).await?;
+        let misfire = MisfireCut::new(&self.config, started, shared);
         let lease = Arc::new(Lease::new(
             shared,
             time::add(started, self.config.fence_after()),
@@ -248,6 +252,7 @@ impl EngineBuilder {
                 self.transport,
                 Arc::clone(&metrics),
                 self.config.clone(),
+                misfire,
                 Arc::clone(&lease),
                 dispatch::Channels {
                     inbox: dispatch_rx,
@@ -264,6 +269,7 @@ impl EngineBuilder {
                 clock: Arc::clone(&self.clock),
                 metrics: Arc::clone(&metrics),
                 config: self.config.clone(),
+                misfire,
                 lease: Arc::clone(&lease),
                 outage: Arc::clone(&outage),
             },

@@ -504,9 +504,12 @@ pub struct ClaimRequest {
     /// Until when the claiming node holds the executions it inserts: written into each as
     /// [`Execution::lease_expires_at`]. After it, another node may take them over.
     pub lease_until: Timestamp,
-    /// Ticks older than `now - misfire_threshold` count as missed and follow the job's
-    /// misfire policy; younger late ticks simply fire late.
-    pub misfire_threshold: Duration,
+    /// Where missed ticks end: the job's ticks due before this instant are missed and follow
+    /// its misfire policy ([`plan_claim`]); later ticks, late or not, all fire. The engine sets
+    /// it to `now` less [`EngineConfig::misfire_threshold`](crate::EngineConfig::misfire_threshold),
+    /// or, on a store that is not shared, to the instant the engine started if that is later
+    /// (ticks due before it were due while no scheduler ran); it is never after `now`.
+    pub missed_before: Timestamp,
 }
 
 /// What one claim returned.

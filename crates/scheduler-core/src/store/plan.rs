@@ -4,7 +4,6 @@
 use cron_expr::Timestamp;
 
 use crate::domain::{Job, MisfirePolicy, Timing};
-use crate::time;
 
 use super::ClaimRequest;
 
@@ -48,7 +47,7 @@ pub fn plan_new_job_claim(job: &Job, request: &ClaimRequest) -> ClaimPlan {
 
 /// Plans the claim of one due job: which ticks to insert and the new `next_fire_at`.
 ///
-/// Starting from `job.next_fire_at`, ticks older than `now - misfire_threshold` are missed:
+/// Starting from `job.next_fire_at`, ticks before `request.missed_before` are missed:
 /// [`MisfirePolicy::FireOnceNow`] keeps the most recent one, [`MisfirePolicy::CatchUp`] the
 /// most recent `max`, [`MisfirePolicy::SkipToNext`] none. Then every tick up to `due_before`
 /// is taken, until `budget` ticks are planned; the rest wait for the next claim. The dropped
@@ -68,7 +67,7 @@ pub fn plan_claim(job: &Job, request: &ClaimRequest, budget: usize) -> ClaimPlan
             misfired,
         };
     };
-    let cutoff = time::sub(request.now, request.misfire_threshold);
+    let cutoff = request.missed_before;
     if next < cutoff {
         // Missed ticks: [next, first tick at or after the cutoff).
         let resume = spec.next_fire_at_or_after(cutoff);

@@ -181,7 +181,9 @@ impl Shared {
         if !self.lease.holds(now) {
             return PassOutcome::Fenced;
         }
-        let mut request = self.config.claim_request(now, self.config.claim_batch_size);
+        let mut request =
+            self.config
+                .claim_request(now, self.config.claim_batch_size, &self.misfire);
         if self.outage.claims_in_memory() {
             return self.claim_in_memory(request).await;
         }

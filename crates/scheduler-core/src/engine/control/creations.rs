@@ -82,7 +82,7 @@ impl Shared {
         let per_job = self.claims_per_new_job(jobs.len());
         let reserved = per_job * jobs.len();
         self.metrics.hold(reserved);
-        let request = self.config.claim_request(now, per_job);
+        let request = self.config.claim_request(now, per_job, &self.misfire);
         let mut inserts = JoinSet::new();
         for (index, job) in jobs {
             let store = Arc::clone(&self.store);
@@ -155,7 +155,7 @@ impl Shared {
         let per_job = self.claims_per_new_job(jobs.len());
         let reserved = per_job * jobs.len();
         self.metrics.hold(reserved);
-        let request = self.config.claim_request(now, per_job);
+        let request = self.config.claim_request(now, per_job, &self.misfire);
         match self
             .store
             .insert_jobs_and_claim(jobs.clone(), request)

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::domain::{Execution, Job, JobId, JobSpec};
 use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
+use crate::engine::misfire::MisfireCut;
 use crate::engine::outage::Outage;
 use crate::engine::{EngineConfig, VersionCheck};
 use crate::error::Result;
@@ -112,6 +113,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     config: EngineConfig,
+    /// Where a claim's missed ticks end.
+    misfire: MisfireCut,
     /// A node whose lease lapsed claims nothing.
     lease: Arc<Lease>,
     /// Where claims go while the store cannot be written.
@@ -150,6 +153,7 @@ pub(crate) struct Parts {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: EngineConfig,
+    pub(crate) misfire: MisfireCut,
     pub(crate) lease: Arc<Lease>,
     pub(crate) outage: Arc<Outage>,
 }
@@ -161,6 +165,7 @@ impl Control {
             clock,
             metrics,
             config,
+            misfire,
             lease,
             outage,
         }: Parts,
@@ -175,6 +180,7 @@ impl Control {
                 clock,
                 metrics,
                 config,
+                misfire,
                 lease,
                 outage,
                 dispatch,

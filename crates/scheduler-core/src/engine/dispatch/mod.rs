@@ -26,6 +26,7 @@ use crate::domain::{
 };
 use crate::engine::job_alerts::{AlertWork, JobAlertCheck};
 use crate::engine::lease::Lease;
+use crate::engine::misfire::MisfireCut;
 use crate::engine::timer::Timer;
 use crate::engine::writer::WriteOp;
 use crate::engine::{EngineConfig, ShutdownReport};
@@ -147,6 +148,8 @@ pub(crate) struct Dispatcher {
     transport: Arc<dyn Transport>,
     metrics: Arc<Metrics>,
     config: EngineConfig,
+    /// Where a recovered execution's tick counts as missed.
+    misfire: MisfireCut,
     /// Checked before every send: a node whose lease lapsed sends nothing.
     lease: Arc<Lease>,
     inbox: mpsc::UnboundedReceiver<DispatchMsg>,
@@ -185,6 +188,7 @@ impl Dispatcher {
         transport: Arc<dyn Transport>,
         metrics: Arc<Metrics>,
         config: EngineConfig,
+        misfire: MisfireCut,
         lease: Arc<Lease>,
         Channels {
             inbox,
@@ -204,6 +208,7 @@ impl Dispatcher {
             transport,
             metrics,
             config,
+            misfire,
             lease,
             inbox,
             writer,

@@ -16,9 +16,10 @@
 //! Nothing is written before the send to tell the cases apart; the rule is conservative, so a
 //! target may see the header on an execution it never received.
 //!
-//! **Misfires.** Pending scheduled ticks whose fire instant (jitter included) is older than the
-//! misfire threshold when recovered are missed, and follow the job's policy as a claim applies
-//! it ([`crate::store::plan_claim`]): of the job's missed ticks (those recovered and those its
+//! **Misfires.** Pending scheduled ticks whose fire instant (jitter included) comes before the
+//! claims' cut when recovered are missed (the cut: the misfire threshold before now, or on a
+//! store that is not shared the engine's start if later, as `engine::misfire` says), and
+//! follow the job's policy as a claim applies it ([`crate::store::plan_claim`]): of the job's missed ticks (those recovered and those its
 //! watermark still owes, which the next claim plans and are all later), the most recent ones
 //! fire (one, none, or `max`); the recovered ones left out are recorded `SKIPPED` with the
 //! reason and counted as misfired. Manual triggers and ticks of paused jobs are left to the
@@ -44,7 +45,7 @@ impl Dispatcher {
     pub(super) fn recover(&mut self, ticks: Vec<ClaimedTick>) {
         let now = self.clock.now();
         Metrics::add(&self.metrics.claimed, ticks.len() as u64);
-        let cutoff = time::sub(now, self.config.misfire_threshold);
+        let cutoff = self.misfire.missed_before(now);
         let dropped = misfire_drops(&ticks, cutoff, self.config.default_tick_jitter);
         let mut pending_resends = 0;
         for ClaimedTick { mut execution, job } in ticks {

@@ -430,6 +430,48 @@ pub async fn claim_applies_misfire_policies(store: &dyn Store) {
     }
 }
 
+/// Missed ticks end where the request says (`missed_before`), however recently they fell
+/// due: an engine on a store of one node misses the ticks due before it started.
+pub async fn claim_misses_the_ticks_before_missed_before(store: &dyn Store) {
+    // Every second, watermark 5 s before `now`; every tick before `now` is missed.
+    let now = at(100);
+    let mut once = job("* * * * * *", Some(at(95)));
+    once.spec.misfire = MisfirePolicy::FireOnceNow;
+    let mut skip = job("* * * * * *", Some(at(95)));
+    skip.spec.misfire = MisfirePolicy::SkipToNext;
+    let mut catch_up = job("* * * * * *", Some(at(95)));
+    catch_up.spec.misfire = MisfirePolicy::CatchUp { max: 2 };
+    for job in [&once, &skip, &catch_up] {
+        insert(store, job).await;
+    }
+    let request = ClaimRequest {
+        missed_before: now,
+        ..claim(now, 1, 100, "a")
+    };
+    let batch = store.claim_due(request).await.expect("claim_due");
+    let of = |id: JobId| -> Vec<Timestamp> {
+        batch
+            .ticks
+            .iter()
+            .filter(|t| t.job.id == id)
+            .map(|t| t.execution.scheduled_at)
+            .collect()
+    };
+    assert_eq!(of(once.id), [at(99), at(100), at(101)]);
+    assert_eq!(of(skip.id), [at(100), at(101)]);
+    assert_eq!(of(catch_up.id), [at(98), at(99), at(100), at(101)]);
+    // Missed: 95..=99, five per job; dropped 4, 5 and 3.
+    assert_eq!(batch.misfired, 4 + 5 + 3);
+    for job in [&once, &skip, &catch_up] {
+        let stored = store
+            .get_job(job.id)
+            .await
+            .expect("get_job")
+            .expect("the job");
+        assert_eq!(stored.next_fire_at, Some(at(102)));
+    }
+}
+
 /// One execution per (job, instant); executions need their job.
 pub async fn insert_execution_is_unique_per_tick(store: &dyn Store) {
     let job = job("0 0 0 * * *", Some(at(86_400)));

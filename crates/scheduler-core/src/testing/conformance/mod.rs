@@ -73,6 +73,7 @@ macro_rules! store_conformance_tests {
             claim_skips_ticks_that_have_an_execution,
             concurrent_claims_never_share_a_tick,
             claim_applies_misfire_policies,
+            claim_misses_the_ticks_before_missed_before,
             insert_execution_is_unique_per_tick,
             record_results_applies_in_order,
             due_jobs_pages_in_watermark_order,
@@ -160,7 +161,7 @@ fn claim(now: Timestamp, window_seconds: u64, limit: usize, owner: &str) -> Clai
         limit,
         owner: owner.to_owned(),
         lease_until: lease_of(now),
-        misfire_threshold: Duration::from_secs(10),
+        missed_before: time::sub(now, Duration::from_secs(10)),
     }
 }
 
