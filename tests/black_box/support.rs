@@ -10,7 +10,7 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,7 +110,8 @@ impl Server {
         self.child.wait().expect("the process is reaped");
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
+    /// Sends SIGTERM and waits for the process to exit; kills it and fails the test if it has
+    /// not exited after [`DEADLINE`].
     pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
@@ -118,7 +119,18 @@ impl Server {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        self.child.wait().expect("the process exits")
+        let signalled = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if signalled.elapsed() >= DEADLINE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the server had not exited {DEADLINE:?} after SIGTERM: killed it");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The server's process id.
@@ -389,13 +401,47 @@ pub(crate) struct Delivery {
     pub(crate) attempt: String,
     /// Whether it carried `X-Scheduler-Redelivery: true` (a re-send after a crash).
     pub(crate) redelivery: bool,
+    /// When the whole request had arrived, in milliseconds since the Unix epoch (the system
+    /// clock, the one the scheduler's ticks are on).
+    pub(crate) received_ms: i64,
 }
 
-/// A loopback sink for load: answers every request 200 at once and records it. [`Sink`] serves
-/// each connection on a thread of its own and keeps every header; this one serves keep-alive
-/// connections as tasks on one tokio worker and keeps only the scheduler's headers, so that a
-/// burst of a thousand requests from several nodes costs little CPU. It reads `Content-Length`
-/// bodies only (the scheduler never sends chunked ones).
+impl Delivery {
+    /// How late it arrived: milliseconds from `X-Scheduler-Scheduled-Time` to its arrival.
+    pub(crate) fn lateness_ms(&self) -> i64 {
+        let scheduled = self
+            .scheduled_time
+            .parse::<jiff::Timestamp>()
+            .unwrap_or_else(|error| panic!("{:?}: {error}", self.scheduled_time))
+            .as_millisecond();
+        self.received_ms - scheduled
+    }
+}
+
+/// The `p`-th percentile (0 to 100) of `values`, nearest rank; 0 when there are none.
+pub(crate) fn percentile(values: &[i64], p: f64) -> i64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted
+        .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch now, on the system clock.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
+}
+
+/// A loopback sink for load: answers every request 200 (at once, or after a set delay) and
+/// records it as it arrives. [`Sink`] serves each connection on a thread of its own and keeps
+/// every header; this one serves keep-alive connections as tasks on one tokio worker and keeps
+/// only the scheduler's headers, so that a burst of a thousand requests from several nodes, or
+/// thousands of requests held open, cost little CPU. It reads `Content-Length` bodies only (the
+/// scheduler never sends chunked ones).
 pub(crate) struct LoadSink {
     pub(crate) address: SocketAddr,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
@@ -403,11 +449,18 @@ pub(crate) struct LoadSink {
 }
 
 impl LoadSink {
+    /// A sink that answers every request at once.
     pub(crate) fn start() -> LoadSink {
+        LoadSink::answering_after(Duration::ZERO)
+    }
+
+    /// A slow target: a sink that answers each request `delay` after it arrived.
+    pub(crate) fn answering_after(delay: Duration) -> LoadSink {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("load-sink")
             .enable_io()
+            .enable_time()
             .build()
             .expect("a tokio runtime for the sink");
         let listener = runtime
@@ -418,7 +471,7 @@ impl LoadSink {
         let accepted = Arc::clone(&deliveries);
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_load_connection(stream, Arc::clone(&accepted)));
+                tokio::spawn(serve_load_connection(stream, Arc::clone(&accepted), delay));
             }
         });
         LoadSink {
@@ -454,14 +507,19 @@ const LOAD_SINK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n
 async fn serve_load_connection(
     mut stream: tokio::net::TcpStream,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+    delay: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0; 4096];
     loop {
-        while let Some((delivery, length)) = parse_delivery(&buffer) {
+        while let Some((mut delivery, length)) = parse_delivery(&buffer) {
             buffer.drain(..length);
+            delivery.received_ms = now_ms();
             deliveries.lock().unwrap().push(delivery);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             if stream.write_all(LOAD_SINK_RESPONSE).await.is_err() {
                 return;
             }
@@ -519,6 +577,7 @@ pub(crate) fn db_path(dir: &tempfile::TempDir) -> PathBuf {
 #[test]
 fn the_load_sink_answers_pipelined_and_split_requests_on_one_connection() {
     let sink = LoadSink::start();
+    let before = now_ms();
     let mut stream = TcpStream::connect(sink.address).expect("connect to the sink");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let request = |execution: &str, body: &str| {
@@ -561,4 +620,21 @@ fn the_load_sink_answers_pipelined_and_split_requests_on_one_connection() {
         .map(|delivery| delivery.redelivery)
         .collect();
     assert_eq!(marked, [false, true, false]);
+    let after = now_ms();
+    assert!(
+        deliveries
+            .iter()
+            .all(|delivery| (before..=after).contains(&delivery.received_ms)),
+        "arrival times between {before} and {after}: {deliveries:?}"
+    );
+}
+
+#[test]
+fn percentiles_take_the_nearest_rank() {
+    let values: Vec<i64> = (1..=200).rev().collect();
+    assert_eq!(percentile(&values, 99.0), 198);
+    assert_eq!(percentile(&values, 50.0), 100);
+    assert_eq!(percentile(&values, 100.0), 200);
+    assert_eq!(percentile(&[7], 99.0), 7);
+    assert_eq!(percentile(&[], 99.0), 0);
 }

@@ -342,10 +342,19 @@ pub fn configure(state: ApiState, config: ApiConfig) -> impl FnOnce(&mut web::Se
                     })),
                 };
                 async move {
-                    let response = match outcome {
+                    let mut response = match outcome {
                         Ok(call) => call.await?.map_into_boxed_body(),
                         Err(refused) => refused.map_into_boxed_body(),
                     };
+                    // The graceful stop waits for every open connection: a keep-alive client
+                    // that keeps asking (a load balancer's health check) would hold it until the
+                    // grace period ends, so once shutting down each answer closes its connection.
+                    if recorder.engine().is_stopping() {
+                        response
+                            .response_mut()
+                            .head_mut()
+                            .set_connection_type(actix_web::http::ConnectionType::Close);
+                    }
                     routes::record_request(
                         &recorder,
                         &method,

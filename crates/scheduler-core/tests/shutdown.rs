@@ -46,6 +46,7 @@ async fn shutdown_drains_attempts_until_the_deadline_and_leaves_the_rest_recover
         .metrics_until("the next tick is claimed", |m| m.claimed == 3)
         .await;
 
+    assert!(!harness.engine.is_stopping(), "running, not stopping");
     let engine = harness.engine.clone();
     let shutdown = tokio::spawn(async move { engine.shutdown(Duration::from_millis(5_500)).await });
     let deadline = scheduler_core::Timestamp::from_millisecond(at(3_600).as_millisecond() + 5_500)
@@ -55,6 +56,7 @@ async fn shutdown_drains_attempts_until_the_deadline_and_leaves_the_rest_recover
         clock.has_sleeper_at(deadline)
     })
     .await;
+    assert!(harness.engine.is_stopping(), "stopping while it drains");
     assert!(matches!(
         harness
             .engine

@@ -568,6 +568,12 @@ impl Engine {
         lease.is_shared() && !lease.holds(self.inner.clock.now())
     }
 
+    /// Whether [`Engine::shutdown`] has begun: the engine fires nothing more, and is draining
+    /// or done.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stop_by.borrow().is_some()
+    }
+
     /// Whether the store takes the engine's writes: the failures of claims and of result writes
     /// under way, if any. While claims fail on a store of one node, ticks are claimed in memory
     /// (outage mode); failed result writes are kept and tried again.
