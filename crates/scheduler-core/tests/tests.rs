@@ -21,3 +21,4 @@ mod redelivery;
 mod retention;
 mod schedule;
 mod shutdown;
+mod writer_health;
