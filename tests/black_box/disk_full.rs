@@ -127,6 +127,8 @@ fn a_full_disk_leaves_every_tick_firing_and_every_result_recorded_once_space_is_
         .unwrap_or_default()
         .to_owned();
     assert!(cause.contains("full"), "the cause is named: {degraded}");
+    // Live all the same: the shipped health timer (`scheduler health --live`) leaves it firing.
+    assert_eq!(degraded["live"], true, "{degraded}");
     // The disk stays full for FULL_FOR, by the ticks the sink receives.
     let full_until = full_from + FULL_FOR.as_millis() as i64;
     wait_until_long("the disk was full for its time", || {
