@@ -2,7 +2,7 @@
 //! read-only remount (reads keep working), or only the heartbeats, as when a node is cut off
 //! from a shared database while its other calls still get through (which makes the fence the
 //! only guard). Its heartbeats can also be held (a write stuck in the store), and its result
-//! writes made to panic.
+//! writes and heartbeats made to panic.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +27,7 @@ pub(crate) struct FaultyStore {
     heartbeats_held: watch::Sender<bool>,
     /// How many of the next `record_results` calls panic.
     results_panics: AtomicUsize,
+    heartbeats_panic: AtomicBool,
 }
 
 impl FaultyStore {
@@ -37,7 +38,13 @@ impl FaultyStore {
             heartbeats_fail: AtomicBool::new(false),
             heartbeats_held: watch::Sender::new(false),
             results_panics: AtomicUsize::new(0),
+            heartbeats_panic: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the heartbeats panic (`true`), or succeed again.
+    pub(crate) fn panic_in_heartbeats(&self, panic: bool) {
+        self.heartbeats_panic.store(panic, Ordering::SeqCst);
     }
 
     /// Makes the heartbeats wait (`true`) until released (`false`), as a write stuck in the
@@ -190,6 +197,9 @@ impl RecoveryStore for FaultyStore {
 
 impl MembershipStore for FaultyStore {
     fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
+        if self.heartbeats_panic.load(Ordering::SeqCst) {
+            panic!("a test panic as a heartbeat is written");
+        }
         if self.heartbeats_fail.load(Ordering::SeqCst) {
             return Box::pin(std::future::ready(Err(Error::store(
                 StoreErrorKind::Unavailable,

@@ -1,6 +1,7 @@
 //! The engine's view of whether its writes reach the store, with nothing flowing: an idle node's
-//! heartbeat shows a store that fails writes or a write stuck in it; and a store whose result
-//! write panics fails that call alone, while the writer goes on and writes the results.
+//! heartbeat shows a store that fails writes, a write stuck in it, or a panic in it; and a store
+//! whose result write panics fails that call alone, while the writer goes on and writes the
+//! results.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,26 @@ async fn a_heartbeat_stuck_in_the_store_shows_after_two_intervals_until_it_compl
 
     store.hold_heartbeats(false);
     eventually("the heartbeat completes", || {
+        harness.engine.store_status().failure().is_none()
+    })
+    .await;
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_that_panics_in_the_store_fails_and_the_next_one_is_made() {
+    let (harness, store) = idle_harness().await;
+    store.panic_in_heartbeats(true);
+    harness.clock.advance_to(at(3));
+    eventually("the heartbeat fails", || {
+        heartbeat_failure(&harness).is_some_and(|cause| cause.contains("the store panicked"))
+    })
+    .await;
+    harness.engine.ping().await.expect("the engine runs on");
+
+    store.panic_in_heartbeats(false);
+    harness.clock.advance_to(at(6));
+    eventually("the next heartbeat succeeds", || {
         harness.engine.store_status().failure().is_none()
     })
     .await;

@@ -19,6 +19,7 @@ use crate::engine::EngineConfig;
 use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
 use crate::engine::outage::Outage;
+use crate::engine::panics::StoreCall;
 use crate::error::{Error, Result, error_chain};
 use crate::metrics::Metrics;
 use crate::store::{JobNotice, Store, TakeOverRequest};
@@ -106,7 +107,11 @@ impl Membership {
     /// completes; it is not given up, so a slow store still renews the lease.
     async fn heartbeat(&self, started: cron_expr::Timestamp) -> Result<()> {
         let stuck_after = self.config.heartbeat_interval.saturating_mul(2);
-        let call = self.store.heartbeat(&self.config.node_id, started);
+        // A panic in the store fails this heartbeat alone, not the membership task.
+        let call = StoreCall::new(
+            || "recording the node's heartbeat".to_owned(),
+            || self.store.heartbeat(&self.config.node_id, started),
+        );
         tokio::pin!(call);
         tokio::select! {
             biased;

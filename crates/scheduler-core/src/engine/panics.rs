@@ -1,9 +1,10 @@
 //! Panics caught where they would otherwise end one of the engine's tasks in silence.
 //!
-//! [`StoreCall`] runs one store call of the writer: a panic in the store (while the call is
-//! made, or while its future is polled) becomes a failed call, logged at ERROR with what was
-//! being written, so the writer keeps its updates and tries them again like after any store
-//! error. [`Reported`] wraps a whole task: a panic that escapes it is logged at ERROR before
+//! [`StoreCall`] runs one store call of the writer or of the heartbeat: a panic in the store
+//! (while the call is made, or while its future is polled) becomes a failed call, logged at
+//! ERROR with what was being written, so the writer keeps its updates and tries them again like
+//! after any store error, and the heartbeat fails (showing in the store status) until the next
+//! one succeeds. [`Reported`] wraps a whole task: a panic that escapes it is logged at ERROR before
 //! the task ends, and the health check's engine ping reports the task gone.
 //!
 //! Both cost nothing while nothing panics: [`std::panic::catch_unwind`] around a poll is a plain
