@@ -19,7 +19,8 @@ use std::task::{Context, Poll};
 use crate::error::{Error, Result, StoreErrorKind};
 use crate::store::BoxFuture;
 
-/// One store call whose panic is a failed call; see the module documentation.
+/// One store call whose panic is a failed call; see the module documentation. Like any future,
+/// it must not be polled again once it has completed (it panics if it is).
 pub(crate) struct StoreCall<'a, T, D> {
     /// The call, or the error it panicked with before it returned a future.
     call: Option<std::result::Result<BoxFuture<'a, Result<T>>, Error>>,
