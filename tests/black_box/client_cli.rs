@@ -138,17 +138,23 @@ fn health_answers_zero_for_a_healthy_server_and_fails_for_a_missing_one() {
     let server = Server::start(&db_path(&dir), &[]);
     let health = client(&server, &["health", "--wait", "10s"]);
     assert_eq!(health["status"], "ok", "{health}");
+    let health = client(&server, &["health", "--live"]);
+    assert_eq!(health["live"], true, "{health}");
 
     // Nothing listens on the port of a server that has stopped: the command says so and
     // fails, once its wait is over.
     let address = server.address;
     server.kill();
     let url = format!("http://{address}");
-    let output = scheduler(&["health", "--server", &url, "--wait", "1s"]);
-    assert!(!output.status.success(), "{}", stdout(&output));
-    assert!(
-        stderr(&output).contains(&format!("GET {url}/api/health")),
-        "{}",
-        stderr(&output)
-    );
+    for live in [&[][..], &["--live"][..]] {
+        let mut args = vec!["health", "--server", &url, "--wait", "1s"];
+        args.extend(live);
+        let output = scheduler(&args);
+        assert!(!output.status.success(), "{args:?}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains(&format!("GET {url}/api/health")),
+            "{}",
+            stderr(&output)
+        );
+    }
 }

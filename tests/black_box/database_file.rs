@@ -61,6 +61,26 @@ fn a_database_file_deleted_under_a_running_server_is_detected_and_never_re_creat
     let (status, body) = server.request("POST", "/api/jobs", Some(&job));
     assert_eq!(status, 503, "{body}");
     assert!(!db.exists(), "nothing re-created the file while running");
+    // Not ready, but live: the shipped health timer (`--live`) leaves the process running, and
+    // with it the copy of the deleted file under /proc.
+    let url = format!("http://{}", server.address);
+    let ready = scheduler(&["health", "--server", &url]);
+    assert!(!ready.status.success(), "{}", stdout(&ready));
+    assert!(stderr(&ready).contains("HTTP 503"), "{}", stderr(&ready));
+    let live = scheduler(&["health", "--live", "--server", &url]);
+    assert!(live.status.success(), "{}", stderr(&live));
+    let answer: serde_json::Value =
+        serde_json::from_str(&stdout(&live)).expect("the health answer as JSON");
+    assert_eq!(
+        (answer["live"].clone(), answer["ready"].clone()),
+        (json!(true), json!(false)),
+        "{answer}"
+    );
+    assert!(
+        stderr(&live).contains("live, not ready"),
+        "{}",
+        stderr(&live)
+    );
     server.terminate();
 
     // A restart refuses rather than making an empty database.

@@ -26,6 +26,14 @@ fn systemd_accepts_the_units_without_a_warning() {
         service.contains("ExecStartPost=/usr/local/bin/scheduler health --wait"),
         "the service is ready only once healthy: {service}"
     );
+    // The timer restarts a server that is not live, never one that is only not ready: a server
+    // in a store outage keeps firing, and a restart would stop it.
+    let check =
+        std::fs::read_to_string(deploy.join("scheduler-health.service")).expect("the health check");
+    assert!(
+        check.contains("ExecStart=/usr/local/bin/scheduler health --live --wait"),
+        "the health check asks for liveness: {check}"
+    );
     let dir = temp_dir();
     for unit in UNITS {
         let text = std::fs::read_to_string(deploy.join(unit)).expect("the unit file is readable");

@@ -2,6 +2,9 @@
 //! freed. Every tick fires on time throughout, exactly once; health says `degraded` meanwhile;
 //! and once space is back every execution is recorded, once, succeeded.
 //!
+//! An idle server (no job) on a full disk says `degraded` too, through its heartbeat, and stays
+//! live.
+//!
 //! The disk is a small tmpfs the test mounts itself (it needs root, or the right to mount); where
 //! the machine forbids it, the test says so and skips.
 
@@ -125,6 +128,8 @@ fn a_full_disk_leaves_every_tick_firing_and_every_result_recorded_once_space_is_
         .unwrap_or_default()
         .to_owned();
     assert!(cause.contains("full"), "the cause is named: {degraded}");
+    // Live all the same: the shipped health timer (`scheduler health --live`) leaves it firing.
+    assert_eq!(degraded["live"], true, "{degraded}");
     // The disk stays full for FULL_FOR, by the ticks the sink receives.
     let full_until = full_from + FULL_FOR.as_millis() as i64;
     wait_until_long("the disk was full for its time", || {
@@ -214,6 +219,41 @@ fn a_full_disk_leaves_every_tick_firing_and_every_result_recorded_once_space_is_
             );
         }
     }
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_idle_server_on_a_full_disk_answers_degraded_and_live_until_space_is_back() {
+    let Some(disk) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let server = Server::start(&disk.path().join("scheduler.db"), &[]);
+    assert_eq!(server.request("GET", "/api/health", None).0, 200);
+    // No job: nothing is claimed or recorded, and the heartbeat (every 3 s) is the only write.
+    let filler = fill(disk.path());
+    let mut degraded = None;
+    wait_until("health answers degraded", || {
+        let (status, health) = server.request("GET", "/api/health", None);
+        if status == 503 && health["status"] == "degraded" {
+            degraded = Some(health);
+        }
+        degraded.is_some()
+    });
+    let degraded = degraded.expect("health answered degraded");
+    assert_eq!(degraded["live"], true, "{degraded}");
+    let cause = degraded["checks"]["writes"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        cause.contains("full") && cause.contains("heartbeat"),
+        "the cause is named: {degraded}"
+    );
+
+    std::fs::remove_file(&filler).expect("space is freed");
+    wait_until("health answers ok again", || {
+        server.request("GET", "/api/health", None).0 == 200
+    });
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }

@@ -137,6 +137,12 @@ pub(crate) struct HealthArgs {
     /// (e.g. `30s`); without it, ask once.
     #[arg(long, value_parser = crate::serve_command::parse_duration)]
     wait: Option<Duration>,
+    /// Ask only whether the server is live (`"live": true`): its engine runs, whatever the
+    /// store says. A server in a store outage or with a lost database file answers 503 but is
+    /// live, and restarting it would stop what still fires; use this for a supervisor that
+    /// restarts the server. Without it, healthy means ready (a 200).
+    #[arg(long)]
+    live: bool,
 }
 
 /// The longest answer the client reads.
@@ -145,16 +151,22 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 /// How long `scheduler health --wait` pauses between two questions.
 const HEALTH_POLL: Duration = Duration::from_millis(500);
 
-/// Runs `health`: `GET /api/health`, once or until healthy, printing the last answer.
+/// Runs `health`: `GET /api/health`, once or until healthy (ready, or with `--live` live),
+/// printing the last answer.
 pub(crate) async fn run_health(server: &ServerArgs, args: HealthArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(server)?;
     let deadline = args.wait.map(|wait| tokio::time::Instant::now() + wait);
     loop {
         let answer = client.fetch(Method::GET, "/api/health", None).await;
-        let healthy = matches!(&answer, Ok(answer) if answer.is_success());
+        let healthy = match &answer {
+            Ok(answer) if args.live => answer.is_live(),
+            Ok(answer) => answer.is_success(),
+            Err(_) => false,
+        };
         let give_up = deadline.is_none_or(|deadline| tokio::time::Instant::now() >= deadline);
         if healthy || give_up {
             return match answer {
+                Ok(answer) if args.live => Ok(answer.print_live()),
                 Ok(answer) => Ok(answer.print()),
                 Err(error) => Err(error),
             };
@@ -368,15 +380,17 @@ impl Client {
             bail!("{method} {url}: the answer is longer than {MAX_ANSWER_BYTES} bytes");
         }
         let text = String::from_utf8_lossy(&response.body);
-        let pretty = match serde_json::from_str::<Value>(&text) {
-            Ok(value) => {
-                serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.clone().into_owned())
-            }
-            Err(_) => text.clone().into_owned(),
+        let (pretty, live) = match serde_json::from_str::<Value>(&text) {
+            Ok(value) => (
+                serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.clone().into_owned()),
+                value.get("live") == Some(&Value::Bool(true)),
+            ),
+            Err(_) => (text.clone().into_owned(), false),
         };
         Ok(Answer {
             what: format!("{method} {url}"),
             status: response.status,
+            live,
             pretty,
         })
     }
@@ -387,12 +401,32 @@ struct Answer {
     /// The method and URL asked.
     what: String,
     status: u16,
+    /// Whether the body is a JSON object with `"live": true` (a health answer).
+    live: bool,
     pretty: String,
 }
 
 impl Answer {
     fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// Whether a health answer says the server is live, ready or not.
+    fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Prints a health answer as [`Answer::print`] does, but says success when the server is
+    /// live: to standard output, with the status on standard error when it is not a 200.
+    fn print_live(self) -> ExitCode {
+        if !self.is_live() {
+            return self.print();
+        }
+        if !self.is_success() {
+            eprintln!("{}: HTTP {} (live, not ready)", self.what, self.status);
+        }
+        println!("{}", self.pretty);
+        ExitCode::SUCCESS
     }
 
     /// Prints the answer (to standard error when it is an error) and says whether it was a

@@ -74,7 +74,7 @@
 //! | `GET /api/executions?limit=&status=&jobId=` | recent executions across jobs |
 //! | `GET /api/executions/{executionId}` | one execution |
 //! | `GET /api/metrics`, `GET /metrics` | metrics as JSON, and as Prometheus text |
-//! | `GET /api/health` | liveness and readiness: `200`, or `503` when not ready |
+//! | `GET /api/health` | liveness (`live`) and readiness: `200`, or `503` when not ready |
 //!
 //! Fields are camelCase; instants are RFC 3339 UTC with milliseconds
 //! (`2026-11-30T01:10:31.000Z`); durations are integer milliseconds (`durationMs`, `timeoutMs`).

@@ -230,10 +230,10 @@ fn paths_and_schemas() -> Value {
             "/api/health": {
                 "get": {
                     "operationId": "health",
-                    "summary": "Liveness and readiness: the store answers and the engine loop is alive",
+                    "summary": "Liveness and readiness: the engine's tasks run (live), and the store answers and takes writes (ready)",
                     "responses": {
                         "200": ok("Ready.", "Health"),
-                        "503": ok("Live but not ready; checks say why.", "Health")
+                        "503": ok("Not ready (live says whether the engine still runs); checks say why.", "Health")
                     }
                 }
             },
@@ -614,7 +614,7 @@ fn schemas() -> Value {
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
                 "fenced": {"type": "boolean", "description": "Whether this node could not renew its heartbeat in a shared store for the lease less one heartbeat interval: it sends and claims nothing until it can."},
-                "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (claims or results); see /api/health."},
+                "degraded": {"type": "boolean", "description": "Whether the store fails the engine's writes (claims, results or the heartbeat); see /api/health."},
                 "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}, "description": "The nodes sharing the store (empty when they could not be read)."},
                 "brokers": {
                     "type": "array", "description": "The connections to message brokers (queue targets), one per server.",
@@ -701,8 +701,8 @@ fn schemas() -> Value {
             "required": ["status", "live", "ready", "uptimeSeconds", "nodeId", "fenced", "degraded", "nodes", "checks"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"], "description": "ok: ready. degraded: the engine runs but the store fails its writes (see checks.writes); answered with 503. unavailable: another check fails."},
-                "live": {"type": "boolean"},
-                "ready": {"type": "boolean"},
+                "live": {"type": "boolean", "description": "Whether the engine's tasks run and its control loop answers (checks.engine), whatever the store says: a node that is live but not ready (a store outage, a lost database file) keeps firing what it can, and a restart would not help. What a supervisor's liveness check should look at (scheduler health --live)."},
+                "ready": {"type": "boolean", "description": "Whether every check passes: answered with 200."},
                 "uptimeSeconds": {"type": "integer"},
                 "nodeId": {"type": "string", "description": "This node's name (--node-id)."},
                 "fenced": {"type": "boolean", "description": "Whether this node is fenced: it sends and claims nothing (see checks.lease)."},
@@ -720,7 +720,7 @@ fn schemas() -> Value {
                         },
                         "writes": {
                             "type": "object", "additionalProperties": false, "required": ["ok", "error", "since"],
-                            "description": "Fails while the store fails the engine's claims or result writes. On SQLite the engine then fires due ticks from memory (outage mode) and records them once the store takes writes again.",
+                            "description": "Fails while the store fails the engine's claims, result writes or heartbeat (a write made every heartbeat interval even when nothing is due, so an idle node shows it too; a heartbeat still under way after two intervals counts as failing). On SQLite the engine then fires due ticks from memory (outage mode) and records them once the store takes writes again.",
                             "properties": {"ok": {"type": "boolean"}, "error": nullable("string"), "since": nullable("string")}
                         },
                         "brokers": {

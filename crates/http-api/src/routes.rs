@@ -569,7 +569,8 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
         ),
     });
     // A store that fails the engine's writes: ticks fire from memory (one node) or not at all
-    // (several), and results wait.
+    // (several), and results wait. The heartbeat, written even when nothing is due, shows it
+    // on an idle node too.
     let store_status = state.engine().store_status();
     let failure = store_status.failure();
     let degraded = failure.is_some();
@@ -580,16 +581,19 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
             failure.cause,
             if store_status.claims.is_some() && !state.engine().store_is_shared() {
                 "due ticks are claimed in memory and recorded once the store takes writes again"
-            } else {
+            } else if store_status.claims.is_some() || store_status.results.is_some() {
                 "results are kept and written once the store takes writes again"
+            } else {
+                "seen in the node's heartbeat, a write made every few seconds even when nothing \
+                 is due"
             }
         )),
         "since": failure.map(|failure| dto::format_timestamp(failure.since)),
     });
-    let ready = store.get("ok") == Some(&Value::Bool(true))
-        && engine.get("ok") == Some(&Value::Bool(true))
-        && !fenced
-        && !degraded;
+    // Live while the engine's tasks run and its control loop answers, whatever the store says:
+    // restarting a live process helps nothing (see docs/OPERATIONS.md, "Health").
+    let live = engine.get("ok") == Some(&Value::Bool(true));
+    let ready = store.get("ok") == Some(&Value::Bool(true)) && live && !fenced && !degraded;
     // The nodes only when the store answers: a failing store is reported by its check.
     let nodes = match tokio::time::timeout(timeout, state.engine().nodes()).await {
         Ok(Ok(nodes)) => Value::from(
@@ -602,14 +606,14 @@ async fn health(state: web::Data<ApiState>, config: web::Data<ApiConfig>) -> Htt
     };
     let status = if ready {
         "ok"
-    } else if degraded && engine.get("ok") == Some(&Value::Bool(true)) && !fenced {
+    } else if degraded && live && !fenced {
         "degraded"
     } else {
         "unavailable"
     };
     let body = serde_json::json!({
         "status": status,
-        "live": true,
+        "live": live,
         "ready": ready,
         "uptimeSeconds": state.uptime().as_secs(),
         "nodeId": state.engine().node_id(),

@@ -259,8 +259,10 @@ async fn health_is_503_when_the_engine_has_stopped() {
         "{}",
         reply.body
     );
-    assert_eq!(reply.body["live"], true);
+    // A stopped engine fires nothing: restarting the process is what helps.
+    assert_eq!(reply.body["live"], false);
     assert_eq!(reply.body["ready"], false);
+    assert_eq!(reply.body["status"], "unavailable");
     assert_eq!(reply.body["checks"]["engine"]["ok"], false);
     assert!(reply.body["checks"]["engine"]["error"].is_string());
     assert_eq!(reply.body["checks"]["store"]["ok"], true);
@@ -287,4 +289,7 @@ async fn health_is_503_when_the_store_is_unreachable() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.body["status"], "unavailable");
     assert_eq!(reply.body["checks"]["store"]["error"], "connection refused");
+    // The engine runs on: live, so a supervisor leaves the process be.
+    assert_eq!(reply.body["live"], true);
+    assert_eq!(reply.body["ready"], false);
 }

@@ -1,10 +1,13 @@
 //! A memory store whose writes can be made to fail: all of them, as on a full disk or a
 //! read-only remount (reads keep working), or only the heartbeats, as when a node is cut off
 //! from a shared database while its other calls still get through (which makes the fence the
-//! only guard).
+//! only guard). Its heartbeats can also be held (a write stuck in the store), and its result
+//! writes and heartbeats made to panic.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::watch;
 
 use scheduler_core::{
     BoxFuture, BufferedClaims, ClaimBatch, ClaimRequest, ClaimStore, ClaimedTick, DueJobsQuery,
@@ -20,6 +23,11 @@ pub(crate) struct FaultyStore {
     inner: Arc<MemoryStore>,
     writes_fail: AtomicBool,
     heartbeats_fail: AtomicBool,
+    /// While `true`, heartbeats wait.
+    heartbeats_held: watch::Sender<bool>,
+    /// How many of the next `record_results` calls panic.
+    results_panics: AtomicUsize,
+    heartbeats_panic: AtomicBool,
 }
 
 impl FaultyStore {
@@ -28,7 +36,27 @@ impl FaultyStore {
             inner,
             writes_fail: AtomicBool::new(false),
             heartbeats_fail: AtomicBool::new(false),
+            heartbeats_held: watch::Sender::new(false),
+            results_panics: AtomicUsize::new(0),
+            heartbeats_panic: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the heartbeats panic (`true`), or succeed again.
+    pub(crate) fn panic_in_heartbeats(&self, panic: bool) {
+        self.heartbeats_panic.store(panic, Ordering::SeqCst);
+    }
+
+    /// Makes the heartbeats wait (`true`) until released (`false`), as a write stuck in the
+    /// store does.
+    pub(crate) fn hold_heartbeats(&self, hold: bool) {
+        self.heartbeats_held.send_replace(hold);
+    }
+
+    /// Makes the next `count` calls of `record_results` panic: alternately as the call is
+    /// made and when its future is polled, the last one when polled.
+    pub(crate) fn panic_in_results(&self, count: usize) {
+        self.results_panics.store(count, Ordering::SeqCst);
     }
 
     /// Makes every write fail (`true`), heartbeats included, or succeed again.
@@ -110,7 +138,20 @@ impl ClaimStore for FaultyStore {
     }
 
     fn record_results(&self, updates: Vec<ExecutionUpdate>) -> BoxFuture<'_, Result<()>> {
-        self.write(|| self.inner.record_results(updates))
+        let left = self
+            .results_panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .unwrap_or(0);
+        match left {
+            0 => self.write(|| self.inner.record_results(updates)),
+            left if left % 2 == 0 => panic!("a test panic as results are written"),
+            _ => Box::pin(async {
+                tokio::task::yield_now().await;
+                panic!("a test panic while results are written")
+            }),
+        }
     }
 
     fn record_buffered_claims(&self, claims: BufferedClaims) -> BoxFuture<'_, Result<usize>> {
@@ -156,6 +197,9 @@ impl RecoveryStore for FaultyStore {
 
 impl MembershipStore for FaultyStore {
     fn heartbeat(&self, node: &str, at: Timestamp) -> BoxFuture<'_, Result<()>> {
+        if self.heartbeats_panic.load(Ordering::SeqCst) {
+            panic!("a test panic as a heartbeat is written");
+        }
         if self.heartbeats_fail.load(Ordering::SeqCst) {
             return Box::pin(std::future::ready(Err(Error::store(
                 StoreErrorKind::Unavailable,
@@ -164,7 +208,14 @@ impl MembershipStore for FaultyStore {
             ))));
         }
         let node = node.to_owned();
-        self.write(move || self.inner.heartbeat(&node, at))
+        let mut held = self.heartbeats_held.subscribe();
+        self.write(move || {
+            Box::pin(async move {
+                // Only an error when the store is dropped, which ends the wait as well.
+                let _ = held.wait_for(|held| !held).await;
+                self.inner.heartbeat(&node, at).await
+            })
+        })
     }
 
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeHeartbeat>>> {

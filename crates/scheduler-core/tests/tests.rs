@@ -22,3 +22,4 @@ mod redelivery;
 mod retention;
 mod schedule;
 mod shutdown;
+mod writer_health;

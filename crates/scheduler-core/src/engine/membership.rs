@@ -18,6 +18,8 @@ use crate::domain::ExecutionId;
 use crate::engine::EngineConfig;
 use crate::engine::dispatch::DispatchMsg;
 use crate::engine::lease::Lease;
+use crate::engine::outage::Outage;
+use crate::engine::panics::StoreCall;
 use crate::error::{Error, Result, error_chain};
 use crate::metrics::Metrics;
 use crate::store::{JobNotice, Store, TakeOverRequest};
@@ -30,6 +32,8 @@ pub(super) struct Membership {
     pub(super) metrics: Arc<Metrics>,
     pub(super) config: EngineConfig,
     pub(super) lease: Arc<Lease>,
+    /// Where the heartbeat's failures show in the engine's store status.
+    pub(super) outage: Arc<Outage>,
     pub(super) dispatch: mpsc::UnboundedSender<DispatchMsg>,
     /// Where to ask for a resync of job changes after a lapse (notices may have been missed
     /// meanwhile); `None` when the store has no feed of changes.
@@ -54,8 +58,10 @@ impl Membership {
     /// One heartbeat, begun at `started`, and what follows from it.
     async fn beat(&mut self, started: cron_expr::Timestamp) {
         let node_id = &self.config.node_id;
-        if let Err(error) = self.store.heartbeat(node_id, started).await {
+        if let Err(error) = self.heartbeat(started).await {
             Metrics::add(&self.metrics.store_errors, 1);
+            self.outage
+                .heartbeat_failed(self.clock.now(), &error_chain(&error));
             if !self.failing && self.lease.is_shared() {
                 log::warn!(
                     "node {node_id}: heartbeat failed; unless one succeeds, this node stops \
@@ -69,6 +75,7 @@ impl Membership {
             self.failing = true;
             return;
         }
+        self.outage.heartbeat_succeeded();
         if std::mem::take(&mut self.failing) {
             log::info!("node {node_id}: heartbeats succeed again");
         }
@@ -93,6 +100,29 @@ impl Membership {
             return;
         }
         self.take_over(now).await;
+    }
+
+    /// Writes the heartbeat begun at `started`. One still under way after two heartbeat
+    /// intervals shows as failing in the store status (a write stuck in the store) until it
+    /// completes; it is not given up, so a slow store still renews the lease.
+    async fn heartbeat(&self, started: cron_expr::Timestamp) -> Result<()> {
+        let stuck_after = self.config.heartbeat_interval.saturating_mul(2);
+        // A panic in the store fails this heartbeat alone, not the membership task.
+        let call = StoreCall::new(
+            || "recording the node's heartbeat".to_owned(),
+            || self.store.heartbeat(&self.config.node_id, started),
+        );
+        tokio::pin!(call);
+        tokio::select! {
+            biased;
+            result = &mut call => return result,
+            () = self.clock.sleep_until(time::add(started, stuck_after)) => {}
+        }
+        self.outage.heartbeat_failed(
+            self.clock.now(),
+            &format!("a heartbeat write has not completed after {stuck_after:?}"),
+        );
+        call.await
     }
 
     /// After a lapse: renews the leases of what the dispatcher holds, and has it drop what

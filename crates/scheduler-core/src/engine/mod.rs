@@ -12,6 +12,7 @@ mod membership;
 mod misfire;
 mod notices;
 mod outage;
+mod panics;
 mod retry;
 mod timer;
 mod writer;
@@ -39,6 +40,7 @@ use membership::Membership;
 use misfire::MisfireCut;
 use outage::Outage;
 pub use outage::{StoreFailure, StoreStatus};
+use panics::Reported;
 
 /// Which version of a job an update applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,36 +195,45 @@ impl EngineBuilder {
             Arc::clone(&metrics),
         ));
         let (stop_by_tx, stop_by) = watch::channel(None);
-        let writer = tokio::spawn(writer::run(
-            writer::Parts {
-                store: Arc::clone(&self.store),
-                clock: Arc::clone(&self.clock),
-                limits: writer::Limits {
-                    max_batch: self.config.result_batch_size,
-                    linger: self.config.result_linger,
+        let writer = tokio::spawn(Reported::new(
+            "writer",
+            writer::run(
+                writer::Parts {
+                    store: Arc::clone(&self.store),
+                    clock: Arc::clone(&self.clock),
+                    limits: writer::Limits {
+                        max_batch: self.config.result_batch_size,
+                        linger: self.config.result_linger,
+                    },
+                    metrics: Arc::clone(&metrics),
+                    outage: Arc::clone(&outage),
+                    stop_by,
                 },
-                metrics: Arc::clone(&metrics),
-                outage: Arc::clone(&outage),
-                stop_by,
-            },
-            write_rx,
+                write_rx,
+            ),
         ));
-        let alerts = tokio::spawn(job_alerts::run(
-            self.alert_sink,
-            self.job_alert_sink,
-            Arc::clone(&self.store),
-            Arc::clone(&metrics),
-            alert_rx,
+        let alerts = tokio::spawn(Reported::new(
+            "alerts",
+            job_alerts::run(
+                self.alert_sink,
+                self.job_alert_sink,
+                Arc::clone(&self.store),
+                Arc::clone(&metrics),
+                alert_rx,
+            ),
         ));
         // Retention runs on its own, so a long prune never delays a claim.
         let pruner = self.config.retention.map(|policy| {
             let first = time::add(self.clock.now(), self.config.prune_interval);
-            tokio::spawn(run_pruner(
-                Arc::clone(&self.store),
-                Arc::clone(&self.clock),
-                Arc::clone(&metrics),
-                policy,
-                (first, self.config.prune_interval),
+            tokio::spawn(Reported::new(
+                "pruner",
+                run_pruner(
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.clock),
+                    Arc::clone(&metrics),
+                    policy,
+                    (first, self.config.prune_interval),
+                ),
             ))
         });
         // Changes made through other nodes, and a resync after this node's lease lapsed.
@@ -231,22 +242,25 @@ impl EngineBuilder {
             .store
             .job_changes()
             .map(|feed| tokio::spawn(notices::run(feed, resync_rx, command_tx.clone())));
-        let membership = tokio::spawn(
+        let membership = tokio::spawn(Reported::new(
+            "membership",
             Membership {
                 store: Arc::clone(&self.store),
                 clock: Arc::clone(&self.clock),
                 metrics: Arc::clone(&metrics),
                 config: self.config.clone(),
                 lease: Arc::clone(&lease),
+                outage: Arc::clone(&outage),
                 dispatch: dispatch_tx.clone(),
                 resync: notices.is_some().then_some(resync_tx),
                 failing: false,
             }
             .run(started),
-        );
+        ));
         // The recovered executions are the dispatcher's first message.
         let _ = dispatch_tx.send(DispatchMsg::Recovered(recovered));
-        let dispatcher = tokio::spawn(
+        let dispatcher = tokio::spawn(Reported::new(
+            "dispatcher",
             Dispatcher::new(
                 Arc::clone(&self.clock),
                 self.transport,
@@ -262,7 +276,7 @@ impl EngineBuilder {
                 },
             )
             .run(),
-        );
+        ));
         let control = Control::new(
             control::Parts {
                 store: Arc::clone(&self.store),
@@ -278,6 +292,7 @@ impl EngineBuilder {
             busy_rx,
         )
         .run();
+        let control = Reported::new("control", control);
         let control = match &self.control_runtime {
             Some(runtime) => runtime.spawn(control),
             None => tokio::spawn(control),

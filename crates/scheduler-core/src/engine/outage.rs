@@ -62,12 +62,36 @@ pub struct StoreStatus {
     pub claims: Option<StoreFailure>,
     /// Writes of results are failing: they are kept and tried again.
     pub results: Option<StoreFailure>,
+    /// The node's heartbeat, a small write made every
+    /// [`EngineConfig::heartbeat_interval`](crate::EngineConfig::heartbeat_interval) whether or
+    /// not anything is due, failed, or has not completed within two intervals: so an idle node
+    /// whose store cannot be written, or whose store's writer has stopped, says so too.
+    pub heartbeat: Option<StoreFailure>,
 }
 
 impl StoreStatus {
-    /// The failure to report, claims first: `None` when the store takes writes.
+    /// The failure to report, claims first, then results, then the heartbeat: `None` when the
+    /// store takes writes.
     pub fn failure(&self) -> Option<&StoreFailure> {
-        self.claims.as_ref().or(self.results.as_ref())
+        self.claims
+            .as_ref()
+            .or(self.results.as_ref())
+            .or(self.heartbeat.as_ref())
+    }
+}
+
+impl StoreFailure {
+    /// Records a failure at `now` with `cause` in `slot`: the latest cause, since the first.
+    fn record(slot: &mut Option<StoreFailure>, now: Timestamp, cause: &str) {
+        match slot {
+            Some(failure) => failure.cause = cause.to_owned(),
+            None => {
+                *slot = Some(StoreFailure {
+                    since: now,
+                    cause: cause.to_owned(),
+                });
+            }
+        }
     }
 }
 
@@ -75,6 +99,7 @@ impl StoreStatus {
 struct State {
     claims_failing: Option<StoreFailure>,
     results_failing: Option<StoreFailure>,
+    heartbeat_failing: Option<StoreFailure>,
     journal: Journal,
     /// Journal entries the writer has taken out and is recording.
     flushing: usize,
@@ -153,6 +178,7 @@ impl Outage {
         StoreStatus {
             claims: state.claims_failing.clone(),
             results: state.results_failing.clone(),
+            heartbeat: state.heartbeat_failing.clone(),
         }
     }
 
@@ -215,16 +241,7 @@ impl Outage {
 
     /// A write of results failed at `now` with `cause`.
     pub(crate) fn results_failed(&self, now: Timestamp, cause: &str) {
-        let mut state = self.lock();
-        match &mut state.results_failing {
-            Some(failure) => failure.cause = cause.to_owned(),
-            None => {
-                state.results_failing = Some(StoreFailure {
-                    since: now,
-                    cause: cause.to_owned(),
-                });
-            }
-        }
+        StoreFailure::record(&mut self.lock().results_failing, now, cause);
     }
 
     /// A write of results succeeded; the time results were failing, if they were.
@@ -233,6 +250,16 @@ impl Outage {
             .results_failing
             .take()
             .map(|failure| crate::time::since(now, failure.since))
+    }
+
+    /// A heartbeat failed (or has not completed) at `now`, with `cause`.
+    pub(crate) fn heartbeat_failed(&self, now: Timestamp, cause: &str) {
+        StoreFailure::record(&mut self.lock().heartbeat_failing, now, cause);
+    }
+
+    /// A heartbeat was written.
+    pub(crate) fn heartbeat_succeeded(&self) {
+        self.lock().heartbeat_failing = None;
     }
 
     /// Plans `job`'s ticks under `request` in memory, at most `budget` of them: the ticks to

@@ -13,6 +13,10 @@
 //! an update that waits for its acknowledgement hears `false` at once (an at-most-once attempt
 //! is then not sent), and the store's failure shows in the engine's store status.
 //!
+//! A store call that panics counts as a failed call (`engine/panics.rs`): it is logged at
+//! ERROR with what it was writing, and its updates are tried again like after any failure, so
+//! a panic in the store does not end the writer.
+//!
 //! During a store outage (`engine/outage.rs`) the writer also records the executions claimed
 //! in memory: before any other call, oldest first; and an update of an execution still in that
 //! journal is folded into it rather than queued.
@@ -30,9 +34,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::Clock;
 use crate::domain::{ExecutionId, ExecutionUpdate};
 use crate::engine::outage::Outage;
+use crate::engine::panics::StoreCall;
 use crate::error::{Error, error_chain};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{BufferedClaims, Store};
 use crate::time;
 
 /// One update to write; `stored` (if any) hears whether it reached the store.
@@ -105,9 +110,11 @@ impl Writer {
         loop {
             if let Some(claims) = self.parts.outage.take(self.parts.limits.max_batch) {
                 let store = Arc::clone(&self.parts.store);
-                let outcome = self
-                    .while_receiving(store.record_buffered_claims(claims.clone()))
-                    .await;
+                let call = StoreCall::new(
+                    || describe_claims(&claims),
+                    || store.record_buffered_claims(claims.clone()),
+                );
+                let outcome = self.while_receiving(call).await;
                 match outcome {
                     Ok(_) => {
                         self.parts.outage.recorded(&claims);
@@ -160,10 +167,11 @@ impl Writer {
             let store = Arc::clone(&self.parts.store);
             // Keep taking updates while the store works, so that they coalesce in the queue
             // rather than pile up in the channel.
-            match self
-                .while_receiving(store.record_results(batch.updates.clone()))
-                .await
-            {
+            let call = StoreCall::new(
+                || describe_updates(&batch.updates),
+                || store.record_results(batch.updates.clone()),
+            );
+            match self.while_receiving(call).await {
                 Ok(()) => {
                     for ack in batch.acks {
                         let _ = ack.send(true);
@@ -211,7 +219,7 @@ impl Writer {
     /// Awaits `call` while taking updates from the channel.
     async fn while_receiving<T>(
         &mut self,
-        call: crate::store::BoxFuture<'_, crate::error::Result<T>>,
+        call: impl Future<Output = crate::error::Result<T>>,
     ) -> crate::error::Result<T> {
         tokio::pin!(call);
         loop {
@@ -336,6 +344,37 @@ impl Writer {
             .metrics
             .results_unwritten
             .store((self.queue.order.len() + writing) as u64, Ordering::Relaxed);
+    }
+}
+
+/// What a call of `record_results` writes, for the log when it panics.
+fn describe_updates(updates: &[ExecutionUpdate]) -> String {
+    match (updates.first(), updates.last()) {
+        (Some(first), Some(last)) => format!(
+            "writing the results of {} executions (execution {} to {})",
+            updates.len(),
+            first.id,
+            last.id
+        ),
+        _ => "writing no results".to_owned(),
+    }
+}
+
+/// What a call of `record_buffered_claims` writes, for the log when it panics.
+fn describe_claims(claims: &BufferedClaims) -> String {
+    match (claims.executions.first(), claims.executions.last()) {
+        (Some(first), Some(last)) => format!(
+            "recording {} executions claimed in memory (execution {} to {}) and the watermarks \
+             of {} jobs",
+            claims.executions.len(),
+            first.id,
+            last.id,
+            claims.watermarks.len()
+        ),
+        _ => format!(
+            "recording the watermarks of {} jobs claimed in memory",
+            claims.watermarks.len()
+        ),
     }
 }
 
