@@ -5,6 +5,7 @@
 mod execution;
 mod job_alert;
 mod queue_target;
+mod secret;
 mod spec;
 mod timing;
 

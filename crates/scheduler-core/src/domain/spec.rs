@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::time;
 
 use super::queue_target::{QueueTarget, redact_target_url};
+pub use super::secret::Secret;
 pub use super::timing::Timing;
 use super::{
     DeliveryType, HttpMethod, JobAlertSettings, MAX_ALERT_AFTER_FAILURES, MisfirePolicy,
@@ -185,29 +186,6 @@ pub const MAX_SIGNING_SECRET_BYTES: usize = 256;
 /// The most signing secrets a job may hold: the current one and, while it is rotated, the
 /// previous one.
 pub const MAX_JOB_SIGNING_SECRETS: usize = 2;
-
-/// A secret text: its `Debug` form does not show it, so that a job logged with `{:?}` leaks
-/// nothing. Compare and store it as any string; show it to no one.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<str>);
-
-impl Secret {
-    /// Wraps `text`.
-    pub fn new(text: impl Into<Arc<str>>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The secret text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 impl JobSpec {
     /// The attempt timeout of a spec that does not set one.
