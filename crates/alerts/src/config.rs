@@ -100,8 +100,7 @@ impl WebhookConfig {
 /// webhook sink per destination URL, each as [`webhook`](Self::webhook) says, and at most
 /// [`max_destinations`](Self::max_destinations) of them at once. A job's alerts are signed with
 /// the job's own secrets when it has any, else with [`webhook`](Self::webhook)'s
-/// `signing_secrets`. Start from
-/// [`JobWebhookConfig::default`] and override what differs.
+/// `signing_secrets`. Start from [`JobWebhookConfig::default`] and override what differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobWebhookConfig {
     /// The most destinations with a sink at once. A new destination takes the place of the
