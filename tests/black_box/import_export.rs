@@ -140,7 +140,7 @@ fn an_import_with_secret_placeholders_creates_nothing_and_names_the_lines() {
 }
 
 /// The read-only fields of a job, which an export leaves out.
-fn http_api_read_only() -> [&'static str; 7] {
+fn http_api_read_only() -> [&'static str; 8] {
     [
         "jobId",
         "version",
@@ -149,5 +149,6 @@ fn http_api_read_only() -> [&'static str; 7] {
         "nextFireTimes",
         "stats",
         "hasSigningSecret",
+        "signingSecretCount",
     ]
 }

@@ -2,7 +2,7 @@
 //! server refuses.
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::support::{Server, Sink, db_path, temp_dir, wait_until};
@@ -77,7 +77,8 @@ fn a_signed_request_carries_the_signatures_of_both_secrets_during_a_rotation() {
         );
     }
 
-    // A job's own secret signs its requests in place of the server's, and is never shown.
+    // A job's own secrets (two: it is rotating) sign its requests in place of the server's,
+    // and are never shown.
     let (status, job) = server.request(
         "POST",
         "/api/jobs",
@@ -85,25 +86,33 @@ fn a_signed_request_carries_the_signatures_of_both_secrets_during_a_rotation() {
             "schedule": "* * * * * *",
             "api": sink.url("/own"),
             "type": "ATLEAST_ONCE",
-            "signingSecret": "job-secret",
+            "signingSecret": ["job-secret", "job-old"],
         })),
     );
     assert_eq!(status, 201, "{job}");
     assert_eq!(job["hasSigningSecret"], true);
+    assert_eq!(job["signingSecretCount"], 2);
     assert!(!job.to_string().contains("job-secret"), "{job}");
     wait_until("a request signed with the job's secret", || {
         !sink.received_at("/own").is_empty()
     });
     let request = &sink.received_at("/own")[0];
     let header = &request.headers["x-scheduler-signature"];
-    let (t, signature) = header
+    let (t, signatures) = header
         .strip_prefix("t=")
-        .and_then(|rest| rest.split_once(",v1="))
+        .and_then(|rest| rest.split_once(','))
         .expect("t=...,v1=...");
-    assert_eq!(signature, expected_signature("job-secret", t, ""));
+    assert_eq!(
+        signatures,
+        format!(
+            "v1={},v1={}",
+            expected_signature("job-secret", t, ""),
+            expected_signature("job-old", t, "")
+        )
+    );
 
     let log = server.log();
-    for secret in ["new-secret", "old-secret", "job-secret"] {
+    for secret in ["new-secret", "old-secret", "job-secret", "job-old"] {
         assert!(!log.contains(secret), "{log}");
     }
 }
@@ -281,4 +290,82 @@ fn a_stored_job_whose_target_the_policy_now_refuses_fails_each_tick_without_retr
         before,
         "nothing reached the target"
     );
+}
+
+/// The secrets whose signature a POST carries, checked as a webhook receiver would.
+fn signed_by<'a>(request: &crate::support::Received, secrets: &[&'a str]) -> Vec<&'a str> {
+    let header = &request.headers["x-scheduler-signature"];
+    let mut fields = header.split(',');
+    let t = fields
+        .next()
+        .and_then(|field| field.strip_prefix("t="))
+        .expect("t= first");
+    let signatures: Vec<&str> = fields.filter_map(|f| f.strip_prefix("v1=")).collect();
+    secrets
+        .iter()
+        .copied()
+        .filter(|secret| {
+            signatures.contains(&expected_signature(secret, t, &request.body).as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn alert_webhooks_are_signed_with_the_jobs_secrets_else_the_servers() {
+    let dir = temp_dir();
+    let sink = Sink::start();
+    let server = Server::start(
+        &db_path(&dir),
+        &[
+            "--signing-secret",
+            "server-secret",
+            "--alert-webhook-url",
+            &sink.url("/global"),
+        ],
+    );
+    // Two jobs that fail at once (nothing listens on port 9), each with its own alert.
+    let mut ids = Vec::new();
+    for (path, secrets) in [
+        ("/own", json!(["job-new", "job-old"])),
+        ("/plain", Value::Null),
+    ] {
+        let (status, job) = server.request(
+            "POST",
+            "/api/jobs",
+            Some(&json!({
+                "schedule": "0 0 0 1 1 *",
+                "api": "http://127.0.0.1:9/down",
+                "type": "ATMOST_ONCE",
+                "signingSecret": secrets,
+                "alert": {"webhookUrl": sink.url(path)},
+            })),
+        );
+        assert_eq!(status, 201, "{job}");
+        ids.push(job["jobId"].as_str().expect("a job id").to_owned());
+    }
+    for id in &ids {
+        let (status, execution) = server.request("POST", &format!("/api/jobs/{id}/trigger"), None);
+        assert_eq!(status, 202, "{execution}");
+    }
+    wait_until("the three webhooks' POSTs", || {
+        ["/own", "/plain"]
+            .iter()
+            .all(|path| !sink.received_at(path).is_empty())
+            && sink
+                .received_at("/global")
+                .iter()
+                .map(|post| post.body.matches("FINAL_FAILURE").count())
+                .sum::<usize>()
+                >= 2
+    });
+    let secrets = ["server-secret", "job-new", "job-old"];
+    for post in sink.received_at("/own") {
+        assert!(post.body.contains("JOB_FAILING"), "{}", post.body);
+        assert_eq!(signed_by(&post, &secrets), ["job-new", "job-old"]);
+    }
+    for path in ["/plain", "/global"] {
+        for post in sink.received_at(path) {
+            assert_eq!(signed_by(&post, &secrets), ["server-secret"], "{path}");
+        }
+    }
 }

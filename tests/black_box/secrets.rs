@@ -65,3 +65,87 @@ fn secret_header_values_reach_the_target_but_never_the_log_or_the_api() {
         assert_eq!(mode & 0o777, 0o600, "{}", file.display());
     }
 }
+
+/// The `host:port` of the broker a test environment variable names (`nats://127.0.0.1:4222`,
+/// `amqp://guest:guest@127.0.0.1:5672/%2f`); `None`, with a message, when it is not set.
+fn broker_address(variable: &str) -> Option<String> {
+    let Ok(url) = std::env::var(variable) else {
+        eprintln!("skipped: {variable} is not set (a broker on 127.0.0.1)");
+        return None;
+    };
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    Some(authority.rsplit('@').next().unwrap_or_default().to_owned())
+}
+
+/// Broker passwords in `nats://` and `amqp://` targets stay out of the log at trace level,
+/// dependencies' trace included: the attempts reach the real brokers with a password they do
+/// not know, and the password is nowhere in the log.
+#[test]
+fn broker_passwords_never_reach_the_log_at_trace_level() {
+    let brokers: Vec<(&str, String)> = [
+        ("SCHEDULER_TEST_NATS_URL", "nats"),
+        ("SCHEDULER_TEST_AMQP_URL", "amqp"),
+    ]
+    .into_iter()
+    .filter_map(|(variable, scheme)| Some((scheme, broker_address(variable)?)))
+    .collect();
+    if brokers.is_empty() {
+        return;
+    }
+    let password = "pw7Broker9Hunter2Secret";
+    let dir = temp_dir();
+    let server = Server::start_with_env(&db_path(&dir), &[], &[("RUST_LOG", "trace")]);
+    let mut executions = Vec::new();
+    for (scheme, address) in &brokers {
+        let api = match *scheme {
+            "nats" => format!("nats://sched_user:{password}@{address}/sched.secret.test"),
+            _ => format!("amqp://sched_user:{password}@{address}/%2f?routingKey=sched.secret.test"),
+        };
+        let job = json!({
+            "schedule": "0 0 0 1 1 *",
+            "api": api,
+            "type": "ATMOST_ONCE",
+            "timeoutMs": 5_000,
+        });
+        let (status, created) = server.request("POST", "/api/jobs", Some(&job));
+        assert_eq!(status, 201, "{created}");
+        assert!(!created.to_string().contains(password), "{created}");
+        let id = created["jobId"].as_str().expect("a job id").to_owned();
+        let (status, execution) = server.request("POST", &format!("/api/jobs/{id}/trigger"), None);
+        assert_eq!(status, 202, "{execution}");
+        let execution_id = execution["executionId"].as_str().unwrap().to_owned();
+        executions.push((*scheme, execution_id));
+    }
+    for (scheme, execution_id) in &executions {
+        wait_until(&format!("the {scheme} attempt is over"), || {
+            let (_, execution) =
+                server.request("GET", &format!("/api/executions/{execution_id}"), None);
+            !matches!(execution["status"].as_str(), Some("PENDING" | "RUNNING"))
+        });
+        let (_, execution) =
+            server.request("GET", &format!("/api/executions/{execution_id}"), None);
+        // A broker that checks passwords refuses this one (a NATS server without
+        // authorization ignores it): either way the attempt is over and the password sent.
+        assert!(
+            matches!(execution["status"].as_str(), Some("FAILED" | "SUCCEEDED")),
+            "{scheme}: {execution}"
+        );
+        assert!(!execution.to_string().contains(password), "{execution}");
+    }
+    let log = server.log();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log is not at trace level"
+    );
+    for (scheme, _) in &brokers {
+        assert!(
+            log.contains(&format!("{scheme}:")),
+            "the log says nothing of the {scheme} attempt:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains(password),
+        "a broker password is in the log:\n{log}"
+    );
+}

@@ -15,7 +15,7 @@ use alerts::{
 use anyhow::Context;
 use executor::{
     HttpTransport, HttpTransportConfig, QueueTransport, QueueTransportConfig, RoutingTransport,
-    TargetPolicy,
+    SigningSecret, TargetPolicy,
 };
 use http_api::{ApiState, EngineHealthProbe, HealthProbe, TlsConfig, TokenVerifier};
 use scheduler_core::{
@@ -139,10 +139,13 @@ async fn serve(args: ServeArgs, control_runtime: tokio::runtime::Handle) -> anyh
     api_config.brokers = Some(Arc::new(targets::QueueBrokers(queue.clone())));
     let http = HttpTransport::new(transport_config).context("building the HTTP client")?;
     let transport = Arc::new(RoutingTransport::new(http, queue));
-    let (alert_sink, webhook) = alert_sinks(args.alert_webhook_url.as_deref())?;
-    // Jobs' own webhooks are chosen by API clients: they go through the target policy.
+    let (alert_sink, webhook) =
+        alert_sinks(args.alert_webhook_url.as_deref(), &args.signing_secret)?;
+    // Jobs' own webhooks are chosen by API clients: they go through the target policy. A job
+    // without secrets of its own signs its alerts with the server's.
     let mut job_webhooks = JobWebhookConfig::default();
     job_webhooks.webhook.target_policy = Some(target_policy.clone());
+    job_webhooks.webhook.signing_secrets = args.signing_secret.clone();
     let job_webhooks = JobWebhookAlertSink::new(job_webhooks);
 
     let engine = Engine::builder(store, transport)
@@ -278,16 +281,19 @@ impl HealthProbe for SqliteHealthProbe {
     }
 }
 
-/// The log sink, plus the webhook when configured.
+/// The log sink, plus the webhook when configured, its POSTs signed with `signing_secrets`.
 fn alert_sinks(
     webhook_url: Option<&str>,
+    signing_secrets: &[SigningSecret],
 ) -> anyhow::Result<(Arc<dyn AlertSink>, Option<WebhookWorker>)> {
     let log_sink: Arc<dyn AlertSink> = Arc::new(LogAlertSink);
     let Some(url) = webhook_url else {
         return Ok((log_sink, None));
     };
+    let mut config = WebhookConfig::new(url);
+    config.signing_secrets = signing_secrets.to_vec();
     let (webhook, worker) =
-        WebhookAlertSink::start(WebhookConfig::new(url)).context("starting the alert webhook")?;
+        WebhookAlertSink::start(config).context("starting the alert webhook")?;
     let sinks: Vec<Arc<dyn AlertSink>> = vec![log_sink, Arc::new(webhook)];
     Ok((Arc::new(FanOutAlertSink::new(sinks)), Some(worker)))
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use executor::TargetPolicy;
+use executor::{SigningSecret, TargetPolicy};
 
 /// How a [`WebhookAlertSink`](crate::WebhookAlertSink) delivers. Every field is public; start
 /// from [`WebhookConfig::new`] and override what differs.
@@ -37,6 +37,9 @@ pub struct WebhookConfig {
     /// chose the URL). Jobs' own webhooks, which API clients choose, go through the server's
     /// target policy.
     pub target_policy: Option<TargetPolicy>,
+    /// The secrets that sign each POST with an `X-Scheduler-Signature` header, as job requests
+    /// are signed (the current secret first); empty sends no signature. Never logged.
+    pub signing_secrets: Vec<SigningSecret>,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for WebhookConfig {
                 &self.extra_root_certificates_pem.len(),
             )
             .field("target_policy", &self.target_policy)
+            .field("signing_secrets", &self.signing_secrets.len())
             .finish()
     }
 }
@@ -87,14 +91,16 @@ impl WebhookConfig {
             user_agent: concat!("scheduler/", env!("CARGO_PKG_VERSION")).to_owned(),
             extra_root_certificates_pem: Vec::new(),
             target_policy: None,
+            signing_secrets: Vec::new(),
         }
     }
 }
 
 /// How a [`JobWebhookAlertSink`](crate::JobWebhookAlertSink) delivers jobs' own alerts: one
 /// webhook sink per destination URL, each as [`webhook`](Self::webhook) says, and at most
-/// [`max_destinations`](Self::max_destinations) of them at once. Start from
-/// [`JobWebhookConfig::default`] and override what differs.
+/// [`max_destinations`](Self::max_destinations) of them at once. A job's alerts are signed with
+/// the job's own secrets when it has any, else with [`webhook`](Self::webhook)'s
+/// `signing_secrets`. Start from [`JobWebhookConfig::default`] and override what differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobWebhookConfig {
     /// The most destinations with a sink at once. A new destination takes the place of the
@@ -130,8 +136,10 @@ mod tests {
         config
             .headers
             .push(("Authorization".to_owned(), "Bearer hunter2".to_owned()));
+        config.signing_secrets = vec![SigningSecret::new("whsec_hunter3")];
         let shown = format!("{config:?}");
         assert!(shown.contains("Authorization"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("hunter3"), "{shown}");
     }
 }

@@ -1,12 +1,12 @@
 //! The webhook's POST, sent through the executor's HTTP client: one POST, bounded by a timeout.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use executor::{
     HttpRequest, HttpTransport, HttpTransportConfig, HttpVersionPolicy, IpNetwork, Method,
-    TargetPolicy, TargetRule,
+    SIGNATURE_HEADER, SigningSecret, TargetPolicy, TargetRule, signature_header_value,
 };
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Uri};
@@ -30,6 +30,7 @@ pub(crate) struct WebhookClient {
     transport: HttpTransport,
     url: String,
     headers: Vec<(String, String)>,
+    signing_secrets: Vec<SigningSecret>,
     timeout: Duration,
 }
 
@@ -69,7 +70,7 @@ impl WebhookClient {
             pool_max_idle_per_host: 1,
             extra_root_certificates_pem: config.extra_root_certificates_pem.clone(),
             http_version: HttpVersionPolicy::Negotiate,
-            // Alerts are not signed: the signature is the targets' promise.
+            // `send_request` does not sign: `post` does, with the webhook's own secrets.
             signing_secrets: Vec::new(),
             // Without a policy, the operator chose this URL; the target policy guards the URLs
             // of jobs (and of their own webhooks), which API clients choose.
@@ -95,15 +96,24 @@ impl WebhookClient {
             transport,
             url: url.to_owned(),
             headers,
+            signing_secrets: config.signing_secrets.clone(),
             timeout: config.request_timeout,
         })
     }
 
+    /// POSTs `body`, signed at the time of this POST (a retry carries a new timestamp).
     pub(crate) async fn post(&self, body: Bytes) -> PostResult {
+        let mut headers = self.headers.clone();
+        let unix_seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if let Some(value) = signature_header_value(&self.signing_secrets, unix_seconds, &body) {
+            headers.push((SIGNATURE_HEADER.to_owned(), value));
+        }
         let request = HttpRequest {
             method: Method::POST,
             url: self.url.clone(),
-            headers: self.headers.clone(),
+            headers,
             body,
             timeout: self.timeout,
         };

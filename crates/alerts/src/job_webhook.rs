@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use executor::{SigningSecret, signing_secrets_for};
 use scheduler_core::{BoxFuture, JobAlert, JobAlertSink, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -15,9 +16,14 @@ use crate::payload::AlertRecord;
 use crate::webhook::{WebhookAlertSink, WebhookStats, WebhookWorker};
 
 /// A [`JobAlertSink`] that POSTs each job alert to its job's webhook URL, through one
-/// [`WebhookAlertSink`] per URL: alerts to one URL are coalesced into batches, queued in a
-/// bounded queue, and retried, exactly as the server-wide webhook's (see the
+/// [`WebhookAlertSink`] per destination: alerts to one destination are coalesced into batches,
+/// queued in a bounded queue, and retried, exactly as the server-wide webhook's (see the
 /// [crate documentation](crate)).
+///
+/// **Signed.** Each POST carries `X-Scheduler-Signature`, signed with the job's own secrets
+/// when it has any, else with the configuration's (the server's). A destination is a URL and
+/// the secrets that sign for it, so one batch never mixes alerts of jobs with different
+/// secrets.
 ///
 /// **Bounded.** At most [`max_destinations`](JobWebhookConfig::max_destinations) sinks exist at
 /// once, each holding at most its `queue_capacity` alerts, so that any number of jobs with any
@@ -63,10 +69,17 @@ impl JobWebhookAlertSink {
 
     /// Queues `alert` for its webhook without waiting; returns whether it was queued.
     pub fn enqueue(&self, alert: JobAlert) -> bool {
-        let url = alert.webhook_url.trim().to_owned();
+        let key = DestinationKey {
+            url: alert.webhook_url.trim().to_owned(),
+            signing_secrets: signing_secrets_for(
+                &alert.signing_secrets,
+                &self.inner.config.webhook.signing_secrets,
+            )
+            .into_owned(),
+        };
         let record = AlertRecord::from_job_alert(alert, Timestamp::now());
         let mut destinations = self.inner.lock();
-        if let Some(destination) = destinations.live.get_mut(&url) {
+        if let Some(destination) = destinations.live.get_mut(&key) {
             destination.last_used = Instant::now();
             return destination.sink.enqueue_record(record);
         }
@@ -84,12 +97,13 @@ impl JobWebhookAlertSink {
             return false;
         }
         let mut config: WebhookConfig = self.inner.config.webhook.clone();
-        config.url = url.clone();
+        config.url = key.url.clone();
+        config.signing_secrets = key.signing_secrets.clone();
         match WebhookAlertSink::start(config) {
             Ok((sink, worker)) => {
                 let queued = sink.enqueue_record(record);
                 destinations.live.insert(
-                    url,
+                    key,
                     Destination {
                         sink,
                         worker,
@@ -178,9 +192,17 @@ impl Inner {
     }
 }
 
+/// Where a job's alert goes: its webhook URL, and the secrets that sign for it (their `Debug`
+/// form hides them).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct DestinationKey {
+    url: String,
+    signing_secrets: Vec<SigningSecret>,
+}
+
 #[derive(Debug, Default)]
 struct Destinations {
-    live: HashMap<String, Destination>,
+    live: HashMap<DestinationKey, Destination>,
     /// The final counters of retired destinations, summed.
     retired: WebhookStats,
     retired_count: u64,
@@ -195,8 +217,8 @@ impl Destinations {
             .iter()
             .filter(|(_, destination)| destination.sink.is_idle())
             .min_by_key(|(_, destination)| destination.last_used)
-            .map(|(url, _)| url.clone());
-        let Some(destination) = oldest.and_then(|url| self.live.remove(&url)) else {
+            .map(|(key, _)| key.clone());
+        let Some(destination) = oldest.and_then(|key| self.live.remove(&key)) else {
             return false;
         };
         add(&mut self.retired, destination.worker.stats());

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use alerts::{WebhookAlertSink, WebhookStats};
+use executor::SigningSecret;
 use scheduler_core::{Alert, AlertSink, ExecutionId, JobId};
 use serde_json::json;
 
@@ -32,6 +33,10 @@ async fn an_alert_arrives_as_json_after_the_window() {
 
     // The window closes the batch: no shutdown, no more alerts.
     let post = webhook.next_post().await;
+    assert!(
+        post.headers.get("x-scheduler-signature").is_none(),
+        "no secret, no signature"
+    );
     assert_eq!(post.headers["content-type"], "application/json");
     assert_eq!(post.headers["authorization"], "Bearer hook-token");
     assert!(
@@ -112,6 +117,26 @@ async fn a_failed_post_is_retried_with_the_same_body() {
         !retries[0].contains("secret"),
         "the log hides the URL's query: {retries:?}"
     );
+}
+
+#[tokio::test]
+async fn every_post_is_signed_with_each_secret_and_a_receiver_can_verify_it() {
+    let mut webhook = webhook(|n| if n == 0 { 503 } else { 200 }).await;
+    let mut config = webhook.config();
+    config.batch_window = Duration::from_millis(1);
+    config.signing_secrets = vec![SigningSecret::new("new"), SigningSecret::new("old")];
+    let (sink, worker) = WebhookAlertSink::start(config).unwrap();
+    sink.deliver(failure("signed")).await;
+
+    // The first POST and its retry: each signed with both secrets, the current one first.
+    for _ in 0..2 {
+        let post = webhook.next_post().await;
+        assert_eq!(post.signed_by(&["new", "old", "other"]), ["new", "old"]);
+        let value = post.headers["x-scheduler-signature"].to_str().unwrap();
+        assert_eq!(value.matches(",v1=").count(), 2, "{value}");
+    }
+    let stats = worker.shutdown(GRACE).await;
+    assert_eq!(stats.delivered_alerts, 1);
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use alerts::{JobWebhookAlertSink, JobWebhookConfig, JobWebhookStats};
-use executor::TargetPolicy;
-use scheduler_core::{ExecutionId, JobAlert, JobAlertKind, JobAlertSink, JobId};
+use executor::{SigningSecret, TargetPolicy};
+use scheduler_core::{ExecutionId, JobAlert, JobAlertKind, JobAlertSink, JobId, Secret};
 use serde_json::json;
 
 use crate::support::{Webhook, gated_webhook, webhook};
@@ -36,6 +36,7 @@ fn failing(webhook_url: &str, job_id: JobId, consecutive_failures: u32) -> JobAl
         http_status: Some(503),
         error: Some("http status 503".to_owned()),
         consecutive_failures,
+        signing_secrets: Vec::new(),
     }
 }
 
@@ -108,6 +109,43 @@ async fn alerts_to_one_url_are_coalesced_and_each_url_gets_its_own() {
         (4, 2)
     );
     assert!(!first.has_more_posts() && !second.has_more_posts());
+}
+
+#[tokio::test]
+async fn a_jobs_alerts_are_signed_with_its_own_secrets_else_the_servers() {
+    let mut webhook = webhook(|_| 200).await;
+    let mut config = config();
+    config.webhook.signing_secrets = vec![SigningSecret::new("server")];
+    let sink = JobWebhookAlertSink::new(config);
+    let to = url(&webhook, "hook");
+
+    let server_signed = failing(&to, JobId::new_random(), 1);
+    sink.deliver_job_alert(server_signed.clone()).await;
+    let post = webhook.next_post().await;
+    assert_eq!(
+        post.signed_by(&["server", "job-new", "job-old"]),
+        ["server"]
+    );
+
+    // Same URL, other secrets: a destination of its own, so no batch mixes the two.
+    let job_signed = JobAlert {
+        signing_secrets: vec![Secret::new("job-new"), Secret::new("job-old")],
+        ..failing(&to, JobId::new_random(), 1)
+    };
+    sink.deliver_job_alert(job_signed.clone()).await;
+    let post = webhook.next_post().await;
+    assert_eq!(
+        post.signed_by(&["server", "job-new", "job-old"]),
+        ["job-new", "job-old"]
+    );
+    assert_eq!(
+        post.alerts()[0]["jobId"],
+        job_signed.job_id.to_string(),
+        "{:?}",
+        post.json
+    );
+    assert_eq!(sink.stats().destinations, 2);
+    sink.shutdown(GRACE).await;
 }
 
 #[tokio::test]

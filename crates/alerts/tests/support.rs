@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use alerts::WebhookConfig;
 use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -15,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use scheduler_core::{Alert, ExecutionId, JobId};
+use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -22,12 +24,51 @@ use tokio::sync::{Semaphore, mpsc};
 #[derive(Debug)]
 pub(crate) struct Post {
     pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
     pub(crate) json: serde_json::Value,
 }
 
 impl Post {
     pub(crate) fn alerts(&self) -> &Vec<serde_json::Value> {
         self.json["alerts"].as_array().expect("an alerts array")
+    }
+
+    /// Which of `secrets` signed this POST, checked as a receiver would from
+    /// `X-Scheduler-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]`: the secrets whose
+    /// HMAC-SHA256 of `"<t>.<body>"` is one of the `v1` values.
+    pub(crate) fn signed_by<'a>(&self, secrets: &[&'a str]) -> Vec<&'a str> {
+        let values: Vec<&str> = self
+            .headers
+            .get_all("X-Scheduler-Signature")
+            .iter()
+            .map(|value| value.to_str().expect("an ASCII header"))
+            .collect();
+        let [value] = values[..] else {
+            return Vec::new();
+        };
+        let mut parts = value.split(',');
+        let Some(t) = parts.next().and_then(|part| part.strip_prefix("t=")) else {
+            return Vec::new();
+        };
+        let signatures: Vec<&str> = parts.filter_map(|part| part.strip_prefix("v1=")).collect();
+        secrets
+            .iter()
+            .copied()
+            .filter(|secret| {
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+                    .expect("any key length");
+                mac.update(t.as_bytes());
+                mac.update(b".");
+                mac.update(&self.body);
+                let expected: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect();
+                signatures.contains(&expected.as_str())
+            })
+            .collect()
     }
 }
 
@@ -104,6 +145,7 @@ async fn start(status: impl Fn(usize) -> u16 + Send + Sync + 'static, permits: u
                         let index = count.fetch_add(1, Ordering::SeqCst);
                         let _ = sender.send(Post {
                             headers: parts.headers,
+                            body,
                             json,
                         });
                         gate.acquire().await.expect("the gate is open").forget();

@@ -12,7 +12,7 @@ use scheduler_core::{
 
 use crate::client::{HttpTransport, header_name, header_value, parse_url};
 use crate::error::Error;
-use crate::signing::{SigningSecret, signature_header_value};
+use crate::signing::{signature_header_value, signing_secrets_for};
 
 /// The idempotency headers' names, in the order of [`AttemptRequest::idempotency_headers`]
 /// (lower case, as HTTP/1.1 sends them and HTTP/2 requires).
@@ -76,16 +76,9 @@ impl HttpTransport {
         let unix_seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        // A job's own secret signs its requests in place of the transport's.
-        let job_secret: [SigningSecret; 1];
-        let secrets = match &spec.signing_secret {
-            Some(secret) => {
-                job_secret = [SigningSecret::new(secret.expose())];
-                &job_secret[..]
-            }
-            None => &self.shared.signing_secrets[..],
-        };
-        if let Some(value) = signature_header_value(secrets, unix_seconds, &body) {
+        // A job's own secrets sign its requests in place of the transport's.
+        let secrets = signing_secrets_for(&spec.signing_secrets, &self.shared.signing_secrets);
+        if let Some(value) = signature_header_value(&secrets, unix_seconds, &body) {
             // Hex digits, digits, `t=`, `v1=` and commas: always a valid value.
             let value = HeaderValue::try_from(value)
                 .map_err(|e| Error::InvalidRequest(format!("value of header {SIGNATURE}: {e}")))?;

@@ -85,4 +85,6 @@ pub use crate::queue::{
     RoutingTransport,
 };
 pub use crate::retry_after::parse_retry_after;
-pub use crate::signing::{SIGNATURE_HEADER, SigningSecret, sign, signature_header_value};
+pub use crate::signing::{
+    SIGNATURE_HEADER, SigningSecret, sign, signature_header_value, signing_secrets_for,
+};

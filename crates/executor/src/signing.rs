@@ -1,9 +1,11 @@
 //! Signed requests: `X-Scheduler-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
+use scheduler_core::Secret;
 use sha2::Sha256;
 
 /// The header that carries the signature of a signed request.
@@ -11,7 +13,7 @@ pub const SIGNATURE_HEADER: &str = "X-Scheduler-Signature";
 
 /// A secret that signs requests. Its `Debug` form does not show it, so that it cannot reach
 /// a log through a configuration's `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SigningSecret(Arc<[u8]>);
 
 impl SigningSecret {
@@ -61,6 +63,25 @@ pub fn signature_header_value(
         value.push_str(&sign(secret, unix_seconds, body));
     }
     Some(value)
+}
+
+/// The secrets that sign a job's request (or its alert): the job's own
+/// ([`JobSpec::signing_secrets`](scheduler_core::JobSpec::signing_secrets)) when it has any,
+/// else `fallback` (the transport's, or the server's).
+pub fn signing_secrets_for<'a>(
+    job_secrets: &[Secret],
+    fallback: &'a [SigningSecret],
+) -> Cow<'a, [SigningSecret]> {
+    if job_secrets.is_empty() {
+        Cow::Borrowed(fallback)
+    } else {
+        Cow::Owned(
+            job_secrets
+                .iter()
+                .map(|secret| SigningSecret::new(secret.expose()))
+                .collect(),
+        )
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

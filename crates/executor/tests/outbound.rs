@@ -249,27 +249,40 @@ async fn metadata_and_link_local_addresses_are_refused_by_default() {
 }
 
 #[tokio::test]
-async fn a_jobs_own_secret_signs_in_place_of_the_transports() {
-    let mut server = fixed_server(200, &[], b"").await;
+async fn a_jobs_own_secrets_sign_in_place_of_the_transports() {
     let transport = transport_with(|config| {
         config.signing_secrets = vec![SigningSecret::new("server-secret")];
     });
-    let job = job(server.url("/tick"), |spec| {
-        spec.signing_secret = Some(scheduler_core::Secret::new("job-secret"));
-    });
-    transport
-        .send(attempt(&job, ExecutionId::new_time_ordered(), 1))
-        .await
-        .expect("an answer");
-    let received = server.next_request().await;
-    let value = &header_values(&received.headers, "X-Scheduler-Signature")[0];
-    let (t, signature) = value
-        .strip_prefix("t=")
-        .and_then(|rest| rest.split_once(",v1="))
-        .expect("t=...,v1=...");
-    let t: u64 = t.parse().expect("unix seconds");
-    assert_eq!(
-        signature,
-        sign(&SigningSecret::new("job-secret"), t, &received.body)
-    );
+    // One secret, then two while it is rotated: the current one signs first.
+    for job_secrets in [&["job-secret"][..], &["job-new", "job-old"][..]] {
+        let mut server = fixed_server(200, &[], b"").await;
+        let job = job(server.url("/tick"), |spec| {
+            spec.signing_secrets = job_secrets
+                .iter()
+                .map(|secret| scheduler_core::Secret::new(*secret))
+                .collect();
+        });
+        transport
+            .send(attempt(&job, ExecutionId::new_time_ordered(), 1))
+            .await
+            .expect("an answer");
+        let received = server.next_request().await;
+        let values = header_values(&received.headers, "X-Scheduler-Signature");
+        assert_eq!(values.len(), 1, "{values:?}");
+        let (t, signatures) = values[0]
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(','))
+            .expect("t=...,v1=...");
+        let t: u64 = t.parse().expect("unix seconds");
+        let expected: Vec<String> = job_secrets
+            .iter()
+            .map(|secret| {
+                format!(
+                    "v1={}",
+                    sign(&SigningSecret::new(secret), t, &received.body)
+                )
+            })
+            .collect();
+        assert_eq!(signatures, expected.join(","), "{job_secrets:?}");
+    }
 }

@@ -5,8 +5,8 @@
 //! types and enums), so it cannot drift from the code unnoticed.
 
 use scheduler_core::{
-    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES,
-    RetryPolicy,
+    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_JOB_SIGNING_SECRETS, MAX_NAME_CHARS,
+    MAX_SIGNING_SECRET_BYTES, RetryPolicy,
 };
 use serde_json::{Value, json};
 
@@ -397,7 +397,9 @@ fn schemas() -> Value {
     let mut create = job_settings();
     let mut replace = job_settings();
     for settings in [&mut create, &mut replace] {
-        settings.insert("signingSecret".to_owned(), json!({"type": ["string", "null"], "writeOnly": true, "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "description": "The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret (1 to 256 bytes, no control characters). Never returned: the job shows hasSigningSecret. A PUT without it keeps the secret; null removes it."}));
+        let secret =
+            json!({"type": "string", "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES});
+        settings.insert("signingSecret".to_owned(), json!({"oneOf": [secret, {"type": "array", "items": secret, "minItems": 1, "maxItems": MAX_JOB_SIGNING_SECRETS}, {"type": "null"}], "writeOnly": true, "description": "The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret (1 to 256 bytes, no control characters), or while it is rotated [current, previous]: each signs, the current one first. Never returned: the job shows hasSigningSecret and signingSecretCount. A PUT without it keeps the secrets; in a PUT, \"***\" stands for the stored secret at the same position; null removes them."}));
     }
     replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
     replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
@@ -407,6 +409,7 @@ fn schemas() -> Value {
         "nextFireTimes",
         "stats",
         "hasSigningSecret",
+        "signingSecretCount",
         "done",
         "doneAt",
     ] {
@@ -485,7 +488,7 @@ fn schemas() -> Value {
         },
         "Job": {
             "type": "object", "additionalProperties": false,
-            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "jitterMs", "alert", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
+            "required": ["jobId", "schedule", "runAt", "startAt", "endAt", "deleteAfterRun", "api", "type", "timezone", "method", "headers", "secretHeaders", "body", "timeoutMs", "retry", "misfire", "overlap", "paused", "name", "hasSigningSecret", "signingSecretCount", "jitterMs", "alert", "createdAt", "updatedAt", "version", "nextFireTimes", "done", "doneAt", "stats"],
             "properties": {
                 "jobId": {"type": "string", "format": "uuid"},
                 "schedule": {"type": ["string", "null"], "description": "The canonical text of the schedule; null for a one-off job."},
@@ -507,6 +510,7 @@ fn schemas() -> Value {
                 "paused": {"type": "boolean"},
                 "name": nullable("string"),
                 "hasSigningSecret": {"type": "boolean", "description": "Whether the job signs with a secret of its own (signingSecret); the secret is never shown."},
+                "signingSecretCount": {"type": "integer", "minimum": 0, "maximum": MAX_JOB_SIGNING_SECRETS, "description": "How many secrets of its own the job signs with: 2 while one is rotated."},
                 "jitterMs": {"type": ["integer", "null"], "description": JITTER_DESCRIPTION},
                 "alert": {"$ref": "#/components/schemas/Alert"},
                 "createdAt": {"type": "string", "format": "date-time"},

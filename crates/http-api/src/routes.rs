@@ -220,10 +220,8 @@ async fn replace_job(
                     dto::restore_placeholders(&mut spec, &current)?;
                     check = VersionCheck::Exactly(current.version);
                 }
-                if !job_request.signing_secret_given
-                    && let Some(secret) = &current.spec.signing_secret
-                {
-                    spec.signing_secret = Some(secret.clone());
+                if !job_request.signing_secret_given && !current.spec.signing_secrets.is_empty() {
+                    spec.signing_secrets = current.spec.signing_secrets.clone();
                     if matches!(check, VersionCheck::Any) {
                         check = VersionCheck::Exactly(current.version);
                     }

@@ -395,10 +395,7 @@ async fn a_signing_secret_is_write_only_kept_by_a_put_without_it_and_removed_by_
     let job = create(&app, body.clone()).await;
     assert_eq!(job["hasSigningSecret"], true);
     assert!(!job.to_string().contains("whsec_job_1"), "{job}");
-    assert_eq!(
-        stored_secret(&harness).await.as_deref(),
-        Some("whsec_job_1")
-    );
+    assert_eq!(stored_secrets(&harness).await, ["whsec_job_1"]);
     let id = job["jobId"].as_str().expect("a job id").to_owned();
     let uri = format!("/api/jobs/{id}");
 
@@ -412,28 +409,29 @@ async fn a_signing_secret_is_write_only_kept_by_a_put_without_it_and_removed_by_
     let reply = put_json(&app, &uri, &read.body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["hasSigningSecret"], true);
-    assert_eq!(
-        stored_secret(&harness).await.as_deref(),
-        Some("whsec_job_1")
-    );
+    assert_eq!(stored_secrets(&harness).await, ["whsec_job_1"]);
 
     // A new one replaces it; null removes it.
     body["signingSecret"] = json!("whsec_job_2");
     put_json(&app, &uri, &body).await;
-    assert_eq!(
-        stored_secret(&harness).await.as_deref(),
-        Some("whsec_job_2")
-    );
+    assert_eq!(stored_secrets(&harness).await, ["whsec_job_2"]);
     body["signingSecret"] = Value::Null;
     let reply = put_json(&app, &uri, &body).await;
     assert_eq!(reply.body["hasSigningSecret"], false);
-    assert_eq!(stored_secret(&harness).await, None);
+    assert_eq!(reply.body["signingSecretCount"], 0);
+    assert!(stored_secrets(&harness).await.is_empty());
 
     for bad in [
         json!(""),
         json!(7),
         json!("x".repeat(257)),
         json!("line\nbreak"),
+        json!([]),
+        json!(["a", "b", "c"]),
+        json!(["a", ""]),
+        json!(["a", 7]),
+        json!(["line\nbreak"]),
+        json!({"current": "a"}),
     ] {
         body["signingSecret"] = bad.clone();
         let reply = crate::support::post_json(&app, "/api/jobs", &body).await;
@@ -452,13 +450,65 @@ async fn a_signing_secret_is_write_only_kept_by_a_put_without_it_and_removed_by_
     }
 }
 
-/// The signing secret of the one stored job.
-async fn stored_secret(harness: &Harness) -> Option<String> {
+#[actix_web::test]
+async fn two_signing_secrets_rotate_and_a_placeholder_keeps_the_one_at_its_position() {
+    let harness = Harness::start().await;
+    let app = app!(harness);
+    let mut body = job_body("0 0 * * * *");
+    body["signingSecret"] = json!(["whsec_old"]);
+    let job = create(&app, body.clone()).await;
+    assert_eq!(
+        (&job["hasSigningSecret"], &job["signingSecretCount"]),
+        (&json!(true), &json!(1))
+    );
+    let uri = format!("/api/jobs/{}", job["jobId"].as_str().expect("a job id"));
+
+    // Rotation: the new secret first, the old one still signing.
+    body["signingSecret"] = json!(["whsec_new", "whsec_old"]);
+    let reply = put_json(&app, &uri, &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["signingSecretCount"], 2);
+    assert!(!reply.body.to_string().contains("whsec_"), "{}", reply.body);
+    assert_eq!(stored_secrets(&harness).await, ["whsec_new", "whsec_old"]);
+
+    // A PUT without the field, or with the placeholders an export writes, keeps both.
+    let read = get(&app, &uri).await.body;
+    let reply = put_json(&app, &uri, &read).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    body["signingSecret"] = json!(["***", "***"]);
+    let reply = put_json(&app, &uri, &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(stored_secrets(&harness).await, ["whsec_new", "whsec_old"]);
+
+    // The end of the rotation: the current secret alone, kept through its placeholder.
+    body["signingSecret"] = json!("***");
+    let reply = put_json(&app, &uri, &body).await;
+    assert_eq!(reply.body["signingSecretCount"], 1, "{}", reply.body);
+    assert_eq!(stored_secrets(&harness).await, ["whsec_new"]);
+
+    // A placeholder for a secret the job does not have is refused, naming the field.
+    body["signingSecret"] = json!(["whsec_newer", "***"]);
+    let reply = put_json(&app, &uri, &body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.error_field(), Some("signingSecret"), "{}", reply.body);
+    assert_eq!(stored_secrets(&harness).await, ["whsec_new"]);
+    // So is a placeholder in a new job: there is nothing stored to keep.
+    for placeholder in [json!("***"), json!(["whsec_a", "***"])] {
+        body["signingSecret"] = placeholder;
+        let reply = crate::support::post_json(&app, "/api/jobs", &body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.error_field(), Some("signingSecret"), "{}", reply.body);
+    }
+}
+
+/// The signing secrets of the one stored job.
+async fn stored_secrets(harness: &Harness) -> Vec<String> {
     harness.stored().await.0[0]
         .spec
-        .signing_secret
-        .as_ref()
+        .signing_secrets
+        .iter()
         .map(|secret| secret.expose().to_owned())
+        .collect()
 }
 
 #[actix_web::test]

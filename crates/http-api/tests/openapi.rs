@@ -56,6 +56,20 @@ fn validate(document: &Value, schema: &Value, value: &Value, at: &str) {
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
         assert!(allowed.contains(value), "{at}: {value} not in {allowed:?}");
     }
+    // A `oneOf` of typed branches (a value of one type or another): exactly one has the
+    // value's type. (The other `oneOf`s here only require one field or another.)
+    let typed_branches = schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .filter(|branches| branches.iter().all(|branch| branch["type"].is_string()));
+    if let Some(branches) = typed_branches {
+        let matching: Vec<&Value> = branches
+            .iter()
+            .filter(|branch| type_matches(branch["type"].as_str().unwrap(), value))
+            .collect();
+        assert_eq!(matching.len(), 1, "{at}: {value} matches {matching:?}");
+        validate(document, matching[0], value, at);
+    }
     if let (Some(object), true) = (value.as_object(), schema.get("type").is_some()) {
         let properties = schema.get("properties").and_then(Value::as_object);
         for required in schema
@@ -275,7 +289,7 @@ async fn documented_request_and_error_schemas_match() {
         "timezone": "UTC", "method": "GET", "headers": {"A": "b"}, "secretHeaders": ["a"], "body": "x", "timeoutMs": 10,
         "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 2, "multiplier": 1.5, "jitter": 0},
         "misfire": {"policy": "SKIP_TO_NEXT"}, "overlap": "ALLOW", "paused": true, "name": "hourly",
-        "signingSecret": "whsec_x", "startAt": "2030-01-01T00:00:00Z", "endAt": "2031-01-01T00:00:00Z",
+        "signingSecret": ["whsec_x", "whsec_old"], "startAt": "2030-01-01T00:00:00Z", "endAt": "2031-01-01T00:00:00Z",
         "deleteAfterRun": false, "jitterMs": 1500,
         "alert": {"webhookUrl": "https://hooks.example.com/a", "afterFailures": 2, "onRecovery": true}
     });
@@ -392,6 +406,15 @@ async fn the_document_states_the_constraints_the_server_enforces() {
         let properties = &schemas[schema]["properties"];
         assert_eq!(properties["schedule"]["minLength"], 1, "{schema}");
         assert_eq!(properties["api"]["minLength"], 1, "{schema}");
+        // One secret, or the current and the previous one.
+        let secret = &properties["signingSecret"]["oneOf"];
+        assert_eq!(secret[0]["maxLength"], 256, "{schema}");
+        assert_eq!(
+            (&secret[1]["minItems"], &secret[1]["maxItems"]),
+            (&json!(1), &json!(2)),
+            "{schema}"
+        );
+        assert_eq!(secret[1]["items"]["minLength"], 1, "{schema}");
     }
     // CATCH_UP needs max, and the server says so.
     let misfire = &schemas["Misfire"];

@@ -75,6 +75,9 @@ pub struct JobAlert {
     pub job_id: JobId,
     /// The job's name, if it has one.
     pub job_name: Option<String>,
+    /// The job's own signing secrets ([`JobSpec::signing_secrets`](crate::JobSpec::signing_secrets)),
+    /// which sign the webhook's POST; empty for a job that signs with the server's secrets.
+    pub signing_secrets: Vec<crate::Secret>,
     /// The execution that raised the alert: the streak's last failure, or the success.
     pub execution_id: ExecutionId,
     /// That execution's tick.

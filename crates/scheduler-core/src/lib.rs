@@ -87,8 +87,9 @@ pub use clock::{Clock, SystemClock};
 pub use domain::{
     ALWAYS_SECRET_HEADERS, DeliveryType, Execution, ExecutionId, ExecutionStatus, ExecutionTrigger,
     ExecutionUpdate, FORBIDDEN_JOB_HEADERS, HttpMethod, Job, JobAlertSettings, JobField, JobId,
-    JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, MisfirePolicy,
-    OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy, Secret, Timing, is_job_header_allowed,
+    JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_JOB_SIGNING_SECRETS, MAX_NAME_CHARS,
+    MAX_SIGNING_SECRET_BYTES, MisfirePolicy, OverlapPolicy, RESERVED_HEADER_PREFIX, RetryPolicy,
+    Secret, Timing, is_job_header_allowed,
 };
 pub use domain::{
     AMQP_DEFAULT_PORT, AmqpTarget, BrokerServer, MAX_QUEUE_NAME_BYTES, NATS_DEFAULT_PORT,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use scheduler_core::testing::FakeReply;
 use scheduler_core::{DeliveryType, Job, JobAlertKind, JobAlertSettings, JobSpec};
 
-use crate::support::{Harness, at, spec};
+use crate::support::{Harness, at, at_millis, spec};
 
 const TARGET: &str = "http://target.test/alerted";
 const HOOK: &str = "http://hooks.test/job";
@@ -105,6 +105,30 @@ async fn a_streak_alerts_once_when_it_reaches_the_threshold_and_recovers_once() 
         (metrics.job_alerts, metrics.job_alert_checks_failed),
         (3, 0)
     );
+    harness.engine.shutdown(Duration::ZERO).await;
+}
+
+/// A manual execution's tick is whole milliseconds, as every store keeps instants; a finer
+/// one would find the execution itself among the executions before it in such a store, and
+/// its own failure would count in its streak.
+#[tokio::test]
+async fn a_triggered_failure_alerts_and_its_tick_is_whole_milliseconds() {
+    let harness = Harness::start().await;
+    let job = harness.create(alerted_spec(1, false)).await;
+    let between_milliseconds =
+        cron_expr::Timestamp::from_nanosecond(at(30).as_nanosecond() + 5_123_456).unwrap();
+    harness.clock.advance_to(between_milliseconds);
+    harness
+        .transport
+        .script(TARGET, vec![FakeReply::Status(503)]);
+    let execution = harness.engine.trigger_now(job.id).await.expect("trigger");
+    harness
+        .metrics_until("1 job alert check", |m| m.job_alert_checks == 1)
+        .await;
+    let executions = harness.executions_of(&job);
+    assert_eq!(executions[0].id, execution);
+    assert_eq!(executions[0].scheduled_at, at_millis(30_005));
+    assert_eq!(alerts(&harness).len(), 1);
     harness.engine.shutdown(Duration::ZERO).await;
 }
 

@@ -19,10 +19,10 @@ use uuid::Uuid;
 pub(crate) const JOB_COLUMNS: &str = "id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, signing_secret, run_at, start_at, end_at, delete_after_run, done_at, \
-     tick_jitter_ms, alert";
+     tick_jitter_ms, alert, previous_signing_secret";
 
 /// How many columns [`JOB_COLUMNS`] names.
-pub(crate) const JOB_COLUMN_COUNT: usize = 31;
+pub(crate) const JOB_COLUMN_COUNT: usize = 32;
 
 /// Where `next_fire_at` is in [`JOB_COLUMNS`].
 pub(crate) const NEXT_FIRE_AT_COLUMN: usize = 20;
@@ -91,6 +91,9 @@ pub(crate) struct JobRow {
     /// The job's own signing secret, in clear: it signs requests, so it cannot be hashed (the
     /// database file is the operator's to protect).
     pub(crate) signing_secret: Option<String>,
+    /// The job's previous signing secret while it is rotated (it signs too), in clear;
+    /// `NULL` without one. Set only with `signing_secret`.
+    pub(crate) previous_signing_secret: Option<String>,
     /// A one-off job's instant; its `schedule` is then empty.
     pub(crate) run_at: Option<i64>,
     pub(crate) start_at: Option<i64>,
@@ -146,8 +149,12 @@ impl JobRow {
             version: job.version as i64,
             name: spec.name.clone(),
             signing_secret: spec
-                .signing_secret
-                .as_ref()
+                .signing_secrets
+                .first()
+                .map(|secret| secret.expose().to_owned()),
+            previous_signing_secret: spec
+                .signing_secrets
+                .get(1)
                 .map(|secret| secret.expose().to_owned()),
             run_at: spec.schedule.run_at().map(millis),
             start_at: spec.start_at.map(millis),
@@ -228,7 +235,12 @@ impl JobRow {
             },
             paused: !self.active.unwrap_or(true),
             name: self.name,
-            signing_secret: self.signing_secret.map(Secret::new),
+            signing_secrets: self
+                .signing_secret
+                .into_iter()
+                .chain(self.previous_signing_secret)
+                .map(Secret::new)
+                .collect(),
             tick_jitter: self.tick_jitter_ms.map(duration_from),
             alert: self
                 .alert

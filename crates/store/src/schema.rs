@@ -197,6 +197,11 @@ const V13_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms IN
 /// jobs without one.
 const V14_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert TEXT;";
 
+/// Version 15: a job's previous signing secret, kept while the job's secret is rotated (both
+/// sign), `NULL` for jobs with one secret or none.
+const V15_JOB_PREVIOUS_SIGNING_SECRETS: &str =
+    "ALTER TABLE jobs ADD COLUMN previous_signing_secret TEXT;";
+
 /// The partial index's condition, for a query to repeat: SQLite uses a partial index only for a
 /// query whose `WHERE` contains its condition.
 pub(crate) const EXCEPTIONAL_STATES: &str =
@@ -206,7 +211,7 @@ pub(crate) const EXCEPTIONAL_STATES: &str =
 type Migration = fn(&Transaction<'_>, Timestamp) -> rusqlite::Result<()>;
 
 /// The migrations in order; migration `i` produces version `i + 1`.
-const MIGRATIONS: [Migration; 14] = [
+const MIGRATIONS: [Migration; 15] = [
     |transaction, _| transaction.execute_batch(V1_ORIGINAL),
     |transaction, now| {
         transaction.execute_batch(V2_ENGINE)?;
@@ -224,6 +229,7 @@ const MIGRATIONS: [Migration; 14] = [
     |transaction, _| transaction.execute_batch(V12_ONE_OFF_JOBS),
     |transaction, _| transaction.execute_batch(V13_JOB_TICK_JITTER),
     |transaction, _| transaction.execute_batch(V14_JOB_ALERTS),
+    |transaction, _| transaction.execute_batch(V15_JOB_PREVIOUS_SIGNING_SECRETS),
 ];
 
 /// The newest schema version.

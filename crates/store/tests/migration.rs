@@ -157,7 +157,7 @@ fn an_original_database_upgrades_in_place() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 14);
+    assert_eq!(version, 15);
     // Version 9: every execution kept counts no re-send.
     let redeliveries: i64 = connection
         .query_row("SELECT sum(redeliveries) FROM job_executions", [], |row| {
@@ -210,7 +210,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         connection
             .execute_batch(
                 "ALTER TABLE job_executions DROP COLUMN redeliveries; DROP TABLE api_tokens; \
-                 ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 8;",
+                 ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret; PRAGMA user_version = 8;",
             )
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
@@ -238,7 +238,7 @@ fn a_version_8_database_gains_the_count_of_resends() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 14);
+    assert_eq!(version, 15);
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_version_9_database_gains_the_tokens_table() {
         let connection = Connection::open(&path).unwrap();
         connection
             .execute_batch(
-                "DROP TABLE api_tokens; ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; \
+                "DROP TABLE api_tokens; ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret; \
                  PRAGMA user_version = 9;",
             )
             .unwrap();
@@ -300,7 +300,7 @@ fn a_version_9_database_gains_the_tokens_table() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 14);
+    assert_eq!(version, 15);
 }
 
 /// Version 11 adds jobs' own signing secrets: a version 10 database keeps its jobs, without one,
@@ -318,7 +318,7 @@ fn a_version_10_database_gains_job_signing_secrets() {
         // Back to version 10, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 10;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN signing_secret; ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret; PRAGMA user_version = 10;")
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
         connection
@@ -330,9 +330,9 @@ fn a_version_10_database_gains_job_signing_secrets() {
         .unwrap()
         .expect("the job survived");
     assert_eq!(stored, job);
-    assert_eq!(stored.spec.signing_secret, None);
+    assert!(stored.spec.signing_secrets.is_empty());
     let mut signed = stored.clone();
-    signed.spec.signing_secret = Some(scheduler_core::Secret::new("s3cret"));
+    signed.spec.signing_secrets = vec![scheduler_core::Secret::new("s3cret")];
     let updated = block_on(store.update_job(signed, stored.version, NextFire::Keep)).unwrap();
     assert_eq!(
         block_on(store.get_job(job.id)).unwrap().expect("the job"),
@@ -341,10 +341,11 @@ fn a_version_10_database_gains_job_signing_secrets() {
     assert_eq!(
         updated
             .spec
-            .signing_secret
-            .as_ref()
-            .map(scheduler_core::Secret::expose),
-        Some("s3cret")
+            .signing_secrets
+            .iter()
+            .map(scheduler_core::Secret::expose)
+            .collect::<Vec<_>>(),
+        ["s3cret"]
     );
 }
 
@@ -368,7 +369,7 @@ fn a_version_11_database_gains_one_off_jobs() {
         let connection = Connection::open(&path).unwrap();
         connection
             .execute_batch(
-                "ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert;",
+                "ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret;",
             )
             .unwrap();
         connection.execute_batch(DROP_ONE_OFF_COLUMNS).unwrap();
@@ -403,7 +404,7 @@ fn a_version_12_database_gains_job_tick_jitter() {
         // Back to version 12, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 12;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN tick_jitter_ms; ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret; PRAGMA user_version = 12;")
             .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 12 database opens");
@@ -440,7 +441,7 @@ fn a_version_13_database_gains_job_alerts() {
         // Back to version 13, as that version wrote it.
         let connection = Connection::open(&path).unwrap();
         connection
-            .execute_batch("ALTER TABLE jobs DROP COLUMN alert; PRAGMA user_version = 13;")
+            .execute_batch("ALTER TABLE jobs DROP COLUMN alert; ALTER TABLE jobs DROP COLUMN previous_signing_secret; PRAGMA user_version = 13;")
             .unwrap();
     }
     let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 13 database opens");
@@ -463,5 +464,52 @@ fn a_version_13_database_gains_job_alerts() {
     assert_eq!(
         updated.spec.alert.map(|alert| alert.after_failures),
         Some(4)
+    );
+}
+
+/// Version 15 adds jobs' previous signing secrets: a version 14 database keeps its jobs and
+/// their one secret, and stores two after.
+#[test]
+fn a_version_14_database_gains_previous_signing_secrets() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("scheduler.db");
+    let mut job = crate::support::job(Some(crate::support::base_time()));
+    job.spec.signing_secrets = vec![scheduler_core::Secret::new("old")];
+    {
+        let store = SqliteStore::open(&SqliteConfig::new(&path)).unwrap();
+        block_on(store.insert_job(job.clone())).unwrap();
+    }
+    {
+        // Back to version 14, as that version wrote it.
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "ALTER TABLE jobs DROP COLUMN previous_signing_secret; PRAGMA user_version = 14;",
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open(&SqliteConfig::new(&path)).expect("a version 14 database opens");
+    let stored = block_on(store.get_job(job.id))
+        .unwrap()
+        .expect("the job survived");
+    assert_eq!(stored, job);
+    let mut rotated = stored.clone();
+    rotated.spec.signing_secrets = vec![
+        scheduler_core::Secret::new("new"),
+        scheduler_core::Secret::new("old"),
+    ];
+    let updated = block_on(store.update_job(rotated, stored.version, NextFire::Keep)).unwrap();
+    assert_eq!(
+        block_on(store.get_job(job.id)).unwrap().expect("the job"),
+        updated
+    );
+    assert_eq!(
+        updated
+            .spec
+            .signing_secrets
+            .iter()
+            .map(scheduler_core::Secret::expose)
+            .collect::<Vec<_>>(),
+        ["new", "old"]
     );
 }

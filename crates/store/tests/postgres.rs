@@ -393,7 +393,7 @@ fn migrations_run_twice_or_at_once_are_safe() {
             .expect("the schema versions");
         let (migrations, version): (i64, i32) = (row.get(0), row.get(1));
         // Every migration recorded once, whichever of the five connects applied it.
-        assert_eq!((migrations, version), (8, 8));
+        assert_eq!((migrations, version), (9, 9));
         // A version from a newer program is refused.
         client
             .batch_execute(&format!(
@@ -449,7 +449,8 @@ fn a_version_2_schema_gains_the_count_of_resends() {
                  DROP TABLE \"{0}\".api_tokens; \
                  ALTER TABLE \"{0}\".jobs DROP COLUMN signing_secret, DROP COLUMN run_at, \
                  DROP COLUMN start_at, DROP COLUMN end_at, DROP COLUMN delete_after_run, \
-                 DROP COLUMN done_at, DROP COLUMN tick_jitter_ms, DROP COLUMN alert; \
+                 DROP COLUMN done_at, DROP COLUMN tick_jitter_ms, DROP COLUMN alert, \
+                 DROP COLUMN previous_signing_secret; \
                  DELETE FROM \"{0}\".scheduler_schema_version WHERE version >= 3",
                 schema.name
             ))
@@ -485,7 +486,7 @@ fn a_version_2_schema_gains_the_count_of_resends() {
             .await
             .expect("the schema version")
             .get(0);
-        assert_eq!(version, 8);
+        assert_eq!(version, 9);
         drop(store);
         drop(client);
         connection.await.expect("the task").expect("the connection");

@@ -4,7 +4,8 @@
 //!
 //! Export writes what a client may send to create the job: the read-only fields
 //! ([`http_api::JOB_READ_ONLY_FIELDS`]) are left out, secret header values are the `"***"` the
-//! API shows, and a job with a signing secret of its own gets `"signingSecret": "***"`. The
+//! API shows, and a job with a signing secret of its own gets `"signingSecret": "***"` (with two,
+//! while one is rotated, `["***", "***"]`). The
 //! server refuses to create a job with such a placeholder (it would sign or authenticate with
 //! the text `***`), naming the field: put the real secrets into the file before importing it.
 //!
@@ -82,11 +83,20 @@ fn creatable(job: Value) -> anyhow::Result<Value> {
         bail!("a job in the listing is not a JSON object");
     };
     let has_signing_secret = fields.get("hasSigningSecret") == Some(&Value::Bool(true));
+    let signing_secret_count = fields
+        .get("signingSecretCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
     for field in http_api::JOB_READ_ONLY_FIELDS {
         fields.remove(*field);
     }
     if has_signing_secret {
-        fields.insert("signingSecret".to_owned(), json!(REDACTED));
+        let placeholder = if signing_secret_count > 1 {
+            json!([REDACTED, REDACTED])
+        } else {
+            json!(REDACTED)
+        };
+        fields.insert("signingSecret".to_owned(), placeholder);
     }
     Ok(Value::Object(fields))
 }
@@ -208,6 +218,11 @@ mod tests {
                 "schedule": "0 0 * * * *", "api": "https://example.com/", "type": "ATLEAST_ONCE",
                 "headers": {"Authorization": "***"}, "signingSecret": "***"
             })
+        );
+        let rotating = json!({"hasSigningSecret": true, "signingSecretCount": 2, "schedule": "x"});
+        assert_eq!(
+            creatable(rotating).unwrap(),
+            json!({"schedule": "x", "signingSecret": ["***", "***"]})
         );
         let plain = json!({"hasSigningSecret": false, "schedule": "x"});
         assert_eq!(creatable(plain).unwrap(), json!({"schedule": "x"}));

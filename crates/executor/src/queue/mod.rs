@@ -37,7 +37,9 @@ use scheduler_core::{
 
 use crate::client::HttpTransport;
 use crate::policy::TargetPolicy;
-use crate::signing::{SIGNATURE_HEADER, SigningSecret, signature_header_value};
+use crate::signing::{
+    SIGNATURE_HEADER, SigningSecret, signature_header_value, signing_secrets_for,
+};
 
 /// The settings of a [`QueueTransport`]. Start from `QueueTransportConfig::default()`.
 #[derive(Clone, Debug, Default)]
@@ -256,18 +258,11 @@ impl QueueMessage {
         if let Some((name, value)) = attempt.redelivery_header() {
             headers.push((name.to_owned(), value.to_owned()));
         }
-        let job_secret: [SigningSecret; 1];
-        let secrets = match &spec.signing_secret {
-            Some(secret) => {
-                job_secret = [SigningSecret::new(secret.expose())];
-                &job_secret[..]
-            }
-            None => transport_secrets,
-        };
+        let secrets = signing_secrets_for(&spec.signing_secrets, transport_secrets);
         let unix_seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        if let Some(value) = signature_header_value(secrets, unix_seconds, &body) {
+        if let Some(value) = signature_header_value(&secrets, unix_seconds, &body) {
             headers.push((SIGNATURE_HEADER.to_owned(), value));
         }
         QueueMessage { body, headers }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use actix_web::http::Uri;
 use scheduler_core::{
     DeliveryType, ExecutionStatus, HttpMethod, JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES,
-    MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone, Timestamp, Timing,
+    MAX_JOB_SIGNING_SECRETS, MisfirePolicy, OverlapPolicy, RetryPolicy, Schedule, Secret, TimeZone,
+    Timestamp, Timing,
 };
 use serde_json::{Map, Value};
 
@@ -63,6 +64,7 @@ pub const JOB_READ_ONLY_FIELDS: &[&str] = &[
     "nextFireTimes",
     "stats",
     "hasSigningSecret",
+    "signingSecretCount",
     "done",
     "doneAt",
 ];
@@ -81,8 +83,9 @@ pub(crate) struct JobRequest {
     pub(crate) spec: JobSpec,
     pub(crate) job_id: Option<String>,
     pub(crate) version: Option<u64>,
-    /// Whether the request has a `signingSecret` field (a string, or `null` to remove the
-    /// secret): a `PUT` without one keeps the job's secret, which clients cannot read back.
+    /// Whether the request has a `signingSecret` field (a string, an array of one or two
+    /// strings, or `null` to remove the secrets): a `PUT` without one keeps the job's secrets,
+    /// which clients cannot read back.
     pub(crate) signing_secret_given: bool,
 }
 
@@ -108,7 +111,7 @@ pub(crate) fn parse_job_request(
         if !known {
             let hint = match key.as_str() {
                 "jobId" | "version" | "createdAt" | "updatedAt" | "nextFireTimes" | "stats"
-                | "hasSigningSecret" | "done" | "doneAt" => {
+                | "hasSigningSecret" | "signingSecretCount" | "done" | "doneAt" => {
                     " (read-only: assigned by the server)".to_owned()
                 }
                 _ => format!(" (expected one of {})", JOB_FIELDS.join(", ")),
@@ -223,8 +226,8 @@ pub(crate) fn parse_job_request(
         spec.alert = Some(parse_alert(alert)?);
     }
     let signing_secret_given = object.contains_key("signingSecret");
-    if let Some(secret) = fields.optional_str("signingSecret")? {
-        spec.signing_secret = Some(Secret::new(secret));
+    if let Some(secrets) = fields.optional("signingSecret") {
+        spec.signing_secrets = parse_signing_secrets(secrets)?;
     }
     // Core's rules (header names and values among them), checked before anything reaches the
     // engine; the error conversion names core's fields as the JSON does.
@@ -243,6 +246,40 @@ pub(crate) fn parse_job_request(
         version,
         signing_secret_given,
     })
+}
+
+/// Reads `signingSecret`: one secret as a string, or the current and the previous one (while
+/// the secret is rotated) as an array of one or two strings. Core checks each secret's text.
+fn parse_signing_secrets(value: &Value) -> Result<Vec<Secret>, ApiError> {
+    let invalid = |reason: String| ApiError::invalid("signingSecret", reason);
+    let items = match value {
+        Value::String(secret) => return Ok(vec![Secret::new(secret.as_str())]),
+        Value::Array(items) => items,
+        other => {
+            return Err(invalid(format!(
+                "expected a string or an array of one or two strings, found {}",
+                json_type(other)
+            )));
+        }
+    };
+    if !(1..=MAX_JOB_SIGNING_SECRETS).contains(&items.len()) {
+        return Err(invalid(format!(
+            "expected one or two secrets (the current one, then the previous one while it is \
+             rotated), found {}",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::String(secret) => Ok(Secret::new(secret.as_str())),
+            other => Err(invalid(format!(
+                "item {index}: expected a string, found {}",
+                json_type(other)
+            ))),
+        })
+        .collect()
 }
 
 /// Reads an RFC 3339 instant (`2030-01-01T09:00:00Z`, any offset), kept to the millisecond as

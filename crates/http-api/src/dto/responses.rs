@@ -37,6 +37,8 @@ pub(crate) struct JobDto {
     name: Option<String>,
     /// Whether the job signs with a secret of its own; the secret itself is never shown.
     has_signing_secret: bool,
+    /// How many secrets of its own the job signs with: 0, 1, or 2 while one is rotated.
+    signing_secret_count: usize,
     /// The job's own tick jitter; `None` takes the server's default.
     jitter_ms: Option<u64>,
     alert: Option<AlertDto>,
@@ -148,7 +150,8 @@ impl JobDto {
             },
             paused: spec.paused,
             name: spec.name.clone(),
-            has_signing_secret: spec.signing_secret.is_some(),
+            has_signing_secret: !spec.signing_secrets.is_empty(),
+            signing_secret_count: spec.signing_secrets.len(),
             jitter_ms: spec.tick_jitter.map(millis),
             alert: spec.alert.as_ref().map(|alert| AlertDto {
                 webhook_url: alert.webhook_url.clone(),

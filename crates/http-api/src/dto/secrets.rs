@@ -5,6 +5,10 @@
 //! shows them as [`REDACTED`]. A `PUT` that sends [`REDACTED`] back for such a header keeps the
 //! stored value, so a client can send back what it read.
 //!
+//! A job's signing secrets are never shown at all (the job shows how many it has), but a
+//! `signingSecret` item that is [`REDACTED`] in a `PUT` keeps the stored secret at the same
+//! position, as `scheduler jobs export` writes them.
+//!
 //! The password of a message-queue target URL (`amqp://user:password@...`) is handled the
 //! same way: `api` shows it as [`REDACTED`], and a `PUT` that sends it back keeps the stored
 //! one.
@@ -35,11 +39,7 @@ pub(crate) fn refuse_placeholders(spec: &JobSpec) -> Result<(), ApiError> {
     if let Some(name) = placeholders(spec).next() {
         return Err(no_stored_value(name));
     }
-    if spec
-        .signing_secret
-        .as_ref()
-        .is_some_and(|secret| secret.expose() == REDACTED)
-    {
+    if has_signing_secret_placeholder(spec) {
         return Err(ApiError::invalid(
             "signingSecret",
             format!(
@@ -61,6 +61,16 @@ pub(crate) fn restore_placeholders(spec: &mut JobSpec, current: &Job) -> Result<
             Err(()) => return Err(no_stored_password()),
         }
     }
+    for (position, secret) in spec.signing_secrets.iter_mut().enumerate() {
+        if secret.expose() == REDACTED {
+            *secret = current
+                .spec
+                .signing_secrets
+                .get(position)
+                .cloned()
+                .ok_or_else(|| no_stored_signing_secret(position))?;
+        }
+    }
     let names: Vec<String> = placeholders(spec).map(str::to_owned).collect();
     for name in &names {
         let stored = current
@@ -80,10 +90,29 @@ pub(crate) fn restore_placeholders(spec: &mut JobSpec, current: &Job) -> Result<
     Ok(())
 }
 
-/// Whether `spec` has a secret header whose value is [`REDACTED`], or a target URL whose
-/// password is.
+/// Whether `spec` has a secret header whose value is [`REDACTED`], a target URL whose
+/// password is, or a signing secret that is.
 pub(crate) fn has_placeholders(spec: &JobSpec) -> bool {
-    has_password_placeholder(spec) || placeholders(spec).next().is_some()
+    has_password_placeholder(spec)
+        || placeholders(spec).next().is_some()
+        || has_signing_secret_placeholder(spec)
+}
+
+fn has_signing_secret_placeholder(spec: &JobSpec) -> bool {
+    spec.signing_secrets
+        .iter()
+        .any(|secret| secret.expose() == REDACTED)
+}
+
+fn no_stored_signing_secret(position: usize) -> ApiError {
+    ApiError::invalid(
+        "signingSecret",
+        format!(
+            "{REDACTED:?} stands for the stored secret at the same position, and the job has \
+             no secret {}: send the secret itself",
+            position + 1
+        ),
+    )
 }
 
 fn has_password_placeholder(spec: &JobSpec) -> bool {

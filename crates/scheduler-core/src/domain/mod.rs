@@ -5,6 +5,7 @@
 mod execution;
 mod job_alert;
 mod queue_target;
+mod secret;
 mod spec;
 mod timing;
 
@@ -25,8 +26,9 @@ pub use queue_target::{
     restore_target_password,
 };
 pub use spec::{
-    ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_NAME_CHARS,
-    MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, Timing, is_job_header_allowed,
+    ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobField, JobSpec, MAX_JOB_SIGNING_SECRETS,
+    MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX, Secret, Timing,
+    is_job_header_allowed,
 };
 
 /// The identity of a job: a random (v4) UUID.

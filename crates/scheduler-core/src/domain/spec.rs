@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::time;
 
 use super::queue_target::{QueueTarget, redact_target_url};
+pub use super::secret::Secret;
 pub use super::timing::Timing;
 use super::{
     DeliveryType, HttpMethod, JobAlertSettings, MAX_ALERT_AFTER_FAILURES, MisfirePolicy,
@@ -66,7 +67,7 @@ pub enum JobField {
     Overlap,
     /// [`JobSpec::name`].
     Name,
-    /// [`JobSpec::signing_secret`].
+    /// [`JobSpec::signing_secrets`].
     SigningSecret,
     /// [`JobSpec::tick_jitter`].
     TickJitter,
@@ -163,9 +164,11 @@ pub struct JobSpec {
     pub paused: bool,
     /// A label for people (dashboards, alerts); not unique, not used by the engine.
     pub name: Option<String>,
-    /// The job's own secret for signing its requests, in place of the transport's; write-only
-    /// for API clients.
-    pub signing_secret: Option<Secret>,
+    /// The job's own secrets for signing its requests and its alerts, in place of the
+    /// transport's: none, or one or two ([`MAX_JOB_SIGNING_SECRETS`]), the first the current
+    /// one. Each signs, so that a receiver may check either while a secret is rotated.
+    /// Write-only for API clients.
+    pub signing_secrets: Vec<Secret>,
     /// How far each scheduled tick may be moved later, at most
     /// [`MAX_TICK_JITTER`](crate::MAX_TICK_JITTER): each fires at a deterministic offset
     /// ([`tick_offset`](crate::tick_offset)) after its nominal instant, which stays its
@@ -180,28 +183,9 @@ pub struct JobSpec {
 /// The longest signing secret accepted, in bytes.
 pub const MAX_SIGNING_SECRET_BYTES: usize = 256;
 
-/// A secret text: its `Debug` form does not show it, so that a job logged with `{:?}` leaks
-/// nothing. Compare and store it as any string; show it to no one.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<str>);
-
-impl Secret {
-    /// Wraps `text`.
-    pub fn new(text: impl Into<Arc<str>>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The secret text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// The most signing secrets a job may hold: the current one and, while it is rotated, the
+/// previous one.
+pub const MAX_JOB_SIGNING_SECRETS: usize = 2;
 
 impl JobSpec {
     /// The attempt timeout of a spec that does not set one.
@@ -250,7 +234,7 @@ impl JobSpec {
             overlap: OverlapPolicy::default(),
             paused: false,
             name: None,
-            signing_secret: None,
+            signing_secrets: Vec::new(),
             tick_jitter: None,
             alert: None,
         }
@@ -355,7 +339,16 @@ impl JobSpec {
                 ));
             }
         }
-        if let Some(secret) = &self.signing_secret {
+        if self.signing_secrets.len() > MAX_JOB_SIGNING_SECRETS {
+            return Err(Error::invalid(
+                JobField::SigningSecret,
+                format!(
+                    "at most {MAX_JOB_SIGNING_SECRETS} secrets (the current one and the previous one), found {}",
+                    self.signing_secrets.len()
+                ),
+            ));
+        }
+        for secret in &self.signing_secrets {
             let secret = secret.expose();
             if secret.is_empty()
                 || secret.len() > MAX_SIGNING_SECRET_BYTES

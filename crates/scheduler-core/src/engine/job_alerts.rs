@@ -38,6 +38,7 @@ pub(crate) enum AlertWork {
 pub(crate) struct JobAlertCheck {
     settings: JobAlertSettings,
     job_name: Option<String>,
+    signing_secrets: Vec<crate::Secret>,
     job_id: JobId,
     execution_id: ExecutionId,
     scheduled_at: Timestamp,
@@ -65,6 +66,7 @@ impl JobAlertCheck {
         Some(JobAlertCheck {
             settings: settings.clone(),
             job_name: job.spec.name.clone(),
+            signing_secrets: job.spec.signing_secrets.clone(),
             job_id: job.id,
             execution_id: execution.id,
             scheduled_at: execution.scheduled_at,
@@ -195,6 +197,7 @@ async fn run_check(
         webhook_url: check.settings.webhook_url,
         job_id,
         job_name: check.job_name,
+        signing_secrets: check.signing_secrets,
         execution_id,
         scheduled_at: check.scheduled_at,
         attempts: check.attempts,

@@ -9,7 +9,7 @@ use tokio_postgres::types::FromSql;
 
 use crate::codec::{EXECUTION_COLUMNS, ExecutionRow, InvalidColumn, JOB_COLUMNS, JobRow};
 
-/// Reads a job from columns `offset..offset + 31` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 32` in `JOB_COLUMNS` order.
 pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
     let column = |index: usize| offset + index;
     let get = Getter { row, what: "job" };
@@ -45,6 +45,7 @@ pub(super) fn job_from(row: &Row, offset: usize) -> Result<Job> {
         done_at: get.at(column(28))?,
         tick_jitter_ms: get.at(column(29))?,
         alert: get.at(column(30))?,
+        previous_signing_secret: get.at(column(31))?,
     };
     values
         .into_job()

@@ -121,8 +121,13 @@ const V7_JOB_TICK_JITTER: &str = "ALTER TABLE jobs ADD COLUMN tick_jitter_ms big
 /// jobs without one.
 const V8_JOB_ALERTS: &str = "ALTER TABLE jobs ADD COLUMN alert text";
 
+/// Version 9: a job's previous signing secret, kept while the job's secret is rotated (both
+/// sign), `NULL` for jobs with one secret or none.
+const V9_JOB_PREVIOUS_SIGNING_SECRETS: &str =
+    "ALTER TABLE jobs ADD COLUMN previous_signing_secret text";
+
 /// The migrations in order; migration `i` produces version `i + 1`.
-pub(super) const MIGRATIONS: [&str; 8] = [
+pub(super) const MIGRATIONS: [&str; 9] = [
     V1_TABLES,
     V2_NODES,
     V3_REDELIVERIES,
@@ -131,6 +136,7 @@ pub(super) const MIGRATIONS: [&str; 8] = [
     V6_ONE_OFF_JOBS,
     V7_JOB_TICK_JITTER,
     V8_JOB_ALERTS,
+    V9_JOB_PREVIOUS_SIGNING_SECRETS,
 ];
 
 /// The newest schema version.

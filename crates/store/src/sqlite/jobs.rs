@@ -150,9 +150,10 @@ fn job_row(job: &Job) -> Result<JobRow> {
 const INSERT_JOB: &str = "INSERT INTO jobs (id, schedule, api, type, created_at, updated_at, active, time_zone, method, \
      headers, body, attempt_timeout_ms, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, \
      retry_multiplier, retry_jitter, misfire_policy, misfire_max, overlap_policy, next_fire_at, version, name, \
-     signing_secret, run_at, start_at, end_at, delete_after_run, done_at, tick_jitter_ms, alert, revision) \
+     signing_secret, run_at, start_at, end_at, delete_after_run, done_at, tick_jitter_ms, alert, previous_signing_secret, \
+     revision) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
-     ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, random())";
+     ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, random())";
 
 /// A job's row rewritten, with a new revision.
 const UPDATE_JOB: &str = "UPDATE jobs SET schedule = ?2, api = ?3, type = ?4, created_at = ?5, updated_at = ?6, \
@@ -160,4 +161,5 @@ const UPDATE_JOB: &str = "UPDATE jobs SET schedule = ?2, api = ?3, type = ?4, cr
      retry_max_attempts = ?13, retry_initial_backoff_ms = ?14, retry_max_backoff_ms = ?15, retry_multiplier = ?16, \
      retry_jitter = ?17, misfire_policy = ?18, misfire_max = ?19, overlap_policy = ?20, next_fire_at = ?21, \
      version = ?22, name = ?23, signing_secret = ?24, run_at = ?25, start_at = ?26, end_at = ?27, \
-     delete_after_run = ?28, done_at = ?29, tick_jitter_ms = ?30, alert = ?31, revision = random() WHERE id = ?1";
+     delete_after_run = ?28, done_at = ?29, tick_jitter_ms = ?30, alert = ?31, \
+     previous_signing_secret = ?32, revision = random() WHERE id = ?1";

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::codec::{ExecutionRow, InvalidColumn, JOB_COLUMN_COUNT, JobRow, timestamp_from_millis};
 
-/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?31`); `id` is the row's id
+/// The values to bind for `row`, in `JOB_COLUMNS` order (`?1` .. `?32`); `id` is the row's id
 /// as text, which SQLite stores.
 pub(crate) fn job_params<'a>(
     row: &'a JobRow,
@@ -48,10 +48,11 @@ pub(crate) fn job_params<'a>(
         &row.done_at,
         &row.tick_jitter_ms,
         &row.alert,
+        &row.previous_signing_secret,
     ]
 }
 
-/// Reads a job from columns `offset..offset + 31` in `JOB_COLUMNS` order.
+/// Reads a job from columns `offset..offset + 32` in `JOB_COLUMNS` order.
 pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job> {
     let column = |index: usize| offset + index;
     let values = JobRow {
@@ -86,6 +87,7 @@ pub(crate) fn job_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<Job
         done_at: row.get(column(28))?,
         tick_jitter_ms: row.get(column(29))?,
         alert: row.get(column(30))?,
+        previous_signing_secret: row.get(column(31))?,
     };
     values.into_job().map_err(|error| invalid_at(offset, error))
 }

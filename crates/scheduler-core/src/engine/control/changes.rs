@@ -253,7 +253,11 @@ impl Shared {
         if let VersionCheck::Exactly(expected) = check {
             check_version(&job, expected)?;
         }
-        let mut at = self.clock.now();
+        // Whole milliseconds, as the stores keep instants: an instant finer than the stored
+        // one would find the execution itself among the job's executions before it (which a
+        // job alert's streak is counted from).
+        let now = self.clock.now();
+        let mut at = cron_expr::Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
         for _ in 0..TRIGGER_SLOTS {
             let execution = Execution::pending(
                 id,

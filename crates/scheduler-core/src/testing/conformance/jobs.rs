@@ -19,7 +19,11 @@ pub async fn jobs_round_trip(store: &dyn Store) {
     jobs[3].spec.overlap = crate::OverlapPolicy::BufferOne;
     jobs[4].spec.paused = true;
     jobs[4].spec.name = Some("nightly report \u{1f319}".to_owned());
-    jobs[4].spec.signing_secret = Some(crate::Secret::new("whsec_\u{e9}t\u{e9}"));
+    jobs[4].spec.signing_secrets = vec![crate::Secret::new("whsec_\u{e9}t\u{e9}")];
+    jobs[1].spec.signing_secrets = vec![
+        crate::Secret::new("whsec_current"),
+        crate::Secret::new("whsec_previous"),
+    ];
     jobs[2].spec.tick_jitter = Some(Duration::from_millis(30_001));
     jobs[3].spec.tick_jitter = Some(Duration::ZERO);
     jobs[3].spec.alert = Some(crate::JobAlertSettings {
@@ -60,7 +64,10 @@ pub async fn update_checks_the_version(store: &dyn Store) {
     insert(store, &original).await;
     let mut changed = original.clone();
     changed.spec.target_url = "http://target.test/other".to_owned();
-    changed.spec.signing_secret = Some(crate::Secret::new("rotated"));
+    changed.spec.signing_secrets = vec![
+        crate::Secret::new("rotated"),
+        crate::Secret::new("whsec_before"),
+    ];
     changed.spec.tick_jitter = Some(Duration::from_secs(3_600));
     changed.spec.alert = Some(crate::JobAlertSettings::new("http://hooks.test/changed"));
     match store.update_job(changed.clone(), 7, NextFire::Keep).await {
@@ -83,6 +90,21 @@ pub async fn update_checks_the_version(store: &dyn Store) {
         .await
         .expect("update_job");
     assert_eq!((stored.version, stored.next_fire_at), (3, Some(at(120))));
+    assert_eq!(
+        store.get_job(original.id).await.expect("get_job"),
+        Some(stored.clone())
+    );
+    // The end of a rotation: the previous secret goes, the current one stays.
+    let mut rotated = stored;
+    rotated.spec.signing_secrets.truncate(1);
+    let stored = store
+        .update_job(rotated, 3, NextFire::Keep)
+        .await
+        .expect("update_job");
+    assert_eq!(
+        stored.spec.signing_secrets,
+        vec![crate::Secret::new("rotated")]
+    );
     assert_eq!(
         store.get_job(original.id).await.expect("get_job"),
         Some(stored)
