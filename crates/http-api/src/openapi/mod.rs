@@ -14,14 +14,55 @@ mod schemas;
 
 use schemas::schemas;
 
-/// What `If-Match` accepts: `*`, or a version, bare, quoted or weak.
-const IF_MATCH_PATTERN: &str = "^\\s*(\\*|(W/)?\"?[0-9]+\"?)\\s*$";
+/// What `If-Match` accepts: `*`, or a version (1 to 19 digits, so that it fits 64 bits), bare,
+/// quoted or weak, with optional spaces or tabs around it.
+const IF_MATCH_PATTERN: &str = "^[ \\t]*(\\*|(W/)?(\"[0-9]{1,19}\"|[0-9]{1,19}))[ \\t]*$";
 
 /// The document.
 pub(crate) fn document() -> Value {
     let mut document = paths_and_schemas();
     add_security(&mut document);
+    add_common_responses(&mut document);
     document
+}
+
+/// The answers any operation may give besides its own: 408 (the body did not arrive in time)
+/// and 429 (too many connections from the client) on every operation, 503 (the job or token
+/// store does not answer) on every operation that reads a store, and 413 on the operations
+/// that read a body (see `limits.rs` and `error.rs`).
+fn add_common_responses(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
+                continue;
+            }
+            let reads_body = operation.get("requestBody").is_some();
+            let responses = &mut operation["responses"];
+            responses["408"] = ok(
+                "The request body did not arrive in full within the server's --request-body-timeout; the connection is closed.",
+                "Error",
+            );
+            responses["429"] = ok(
+                "The client has more connections open than the server's per-client limit; the connection is closed.",
+                "Error",
+            );
+            if path != "/api/openapi.json" && responses.get("503").is_none() {
+                responses["503"] = ok(
+                    "The store (jobs, executions or API tokens) does not answer; try again later.",
+                    "Error",
+                );
+            }
+            if reads_body && responses.get("413").is_none() {
+                responses["413"] = ok("The body is larger than the server's limit.", "Error");
+            }
+        }
+    }
 }
 
 /// The security scheme (bearer tokens), each operation's requirement, and the responses that

@@ -2,19 +2,93 @@
 //! rule the server checks that JSON Schema can state, and the bodies the API answers with.
 
 use scheduler_core::{
-    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES,
+    ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobAlertSettings, JobSpec,
+    MAX_ALERT_AFTER_FAILURES, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX,
     RetryPolicy,
 };
 use serde_json::{Value, json};
 
 use crate::dto::{
-    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
+    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, REDACTED, millis,
 };
 
 /// An RFC 9110 token: what a header name may be.
 const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 /// A header value: no control characters but tab.
 const HEADER_VALUE_PATTERN: &str = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
+/// Text without control characters (Unicode's Cc: what `char::is_control` finds).
+const NO_CONTROL_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// The host of a target URL: an IPv6 address in brackets (eight groups, or at most three on
+/// each side of `::`), or a name or IPv4 address, without user info or percent-encoding.
+const URL_HOST: &str = "(\\[([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){7}|([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){0,2})?::([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){0,2})?)\\]|[A-Za-z0-9._~!$&'()*+,;=-]+)";
+/// A port from 1 to 65535, written without leading zeros.
+const URL_PORT: &str =
+    "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+/// The path and query of an `http(s)` URL: the characters a request target may hold unescaped.
+const URL_PATH_AND_QUERY: &str = "(/[\\x21\\x24-\\x3b\\x3d\\x40-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?(\\?[\\x21\\x24-\\x3b\\x3d\\x3f-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?";
+/// The user info a queue URL may carry: a user, and a password that is not `***` (which stands
+/// for a stored password).
+const QUEUE_USER_INFO: &str = "([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]+)?@)?";
+/// A NATS subject token, an AMQP virtual host, exchange or routing key: short enough that a
+/// subject of four tokens stays within the broker name limit.
+const QUEUE_NAME: &str = "[A-Za-z0-9_~-]{1,48}";
+
+/// An `http://` or `https://` URL with a host, no user info, and if it has a port, one from 1
+/// to 65535.
+pub(super) fn http_url_pattern() -> String {
+    format!("^https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}$")
+}
+
+/// What `api` takes: an `http(s)` URL as [`http_url_pattern`], or a NATS or AMQP target.
+pub(super) fn target_url_pattern() -> String {
+    let http = format!("https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}");
+    let server = format!("{QUEUE_USER_INFO}{URL_HOST}(:{URL_PORT})?");
+    let nats = format!("nats://{server}/{QUEUE_NAME}(\\.{QUEUE_NAME}){{0,3}}");
+    let amqp = format!(
+        "amqp://{server}(/{QUEUE_NAME})?\\?(exchange={QUEUE_NAME}(&routingKey={QUEUE_NAME})?|routingKey={QUEUE_NAME})"
+    );
+    format!("^({http}|{nats}|{amqp})$")
+}
+
+/// `name` matched without regard to ASCII case, for a JSON Schema pattern (ECMA 262 has no
+/// case-insensitive flag inside a pattern): `Host` becomes `[Hh][Oo][Ss][Tt]`.
+fn any_case(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+            } else if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+/// The header names a job may not set: [`FORBIDDEN_JOB_HEADERS`] and every name that starts
+/// with [`RESERVED_HEADER_PREFIX`], in any case.
+pub(super) fn forbidden_header_pattern() -> String {
+    let names: Vec<String> = FORBIDDEN_JOB_HEADERS
+        .iter()
+        .map(|name| any_case(name))
+        .collect();
+    format!(
+        "^(({})$|{})",
+        names.join("|"),
+        any_case(RESERVED_HEADER_PREFIX)
+    )
+}
+
+/// The names of [`ALWAYS_SECRET_HEADERS`], in any case.
+fn always_secret_header_pattern() -> String {
+    let names: Vec<String> = ALWAYS_SECRET_HEADERS
+        .iter()
+        .map(|name| any_case(name))
+        .collect();
+    format!("^({})$", names.join("|"))
+}
 
 /// `jitterMs`, as requests and jobs describe it.
 const JITTER_DESCRIPTION: &str = "Spreads the job's ticks: each fires at a deterministic offset in [0, jitterMs) after its nominal tick, and before the job's next tick (docs/API.md gives the function). X-Scheduler-Scheduled-Time and scheduledTime keep the nominal tick. null or absent takes the server's --default-jitter-ms (applied when ticks are planned); 0 turns jitter off.";
@@ -28,25 +102,30 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "Timeout of one attempt (default {}).",
         JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
     );
+    let forbidden_headers_description = format!(
+        "Extra request headers, name to value (their order is not kept). A job may not set {} nor any {RESERVED_HEADER_PREFIX}* header (in any case): the scheduler sets those. The values of {} and of the headers named in secretHeaders are write-only: answers show them as \"{REDACTED}\", and a create that sends \"{REDACTED}\" as such a value is refused (a PUT keeps the stored value).",
+        FORBIDDEN_JOB_HEADERS.join(", "),
+        ALWAYS_SECRET_HEADERS.join(", ")
+    );
     let settings = json!({
-        "schedule": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0. Exactly one of schedule and runAt."},
+        "schedule": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0. Exactly one of schedule and runAt. The server parses it (GET /api/cron/explain shows how) and refuses, naming the cron field and column, an expression that is not valid or has no fire time after now (and before endAt)."},
         "runAt": {"type": ["string", "null"], "format": "date-time", "description": "A one-off job: the RFC 3339 instant it fires at, once (kept to the millisecond). Exactly one of schedule and runAt. Refused if more than the misfire threshold (10 s) in the past."},
-        "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick before this instant."},
-        "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick after this instant; later than startAt and than now. A job past it is marked done."},
+        "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only (absent or null with runAt): no tick before this instant."},
+        "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only (absent or null with runAt): no tick after this instant; later than startAt, and the schedule must have a fire time between now (or startAt) and endAt. A job past it is marked done."},
         "deleteAfterRun": {"type": ["boolean", "null"], "description": "Delete the job, history included, once it is done, instead of keeping it marked done (default false)."},
-        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*(https?|nats|amqp)://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ). A password in a queue URL is shown back as ***; sending *** back keeps the stored one."},
+        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": target_url_pattern(), "description": "The target: an absolute http:// or https:// URL with a host, without user info (send credentials in a header), with a port from 1 to 65535 if any; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ; an exchange, a routing key or both). The pattern states the common form; the server also takes percent-encoded queue names and user info. A password in a queue URL is shown back as ***; sending *** back in a PUT keeps the stored one, and a create with *** is refused. The server's target policy (--deny-target, --allow-target, --deny-private-targets; link-local and metadata addresses by default) and its own API address are refused too (400)."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
         "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
-        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": "Extra request headers, name to value (their order is not kept). The values of Authorization, Cookie, Proxy-Authorization, X-Api-Key and of the headers named in secretHeaders are write-only: answers show them as \"***\"."},
-        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers (in headers, any case) whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key."},
+        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN, "not": {"pattern": forbidden_header_pattern()}}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": forbidden_headers_description},
+        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key. Each must name a header of headers (in any case); another name is refused (400, field secretHeaders[i])."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
         "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": timeout},
         "retry": {"$ref": "#/components/schemas/RetryInput"},
         "misfire": {"$ref": "#/components/schemas/Misfire"},
-        "overlap": {"$ref": "#/components/schemas/Overlap"},
+        "overlap": {"oneOf": [{"$ref": "#/components/schemas/Overlap"}, {"type": "null"}]},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
-        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."},
+        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "pattern": NO_CONTROL_PATTERN, "description": "A label for people (not unique; no control characters)."},
         "jitterMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TICK_JITTER_MS, "description": JITTER_DESCRIPTION},
         "alert": {"$ref": "#/components/schemas/AlertInput"}
     });
@@ -62,9 +141,15 @@ pub(super) fn schemas() -> Value {
     let mut create = job_settings();
     let mut replace = job_settings();
     for settings in [&mut create, &mut replace] {
-        settings.insert("signingSecret".to_owned(), json!({"type": ["string", "null"], "writeOnly": true, "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "description": "The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret (1 to 256 bytes, no control characters). Never returned: the job shows hasSigningSecret. A PUT without it keeps the secret; null removes it."}));
+        settings.insert("signingSecret".to_owned(), json!({"type": ["string", "null"], "writeOnly": true, "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "pattern": NO_CONTROL_PATTERN, "description": format!("The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret: 1 to {MAX_SIGNING_SECRET_BYTES} bytes of UTF-8 (maxLength counts characters; the server counts bytes), no control characters. Never returned: the job shows hasSigningSecret. A PUT without it keeps the secret; null removes it. A create with \"{REDACTED}\" is refused.")}));
     }
-    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
+    create["signingSecret"]["not"] = json!({"const": REDACTED});
+    // A create has no stored value for a secret header to keep.
+    let secret_value =
+        json!({"type": "string", "pattern": HEADER_VALUE_PATTERN, "not": {"const": REDACTED}});
+    create["headers"]["patternProperties"] =
+        json!({ always_secret_header_pattern(): secret_value });
+    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match); when both name a version, they must name the same one (400 otherwise)."}));
     replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
     for read_only in [
         "createdAt",
@@ -82,17 +167,17 @@ pub(super) fn schemas() -> Value {
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
         "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING", "BUFFER_ONE"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW). SKIP_WHILE_RUNNING records such a tick as SKIPPED; BUFFER_ONE holds the first such tick and fires it when the running execution finishes, and records any further one as SKIPPED."},
-        "JobCreate": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}, {"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/hook", "type": "ATLEAST_ONCE"}]},
-        "JobReplace": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
+        "JobCreate": {"type": "object", "required": ["api", "type"], "oneOf": timing_choice(), "if": one_off(), "then": no_window(), "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}, {"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/hook", "type": "ATLEAST_ONCE"}]},
+        "JobReplace": {"type": "object", "required": ["api", "type"], "oneOf": timing_choice(), "if": one_off(), "then": no_window(), "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {
             "type": ["object", "null"], "additionalProperties": false,
-            "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
+            "description": "Retries of at-least-once jobs; absent (or null) fields take the defaults shown.",
             "properties": {
-                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
-                "initialBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs."},
-                "maxBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff)},
-                "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": retry.multiplier},
-                "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry.jitter}
+                "maxAttempts": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
+                "initialBackoffMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs (the one given, or its default): a greater one is refused (400, field retry.initialBackoffMs)."},
+                "maxBackoffMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff), "description": "At least initialBackoffMs (the one given, or its default). Also caps a target's Retry-After."},
+                "multiplier": {"type": ["number", "null"], "minimum": 1, "maximum": 100, "default": retry.multiplier},
+                "jitter": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "default": retry.jitter}
             }
         },
         "Retry": {
@@ -121,7 +206,7 @@ pub(super) fn schemas() -> Value {
             "type": ["object", "null"], "additionalProperties": false, "required": ["webhookUrl"],
             "description": "The job's own alert: a webhook POSTed to (docs/ALERTS.md) when afterFailures finished executions in a row have failed, once per streak, and with onRecovery again when the job next succeeds. null or absent: none.",
             "properties": {
-                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "An absolute http:// or https:// URL with a host, no user info; refused as the target (api) would be by the server's target policy."},
+                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": http_url_pattern(), "description": "An absolute http:// or https:// URL with a host, no user info, a port from 1 to 65535 if any; refused as the target (api) would be by the server's target policy."},
                 "afterFailures": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ALERT_AFTER_FAILURES, "default": JobAlertSettings::DEFAULT_AFTER_FAILURES, "description": "Consecutive failed executions that raise the alert."},
                 "onRecovery": {"type": ["boolean", "null"], "default": false, "description": "Also alert when the job succeeds after an alerted streak."}
             }
@@ -415,4 +500,22 @@ fn nullable(kind: &str) -> Value {
 
 fn latency() -> Value {
     json!({"$ref": "#/components/schemas/Latency"})
+}
+
+/// Exactly one of `schedule` and `runAt` is a string (`null` counts as absent).
+fn timing_choice() -> Value {
+    json!([
+        {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}},
+        {"required": ["runAt"], "properties": {"runAt": {"type": "string"}}}
+    ])
+}
+
+/// A one-off job: `runAt` is a string.
+fn one_off() -> Value {
+    json!({"required": ["runAt"], "properties": {"runAt": {"type": "string"}}})
+}
+
+/// No window: `startAt` and `endAt` bound recurring jobs only.
+fn no_window() -> Value {
+    json!({"properties": {"startAt": {"type": "null"}, "endAt": {"type": "null"}}})
 }
