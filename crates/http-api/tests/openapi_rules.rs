@@ -41,7 +41,7 @@ async fn the_document_and_the_server_agree_on_job_rules() {
     let harness = Harness::start().await;
     let app = app!(harness);
     let document = get(&app, "/api/openapi.json").await.body;
-    let create = &document["components"]["schemas"]["JobCreate"]["properties"];
+    let job_create = &document["components"]["schemas"]["JobCreate"]["properties"];
     let alert = &document["components"]["schemas"]["AlertInput"]["properties"];
 
     // (header name, value, accepted): the names that frame a request or that the scheduler
@@ -69,7 +69,7 @@ async fn the_document_and_the_server_agree_on_job_rules() {
         ("cookie", "***", false),
         ("X-Custom", "***", true),
     ] {
-        let documented = headers_accept(&create["headers"], name, value);
+        let documented = headers_accept(&job_create["headers"], name, value);
         assert_eq!(
             documented, accepted,
             "the document on header {name}: {value:?}"
@@ -125,7 +125,7 @@ async fn the_document_and_the_server_agree_on_job_rules() {
         let mut body = job_body("0 0 * * * *");
         let documented = if field == "api" {
             body["api"] = json!(url);
-            matches(&create["api"], url)
+            matches(&job_create["api"], url)
         } else {
             body["alert"] = json!({"webhookUrl": url});
             matches(&alert["webhookUrl"], url)
@@ -145,13 +145,25 @@ async fn the_document_and_the_server_agree_on_job_rules() {
         }
     }
 
+    // A replace may send a queue password back as "***" to keep the stored one.
+    let replace = &document["components"]["schemas"]["JobReplace"]["properties"];
+    let url = "amqp://user:***@example.com/v?exchange=x";
+    assert!(matches(&replace["api"], url), "{url}");
+    let mut body = job_body("0 0 * * * *");
+    body["api"] = json!("amqp://user:secret@example.com/v?exchange=x");
+    let job = create(&app, body.clone()).await;
+    body["api"] = json!(url);
+    let uri = format!("/api/jobs/{}", job["jobId"].as_str().unwrap());
+    let reply = send(&app, TestRequest::put().uri(&uri).set_json(&body)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
     // (name, accepted): no control characters.
     for (name, accepted) in [
         ("nightly report", true),
         ("tab\there", false),
         ("nul\0", false),
     ] {
-        assert_eq!(matches(&create["name"], name), accepted, "{name:?}");
+        assert_eq!(matches(&job_create["name"], name), accepted, "{name:?}");
         let mut body = job_body("0 0 * * * *");
         body["name"] = json!(name);
         let reply = post_json(&app, "/api/jobs", &body).await;
@@ -164,7 +176,7 @@ async fn the_document_and_the_server_agree_on_job_rules() {
     }
 
     // "***" stands for a stored secret: refused as a new job's signing secret.
-    assert_eq!(create["signingSecret"]["not"]["const"], "***");
+    assert_eq!(job_create["signingSecret"]["not"]["const"], "***");
     let mut body = job_body("0 0 * * * *");
     body["signingSecret"] = json!("***");
     let reply = post_json(&app, "/api/jobs", &body).await;
@@ -175,8 +187,8 @@ async fn the_document_and_the_server_agree_on_job_rules() {
     let retry = &document["components"]["schemas"]["RetryInput"]["properties"];
     let text = |schema: &Value| schema["description"].as_str().unwrap_or("").to_owned();
     assert!(text(&retry["initialBackoffMs"]).contains("At most maxBackoffMs"));
-    assert!(text(&create["secretHeaders"]).contains("must name a header of headers"));
-    assert!(text(&create["headers"]).contains("a create that sends \"***\""));
+    assert!(text(&job_create["secretHeaders"]).contains("must name a header of headers"));
+    assert!(text(&job_create["headers"]).contains("a create that sends \"***\""));
     let mut body = job_body("0 0 * * * *");
     body["retry"] = json!({"initialBackoffMs": 2_000, "maxBackoffMs": 1_000});
     let reply = post_json(&app, "/api/jobs", &body).await;

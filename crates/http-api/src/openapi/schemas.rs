@@ -27,9 +27,11 @@ const URL_PORT: &str =
     "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
 /// The path and query of an `http(s)` URL: the characters a request target may hold unescaped.
 const URL_PATH_AND_QUERY: &str = "(/[\\x21\\x24-\\x3b\\x3d\\x40-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?(\\?[\\x21\\x24-\\x3b\\x3d\\x3f-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?";
-/// The user info a queue URL may carry: a user, and a password that is not `***` (which stands
-/// for a stored password).
-const QUEUE_USER_INFO: &str = "([A-Za-z0-9._~-]+(:[A-Za-z0-9._~-]+)?@)?";
+/// A queue URL's user, and its password as a create takes it: not `***`, which stands for a
+/// stored password.
+const QUEUE_USER: &str = "[A-Za-z0-9._~-]+";
+/// A queue URL's password as a replace takes it: also `***`, which keeps the stored password.
+const QUEUE_PASSWORD_OR_PLACEHOLDER: &str = "([A-Za-z0-9._~-]+|\\*\\*\\*)";
 /// A NATS subject token, an AMQP virtual host, exchange or routing key: short enough that a
 /// subject of four tokens stays within the broker name limit.
 const QUEUE_NAME: &str = "[A-Za-z0-9_~-]{1,48}";
@@ -40,10 +42,20 @@ pub(super) fn http_url_pattern() -> String {
     format!("^https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}$")
 }
 
-/// What `api` takes: an `http(s)` URL as [`http_url_pattern`], or a NATS or AMQP target.
+/// What `api` takes in a create: an `http(s)` URL as [`http_url_pattern`], or a NATS or AMQP
+/// target.
 pub(super) fn target_url_pattern() -> String {
+    target_url_pattern_with_password(QUEUE_USER)
+}
+
+/// What `api` takes in a replace: as [`target_url_pattern`], and a queue password may be `***`.
+pub(super) fn replace_target_url_pattern() -> String {
+    target_url_pattern_with_password(QUEUE_PASSWORD_OR_PLACEHOLDER)
+}
+
+fn target_url_pattern_with_password(password: &str) -> String {
     let http = format!("https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}");
-    let server = format!("{QUEUE_USER_INFO}{URL_HOST}(:{URL_PORT})?");
+    let server = format!("({QUEUE_USER}(:{password})?@)?{URL_HOST}(:{URL_PORT})?");
     let nats = format!("nats://{server}/{QUEUE_NAME}(\\.{QUEUE_NAME}){{0,3}}");
     let amqp = format!(
         "amqp://{server}(/{QUEUE_NAME})?\\?(exchange={QUEUE_NAME}(&routingKey={QUEUE_NAME})?|routingKey={QUEUE_NAME})"
@@ -144,6 +156,7 @@ pub(super) fn schemas() -> Value {
         settings.insert("signingSecret".to_owned(), json!({"type": ["string", "null"], "writeOnly": true, "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "pattern": NO_CONTROL_PATTERN, "description": format!("The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret: 1 to {MAX_SIGNING_SECRET_BYTES} bytes of UTF-8 (maxLength counts characters; the server counts bytes), no control characters. Never returned: the job shows hasSigningSecret. A PUT without it keeps the secret; null removes it. A create with \"{REDACTED}\" is refused.")}));
     }
     create["signingSecret"]["not"] = json!({"const": REDACTED});
+    replace["api"]["pattern"] = json!(replace_target_url_pattern());
     // A create has no stored value for a secret header to keep.
     let secret_value =
         json!({"type": "string", "pattern": HEADER_VALUE_PATTERN, "not": {"const": REDACTED}});
