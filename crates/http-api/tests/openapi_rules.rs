@@ -106,7 +106,11 @@ async fn the_document_and_the_server_agree_on_job_rules() {
         ("api", "http://example.com:99999/", false),
         ("api", "http:///path", false),
         ("api", "ftp://example.com/", false),
+        ("api", "http://[2001:db8::1]*", false),
         ("api", "nats://example.com:4222/jobs.tick", true),
+        ("api", "nats://example.com/jobs.tick*", true),
+        ("api", "nats://example.com/jobs.*", false),
+        ("api", "nats://example.com/jobs.>", false),
         ("api", "nats://example.com:0/jobs", false),
         ("api", "nats://example.com/", false),
         (
@@ -115,6 +119,7 @@ async fn the_document_and_the_server_agree_on_job_rules() {
             true,
         ),
         ("api", "amqp://example.com?routingKey=y", true),
+        ("api", "amqp://example.com?routingKey=a.b*", true),
         ("api", "amqp://example.com/vhost", false),
         ("api", "amqp://user:***@example.com/v?exchange=x", false),
         ("alert.webhookUrl", "https://example.com:443/alert", true),
@@ -156,6 +161,29 @@ async fn the_document_and_the_server_agree_on_job_rules() {
     let uri = format!("/api/jobs/{}", job["jobId"].as_str().unwrap());
     let reply = send(&app, TestRequest::put().uri(&uri).set_json(&body)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // The method is taken in any case.
+    for (method, accepted) in [
+        ("put", true),
+        ("Delete", true),
+        ("HEAD", false),
+        ("gets", false),
+    ] {
+        assert_eq!(
+            matches(&job_create["method"]["anyOf"][1], method),
+            accepted,
+            "{method}"
+        );
+        let mut body = job_body("0 0 * * * *");
+        body["method"] = json!(method);
+        let reply = post_json(&app, "/api/jobs", &body).await;
+        let expected = if accepted {
+            StatusCode::CREATED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(reply.status, expected, "{method}: {}", reply.body);
+    }
 
     // (name, accepted): no control characters.
     for (name, accepted) in [

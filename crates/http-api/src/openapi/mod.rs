@@ -333,7 +333,15 @@ fn limit(description: String, max: usize, default: usize) -> Value {
 }
 
 fn status() -> Value {
-    json!({"name": "status", "in": "query", "required": false, "description": "Only executions in this state.", "schema": {"$ref": "#/components/schemas/ExecutionStatus"}})
+    let any_case = schemas::any_case_choice(&[
+        "PENDING",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "ABANDONED",
+        "SKIPPED",
+    ]);
+    json!({"name": "status", "in": "query", "required": false, "description": "Only executions in this state (in any case).", "schema": {"anyOf": [{"$ref": "#/components/schemas/ExecutionStatus"}, {"type": "string", "pattern": any_case}]}})
 }
 
 fn job_id() -> Value {

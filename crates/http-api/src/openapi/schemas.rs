@@ -32,9 +32,11 @@ const URL_PATH_AND_QUERY: &str = "(/[\\x21\\x24-\\x3b\\x3d\\x40-\\x5b\\x5d\\x5f\
 const QUEUE_USER: &str = "[A-Za-z0-9._~-]+";
 /// A queue URL's password as a replace takes it: also `***`, which keeps the stored password.
 const QUEUE_PASSWORD_OR_PLACEHOLDER: &str = "([A-Za-z0-9._~-]+|\\*\\*\\*)";
-/// A NATS subject token, an AMQP virtual host, exchange or routing key: short enough that a
-/// subject of four tokens stays within the broker name limit.
-const QUEUE_NAME: &str = "[A-Za-z0-9_~-]{1,48}";
+/// A NATS subject token: not a wildcard (`*` or `>` alone), and short enough that a subject of
+/// four tokens stays within the broker name limit (255 bytes).
+const NATS_TOKEN: &str = "[A-Za-z0-9_~-][A-Za-z0-9_~*>-]{0,62}";
+/// An AMQP virtual host, exchange or routing key: at most the broker name limit (255 bytes).
+const AMQP_NAME: &str = "[A-Za-z0-9._~*-]{1,255}";
 
 /// An `http://` or `https://` URL with a host, no user info, and if it has a port, one from 1
 /// to 65535.
@@ -56,9 +58,9 @@ pub(super) fn replace_target_url_pattern() -> String {
 fn target_url_pattern_with_password(password: &str) -> String {
     let http = format!("https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}");
     let server = format!("({QUEUE_USER}(:{password})?@)?{URL_HOST}(:{URL_PORT})?");
-    let nats = format!("nats://{server}/{QUEUE_NAME}(\\.{QUEUE_NAME}){{0,3}}");
+    let nats = format!("nats://{server}/{NATS_TOKEN}(\\.{NATS_TOKEN}){{0,3}}");
     let amqp = format!(
-        "amqp://{server}(/{QUEUE_NAME})?\\?(exchange={QUEUE_NAME}(&routingKey={QUEUE_NAME})?|routingKey={QUEUE_NAME})"
+        "amqp://{server}(/{AMQP_NAME})?\\?(exchange={AMQP_NAME}(&routingKey={AMQP_NAME})?|routingKey={AMQP_NAME})"
     );
     format!("^({http}|{nats}|{amqp})$")
 }
@@ -79,6 +81,12 @@ fn any_case(name: &str) -> String {
         .collect()
 }
 
+/// One of `names`, in any case, as a whole-string pattern.
+pub(super) fn any_case_choice(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|name| any_case(name)).collect();
+    format!("^({})$", names.join("|"))
+}
+
 /// The header names a job may not set: [`FORBIDDEN_JOB_HEADERS`] and every name that starts
 /// with [`RESERVED_HEADER_PREFIX`], in any case.
 pub(super) fn forbidden_header_pattern() -> String {
@@ -95,11 +103,7 @@ pub(super) fn forbidden_header_pattern() -> String {
 
 /// The names of [`ALWAYS_SECRET_HEADERS`], in any case.
 fn always_secret_header_pattern() -> String {
-    let names: Vec<String> = ALWAYS_SECRET_HEADERS
-        .iter()
-        .map(|name| any_case(name))
-        .collect();
-    format!("^({})$", names.join("|"))
+    any_case_choice(ALWAYS_SECRET_HEADERS)
 }
 
 /// `jitterMs`, as requests and jobs describe it.
@@ -128,7 +132,7 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": target_url_pattern(), "description": "The target: an absolute http:// or https:// URL with a host, without user info (send credentials in a header), with a port from 1 to 65535 if any; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ; an exchange, a routing key or both). The pattern states the common form; the server also takes percent-encoded queue names and user info. A password in a queue URL is shown back as ***; sending *** back in a PUT keeps the stored one, and a create with *** is refused. The server's target policy (--deny-target, --allow-target, --deny-private-targets; link-local and metadata addresses by default) and its own API address are refused too (400)."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
-        "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
+        "method": {"anyOf": [{"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null]}, {"type": "string", "pattern": any_case_choice(&["GET", "POST", "PUT", "PATCH", "DELETE"])}], "description": "GET, POST, PUT, PATCH or DELETE, in any case (default POST)."},
         "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN, "not": {"pattern": forbidden_header_pattern()}}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": forbidden_headers_description},
         "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key. Each must name a header of headers (in any case); another name is refused (400, field secretHeaders[i])."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
@@ -162,7 +166,7 @@ pub(super) fn schemas() -> Value {
         json!({"type": "string", "pattern": HEADER_VALUE_PATTERN, "not": {"const": REDACTED}});
     create["headers"]["patternProperties"] =
         json!({ always_secret_header_pattern(): secret_value });
-    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match); when both name a version, they must name the same one (400 otherwise)."}));
+    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "maximum": u64::MAX, "description": "The expected version (as If-Match); when both name a version, they must name the same one (400 otherwise)."}));
     replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
     for read_only in [
         "createdAt",
