@@ -20,12 +20,16 @@ still varies; negative cases are sent as generated. Each rule:
   A real password is sent instead.
 - version in a PUT body: must name the same version as If-Match, when both name one. It is set
   to If-Match's.
+- api, alert.webhookUrl: the server's target policy (its configuration: by default link-local
+  and cloud metadata addresses) refuses some IP literals. Such a host becomes example.com.
 - secretHeaders: each must name a header of headers. Names that do not are dropped.
 - signingSecret: 1 to 256 bytes of UTF-8, while JSON Schema's maxLength counts characters. It
   is cut to 256 bytes.
 """
 
 import datetime
+import ipaddress
+import re
 
 import schemathesis
 
@@ -53,12 +57,44 @@ def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# The host of a target URL: after the scheme and any user info, up to a port, path or query.
+URL_HOST = re.compile(r"^(?P<head>[a-z]+://(?:[^@/?#]*@)?)(?P<host>\[[^\]]*\]|[^:/?#]*)")
+# The addresses the default target policy refuses besides link-local ones (cloud metadata).
+METADATA = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+
+
+def fix_target(url):
+    """`url` with a host the default target policy refuses replaced by example.com."""
+    match = URL_HOST.match(url)
+    if match is None:
+        return url
+    try:
+        address = ipaddress.ip_address(match["host"].strip("[]"))
+    except ValueError:
+        return url
+    embedded = []
+    if address.version == 6:
+        # IPv4-mapped and NAT64 forms of an IPv4 address, which the policy reads as that address.
+        if address.ipv4_mapped is not None:
+            embedded.append(address.ipv4_mapped)
+        if address in ipaddress.ip_network("64:ff9b::/96"):
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if any(a.is_link_local or a in METADATA for a in [address, *embedded]):
+        return match["head"] + "example.com" + url[match.end():]
+    return url
+
+
 def fix_job(job):
     """A positive job definition, made to follow the rules the schema cannot state."""
     if not isinstance(job, dict):
         return job
     if isinstance(job.get("schedule"), str):
         job["schedule"] = pick(SCHEDULES, job["schedule"])
+    if isinstance(job.get("api"), str):
+        job["api"] = fix_target(job["api"])
+    alert = job.get("alert")
+    if isinstance(alert, dict) and isinstance(alert.get("webhookUrl"), str):
+        alert["webhookUrl"] = fix_target(alert["webhookUrl"])
     if isinstance(job.get("timezone"), str):
         job["timezone"] = pick(TIMEZONES, job["timezone"])
     if isinstance(job.get("runAt"), str):
