@@ -233,7 +233,8 @@ async fn replace_job(
     Ok(job_response(StatusCode::OK, &state, &job))
 }
 
-/// `If-Match: "3"`, `If-Match: 3`, `If-Match: W/"3"` or `If-Match: *`.
+/// `If-Match: "3"`, `If-Match: 3`, `If-Match: W/"3"` or `If-Match: *`, with optional spaces or
+/// tabs around it.
 fn if_match_version(headers: &HeaderMap) -> Result<Option<VersionCheck>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -253,6 +254,11 @@ fn if_match_version(headers: &HeaderMap) -> Result<Option<VersionCheck>> {
         .strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
         .unwrap_or(text);
+    // Digits only (`parse` alone would take a sign), and at most 19 of them: the document's
+    // pattern, and every such number fits a `u64`.
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid());
+    }
     text.parse::<u64>()
         .map(|version| Some(VersionCheck::Exactly(version)))
         .map_err(|_| invalid())

@@ -14,6 +14,7 @@ mod jobs;
 mod observability;
 mod one_off;
 mod openapi;
+mod openapi_rules;
 mod queues;
 mod secrets;
 mod server;

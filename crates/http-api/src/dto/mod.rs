@@ -14,5 +14,5 @@ pub(crate) use requests::{
 pub(crate) use responses::{
     ExecutionDto, ExecutionListDto, JobDto, JobPageDto, NEXT_FIRE_TIMES, format_timestamp, millis,
 };
-pub(crate) use secrets::{has_placeholders, refuse_placeholders, restore_placeholders};
+pub(crate) use secrets::{REDACTED, has_placeholders, refuse_placeholders, restore_placeholders};
 pub(crate) use strict::{DuplicateKey, StrictItem, StrictItems, StrictJson};

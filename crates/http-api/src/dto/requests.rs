@@ -607,7 +607,7 @@ impl<'a> Fields<'a> {
         let Some(value) = self.optional(field) else {
             return Ok(None);
         };
-        let number = value.as_u64().ok_or_else(|| {
+        let number = whole_number(value).ok_or_else(|| {
             ApiError::invalid(
                 self.name(field),
                 format!("expected a whole number, found {}", json_type(value)),
@@ -633,6 +633,18 @@ impl<'a> Fields<'a> {
             }),
         }
     }
+}
+
+/// The value as a whole number: an integer, or a number with no fraction (`5.0`), which JSON
+/// Schema counts as an integer too, up to 2^53 (beyond it a float is not exact).
+fn whole_number(value: &Value) -> Option<u64> {
+    const LARGEST_EXACT: f64 = 9_007_199_254_740_992.0;
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|number| number.fract() == 0.0 && (0.0..=LARGEST_EXACT).contains(number))
+            .map(|number| number as u64)
+    })
 }
 
 /// How a JSON value is named in messages.

@@ -522,6 +522,11 @@ fn check_url(url: &str, field: JobField, what: &str) -> Result<(), Error> {
     if host.is_empty() || host == "[]" {
         return Err(invalid(format!("the {what} has no host")));
     }
+    if host.starts_with('[') != host.ends_with(']') {
+        return Err(invalid(format!(
+            "the {what} has a malformed IPv6 address {host:?} (expected [address])"
+        )));
+    }
     if let Some(port) = port {
         match port.parse::<u32>() {
             Ok(1..=65_535) => {}
@@ -747,6 +752,9 @@ mod tests {
         );
         check("http://[::1]:0/", &[], Some("port \"0\""));
         check("http://example.com:http/", &[], Some("from 1 to 65535"));
+        check("http://[::1]*", &[], Some("malformed IPv6 address"));
+        check("http://[::1]x/", &[], Some("malformed IPv6 address"));
+        check("http://::1]/", &[], Some("malformed IPv6 address"));
     }
 
     #[test]

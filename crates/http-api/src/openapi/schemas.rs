@@ -1,355 +1,109 @@
-//! The OpenAPI 3.1 document of the API, served at `GET /api/openapi.json`.
-//!
-//! Written by hand next to the routes; the integration tests walk it and check every path
-//! against the router and every response schema against real responses (exact field sets,
-//! types and enums), so it cannot drift from the code unnoticed.
+//! The document's component schemas: the job a client sends (create, replace) with every
+//! rule the server checks that JSON Schema can state, and the bodies the API answers with.
 
 use scheduler_core::{
-    JobAlertSettings, JobSpec, MAX_ALERT_AFTER_FAILURES, MAX_JOB_SIGNING_SECRETS, MAX_NAME_CHARS,
-    MAX_SIGNING_SECRET_BYTES, RetryPolicy,
+    ALWAYS_SECRET_HEADERS, FORBIDDEN_JOB_HEADERS, JobAlertSettings, JobSpec,
+    MAX_ALERT_AFTER_FAILURES, MAX_JOB_SIGNING_SECRETS, MAX_NAME_CHARS, MAX_SIGNING_SECRET_BYTES, RESERVED_HEADER_PREFIX,
+    RetryPolicy,
 };
 use serde_json::{Value, json};
 
-use crate::batch::MAX_BATCH_JOBS;
-use crate::cron::{DEFAULT_FIRE_TIMES, MAX_FIRE_TIMES, MAX_SCHEDULE_CHARS};
 use crate::dto::{
-    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, millis,
+    MAX_ATTEMPTS, MAX_CATCH_UP, MAX_TIMEOUT_MS, MAX_URL_LENGTH, NEXT_FIRE_TIMES, REDACTED, millis,
 };
-use crate::routes::{DEFAULT_EXECUTIONS, DEFAULT_JOBS, MAX_EXECUTIONS, MAX_JOBS};
 
 /// An RFC 9110 token: what a header name may be.
 const HEADER_NAME_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 /// A header value: no control characters but tab.
 const HEADER_VALUE_PATTERN: &str = "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$";
-/// What `If-Match` accepts: `*`, or a version, bare, quoted or weak.
-const IF_MATCH_PATTERN: &str = "^\\s*(\\*|(W/)?\"?[0-9]+\"?)\\s*$";
+/// Text without control characters (Unicode's Cc: what `char::is_control` finds).
+const NO_CONTROL_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
 
-/// The document.
-pub(crate) fn document() -> Value {
-    let mut document = paths_and_schemas();
-    add_security(&mut document);
-    document
+/// The host of a target URL: an IPv6 address in brackets (eight groups, or at most three on
+/// each side of `::`), or a name or IPv4 address, without user info or percent-encoding.
+const URL_HOST: &str = "(\\[([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){7}|([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){0,2})?::([0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){0,2})?)\\]|[A-Za-z0-9._~!$&'()*+,;=-]+)";
+/// A port from 1 to 65535, written without leading zeros.
+const URL_PORT: &str =
+    "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+/// The path and query of an `http(s)` URL: the characters a request target may hold unescaped.
+const URL_PATH_AND_QUERY: &str = "(/[\\x21\\x24-\\x3b\\x3d\\x40-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?(\\?[\\x21\\x24-\\x3b\\x3d\\x3f-\\x5b\\x5d\\x5f\\x61-\\x7a\\x7e]*)?";
+/// A queue URL's user, and its password as a create takes it: not `***`, which stands for a
+/// stored password.
+const QUEUE_USER: &str = "[A-Za-z0-9._~-]+";
+/// A queue URL's password as a replace takes it: also `***`, which keeps the stored password.
+const QUEUE_PASSWORD_OR_PLACEHOLDER: &str = "([A-Za-z0-9._~-]+|\\*\\*\\*)";
+/// A NATS subject token: not a wildcard (`*` or `>` alone), and short enough that a subject of
+/// four tokens stays within the broker name limit (255 bytes).
+const NATS_TOKEN: &str = "[A-Za-z0-9_~-][A-Za-z0-9_~*>-]{0,62}";
+/// An AMQP virtual host, exchange or routing key: at most the broker name limit (255 bytes).
+const AMQP_NAME: &str = "[A-Za-z0-9._~*-]{1,255}";
+
+/// An `http://` or `https://` URL with a host, no user info, and if it has a port, one from 1
+/// to 65535.
+pub(super) fn http_url_pattern() -> String {
+    format!("^https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}$")
 }
 
-/// The security scheme (bearer tokens), each operation's requirement, and the responses that
-/// authentication adds: 401 and 421 wherever a token or the `Host` is checked, 403 and 415 on
-/// the operations that change state (see `auth.rs`).
-fn add_security(document: &mut Value) {
-    document["components"]["securitySchemes"] = json!({
-        "bearerAuth": {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A token from `scheduler tokens create --scope admin|read`, sent as `Authorization: Bearer sched_...`. A `read` token may only GET; an `admin` token may do everything. A server on a loopback address whose database holds no token needs none."
-        }
-    });
-    document["security"] = json!([{"bearerAuth": []}]);
-    let Some(paths) = document["paths"].as_object_mut() else {
-        return;
-    };
-    for (path, item) in paths.iter_mut() {
-        let Some(operations) = item.as_object_mut() else {
-            continue;
-        };
-        for (method, operation) in operations.iter_mut() {
-            if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
-                continue;
+/// What `api` takes in a create: an `http(s)` URL as [`http_url_pattern`], or a NATS or AMQP
+/// target.
+pub(super) fn target_url_pattern() -> String {
+    target_url_pattern_with_password(QUEUE_USER)
+}
+
+/// What `api` takes in a replace: as [`target_url_pattern`], and a queue password may be `***`.
+pub(super) fn replace_target_url_pattern() -> String {
+    target_url_pattern_with_password(QUEUE_PASSWORD_OR_PLACEHOLDER)
+}
+
+fn target_url_pattern_with_password(password: &str) -> String {
+    let http = format!("https?://{URL_HOST}(:{URL_PORT})?{URL_PATH_AND_QUERY}");
+    let server = format!("({QUEUE_USER}(:{password})?@)?{URL_HOST}(:{URL_PORT})?");
+    let nats = format!("nats://{server}/{NATS_TOKEN}(\\.{NATS_TOKEN}){{0,3}}");
+    let amqp = format!(
+        "amqp://{server}(/{AMQP_NAME})?\\?(exchange={AMQP_NAME}(&routingKey={AMQP_NAME})?|routingKey={AMQP_NAME})"
+    );
+    format!("^({http}|{nats}|{amqp})$")
+}
+
+/// `name` matched without regard to ASCII case, for a JSON Schema pattern (ECMA 262 has no
+/// case-insensitive flag inside a pattern): `Host` becomes `[Hh][Oo][Ss][Tt]`.
+fn any_case(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+            } else if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
             }
-            if path == "/api/health" || path == "/api/openapi.json" {
-                operation["security"] = json!([]);
-                continue;
-            }
-            if path == "/metrics" || path == "/api/metrics" {
-                // Open unless the server runs with --metrics-auth.
-                operation["security"] = json!([{"bearerAuth": []}, {}]);
-            }
-            let responses = &mut operation["responses"];
-            responses["401"] = ok(
-                "No token, or a malformed, unknown or revoked one, where one is needed. `WWW-Authenticate: Bearer`.",
-                "Error",
-            );
-            responses["421"] = ok(
-                "The `Host` header names a host this server does not answer for (`--allowed-hosts`).",
-                "Error",
-            );
-            if method != "get" {
-                responses["403"] = ok(
-                    "The token's scope (`read`) does not allow this operation.",
-                    "Error",
-                );
-                responses["415"] = ok(
-                    "Without a bearer token, a request that changes state must be `Content-Type: application/json`.",
-                    "Error",
-                );
-            }
-        }
-    }
+        })
+        .collect()
 }
 
-/// The paths and schemas, before [`add_security`].
-fn paths_and_schemas() -> Value {
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Job scheduler API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Register cron jobs that fire HTTP requests, inspect their executions, and observe the scheduler. Fields are camelCase; instants are RFC 3339 UTC with milliseconds; durations are integer milliseconds. Every error has the body {\"error\": {\"code\", \"field\", \"message\"}}. Any request may also be answered 408 (its body did not arrive in full in time) or 429 (its client has too many connections open); both close the connection."
-        },
-        "paths": {
-            "/api/jobs": {
-                "get": {
-                    "operationId": "listJobs",
-                    "summary": "Jobs in id order, one page at a time",
-                    "parameters": [
-                        limit_jobs(),
-                        uuid_query("after", "The cursor: list jobs after this job id (the previous page's nextCursor)."),
-                        query("paused", "boolean", "Only paused (true) or only active (false) jobs."),
-                        {"name": "type", "in": "query", "required": false, "description": "Only jobs of this delivery type.", "schema": {"$ref": "#/components/schemas/DeliveryType"}}
-                    ],
-                    "responses": {
-                        "200": ok("A page of jobs.", "JobPage"),
-                        "400": error_response()
-                    }
-                },
-                "post": {
-                    "operationId": "createJob",
-                    "summary": "Create a job",
-                    "requestBody": job_body("JobCreate"),
-                    "responses": {
-                        "201": with_links(ok("The job as stored, with its jobId. Location and ETag headers are set.", "Job"), job_links()),
-                        "400": error_response(), "413": error_response(), "415": error_response()
-                    }
-                }
-            },
-            "/api/jobs:batch": {
-                "post": {
-                    "operationId": "createJobs",
-                    "summary": "Create many jobs at once, all or none",
-                    "description": format!("Up to {MAX_BATCH_JOBS} job definitions, each as POST /api/jobs takes it: a JSON array (application/json) or one definition per line (application/x-ndjson; blank lines are skipped). Every item is checked first: either all are created, in one store transaction, or none is and the 400 lists every bad item by its index (from 0) and field in error.items. A body may be up to 32 MiB by default (the server's batch body limit); more jobs or bytes are refused (400 and 413)."),
-                    "requestBody": {"required": true, "content": {
-                        "application/json": {"schema": {"type": "array", "maxItems": MAX_BATCH_JOBS, "items": {"$ref": "#/components/schemas/JobCreate"}}},
-                        "application/x-ndjson": {"schema": {"type": "string", "description": "One JobCreate object per line."}}
-                    }},
-                    "responses": {
-                        "201": ok("Every job was created: their ids, in the order of the batch.", "JobBatchCreated"),
-                        "400": error_response(), "413": error_response(), "415": error_response()
-                    }
-                }
-            },
-            "/api/jobs/{jobId}": {
-                "parameters": [job_id()],
-                "get": {
-                    "operationId": "getJob",
-                    "summary": "A job, with its next fire times and statistics",
-                    "responses": {"200": ok("The job. ETag is its version.", "Job"), "404": error_response()}
-                },
-                "put": {
-                    "operationId": "replaceJob",
-                    "summary": "Replace a job; a new schedule takes effect at once",
-                    "description": "Replaces every setting (absent optional fields take their defaults, so an absent paused resumes the job). Optimistic concurrency: send If-Match with the version (the ETag), or a version field; a different stored version answers 409. A secret header sent with the value \"***\" (as read) keeps its stored value.",
-                    "parameters": [if_match()],
-                    "requestBody": job_body("JobReplace"),
-                    "responses": {
-                        "200": ok("The job as stored.", "Job"),
-                        "400": error_response(), "404": error_response(), "409": error_response(),
-                        "413": error_response(), "415": error_response()
-                    }
-                },
-                "delete": {
-                    "operationId": "deleteJob",
-                    "summary": "Delete a job and its history",
-                    "parameters": [if_match()],
-                    "responses": {"204": {"description": "Deleted."}, "400": error_response(), "404": error_response(), "409": error_response()}
-                }
-            },
-            "/api/jobs/{jobId}/pause": {
-                "parameters": [job_id()],
-                "post": {
-                    "operationId": "pauseJob",
-                    "summary": "Pause a job: it keeps its definition and fires no ticks",
-                    "parameters": [if_match()],
-                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
-                }
-            },
-            "/api/jobs/{jobId}/resume": {
-                "parameters": [job_id()],
-                "post": {
-                    "operationId": "resumeJob",
-                    "summary": "Resume a paused job from its next tick after now",
-                    "parameters": [if_match()],
-                    "responses": {"200": ok("The job.", "Job"), "400": error_response(), "404": error_response(), "409": error_response()}
-                }
-            },
-            "/api/jobs/{jobId}/trigger": {
-                "parameters": [job_id()],
-                "post": {
-                    "operationId": "triggerJob",
-                    "summary": "Fire the job once, now, outside its schedule (also when paused)",
-                    "parameters": [if_match()],
-                    "responses": {"202": with_links(ok("The new execution. Location points to it.", "Execution"), json!({"GetExecution": {"operationId": "getExecution", "parameters": {"executionId": "$response.body#/executionId"}}})), "400": error_response(), "404": error_response(), "409": error_response()}
-                }
-            },
-            "/api/jobs/{jobId}/executions": {
-                "parameters": [job_id()],
-                "get": {
-                    "operationId": "jobExecutions",
-                    "summary": "A job's executions, newest tick first",
-                    "parameters": [limit_executions(), status()],
-                    "responses": {"200": ok("The executions.", "JobExecutionList"), "400": error_response(), "404": error_response()}
-                }
-            },
-            "/api/executions": {
-                "get": {
-                    "operationId": "recentExecutions",
-                    "summary": "Recent executions across jobs, newest tick first",
-                    "parameters": [limit_executions(), status(), uuid_query("jobId", "Only executions of this job.")],
-                    "responses": {"200": ok("The executions.", "ExecutionList"), "400": error_response()}
-                }
-            },
-            "/api/executions/{executionId}": {
-                "parameters": [{"name": "executionId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-                "get": {
-                    "operationId": "getExecution",
-                    "summary": "One execution",
-                    "responses": {"200": ok("The execution.", "Execution"), "404": error_response()}
-                }
-            },
-            "/api/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Engine counters, in-flight gauge, drift, job counts, API and store timings",
-                    "responses": {"200": ok("The metrics.", "Metrics")}
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "operationId": "prometheusMetrics",
-                    "summary": "The same metrics in the Prometheus text exposition format 0.0.4",
-                    "responses": {"200": {"description": "Prometheus text.", "content": {"text/plain": {"schema": {"type": "string"}}}}}
-                }
-            },
-            "/api/health": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Liveness and readiness: the engine's tasks run (live), and the store answers and takes writes (ready)",
-                    "responses": {
-                        "200": ok("Ready.", "Health"),
-                        "503": ok("Not ready (live says whether the engine still runs); checks say why.", "Health")
-                    }
-                }
-            },
-            "/api/cron/explain": {
-                "get": {
-                    "operationId": "explainCron",
-                    "summary": "A cron expression in plain English and its next fire times, or where it is wrong",
-                    "parameters": [
-                        {"name": "schedule", "in": "query", "required": true, "description": "The cron expression (six fields, seconds first).", "schema": {"type": "string", "maxLength": MAX_SCHEDULE_CHARS}},
-                        query("timezone", "string", "The IANA time zone the fire times are computed in (default UTC)."),
-                        limit(format!("Fire times listed, 1-{MAX_FIRE_TIMES} (default {DEFAULT_FIRE_TIMES})."), MAX_FIRE_TIMES, DEFAULT_FIRE_TIMES)
-                    ],
-                    "responses": {"200": ok("The explanation.", "CronExplanation"), "400": ok("The expression (field `schedule`: the cron field, token and column at fault), the time zone or the limit is wrong.", "Error")}
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
-                }
-            }
-        },
-        "components": {
-            "schemas": schemas()
-        }
-    })
+/// One of `names`, in any case, as a whole-string pattern.
+pub(super) fn any_case_choice(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|name| any_case(name)).collect();
+    format!("^({})$", names.join("|"))
 }
 
-fn query(name: &str, kind: &str, description: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}})
-}
-
-/// A query parameter that takes a job id.
-fn uuid_query(name: &str, description: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string", "format": "uuid"}})
-}
-
-/// The `If-Match` header of the routes that change a job.
-fn if_match() -> Value {
-    json!({"name": "If-Match", "in": "header", "required": false, "description": "The expected version: \"3\", 3, W/\"3\" or *. Another stored version answers 409 and changes nothing.", "schema": {"type": "string", "pattern": IF_MATCH_PATTERN}})
-}
-
-fn limit_executions() -> Value {
-    limit(
-        format!("At most this many, 1-{MAX_EXECUTIONS} (default {DEFAULT_EXECUTIONS})."),
-        MAX_EXECUTIONS,
-        DEFAULT_EXECUTIONS,
+/// The header names a job may not set: [`FORBIDDEN_JOB_HEADERS`] and every name that starts
+/// with [`RESERVED_HEADER_PREFIX`], in any case.
+pub(super) fn forbidden_header_pattern() -> String {
+    let names: Vec<String> = FORBIDDEN_JOB_HEADERS
+        .iter()
+        .map(|name| any_case(name))
+        .collect();
+    format!(
+        "^(({})$|{})",
+        names.join("|"),
+        any_case(RESERVED_HEADER_PREFIX)
     )
 }
 
-fn limit_jobs() -> Value {
-    limit(
-        format!("Jobs per page, 1-{MAX_JOBS} (default {DEFAULT_JOBS})."),
-        MAX_JOBS,
-        DEFAULT_JOBS,
-    )
-}
-
-/// The `limit` query parameter of a listing: its bounds and default as the routes apply them.
-fn limit(description: String, max: usize, default: usize) -> Value {
-    json!({"name": "limit", "in": "query", "required": false, "description": description, "schema": {"type": "integer", "minimum": 1, "maximum": max, "default": default}})
-}
-
-fn status() -> Value {
-    json!({"name": "status", "in": "query", "required": false, "description": "Only executions in this state.", "schema": {"$ref": "#/components/schemas/ExecutionStatus"}})
-}
-
-fn job_id() -> Value {
-    json!({"name": "jobId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
-}
-
-fn ok(description: &str, schema: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-}
-
-/// `response` with OpenAPI `links`: the operations its body's ids lead to.
-fn with_links(mut response: Value, links: Value) -> Value {
-    response["links"] = links;
-    response
-}
-
-/// The operations on a job created or read: each takes the `jobId` of the body.
-fn job_links() -> Value {
-    let mut links = serde_json::Map::new();
-    for (name, operation) in [
-        ("GetJob", "getJob"),
-        ("ReplaceJob", "replaceJob"),
-        ("DeleteJob", "deleteJob"),
-        ("PauseJob", "pauseJob"),
-        ("ResumeJob", "resumeJob"),
-        ("TriggerJob", "triggerJob"),
-        ("JobExecutions", "jobExecutions"),
-    ] {
-        links.insert(
-            name.to_owned(),
-            json!({"operationId": operation, "parameters": {"jobId": "$response.body#/jobId"}}),
-        );
-    }
-    Value::Object(links)
-}
-
-fn error_response() -> Value {
-    ok("The error, naming the field at fault.", "Error")
-}
-
-fn job_body(schema: &str) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-}
-
-fn nullable(kind: &str) -> Value {
-    json!({"type": [kind, "null"]})
-}
-
-fn latency() -> Value {
-    json!({"$ref": "#/components/schemas/Latency"})
+/// The names of [`ALWAYS_SECRET_HEADERS`], in any case.
+fn always_secret_header_pattern() -> String {
+    any_case_choice(ALWAYS_SECRET_HEADERS)
 }
 
 /// `jitterMs`, as requests and jobs describe it.
@@ -364,25 +118,30 @@ fn job_settings() -> serde_json::Map<String, Value> {
         "Timeout of one attempt (default {}).",
         JobSpec::DEFAULT_ATTEMPT_TIMEOUT.as_millis()
     );
+    let forbidden_headers_description = format!(
+        "Extra request headers, name to value (their order is not kept). A job may not set {} nor any {RESERVED_HEADER_PREFIX}* header (in any case): the scheduler sets those. The values of {} and of the headers named in secretHeaders are write-only: answers show them as \"{REDACTED}\", and a create that sends \"{REDACTED}\" as such a value is refused (a PUT keeps the stored value).",
+        FORBIDDEN_JOB_HEADERS.join(", "),
+        ALWAYS_SECRET_HEADERS.join(", ")
+    );
     let settings = json!({
-        "schedule": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0. Exactly one of schedule and runAt."},
+        "schedule": {"type": ["string", "null"], "minLength": 1, "pattern": "\\S", "description": "A cron expression with a seconds field: second minute hour day-of-month month day-of-week [year], e.g. \"31 10-15 1 * * MON-FRI\"; 5 fields mean second 0. Exactly one of schedule and runAt. The server parses it (GET /api/cron/explain shows how) and refuses, naming the cron field and column, an expression that is not valid or has no fire time after now (and before endAt)."},
         "runAt": {"type": ["string", "null"], "format": "date-time", "description": "A one-off job: the RFC 3339 instant it fires at, once (kept to the millisecond). Exactly one of schedule and runAt. Refused if more than the misfire threshold (10 s) in the past."},
-        "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick before this instant."},
-        "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only: no tick after this instant; later than startAt and than now. A job past it is marked done."},
+        "startAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only (absent or null with runAt): no tick before this instant."},
+        "endAt": {"type": ["string", "null"], "format": "date-time", "description": "Recurring jobs only (absent or null with runAt): no tick after this instant; later than startAt, and the schedule must have a fire time between now (or startAt) and endAt. A job past it is marked done."},
         "deleteAfterRun": {"type": ["boolean", "null"], "description": "Delete the job, history included, once it is done, instead of keeping it marked done (default false)."},
-        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*(https?|nats|amqp)://[^/?#\\s]", "description": "The target: an absolute http:// or https:// URL with a host; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ). A password in a queue URL is shown back as ***; sending *** back keeps the stored one."},
+        "api": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": target_url_pattern(), "description": "The target: an absolute http:// or https:// URL with a host, without user info (send credentials in a header), with a port from 1 to 65535 if any; or a message queue: nats://host:port/<subject> (NATS), amqp://user:password@host:port/vhost?exchange=X&routingKey=Y (RabbitMQ; an exchange, a routing key or both). The pattern states the common form; the server also takes percent-encoded queue names and user info. A password in a queue URL is shown back as ***; sending *** back in a PUT keeps the stored one, and a create with *** is refused. The server's target policy (--deny-target, --allow-target, --deny-private-targets; link-local and metadata addresses by default) and its own API address are refused too (400)."},
         "type": {"$ref": "#/components/schemas/DeliveryTypeInput"},
         "timezone": {"type": ["string", "null"], "minLength": 1, "description": "The IANA zone whose wall-clock time the schedule matches (default UTC)."},
-        "method": {"type": ["string", "null"], "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null], "description": "Default POST."},
-        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": "Extra request headers, name to value (their order is not kept). The values of Authorization, Cookie, Proxy-Authorization, X-Api-Key and of the headers named in secretHeaders are write-only: answers show them as \"***\"."},
-        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers (in headers, any case) whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key."},
+        "method": {"anyOf": [{"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", null]}, {"type": "string", "pattern": any_case_choice(&["GET", "POST", "PUT", "PATCH", "DELETE"])}], "description": "GET, POST, PUT, PATCH or DELETE, in any case (default POST)."},
+        "headers": {"type": ["object", "null"], "propertyNames": {"pattern": HEADER_NAME_PATTERN, "not": {"pattern": forbidden_header_pattern()}}, "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}, "description": forbidden_headers_description},
+        "secretHeaders": {"type": ["array", "null"], "items": {"type": "string", "pattern": HEADER_NAME_PATTERN}, "description": "Names of further headers whose values are write-only, as those of Authorization, Cookie, Proxy-Authorization and X-Api-Key. Each must name a header of headers (in any case); another name is refused (400, field secretHeaders[i])."},
         "body": {"type": ["string", "null"], "description": "The request body (default empty)."},
         "timeoutMs": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_MS, "description": timeout},
         "retry": {"$ref": "#/components/schemas/RetryInput"},
         "misfire": {"$ref": "#/components/schemas/Misfire"},
-        "overlap": {"$ref": "#/components/schemas/Overlap"},
+        "overlap": {"oneOf": [{"$ref": "#/components/schemas/Overlap"}, {"type": "null"}]},
         "paused": {"type": ["boolean", "null"], "description": "Default false."},
-        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "description": "A label for people (not unique; no control characters)."},
+        "name": {"type": ["string", "null"], "maxLength": MAX_NAME_CHARS, "pattern": NO_CONTROL_PATTERN, "description": "A label for people (not unique; no control characters)."},
         "jitterMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TICK_JITTER_MS, "description": JITTER_DESCRIPTION},
         "alert": {"$ref": "#/components/schemas/AlertInput"}
     });
@@ -392,16 +151,24 @@ fn job_settings() -> serde_json::Map<String, Value> {
     }
 }
 
-fn schemas() -> Value {
+/// The component schemas.
+pub(super) fn schemas() -> Value {
     let retry = RetryPolicy::default();
     let mut create = job_settings();
     let mut replace = job_settings();
     for settings in [&mut create, &mut replace] {
-        let secret =
-            json!({"type": "string", "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES});
-        settings.insert("signingSecret".to_owned(), json!({"oneOf": [secret, {"type": "array", "items": secret, "minItems": 1, "maxItems": MAX_JOB_SIGNING_SECRETS}, {"type": "null"}], "writeOnly": true, "description": "The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret (1 to 256 bytes, no control characters), or while it is rotated [current, previous]: each signs, the current one first. Never returned: the job shows hasSigningSecret and signingSecretCount. A PUT without it keeps the secrets; in a PUT, \"***\" stands for the stored secret at the same position; null removes them."}));
+        let secret = json!({"type": "string", "minLength": 1, "maxLength": MAX_SIGNING_SECRET_BYTES, "pattern": NO_CONTROL_PATTERN});
+        settings.insert("signingSecret".to_owned(), json!({"oneOf": [secret, {"type": "array", "items": secret, "minItems": 1, "maxItems": MAX_JOB_SIGNING_SECRETS}, {"type": "null"}], "writeOnly": true, "description": format!("The job's own secret for X-Scheduler-Signature, in place of the server's --signing-secret: 1 to {MAX_SIGNING_SECRET_BYTES} bytes of UTF-8 (maxLength counts characters; the server counts bytes), no control characters; or, while it is rotated, [current, previous]: each signs, the current one first. Never returned: the job shows hasSigningSecret and signingSecretCount. A PUT without it keeps the secrets; in a PUT, \"{REDACTED}\" stands for the stored secret at the same position; null removes them. A create with \"{REDACTED}\" is refused.")}));
     }
-    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "description": "The expected version (as If-Match)."}));
+    create["signingSecret"]["not"] =
+        json!({"anyOf": [{"const": REDACTED}, {"type": "array", "contains": {"const": REDACTED}}]});
+    replace["api"]["pattern"] = json!(replace_target_url_pattern());
+    // A create has no stored value for a secret header to keep.
+    let secret_value =
+        json!({"type": "string", "pattern": HEADER_VALUE_PATTERN, "not": {"const": REDACTED}});
+    create["headers"]["patternProperties"] =
+        json!({ always_secret_header_pattern(): secret_value });
+    replace.insert("version".to_owned(), json!({"type": ["integer", "null"], "minimum": 1, "maximum": u64::MAX, "description": "The expected version (as If-Match); when both name a version, they must name the same one (400 otherwise)."}));
     replace.insert("jobId".to_owned(), json!({"type": ["string", "null"], "format": "uuid", "description": "Ignored if it matches the path; 400 otherwise."}));
     for read_only in [
         "createdAt",
@@ -420,17 +187,17 @@ fn schemas() -> Value {
         "DeliveryTypeInput": {"type": "string", "enum": ["ATLEAST_ONCE", "ATMOST_ONCE", "AT_LEAST_ONCE", "AT_MOST_ONCE"], "description": "AT_LEAST_ONCE and AT_MOST_ONCE are accepted spellings; responses use ATLEAST_ONCE and ATMOST_ONCE."},
         "ExecutionStatus": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABANDONED", "SKIPPED"]},
         "Overlap": {"type": "string", "enum": ["ALLOW", "SKIP_WHILE_RUNNING", "BUFFER_ONE"], "description": "Whether a tick may fire while an earlier execution is unfinished (default ALLOW). SKIP_WHILE_RUNNING records such a tick as SKIPPED; BUFFER_ONE holds the first such tick and fires it when the running execution finishes, and records any further one as SKIPPED."},
-        "JobCreate": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}, {"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/hook", "type": "ATLEAST_ONCE"}]},
-        "JobReplace": {"type": "object", "required": ["api", "type"], "oneOf": [{"required": ["schedule"]}, {"required": ["runAt"]}], "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
+        "JobCreate": {"type": "object", "required": ["api", "type"], "oneOf": timing_choice(), "if": one_off(), "then": no_window(), "additionalProperties": false, "properties": create, "examples": [{"schedule": "0 0 * * * *", "api": "https://example.com/hook", "type": "ATLEAST_ONCE", "paused": true}, {"runAt": "2030-01-01T09:00:00Z", "api": "https://example.com/hook", "type": "ATLEAST_ONCE"}]},
+        "JobReplace": {"type": "object", "required": ["api", "type"], "oneOf": timing_choice(), "if": one_off(), "then": no_window(), "additionalProperties": false, "properties": replace, "examples": [{"schedule": "30 0 * * * *", "api": "https://example.com/hook", "type": "ATMOST_ONCE", "paused": true}]},
         "RetryInput": {
             "type": ["object", "null"], "additionalProperties": false,
-            "description": "Retries of at-least-once jobs; absent fields take the defaults shown.",
+            "description": "Retries of at-least-once jobs; absent (or null) fields take the defaults shown.",
             "properties": {
-                "maxAttempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
-                "initialBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs."},
-                "maxBackoffMs": {"type": "integer", "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff)},
-                "multiplier": {"type": "number", "minimum": 1, "maximum": 100, "default": retry.multiplier},
-                "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry.jitter}
+                "maxAttempts": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ATTEMPTS, "default": retry.max_attempts},
+                "initialBackoffMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.initial_backoff), "description": "At most maxBackoffMs (the one given, or its default): a greater one is refused (400, field retry.initialBackoffMs)."},
+                "maxBackoffMs": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIMEOUT_MS, "default": millis(retry.max_backoff), "description": "At least initialBackoffMs (the one given, or its default). Also caps a target's Retry-After."},
+                "multiplier": {"type": ["number", "null"], "minimum": 1, "maximum": 100, "default": retry.multiplier},
+                "jitter": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "default": retry.jitter}
             }
         },
         "Retry": {
@@ -459,7 +226,7 @@ fn schemas() -> Value {
             "type": ["object", "null"], "additionalProperties": false, "required": ["webhookUrl"],
             "description": "The job's own alert: a webhook POSTed to (docs/ALERTS.md) when afterFailures finished executions in a row have failed, once per streak, and with onRecovery again when the job next succeeds. null or absent: none.",
             "properties": {
-                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": "^\\s*https?://[^/?#\\s]", "description": "An absolute http:// or https:// URL with a host, no user info; refused as the target (api) would be by the server's target policy."},
+                "webhookUrl": {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "pattern": http_url_pattern(), "description": "An absolute http:// or https:// URL with a host, no user info, a port from 1 to 65535 if any; refused as the target (api) would be by the server's target policy."},
                 "afterFailures": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ALERT_AFTER_FAILURES, "default": JobAlertSettings::DEFAULT_AFTER_FAILURES, "description": "Consecutive failed executions that raise the alert."},
                 "onRecovery": {"type": ["boolean", "null"], "default": false, "description": "Also alert when the job succeeds after an alerted streak."}
             }
@@ -746,4 +513,30 @@ fn schemas() -> Value {
             }
         }
     })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+fn latency() -> Value {
+    json!({"$ref": "#/components/schemas/Latency"})
+}
+
+/// Exactly one of `schedule` and `runAt` is a string (`null` counts as absent).
+fn timing_choice() -> Value {
+    json!([
+        {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}},
+        {"required": ["runAt"], "properties": {"runAt": {"type": "string"}}}
+    ])
+}
+
+/// A one-off job: `runAt` is a string.
+fn one_off() -> Value {
+    json!({"required": ["runAt"], "properties": {"runAt": {"type": "string"}}})
+}
+
+/// No window: `startAt` and `endAt` bound recurring jobs only.
+fn no_window() -> Value {
+    json!({"properties": {"startAt": {"type": "null"}, "endAt": {"type": "null"}}})
 }
