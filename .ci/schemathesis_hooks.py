@@ -17,7 +17,7 @@ still varies; negative cases are sent as generated. Each rule:
   capped.
 - jobId in a PUT body: must match the job in the path. It is set to the path's.
 - api in a PUT body: a queue password of *** keeps the stored one, which the job may not have.
-  A real password is sent instead.
+  A real password is sent instead. The same for a signingSecret of *** (or one in its array).
 - version in a PUT body: must name the same version as If-Match, when both name one. It is set
   to If-Match's.
 - api, alert.webhookUrl: the server's target policy (its configuration: by default link-local
@@ -179,6 +179,12 @@ def before_call(context, case, **kwargs):
         job_id = (case.path_parameters or {}).get("jobId")
         if isinstance(case.body.get("api"), str):
             case.body["api"] = case.body["api"].replace(":***@", ":password@", 1)
+        # Likewise a signing secret of *** keeps the stored one at its place, which may be none.
+        secret = case.body.get("signingSecret")
+        if secret == "***":
+            case.body["signingSecret"] = "secret"
+        elif isinstance(secret, list):
+            case.body["signingSecret"] = ["secret" if s == "***" else s for s in secret]
         if isinstance(case.body.get("jobId"), str) and job_id is not None:
             case.body["jobId"] = str(job_id)
         if_match = (case.headers or {}).get("If-Match", "")
