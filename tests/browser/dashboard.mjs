@@ -198,7 +198,11 @@ try {
   await shot(page, "phone");
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.emulateMedia({ colorScheme: "dark" });
-  const heartbeat = await page.locator("#jobs-table tbody tr[data-job-id]").first().getAttribute("data-job-id");
+  // The heartbeat job by its name: the table lists jobs by id, which is random.
+  const heartbeat = await page
+    .locator("#jobs-table tbody tr[data-job-id]", { hasText: "heartbeat" })
+    .first()
+    .getAttribute("data-job-id");
   await page.goto(`${BASE}#/jobs/${heartbeat}`);
   await page.locator("#executions-table tbody tr").first().waitFor();
   const background_colour = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);

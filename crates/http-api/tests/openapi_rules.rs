@@ -203,13 +203,23 @@ async fn the_document_and_the_server_agree_on_job_rules() {
         assert_eq!(reply.status, expected, "{name:?}: {}", reply.body);
     }
 
-    // "***" stands for a stored secret: refused as a new job's signing secret.
-    assert_eq!(job_create["signingSecret"]["not"]["const"], "***");
-    let mut body = job_body("0 0 * * * *");
-    body["signingSecret"] = json!("***");
-    let reply = post_json(&app, "/api/jobs", &body).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
-    assert_eq!(reply.error_field(), Some("signingSecret"));
+    // "***" stands for a stored secret: refused as a new job's signing secret, alone or as one
+    // of the two of a rotation.
+    let refused = &job_create["signingSecret"]["not"]["anyOf"];
+    assert_eq!(refused[0]["const"], "***");
+    assert_eq!(refused[1]["contains"]["const"], "***");
+    for secret in [json!("***"), json!(["new-secret", "***"])] {
+        let mut body = job_body("0 0 * * * *");
+        body["signingSecret"] = secret.clone();
+        let reply = post_json(&app, "/api/jobs", &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{secret}: {}",
+            reply.body
+        );
+        assert_eq!(reply.error_field(), Some("signingSecret"));
+    }
 
     // The rules JSON Schema cannot state are in the descriptions, and the server keeps them.
     let retry = &document["components"]["schemas"]["RetryInput"]["properties"];
